@@ -1,0 +1,17 @@
+//! sparkplug's domain library: the job catalog, run plans, trigger events and run keys. Everything here is plain
+//! functions over plain types; nothing calls AWS.
+
+pub mod catalog;
+pub mod events;
+pub mod plan;
+pub mod resolve;
+pub mod runkey;
+pub mod s3;
+pub mod schedule;
+pub mod shapes;
+pub mod template;
+pub mod validate;
+
+pub use catalog::{Catalog, CatalogError, Engine, Job, Loaded};
+pub use plan::{render, RunInput, RunPlan, Trigger, Vars};
+pub use resolve::{resolve_event, Failure, Match, Resolution};

@@ -1,0 +1,254 @@
+//! From a trigger event to the runs it starts: parse, match against the catalog, render a plan per match.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, Job};
+use crate::events::{parse_event, EventError, EventItem, JobRef, ObjectArrival, RunRequest};
+use crate::plan::{render, PlanError, RunInput, RunPlan, Trigger, Vars};
+
+/// One run an event starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    pub job: String,
+    pub run_name: String,
+    pub plan: RunPlan,
+}
+
+/// Part of an event that starts nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The record's index in an S3 notification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(record) = self.record {
+            write!(f, "record {record}: ")?;
+        }
+        if let Some(job) = &self.job {
+            write!(f, "job {job}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// Everything an event resolves to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Resolution {
+    pub matches: Vec<Match>,
+    /// Records understood and deliberately not run (no job matches, an object removal…).
+    pub ignored: Vec<String>,
+    /// Records or jobs that could not be run: bad records, unknown jobs, plans that failed to render.
+    pub failures: Vec<Failure>,
+}
+
+/// Resolves a trigger event against the catalog. Only an event of no known shape is an error; a bad record or an
+/// unknown job is a [`Failure`] beside the runs the other records start.
+pub fn resolve_event(
+    catalog: &Catalog,
+    event: &Value,
+    vars: &Vars,
+    now: DateTime<Utc>,
+) -> Result<Resolution, EventError> {
+    let mut resolution = Resolution::default();
+    let items = parse_event(event)?;
+    let several = items.len() > 1;
+    for (index, item) in items.into_iter().enumerate() {
+        let record = several.then_some(index);
+        match item {
+            Err(EventError::BadRecord { index, reason }) => resolution.failures.push(Failure {
+                record: Some(index),
+                job: None,
+                reason,
+            }),
+            Err(other) => resolution.failures.push(Failure {
+                record,
+                job: None,
+                reason: other.to_string(),
+            }),
+            Ok(EventItem::Ignored(why)) => resolution.ignored.push(why),
+            Ok(EventItem::Arrival(arrival)) => {
+                resolve_arrival(catalog, &arrival, vars, now, record, &mut resolution)
+            }
+            Ok(EventItem::Run(request)) => {
+                resolve_request(catalog, &request, vars, now, record, &mut resolution)
+            }
+        }
+    }
+    // The same arrival twice in one batch is one run.
+    let mut seen = BTreeSet::new();
+    resolution
+        .matches
+        .retain(|m| seen.insert(m.run_name.clone()));
+    Ok(resolution)
+}
+
+/// Whether `job` has an S3 trigger for this object.
+pub fn job_matches_object(job: &Job, vars: &Vars, bucket: &str, key: &str) -> bool {
+    job.trigger.s3.iter().any(|trigger| {
+        let filled = |text: &str| vars.fill(text).ok();
+        let Some(trigger_bucket) = filled(&trigger.bucket) else {
+            return false;
+        };
+        let prefix = filled(&trigger.prefix).unwrap_or_default();
+        let suffix = trigger
+            .suffix
+            .as_deref()
+            .and_then(filled)
+            .unwrap_or_default();
+        trigger_bucket == bucket && key.starts_with(&prefix) && key.ends_with(&suffix)
+    })
+}
+
+fn resolve_arrival(
+    catalog: &Catalog,
+    arrival: &ObjectArrival,
+    vars: &Vars,
+    now: DateTime<Utc>,
+    record: Option<usize>,
+    resolution: &mut Resolution,
+) {
+    let jobs: Vec<&String> = catalog
+        .jobs
+        .iter()
+        .filter(|(_, job)| job_matches_object(job, vars, &arrival.bucket, &arrival.key))
+        .map(|(name, _)| name)
+        .collect();
+    if jobs.is_empty() {
+        resolution.ignored.push(format!(
+            "s3://{}/{} matches no job's S3 trigger",
+            arrival.bucket, arrival.key
+        ));
+        return;
+    }
+    let input = RunInput {
+        trigger: Trigger::S3(arrival.clone()),
+        args: Default::default(),
+        time: arrival.time.unwrap_or(now),
+        run_name: None,
+    };
+    for job in jobs {
+        push_render(catalog, job, &input, vars, record, resolution);
+    }
+}
+
+fn resolve_request(
+    catalog: &Catalog,
+    request: &RunRequest,
+    vars: &Vars,
+    now: DateTime<Utc>,
+    record: Option<usize>,
+    resolution: &mut Resolution,
+) {
+    let job = match &request.job {
+        JobRef::Name(name) => name.clone(),
+        JobRef::Rule(rule) => match job_for_rule(catalog, rule) {
+            Some(job) => job,
+            None => {
+                resolution.failures.push(Failure {
+                    record,
+                    job: None,
+                    reason: format!(
+                        "the schedule rule `{rule}` names no scheduled job: its name must end with the job's \
+                         name, or give the rule a constant input {{\"job\": …}}"
+                    ),
+                });
+                return;
+            }
+        },
+    };
+    let time = request.time.unwrap_or(now);
+    let (trigger, time) = if request.scheduled || matches!(request.job, JobRef::Rule(_)) {
+        // Schedules fire at minute granularity: a redelivery seconds later is the same scheduled run.
+        let minute = time.duration_trunc(TimeDelta::minutes(1)).unwrap_or(time);
+        let rule = match &request.job {
+            JobRef::Rule(rule) => Some(rule.clone()),
+            JobRef::Name(_) => None,
+        };
+        (Trigger::Schedule { time: minute, rule }, minute)
+    } else {
+        let second = time.duration_trunc(TimeDelta::seconds(1)).unwrap_or(time);
+        (
+            Trigger::Manual {
+                time: second,
+                input: request.input.clone(),
+            },
+            second,
+        )
+    };
+    if request.scheduled && request.input.is_some() {
+        resolution.failures.push(Failure {
+            record,
+            job: Some(job),
+            reason: "a scheduled run takes no `input` object".into(),
+        });
+        return;
+    }
+    let input = RunInput {
+        trigger,
+        args: request.args.clone(),
+        time,
+        run_name: request.run_name.clone(),
+    };
+    push_render(catalog, &job, &input, vars, record, resolution);
+}
+
+/// The scheduled job whose name the rule's name is, or ends with after a `-`/`_`; the longest such name wins.
+fn job_for_rule(catalog: &Catalog, rule: &str) -> Option<String> {
+    catalog
+        .jobs
+        .iter()
+        .filter(|(_, job)| job.trigger.schedule.is_some())
+        .map(|(name, _)| name)
+        .filter(|name| {
+            rule == name.as_str()
+                || rule
+                    .strip_suffix(name.as_str())
+                    .is_some_and(|head| head.ends_with(['-', '_']))
+        })
+        .max_by_key(|name| name.len())
+        .cloned()
+}
+
+fn push_render(
+    catalog: &Catalog,
+    job: &str,
+    input: &RunInput,
+    vars: &Vars,
+    record: Option<usize>,
+    resolution: &mut Resolution,
+) {
+    match render(catalog, job, input, vars) {
+        Ok(plan) => resolution.matches.push(Match {
+            job: job.to_string(),
+            run_name: plan.run_name.clone(),
+            plan,
+        }),
+        Err(error) => resolution.failures.push(Failure {
+            record,
+            job: Some(job.to_string()),
+            reason: match error {
+                PlanError::UnknownJob { .. } => error.to_string(),
+                other => strip_job(job, &other.to_string()),
+            },
+        }),
+    }
+}
+
+fn strip_job(job: &str, message: &str) -> String {
+    message
+        .strip_prefix(&format!("{job}: "))
+        .or_else(|| message.strip_prefix(&format!("{job}.")))
+        .unwrap_or(message)
+        .to_string()
+}

@@ -1,0 +1,257 @@
+//! EventBridge schedule expressions: `rate(value unit)` and the six-field `cron(...)`, checked the way EventBridge
+//! checks them so that a bad expression fails `sparkplug validate`, not `sam deploy`.
+
+/// Checks an EventBridge schedule expression; the error says what is wrong with it.
+pub fn check_expression(expression: &str) -> Result<(), String> {
+    let expression = expression.trim();
+    if let Some(body) = inner(expression, "rate") {
+        check_rate(body)
+    } else if let Some(body) = inner(expression, "cron") {
+        check_cron(body)
+    } else {
+        Err(format!(
+            "`{expression}` is not a schedule expression: expected `cron(minutes hours day-of-month month day-of-week year)` or `rate(value unit)`"
+        ))
+    }
+}
+
+fn inner<'a>(expression: &'a str, word: &str) -> Option<&'a str> {
+    expression
+        .strip_prefix(word)?
+        .strip_prefix('(')?
+        .strip_suffix(')')
+}
+
+fn check_rate(body: &str) -> Result<(), String> {
+    let parts: Vec<&str> = body.split_whitespace().collect();
+    let [value, unit] = parts[..] else {
+        return Err(format!(
+            "`rate({body})` needs a value and a unit, e.g. `rate(5 minutes)`"
+        ));
+    };
+    let value: u32 = value
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("rate value `{value}` is not a positive whole number"))?;
+    let singular = matches!(unit, "minute" | "hour" | "day");
+    let plural = matches!(unit, "minutes" | "hours" | "days");
+    match (value, singular, plural) {
+        (1, true, _) | (2.., _, true) => Ok(()),
+        (1, _, true) => Err(format!(
+            "`rate(1 {unit})` must use the singular unit `{}`",
+            unit.trim_end_matches('s')
+        )),
+        (2.., true, _) => Err(format!(
+            "`rate({value} {unit})` must use the plural unit `{unit}s`"
+        )),
+        _ => Err(format!(
+            "rate unit `{unit}` is not one of minute(s), hour(s), day(s)"
+        )),
+    }
+}
+
+struct Field {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+    /// Special characters allowed besides `, - * /`.
+    extra: &'static str,
+}
+
+const MONTHS: &[&str] = &[
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+const FIELDS: [Field; 6] = [
+    Field {
+        name: "minutes",
+        min: 0,
+        max: 59,
+        names: &[],
+        extra: "",
+    },
+    Field {
+        name: "hours",
+        min: 0,
+        max: 23,
+        names: &[],
+        extra: "",
+    },
+    Field {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+        extra: "?LW",
+    },
+    Field {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: MONTHS,
+        extra: "",
+    },
+    Field {
+        name: "day-of-week",
+        min: 1,
+        max: 7,
+        names: DAYS,
+        extra: "?L#",
+    },
+    Field {
+        name: "year",
+        min: 1970,
+        max: 2199,
+        names: &[],
+        extra: "",
+    },
+];
+
+fn check_cron(body: &str) -> Result<(), String> {
+    let parts: Vec<&str> = body.split_whitespace().collect();
+    if parts.len() != FIELDS.len() {
+        return Err(format!(
+            "`cron({body})` has {} fields; EventBridge cron takes 6: minutes hours day-of-month month day-of-week year",
+            parts.len()
+        ));
+    }
+    for (field, text) in FIELDS.iter().zip(&parts) {
+        check_field(field, text).map_err(|why| format!("cron {} `{text}`: {why}", field.name))?;
+    }
+    let (day_of_month, day_of_week) = (parts[2], parts[4]);
+    if (day_of_month == "?") == (day_of_week == "?") {
+        return Err(format!(
+            "`cron({body})`: exactly one of day-of-month (`{day_of_month}`) and day-of-week (`{day_of_week}`) must be `?`"
+        ));
+    }
+    Ok(())
+}
+
+fn check_field(field: &Field, text: &str) -> Result<(), String> {
+    if text == "*" || (text == "?" && field.extra.contains('?')) {
+        return Ok(());
+    }
+    for item in text.split(',') {
+        check_item(field, item)?;
+    }
+    Ok(())
+}
+
+fn check_item(field: &Field, item: &str) -> Result<(), String> {
+    if field.extra.contains('L') && item == "L" {
+        return Ok(());
+    }
+    if let Some((day, nth)) = item.split_once('#').filter(|_| field.extra.contains('#')) {
+        number(field, day)?;
+        return match nth.parse::<u32>() {
+            Ok(1..=5) => Ok(()),
+            _ => Err(format!("`#{nth}` must be 1 to 5")),
+        };
+    }
+    if let Some(day) = item.strip_suffix('W').filter(|_| field.extra.contains('W')) {
+        return number(field, day).map(|_| ());
+    }
+    if let Some(day) = item.strip_suffix('L').filter(|_| field.extra.contains('L')) {
+        return number(field, day).map(|_| ());
+    }
+    let (range, step) = match item.split_once('/') {
+        Some((range, step)) => (range, Some(step)),
+        None => (item, None),
+    };
+    if let Some(step) = step {
+        match step.parse::<u32>() {
+            Ok(s) if s > 0 => {}
+            _ => return Err(format!("step `/{step}` must be a positive whole number")),
+        }
+    }
+    if range == "*" {
+        return Ok(());
+    }
+    match range.split_once('-') {
+        Some((low, high)) => {
+            number(field, low)?;
+            number(field, high)?;
+            Ok(())
+        }
+        None => number(field, range).map(|_| ()),
+    }
+}
+
+fn number(field: &Field, text: &str) -> Result<u32, String> {
+    if let Some(index) = field
+        .names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(text))
+    {
+        return Ok(field.min + index as u32);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if (field.min..=field.max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a value from {} to {}{}",
+            field.min,
+            field.max,
+            if field.names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " or {}-{}",
+                    field.names[0],
+                    field.names[field.names.len() - 1]
+                )
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_expression;
+
+    #[test]
+    fn accepts_eventbridge_examples() {
+        for ok in [
+            "rate(1 minute)",
+            "rate(5 minutes)",
+            "rate(1 day)",
+            "cron(0 10 * * ? *)",
+            "cron(15 12 * * ? *)",
+            "cron(0 18 ? * MON-FRI *)",
+            "cron(0 8 1 * ? *)",
+            "cron(0/15 * * * ? *)",
+            "cron(0/10 * ? * MON-FRI *)",
+            "cron(0/5 8-17 ? * MON-FRI *)",
+            "cron(0 9 ? * 2#1 *)",
+            "cron(0 0 L * ? *)",
+            "cron(0 0 15W * ? 2026-2030)",
+            "cron(30 6 ? JAN,JUL 6L *)",
+        ] {
+            assert_eq!(check_expression(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_with_a_reason() {
+        for (bad, why) in [
+            ("every day", "not a schedule expression"),
+            ("rate(1 minutes)", "singular"),
+            ("rate(5 minute)", "plural"),
+            ("rate(0 minutes)", "positive"),
+            ("rate(5 weeks)", "not one of"),
+            ("cron(0 6 * * *)", "has 5 fields"),
+            ("cron(0 6 * * * *)", "exactly one of day-of-month"),
+            ("cron(0 6 ? * ? *)", "exactly one of day-of-month"),
+            ("cron(60 6 * * ? *)", "minutes `60`"),
+            ("cron(0 24 * * ? *)", "hours `24`"),
+            ("cron(0 6 ? * MON#6 *)", "`#6`"),
+            ("cron(0 6 * FOO ? *)", "month `FOO`"),
+            ("cron(0/0 6 * * ? *)", "step"),
+        ] {
+            let err = check_expression(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,743 @@
+//! Catalog validation: every problem a user can act on, each as `<job>.<field path>: <reason>`.
+//!
+//! Besides field-by-field checks, each job is rendered once with a sample trigger, so that what reaches AWS
+//! (the RunJobFlow, StepConfig, CreateJob and StartJobRun requests) is checked too.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{TimeZone, Utc};
+use serde_json::Value;
+
+use crate::catalog::{Catalog, Engine, Job};
+use crate::events::ObjectArrival;
+use crate::plan::{self, PlanError, RunInput, Trigger, Vars, BUILTIN_PARAMS};
+use crate::runkey::check_job_name;
+use crate::s3::{check_bucket_name, S3Location};
+use crate::schedule::check_expression;
+use crate::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
+use crate::template::{self, Placeholder};
+
+/// One problem, located in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    pub job: Option<String>,
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(job: Option<&str>, path: &str, message: String) -> Self {
+        Problem {
+            job: job.map(str::to_string),
+            path: path.to_string(),
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let location = match (&self.job, self.path.as_str()) {
+            (Some(job), "") => job.clone(),
+            (Some(job), path) => format!("{job}.{path}"),
+            (None, "") => "catalog".to_string(),
+            (None, path) => path.to_string(),
+        };
+        write!(f, "{location}: {}", self.message)
+    }
+}
+
+/// Problems one per line.
+pub fn lines(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+/// Glue versions AWS no longer supports.
+const END_OF_LIFE_GLUE: &[&str] = &["0.9", "1.0", "2.0"];
+const ACTIONS_ON_FAILURE: &[&str] = &[
+    "TERMINATE_CLUSTER",
+    "CANCEL_AND_WAIT",
+    "CONTINUE",
+    "TERMINATE_JOB_FLOW",
+];
+
+struct Checker<'a> {
+    catalog: &'a Catalog,
+    job: Option<&'a str>,
+    report: Report,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        self.report
+            .errors
+            .push(Problem::new(self.job, path, message.into()));
+    }
+
+    fn warn(&mut self, path: &str, message: impl Into<String>) {
+        self.report
+            .warnings
+            .push(Problem::new(self.job, path, message.into()));
+    }
+
+    /// An EMR step's jar: on S3, or a path on the cluster's nodes (e.g. Spark's examples jar).
+    fn emr_jar(&mut self, path: &str, jar: &str) {
+        if !(jar.starts_with('/') || jar.starts_with("file:///")) {
+            self.s3_uri(path, jar, true);
+        }
+    }
+
+    /// Checks an S3 URI after filling `${vars}` with their catalog values; run placeholders are left alone.
+    fn s3_uri(&mut self, path: &str, uri: &str, object: bool) {
+        let vars = Vars::resolve(self.catalog, [], []).unwrap_or_default();
+        let Ok(filled) = vars.fill(uri) else {
+            return; // reported by the placeholder check
+        };
+        if template::placeholders(&filled).iter().any(|p| {
+            // A run value may form the bucket or key; only the static shape can be checked.
+            matches!(p, Placeholder::Param(_))
+        }) {
+            if !filled.starts_with("s3://") {
+                self.error(path, format!("`{uri}` is not an S3 URI (s3://bucket/key)"));
+            }
+            return;
+        }
+        let parsed = if object {
+            S3Location::parse(&filled)
+        } else {
+            S3Location::parse_prefix(&filled)
+        };
+        if let Err(why) = parsed {
+            self.error(path, why);
+        }
+    }
+}
+
+/// Checks a whole catalog.
+pub fn validate(catalog: &Catalog) -> Report {
+    let mut checker = Checker {
+        catalog,
+        job: None,
+        report: Report::default(),
+    };
+    for name in catalog.vars.keys() {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || !name.starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            checker.error(
+                &format!("vars.{name}"),
+                "var names are lowercase letters, digits and `_`, starting with a letter \
+                 (each is set by SPARKPLUG_VAR_<NAME>)",
+            );
+        }
+    }
+    check_strings_in(
+        &mut checker,
+        "defaults",
+        &serde_json::to_value(&catalog.defaults).unwrap_or(Value::Null),
+        &BTreeSet::new(),
+    );
+    if catalog.jobs.is_empty() {
+        checker.error("jobs", "the catalog declares no job");
+    }
+    for (name, job) in &catalog.jobs {
+        checker.job = Some(name);
+        check_job(&mut checker, name, job);
+    }
+    checker.report
+}
+
+fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
+    if let Err(why) = check_job_name(name) {
+        c.error("", why);
+    }
+    let params: BTreeSet<&str> = job.params.keys().map(String::as_str).collect();
+    for param in &params {
+        if BUILTIN_PARAMS.contains(param) {
+            c.error(
+                &format!("params.{param}"),
+                format!("`{{{param}}}` is filled by sparkplug and cannot be a job param"),
+            );
+        }
+    }
+    check_strings_in(
+        c,
+        "",
+        &serde_json::to_value(job).unwrap_or(Value::Null),
+        &params,
+    );
+    if job.timeout_minutes == Some(0) {
+        c.error("timeout_minutes", "must be at least 1");
+    }
+    check_triggers(c, job);
+    match job.engine {
+        Engine::Emr => check_emr(c, name, job),
+        Engine::Glue => check_glue(c, job),
+    }
+    if c.report
+        .errors
+        .iter()
+        .any(|p| p.job.as_deref() == Some(name))
+    {
+        return; // a sample render would only repeat what is already said
+    }
+    check_rendered(c, name, job);
+}
+
+/// Every `${var}` must be declared in `[vars]`, every `{param}` a builtin or one of the job's params.
+fn check_strings_in(c: &mut Checker<'_>, prefix: &str, doc: &Value, params: &BTreeSet<&str>) {
+    let mut found = Vec::new();
+    template::for_each_string(doc, &mut |path, text| {
+        for hole in template::placeholders(text) {
+            let known = match hole {
+                Placeholder::Var(name) => c.catalog.vars.contains_key(name),
+                Placeholder::Param(name) => BUILTIN_PARAMS.contains(&name) || params.contains(name),
+            };
+            if !known {
+                found.push((
+                    path.to_string(),
+                    hole.to_string(),
+                    matches!(hole, Placeholder::Var(_)),
+                ));
+            }
+        }
+    });
+    for (path, hole, is_var) in found {
+        let path = match (prefix, path.as_str()) {
+            ("", p) => p.to_string(),
+            (pre, "") => pre.to_string(),
+            (pre, p) => format!("{pre}.{p}"),
+        };
+        let why = if is_var {
+            format!(
+                "unknown placeholder {hole}: declare it in [vars] (known: {})",
+                names(c.catalog.vars.keys().map(String::as_str))
+            )
+        } else if prefix == "defaults" {
+            format!(
+                "unknown placeholder {hole}: defaults may use only builtin run values ({})",
+                BUILTIN_PARAMS.join(", ")
+            )
+        } else {
+            format!(
+                "unknown placeholder {hole}: declare it in the job's params, or use a builtin ({})",
+                BUILTIN_PARAMS.join(", ")
+            )
+        };
+        c.error(&path, why);
+    }
+}
+
+fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<&str> = items.collect();
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn check_triggers(c: &mut Checker<'_>, job: &Job) {
+    if let Some(expression) = &job.trigger.schedule {
+        if let Err(why) = check_expression(expression) {
+            c.error("trigger.schedule", why);
+        }
+    }
+    let vars = Vars::resolve(c.catalog, [], []).unwrap_or_default();
+    for (index, trigger) in job.trigger.s3.iter().enumerate() {
+        let path = format!("trigger.s3[{index}]");
+        for (field, text) in [
+            ("bucket", Some(trigger.bucket.as_str())),
+            ("prefix", Some(trigger.prefix.as_str())),
+            ("suffix", trigger.suffix.as_deref()),
+        ] {
+            if text.is_some_and(|t| {
+                template::placeholders(t)
+                    .iter()
+                    .any(|p| matches!(p, Placeholder::Param(_)))
+            }) {
+                c.error(
+                    &format!("{path}.{field}"),
+                    "a trigger can use only ${vars}: run values are not known before the run",
+                );
+            }
+        }
+        match vars.fill(&trigger.bucket) {
+            Ok(bucket) => {
+                if let Err(why) = check_bucket_name(&bucket) {
+                    c.error(&format!("{path}.bucket"), why);
+                }
+            }
+            Err(_) => {} // reported by the placeholder check
+        }
+        if trigger.prefix.starts_with('/') {
+            c.error(
+                &format!("{path}.prefix"),
+                "S3 keys do not start with `/`: write `data/in/`, not `/data/in/`",
+            );
+        }
+        if trigger.prefix.starts_with("s3://") {
+            c.error(
+                &format!("{path}.prefix"),
+                "give the key prefix only; the bucket goes in `bucket`",
+            );
+        }
+    }
+}
+
+fn check_emr(c: &mut Checker<'_>, name: &str, job: &Job) {
+    if job.glue.is_some() {
+        c.error(
+            "glue",
+            "this job's engine is emr: Glue settings do not apply",
+        );
+    }
+    if job.create_job.is_some() {
+        c.error(
+            "create_job",
+            "this job's engine is emr: create_job is for Glue jobs",
+        );
+    }
+    let shorthand = job.jar.is_some() || job.class.is_some() || !job.args.is_empty();
+    let ways = [shorthand, !job.steps.is_empty(), job.spark_steps.is_some()];
+    match ways.iter().filter(|w| **w).count() {
+        0 => c.error(
+            "steps",
+            "nothing to run: give `jar` and `class`, a list of `steps`, or `spark_steps`",
+        ),
+        1 => {}
+        _ => c.error(
+            "steps",
+            "give only one of `jar`/`class`, `steps` and `spark_steps`",
+        ),
+    }
+    if shorthand {
+        if job.jar.is_none() {
+            c.error(
+                "jar",
+                "missing: the application jar, e.g. s3://bucket/jars/app.jar",
+            );
+        }
+        if job.class.is_none() {
+            c.error("class", "missing: the main class, e.g. com.example.Main");
+        }
+    }
+    if let Some(jar) = &job.jar {
+        c.emr_jar("jar", jar);
+    }
+    if let Some(class) = &job.class {
+        check_class(c, "class", class);
+    }
+    let mut seen = BTreeSet::new();
+    for (index, step) in job.steps.iter().enumerate() {
+        let path = format!("steps[{index}]");
+        if step.name.trim().is_empty() {
+            c.error(&format!("{path}.name"), "missing: each step needs a name");
+        } else if !seen.insert(step.name.as_str()) {
+            c.error(
+                &format!("{path}.name"),
+                format!(
+                    "`{}` is used by an earlier step: step names must be unique",
+                    step.name
+                ),
+            );
+        }
+        c.emr_jar(&format!("{path}.jar"), &step.jar);
+        check_class(c, &format!("{path}.class"), &step.class);
+    }
+    let settings = job.emr_settings(&c.catalog.defaults);
+    if let Some(log_uri) = &settings.log_uri {
+        c.s3_uri("emr.log_uri", log_uri, false);
+    }
+    if let Some(seconds) = settings.idle_timeout_seconds {
+        if !(60..=604_800).contains(&seconds) {
+            c.error(
+                "emr.idle_timeout_seconds",
+                "must be from 60 (1 minute) to 604800 (7 days)",
+            );
+        }
+    }
+    match &job.job_flow_overrides {
+        Some(value @ Value::Object(_)) => {
+            for (path, why) in shapes::check(value, &RUN_JOB_FLOW, "job_flow_overrides") {
+                c.error(&path, why);
+            }
+        }
+        Some(other) => c.error(
+            "job_flow_overrides",
+            format!(
+                "expected a RunJobFlow object or a JSON file path, found {}",
+                shapes::kind(other)
+            ),
+        ),
+        None => {}
+    }
+    match &job.spark_steps {
+        Some(Value::Array(steps)) => {
+            if steps.is_empty() {
+                c.error("spark_steps", "is empty: nothing to run");
+            }
+            for (index, step) in steps.iter().enumerate() {
+                for (path, why) in
+                    shapes::check(step, &STEP_CONFIG, &format!("spark_steps[{index}]"))
+                {
+                    c.error(&path, why);
+                }
+            }
+        }
+        Some(other) => c.error(
+            "spark_steps",
+            format!(
+                "expected an array of StepConfig objects or a JSON file path, found {}",
+                shapes::kind(other)
+            ),
+        ),
+        None => {}
+    }
+    let _ = name;
+}
+
+fn check_class(c: &mut Checker<'_>, path: &str, class: &str) {
+    let valid = !class.is_empty()
+        && class.split('.').all(|part| {
+            part.starts_with(|ch: char| ch.is_alphabetic() || ch == '_' || ch == '$')
+                && part
+                    .chars()
+                    .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '$')
+        });
+    if !valid {
+        c.error(
+            path,
+            format!("`{class}` is not a JVM class name (e.g. com.example.Main)"),
+        );
+    }
+}
+
+fn check_glue(c: &mut Checker<'_>, job: &Job) {
+    if job.emr.is_some() {
+        c.error(
+            "emr",
+            "this job's engine is glue: EMR settings do not apply",
+        );
+    }
+    for (field, present) in [
+        ("job_flow_overrides", job.job_flow_overrides.is_some()),
+        ("spark_steps", job.spark_steps.is_some()),
+        ("steps", !job.steps.is_empty()),
+    ] {
+        if present {
+            c.error(
+                field,
+                "this job's engine is glue: a Glue job runs one jar (`jar`, `class`, `args`)",
+            );
+        }
+    }
+    let own_command = job
+        .create_job
+        .as_ref()
+        .is_some_and(|create| create.get("Command").is_some());
+    match (&job.jar, &job.class) {
+        (Some(jar), Some(class)) => {
+            c.s3_uri("jar", jar, true);
+            check_class(c, "class", class);
+        }
+        (None, None) if own_command => {}
+        (None, _) => c.error(
+            "jar",
+            "missing: the application jar that sparkplug's Glue runner starts (or a Command in create_job)",
+        ),
+        (_, None) => c.error("class", "missing: the main class of the jar"),
+    }
+    let settings = job.glue_settings(&c.catalog.defaults);
+    if settings.max_capacity.is_some()
+        && (settings.worker_type.is_some() || settings.number_of_workers.is_some())
+    {
+        c.error(
+            "glue.max_capacity",
+            "MaxCapacity cannot be used together with worker_type/number_of_workers: choose one way to size the job",
+        );
+    }
+    if let Some(version) = &settings.glue_version {
+        if END_OF_LIFE_GLUE.contains(&version.as_str()) {
+            c.warn(
+                "glue.glue_version",
+                format!("Glue {version} is end of life: use 4.0 or 5.0"),
+            );
+        }
+    }
+    if let Some(script) = &settings.script_location {
+        c.s3_uri("glue.script_location", script, true);
+    }
+    for (field, map) in [
+        ("glue.arguments", &settings.arguments),
+        ("glue.default_arguments", &settings.default_arguments),
+    ] {
+        for key in map.iter().flat_map(|m| m.keys()) {
+            if !key.starts_with("--") {
+                c.error(
+                    &format!("{field}.{key}"),
+                    "Glue argument names start with `--`",
+                );
+            }
+        }
+    }
+    match &job.create_job {
+        Some(value @ Value::Object(_)) => {
+            for (path, why) in shapes::check(value, &CREATE_JOB, "create_job") {
+                c.error(&path, why);
+            }
+        }
+        Some(other) => c.error(
+            "create_job",
+            format!(
+                "expected a CreateJob object or a JSON file path, found {}",
+                shapes::kind(other)
+            ),
+        ),
+        None => {}
+    }
+}
+
+/// Renders the job once, with a sample trigger and the catalog's var values, and checks the AWS requests.
+fn check_rendered(c: &mut Checker<'_>, name: &str, job: &Job) {
+    let time = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let vars = Vars::resolve(c.catalog, [], []).unwrap_or_default();
+    let trigger = match job.trigger.s3.first() {
+        Some(s3) => Trigger::S3(ObjectArrival {
+            bucket: vars.fill(&s3.bucket).unwrap_or_default(),
+            key: format!("{}sample{}", s3.prefix, s3.suffix.as_deref().unwrap_or("")),
+            version_id: None,
+            sequencer: Some("0".into()),
+            etag: None,
+            size: None,
+            time: Some(time),
+        }),
+        None if job.trigger.schedule.is_some() => Trigger::Schedule { time, rule: None },
+        None => Trigger::Manual {
+            time,
+            // A manual-only job may take its input from the run request.
+            input: Some(S3Location {
+                bucket: "sample-bucket".into(),
+                key: "sample/key".into(),
+            }),
+        },
+    };
+    let input = RunInput {
+        trigger,
+        args: Default::default(),
+        time,
+        run_name: None,
+    };
+    let plan = match plan::render(c.catalog, name, &input, &vars) {
+        Ok(plan) => plan,
+        Err(PlanError::Unfilled {
+            path,
+            placeholder,
+            hint,
+            ..
+        }) => {
+            c.error(
+                &path,
+                format!("{placeholder} has no value for a run of this job{hint}"),
+            );
+            return;
+        }
+        Err(other) => {
+            let message = other.to_string();
+            let message = message
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&message)
+                .to_string();
+            c.error("", message);
+            return;
+        }
+    };
+    if let Some(emr) = &plan.emr {
+        check_cluster(c, &emr.cluster);
+        check_steps(c, &emr.steps);
+    }
+    if let Some(glue) = &plan.glue {
+        check_glue_requests(c, &glue.job);
+    }
+}
+
+fn field<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, key| v.get(key))
+}
+
+fn check_cluster(c: &mut Checker<'_>, cluster: &Value) {
+    for (key, setting) in [
+        ("ServiceRole", "emr.service_role"),
+        ("JobFlowRole", "emr.instance_profile"),
+    ] {
+        if cluster.get(key).is_none() {
+            c.error(
+                setting,
+                format!(
+                    "missing: set it here, in [defaults.emr], or as {key} in job_flow_overrides"
+                ),
+            );
+        }
+    }
+    if cluster.get("ReleaseLabel").is_none() && cluster.get("AmiVersion").is_none() {
+        c.error(
+            "emr.release_label",
+            "missing: set it here, in [defaults.emr], or as ReleaseLabel in job_flow_overrides",
+        );
+    }
+    let instances = cluster.get("Instances");
+    let has_nodes = ["InstanceGroups", "InstanceFleets", "MasterInstanceType"]
+        .iter()
+        .any(|key| instances.and_then(|i| i.get(key)).is_some());
+    if !has_nodes {
+        c.error(
+            "emr.master",
+            "the cluster has no nodes: set emr.master (and core/task), or Instances in job_flow_overrides",
+        );
+    }
+    if field(cluster, &["Instances", "TerminationProtected"]) == Some(&Value::Bool(true)) {
+        c.error(
+            "job_flow_overrides.Instances.TerminationProtected",
+            "true would stop sparkplug from terminating the cluster when the run ends",
+        );
+    }
+    if let Some(overrides) = c
+        .catalog
+        .jobs
+        .get(c.job.unwrap_or_default())
+        .and_then(|job| job.job_flow_overrides.as_ref())
+    {
+        if field(overrides, &["Instances", "KeepJobFlowAliveWhenNoSteps"])
+            == Some(&Value::Bool(false))
+        {
+            c.warn(
+                "job_flow_overrides.Instances.KeepJobFlowAliveWhenNoSteps",
+                "false is replaced by true: sparkplug adds the steps after the cluster starts, and terminates it itself",
+            );
+        }
+        if overrides
+            .get("Steps")
+            .and_then(Value::as_array)
+            .is_some_and(|steps| !steps.is_empty())
+        {
+            c.warn(
+                "job_flow_overrides.Steps",
+                "steps given here run at cluster start, outside sparkplug's sensing: prefer spark_steps",
+            );
+        }
+    }
+    for (index, group) in cluster
+        .pointer("/Instances/InstanceGroups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let path = format!("job_flow_overrides.Instances.InstanceGroups[{index}]");
+        if let Some(market) = group.get("Market").and_then(Value::as_str) {
+            if !["ON_DEMAND", "SPOT"].contains(&market) {
+                c.error(
+                    &format!("{path}.Market"),
+                    format!("`{market}` is not ON_DEMAND or SPOT"),
+                );
+            }
+        }
+        match group.get("InstanceRole").and_then(Value::as_str) {
+            Some("MASTER" | "CORE" | "TASK") => {}
+            other => c.error(
+                &format!("{path}.InstanceRole"),
+                format!(
+                    "{} is not MASTER, CORE or TASK",
+                    other.map_or("missing".to_string(), |r| format!("`{r}`"))
+                ),
+            ),
+        }
+    }
+}
+
+fn check_steps(c: &mut Checker<'_>, steps: &[Value]) {
+    let mut seen = BTreeSet::new();
+    for (index, step) in steps.iter().enumerate() {
+        let path = format!("spark_steps[{index}]");
+        match step.get("Name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => {
+                if !seen.insert(name.to_string()) {
+                    c.error(
+                        &format!("{path}.Name"),
+                        format!("`{name}` names an earlier step too: sparkplug tells steps apart by name"),
+                    );
+                }
+            }
+            _ => c.error(&format!("{path}.Name"), "missing: every step needs a name"),
+        }
+        match step.get("ActionOnFailure").and_then(Value::as_str) {
+            None => {}
+            Some(action) if ACTIONS_ON_FAILURE.contains(&action) => {}
+            Some(action) => c.error(
+                &format!("{path}.ActionOnFailure"),
+                format!("`{action}` is not one of {}", ACTIONS_ON_FAILURE.join(", ")),
+            ),
+        }
+        if field(step, &["HadoopJarStep", "Jar"])
+            .and_then(Value::as_str)
+            .is_none()
+        {
+            c.error(
+                &format!("{path}.HadoopJarStep.Jar"),
+                "missing: the step's jar",
+            );
+        }
+    }
+}
+
+fn check_glue_requests(c: &mut Checker<'_>, create: &Value) {
+    if create.get("Role").is_none() {
+        c.error(
+            "glue.role",
+            "missing: the Glue job's IAM role; set it here, in [defaults.glue], or as Role in create_job",
+        );
+    }
+    if field(create, &["Command", "ScriptLocation"]).is_none() {
+        c.error(
+            "glue.script_location",
+            "missing: where sparkplug's Glue jar runner script is (s3://…), here or in [defaults.glue]",
+        );
+    }
+    if create.get("MaxCapacity").is_some()
+        && (create.get("WorkerType").is_some() || create.get("NumberOfWorkers").is_some())
+    {
+        c.error(
+            "create_job.MaxCapacity",
+            "MaxCapacity cannot be used together with WorkerType/NumberOfWorkers",
+        );
+    }
+    if let Some(version) = create.get("GlueVersion").and_then(Value::as_str) {
+        let from_settings = c
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.job.as_deref() == c.job && w.path == "glue.glue_version");
+        if END_OF_LIFE_GLUE.contains(&version) && !from_settings {
+            c.warn(
+                "create_job.GlueVersion",
+                format!("Glue {version} is end of life: use 4.0 or 5.0"),
+            );
+        }
+    }
+}
