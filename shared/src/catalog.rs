@@ -286,8 +286,12 @@ impl Catalog {
 
     /// Parses, resolves and validates catalog text; `base` is the folder its JSON file references are relative to.
     pub fn from_toml(text: &str, base: &Path) -> Result<Loaded, CatalogError> {
-        let catalog = parse(text, base).map_err(CatalogError::Invalid)?;
-        let Report { errors, warnings } = validate::validate(&catalog);
+        let (catalog, mut errors) = parse(text, base);
+        let Report {
+            errors: invalid,
+            warnings,
+        } = validate::validate(&catalog);
+        errors.extend(invalid);
         if errors.is_empty() {
             Ok(Loaded { catalog, warnings })
         } else {
@@ -317,12 +321,29 @@ impl Catalog {
     }
 }
 
-/// Parses the TOML into a catalog, job by job, so that one job's mistake does not hide another's.
-fn parse(text: &str, base: &Path) -> Result<Catalog, Vec<Problem>> {
-    let table: toml::Table = toml::from_str(text)
-        .map_err(|e| vec![Problem::new(None, "", format!("not valid TOML: {e}"))])?;
+/// Parses the TOML into a catalog, job by job, so that one job's mistake does not hide another's: the jobs that
+/// parse are returned beside the problems of those that do not.
+fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>) {
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(table) => table,
+        Err(e) => {
+            let problem = Problem::new(None, "", format!("not valid TOML: {e}"));
+            return (Catalog::default(), vec![problem]);
+        }
+    };
     let mut problems = Vec::new();
     let mut catalog = Catalog::default();
+    if table
+        .get("jobs")
+        .and_then(toml::Value::as_table)
+        .is_none_or(|jobs| jobs.is_empty())
+    {
+        problems.push(Problem::new(
+            None,
+            "jobs",
+            "the catalog declares no job: add a [jobs.<name>] table".into(),
+        ));
+    }
     for (key, value) in table {
         match key.as_str() {
             "vars" => {
@@ -355,11 +376,7 @@ fn parse(text: &str, base: &Path) -> Result<Catalog, Vec<Problem>> {
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(catalog)
-    } else {
-        Err(problems)
-    }
+    (catalog, problems)
 }
 
 fn section<T: serde::de::DeserializeOwned>(
@@ -377,7 +394,15 @@ fn section<T: serde::de::DeserializeOwned>(
                 ("", i) => i.to_string(),
                 (p, i) => format!("{p}.{i}"),
             };
-            problems.push(Problem::new(job, &path, error.into_inner().to_string()));
+            // The TOML deserializer appends "in `field`" lines: the path already says where.
+            let message = error.into_inner().to_string();
+            let message = message
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            problems.push(Problem::new(job, &path, message));
             None
         }
     }

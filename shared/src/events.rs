@@ -341,7 +341,7 @@ mod tests {
     fn named_runs_carry_args_input_and_time() {
         let items = parse_event(
             &json!({"job": "daily", "args": {"date": "2026-01-02", "n": 3},
-            "input": "s3://b/k.csv", "time": "2026-11-27T06:00:00Z"}),
+            "input": "s3://bkt/k.csv", "time": "2026-11-27T06:00:00Z"}),
         )
         .unwrap();
         let Ok(EventItem::Run(run)) = &items[0] else {

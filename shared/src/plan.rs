@@ -260,10 +260,10 @@ pub fn render(
 
     let fill = |doc: Value, path: &str| -> Result<Value, PlanError> {
         template::fill_value(&doc, &|hole| lookup(vars, &values, hole)).map_err(|missing| {
-            let at = if missing.path.is_empty() {
-                path.to_string()
-            } else {
-                format!("{path}.{}", missing.path)
+            let at = match missing.path.as_str() {
+                "" => path.to_string(),
+                inner if inner.starts_with('[') => format!("{path}{inner}"),
+                inner => format!("{path}.{inner}"),
             };
             PlanError::Unfilled {
                 job: job_name.to_string(),

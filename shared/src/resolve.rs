@@ -234,13 +234,15 @@ fn push_render(
             run_name: plan.run_name.clone(),
             plan,
         }),
+        Err(error @ PlanError::UnknownJob { .. }) => resolution.failures.push(Failure {
+            record,
+            job: None,
+            reason: error.to_string(),
+        }),
         Err(error) => resolution.failures.push(Failure {
             record,
             job: Some(job.to_string()),
-            reason: match error {
-                PlanError::UnknownJob { .. } => error.to_string(),
-                other => strip_job(job, &other.to_string()),
-            },
+            reason: strip_job(job, &error.to_string()),
         }),
     }
 }

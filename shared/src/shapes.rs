@@ -258,12 +258,12 @@ mod tests {
             problems,
             vec![
                 (
-                    "job_flow_overrides.Instances.InstanceGroups[0].InstanceTyp".to_string(),
-                    "unknown field (did you mean `InstanceType`?)".to_string()
-                ),
-                (
                     "job_flow_overrides.ReleaseLable".to_string(),
                     "unknown field (did you mean `ReleaseLabel`?)".to_string()
+                ),
+                (
+                    "job_flow_overrides.Instances.InstanceGroups[0].InstanceTyp".to_string(),
+                    "unknown field (did you mean `InstanceType`?)".to_string()
                 ),
                 (
                     "job_flow_overrides.Tags".to_string(),

@@ -1,0 +1,186 @@
+//! The `sparkplug` binary's contract: exit codes, stdout/stderr, and JSON a user can paste.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sparkplug(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sparkplug"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("SPARKPLUG_CATALOG")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)))
+}
+
+#[test]
+fn validate_summarises_a_valid_catalog() {
+    let out = sparkplug(&["validate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "jobs.toml: 4 job(s) valid (3 emr, 1 glue); 1 S3 trigger(s), 1 schedule(s)"
+    );
+    // The Airflow job's KeepJobFlowAliveWhenNoSteps: false is a warning, not an error.
+    assert!(text(&out.stderr)
+        .contains("warning: airflow_pi.job_flow_overrides.Instances.KeepJobFlowAliveWhenNoSteps"));
+}
+
+#[test]
+fn validate_lists_every_problem_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("sparkplug-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog = dir.join("bad.toml");
+    std::fs::write(
+        &catalog,
+        "[jobs.a]\nengine = \"emr\"\nclass = \"com.acme.A\"\n[jobs.a.trigger]\nschedule = \"cron(0 6 * * *)\"\n\
+         [jobs.b]\nengine = \"glue\"\njar = \"s3://bkt/b.jar\"\nclass = \"com.acme.B\"\n[jobs.b.glue]\nmax_capacity = 2.0\nworker_type = \"G.1X\"\n",
+    )
+    .unwrap();
+    let out = sparkplug(&["validate", "--catalog", catalog.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for line in [
+        "a.jar: missing",
+        "a.trigger.schedule: `cron(0 6 * * *)` has 5 fields",
+        "b.glue.max_capacity: MaxCapacity cannot be used together with worker_type/number_of_workers",
+    ] {
+        assert!(stderr.lines().any(|l| l.starts_with(line)), "{line}\n{stderr}");
+    }
+    assert!(out.stdout.is_empty());
+
+    // SPARKPLUG_CATALOG names the catalog too.
+    let out = Command::new(env!("CARGO_BIN_EXE_sparkplug"))
+        .arg("validate")
+        .env("SPARKPLUG_CATALOG", &catalog)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = sparkplug(&[
+        "validate",
+        "--catalog",
+        dir.join("missing.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read the catalog"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plan_prints_a_run_plan() {
+    let out = sparkplug(&[
+        "plan",
+        "sales_daily",
+        "--input",
+        "s3://acme-data-dev/landing/sales/dt=2026-11-27/_SUCCESS",
+        "--set",
+        "env=prod",
+        "--set",
+        "output=s3://acme-data-dev/tmp/",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = json(&out);
+    assert_eq!(plan["job"], "sales_daily");
+    assert_eq!(plan["engine"], "emr");
+    assert_eq!(plan["environment"], "prod");
+    assert_eq!(plan["emr"]["cluster"]["Name"], plan["run_name"]);
+    let steps = plan["emr"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(
+        steps[1]["HadoopJarStep"]["Args"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        "s3://acme-data-dev/tmp/"
+    );
+
+    let out = sparkplug(&["plan", "customer_scores"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = json(&out);
+    assert_eq!(plan["glue"]["run"]["JobName"], plan["glue"]["job"]["Name"]);
+}
+
+#[test]
+fn plan_from_an_event_and_its_errors() {
+    let out = sparkplug(&[
+        "plan",
+        "sales_daily",
+        "--event",
+        "tests/events/eventbridge-object-created-sales.json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["trigger"]["type"], "s3");
+
+    let out = sparkplug(&[
+        "plan",
+        "hello_world",
+        "--event",
+        "tests/events/eventbridge-object-created-sales.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("starts no run of `hello_world`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = sparkplug(&["plan", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown job `nope`"));
+
+    let out = sparkplug(&["plan", "hello_world", "--input", "s3:/bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--input: `s3:/bad` is not an S3 URI"));
+
+    let out = sparkplug(&["plan", "hello_world", "--event", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not valid JSON"));
+}
+
+#[test]
+fn match_prints_every_run_an_event_starts() {
+    let out = sparkplug(&[
+        "match",
+        "--event",
+        "tests/events/s3-notification-sales.json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = json(&out);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["job"], "sales_daily");
+    assert_eq!(runs[0]["run_name"], runs[0]["plan"]["run_name"]);
+    assert!(text(&out.stderr).contains("ignored: s3://someone-elses-bucket/"));
+
+    let out = sparkplug(&[
+        "match",
+        "--event",
+        "tests/events/aws-s3-notification-sample.json",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(json(&out), Value::Array(vec![]));
+
+    let out = sparkplug(&[
+        "match",
+        "--event",
+        "tests/events/aws-scheduled-event-sample.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out), Value::Array(vec![]));
+    assert!(text(&out.stderr).contains("`my-scheduled-rule` names no scheduled job"));
+}
