@@ -1,14 +1,19 @@
 //! sparkplug's domain library: the job catalog, run plans, trigger events and run keys. Everything here is plain
 //! functions over plain types; nothing calls AWS.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod catalog;
 pub mod events;
 pub mod plan;
+pub mod ports;
 pub mod resolve;
 pub mod runkey;
 pub mod s3;
 pub mod schedule;
+pub mod sense;
 pub mod shapes;
+pub mod tasks;
 pub mod template;
 pub mod validate;
 

@@ -25,6 +25,8 @@ pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u32 = 1800;
 pub const DEFAULT_GLUE_VERSION: &str = "5.0";
 /// The class of sparkplug's generic Glue jar runner script (`glue/SparkplugJarRunner.scala`).
 pub const GLUE_RUNNER_CLASS: &str = "SparkplugJarRunner";
+/// The StartJobRun argument that carries the run's name.
+pub const GLUE_RUN_ARGUMENT: &str = "--sparkplug_run";
 /// Tag keys sparkplug puts on what it creates.
 pub const TAG_JOB: &str = "sparkplug:job";
 pub const TAG_RUN: &str = "sparkplug:run";
@@ -299,6 +301,7 @@ pub fn render(
             Some(glue_plan(
                 catalog,
                 job_name,
+                &run_name,
                 job,
                 environment.as_deref(),
                 timeout_minutes,
@@ -615,9 +618,11 @@ fn emr_plan(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn glue_plan(
     catalog: &Catalog,
     job_name: &str,
+    run_name: &str,
     job: &Job,
     environment: Option<&str>,
     timeout_minutes: u32,
@@ -719,6 +724,8 @@ fn glue_plan(
     }
     create.insert("Tags".into(), Value::Object(job_tags));
 
+    // Tags the run with its name, so that a retried start finds the run it already started.
+    run_arguments[GLUE_RUN_ARGUMENT] = json!(run_name);
     let mut run = Map::new();
     run.insert(
         "JobName".into(),

@@ -222,7 +222,10 @@ fn glue_plan_is_the_exact_create_job_and_start_job_run_requests() {
         glue.run,
         json!({
             "JobName": "sparkplug-customer_scores-dev",
-            "Arguments": {"--sparkplug_args": "[\"--date\",\"2026-11-27\",\"--env\",\"dev\"]"},
+            "Arguments": {
+                "--sparkplug_args": "[\"--date\",\"2026-11-27\",\"--env\",\"dev\"]",
+                "--sparkplug_run": "customer_scores-20261127T060000Z"
+            },
             "Timeout": 60,
             "WorkerType": "G.2X",
             "NumberOfWorkers": 4

@@ -1,0 +1,183 @@
+//! [`GlueApi`] over aws-sdk-glue.
+
+use aws_sdk_glue::operation::get_job::GetJobError;
+use aws_sdk_glue::types::JobCommand;
+use aws_sdk_glue::Client;
+use serde_json::{json, Map, Value};
+
+use super::{classify, json_body, str_field, to_chrono};
+use crate::ports::{AwsError, ErrorKind, GlueApi, GlueRunView};
+
+#[derive(Debug, Clone)]
+pub struct Glue {
+    client: Client,
+}
+
+impl Glue {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Glue {
+            client: Client::new(config),
+        }
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Glue { client }
+    }
+}
+
+fn missing(what: &str) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Failed,
+        code: String::new(),
+        message: format!("the answer carries no {what}"),
+    }
+}
+
+impl GlueApi for Glue {
+    async fn get_job(&self, name: &str) -> Result<Option<Value>, AwsError> {
+        let output = match self.client.get_job().job_name(name).send().await {
+            Ok(output) => output,
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(GetJobError::EntityNotFoundException(_))
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(error) => return Err(classify(error)),
+        };
+        let Some(job) = output.job() else {
+            return Ok(None);
+        };
+        // The fields sparkplug sets, in CreateJob's JSON shape, to compare with the plan.
+        let mut fields = Map::new();
+        let mut put = |key: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                fields.insert(key.to_string(), value);
+            }
+        };
+        put("Description", job.description().map(|v| json!(v)));
+        put("Role", job.role().map(|v| json!(v)));
+        put(
+            "Command",
+            job.command().map(|c| {
+                let mut command = json!({ "Name": c.name().unwrap_or_default() });
+                if let Some(script) = c.script_location() {
+                    command["ScriptLocation"] = json!(script);
+                }
+                command
+            }),
+        );
+        put("GlueVersion", job.glue_version().map(|v| json!(v)));
+        put("WorkerType", job.worker_type().map(|v| json!(v.as_str())));
+        put("NumberOfWorkers", job.number_of_workers().map(|v| json!(v)));
+        put("MaxCapacity", job.max_capacity().map(|v| json!(v)));
+        put("Timeout", job.timeout().map(|v| json!(v)));
+        put("MaxRetries", Some(json!(job.max_retries())));
+        put(
+            "DefaultArguments",
+            job.default_arguments().map(|v| json!(v)),
+        );
+        put(
+            "ExecutionProperty",
+            job.execution_property()
+                .map(|p| json!({ "MaxConcurrentRuns": p.max_concurrent_runs() })),
+        );
+        Ok(Some(Value::Object(fields)))
+    }
+
+    async fn create_job(&self, request: &Value) -> Result<(), AwsError> {
+        self.client
+            .create_job()
+            .name(str_field(request, "Name"))
+            .role(str_field(request, "Role"))
+            .command(JobCommand::builder().build())
+            .customize()
+            .mutate_request(json_body(request))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn update_job(&self, name: &str, update: &Value) -> Result<(), AwsError> {
+        let body = json!({ "JobName": name, "JobUpdate": update });
+        self.client
+            .update_job()
+            .job_name(name)
+            .job_update(aws_sdk_glue::types::JobUpdate::builder().build())
+            .customize()
+            .mutate_request(json_body(&body))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn find_run(
+        &self,
+        job_name: &str,
+        argument: &str,
+        value: &str,
+    ) -> Result<Option<String>, AwsError> {
+        // The newest page is enough: a retried start comes seconds after the first.
+        let output = self
+            .client
+            .get_job_runs()
+            .job_name(job_name)
+            .max_results(50)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output
+            .job_runs()
+            .iter()
+            .find(|run| {
+                run.arguments()
+                    .and_then(|args| args.get(argument))
+                    .is_some_and(|v| v == value)
+            })
+            .and_then(|run| run.id().map(str::to_string)))
+    }
+
+    async fn start_job_run(&self, request: &Value) -> Result<String, AwsError> {
+        let output = self
+            .client
+            .start_job_run()
+            .job_name(str_field(request, "JobName"))
+            .customize()
+            .mutate_request(json_body(request))
+            .send()
+            .await
+            .map_err(classify)?;
+        output
+            .job_run_id()
+            .map(str::to_string)
+            .ok_or_else(|| missing("JobRunId"))
+    }
+
+    async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<GlueRunView, AwsError> {
+        let output = self
+            .client
+            .get_job_run()
+            .job_name(job_name)
+            .run_id(run_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        let run = output.job_run().ok_or_else(|| missing("JobRun"))?;
+        Ok(GlueRunView {
+            id: run_id.to_string(),
+            state: run
+                .job_run_state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            error_message: run.error_message().map(str::to_string),
+            started: run.started_on().and_then(to_chrono),
+            completed: run.completed_on().and_then(to_chrono),
+            execution_seconds: Some(i64::from(run.execution_time())),
+            log_group: run.log_group_name().map(str::to_string),
+        })
+    }
+}

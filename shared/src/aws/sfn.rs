@@ -1,0 +1,56 @@
+//! [`SfnApi`] over aws-sdk-sfn.
+
+use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_sfn::Client;
+
+use super::classify;
+use crate::ports::{AwsError, SfnApi, StartOutcome};
+
+#[derive(Debug, Clone)]
+pub struct Sfn {
+    client: Client,
+}
+
+impl Sfn {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Sfn {
+            client: Client::new(config),
+        }
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Sfn { client }
+    }
+}
+
+impl SfnApi for Sfn {
+    async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<StartOutcome, AwsError> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(StartOutcome::Started {
+                execution_arn: output.execution_arn().to_string(),
+            }),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(StartExecutionError::ExecutionAlreadyExists(_))
+                ) =>
+            {
+                Ok(StartOutcome::AlreadyExists)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+}

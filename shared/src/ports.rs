@@ -1,0 +1,231 @@
+//! The narrow interfaces the task handlers need from AWS, in plain types. `crate::aws` implements them over the SDK;
+//! tests implement them over request/response-level mocks.
+//!
+//! Requests that the plan carries in the API's own JSON shape (RunJobFlow, AddJobFlowSteps, CreateJob, UpdateJob,
+//! StartJobRun) are passed as JSON and sent as written, so every field a user put in the catalog reaches AWS.
+
+use std::fmt;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How the state machine should treat an error: the Lambda error type its `Retry`/`Catch` match by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// Throttling, service-side failures, timeouts, `ConcurrentRunsExceededException`: the same call may succeed later.
+    Retryable,
+    /// The request or the input is wrong: retrying cannot help.
+    InvalidInput,
+    /// What the input names does not exist.
+    NotFound,
+    /// Anything else: not retried by the state machine beyond the Lambda service errors.
+    Failed,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Retryable => "Retryable",
+            ErrorKind::InvalidInput => "InvalidInput",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::Failed => "Failed",
+        }
+    }
+
+    /// The kind of an AWS error code (and HTTP status, when the code says nothing).
+    pub fn of_aws_code(code: &str, status: Option<u16>) -> ErrorKind {
+        match code {
+            "ThrottlingException"
+            | "Throttling"
+            | "ThrottledException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ProvisionedThroughputExceededException"
+            | "ConcurrentRunsExceededException"
+            | "ConcurrentModificationException"
+            | "InternalServerError"
+            | "InternalServerException"
+            | "InternalServiceException"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "OperationTimeoutException"
+            | "RequestTimeout"
+            | "RequestTimeoutException" => ErrorKind::Retryable,
+            "ValidationException"
+            | "InvalidRequestException"
+            | "InvalidInputException"
+            | "InvalidParameterValue"
+            | "InvalidParameterException"
+            | "InvalidName"
+            | "InvalidArn"
+            | "InvalidExecutionInput"
+            | "AccessDeniedException"
+            | "ResourceNumberLimitExceededException" => ErrorKind::InvalidInput,
+            "EntityNotFoundException"
+            | "StateMachineDoesNotExist"
+            | "ResourceNotFoundException" => ErrorKind::NotFound,
+            _ => match status {
+                Some(429) => ErrorKind::Retryable,
+                Some(s) if s >= 500 => ErrorKind::Retryable,
+                _ => ErrorKind::Failed,
+            },
+        }
+    }
+}
+
+/// An error from an AWS call, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    pub kind: ErrorKind,
+    /// The AWS error code, e.g. `ThrottlingException`; empty for transport failures.
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.code, self.message)
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// Why a cluster or step changed state, as EMR says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub state_change: StateChange,
+    pub created: Option<DateTime<Utc>>,
+    pub ready: Option<DateTime<Utc>>,
+    pub ended: Option<DateTime<Utc>>,
+}
+
+/// EMR's `FailureDetails` of a failed step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepView {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub state_change: StateChange,
+    pub failure: Option<StepFailure>,
+    pub created: Option<DateTime<Utc>>,
+    pub started: Option<DateTime<Utc>>,
+    pub ended: Option<DateTime<Utc>>,
+}
+
+pub trait EmrApi {
+    /// Ids of the clusters named `name` that are STARTING, BOOTSTRAPPING, RUNNING or WAITING.
+    fn find_active_clusters(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// RunJobFlow with this request body; the new cluster's id.
+    fn run_job_flow(
+        &self,
+        request: &Value,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    fn describe_cluster(
+        &self,
+        cluster_id: &str,
+    ) -> impl Future<Output = Result<ClusterView, AwsError>> + Send;
+    /// Every step of the cluster.
+    fn list_steps(
+        &self,
+        cluster_id: &str,
+    ) -> impl Future<Output = Result<Vec<StepView>, AwsError>> + Send;
+    /// AddJobFlowSteps with these StepConfigs; the new steps' ids, in order.
+    fn add_job_flow_steps(
+        &self,
+        cluster_id: &str,
+        steps: &[Value],
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    fn terminate_job_flows(
+        &self,
+        cluster_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GlueRunView {
+    pub id: String,
+    pub state: String,
+    pub error_message: Option<String>,
+    pub started: Option<DateTime<Utc>>,
+    pub completed: Option<DateTime<Utc>>,
+    pub execution_seconds: Option<i64>,
+    pub log_group: Option<String>,
+}
+
+pub trait GlueApi {
+    /// The job definition's fields that sparkplug manages, as CreateJob JSON; `None` if there is no such job.
+    fn get_job(&self, name: &str) -> impl Future<Output = Result<Option<Value>, AwsError>> + Send;
+    fn create_job(&self, request: &Value) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// UpdateJob with `JobName` and this `JobUpdate`.
+    fn update_job(
+        &self,
+        name: &str,
+        update: &Value,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The id of a recent run of `job_name` whose `argument` argument is `value`.
+    fn find_run(
+        &self,
+        job_name: &str,
+        argument: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// StartJobRun with this request body; the run's id.
+    fn start_job_run(
+        &self,
+        request: &Value,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    fn get_job_run(
+        &self,
+        job_name: &str,
+        run_id: &str,
+    ) -> impl Future<Output = Result<GlueRunView, AwsError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started {
+        execution_arn: String,
+    },
+    /// An execution of this name exists already: this arrival already has its run.
+    AlreadyExists,
+}
+
+pub trait SfnApi {
+    fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> impl Future<Output = Result<StartOutcome, AwsError>> + Send;
+}

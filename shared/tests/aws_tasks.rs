@@ -1,0 +1,678 @@
+//! The task handlers over real SDK clients and a request/response-level mock: the exact requests sent, retry
+//! safety, state mapping and error classification.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{TimeZone, Utc};
+use common::FakeAws;
+use lambda_runtime::Diagnostic;
+use serde_json::{json, Value};
+use sparkplug::catalog::Catalog;
+use sparkplug::plan::{render, RunInput, RunPlan, Trigger, Vars};
+use sparkplug::ports::ErrorKind;
+use sparkplug::tasks::{self, TaskError, TriggerConfig};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn catalog() -> Catalog {
+    Catalog::load(&repo().join("jobs.toml")).unwrap().catalog
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 6, 30, 0).unwrap()
+}
+
+fn plan_of(job: &str) -> RunPlan {
+    let catalog = catalog();
+    let input = RunInput {
+        trigger: Trigger::Manual {
+            time: now(),
+            input: Some(
+                sparkplug::s3::S3Location::parse("s3://acme-data-dev/landing/sales/x/_SUCCESS")
+                    .unwrap(),
+            ),
+        },
+        args: Default::default(),
+        time: now(),
+        run_name: None,
+    };
+    render(
+        &catalog,
+        job,
+        &input,
+        &Vars::resolve(&catalog, [], []).unwrap(),
+    )
+    .unwrap()
+}
+
+fn epoch(h: u32, m: u32) -> f64 {
+    Utc.with_ymd_and_hms(2026, 11, 27, h, m, 0)
+        .unwrap()
+        .timestamp() as f64
+}
+
+fn kind(error: &TaskError) -> ErrorKind {
+    error.kind
+}
+
+// ---------------------------------------------------------------- EMR create
+
+#[tokio::test]
+async fn create_sends_the_plans_run_job_flow_request_verbatim() {
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW", "ClusterArn": "arn:aws:elasticmapreduce:eu-west-1:1:cluster/j-NEW"}));
+    let plan = plan_of("airflow_pi");
+    let out = tasks::emr_create_cluster(&aws.emr(), json!({"plan": plan}))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"cluster_id": "j-NEW", "reused": false}));
+    // The body is exactly the plan's request: every Airflow field included (bootstrap actions, configurations…).
+    assert_eq!(aws.requests("RunJobFlow"), vec![plan.emr.unwrap().cluster]);
+    let listed = &aws.requests("ListClusters")[0];
+    assert_eq!(
+        listed["ClusterStates"],
+        json!(["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"])
+    );
+}
+
+#[tokio::test]
+async fn a_retried_create_reuses_the_runs_cluster() {
+    let plan = plan_of("hello_world");
+    let aws = FakeAws::new();
+    aws.ok(
+        "ListClusters",
+        json!({"Clusters": [
+            {"Id": "j-OTHER", "Name": "someone-else", "Status": {"State": "WAITING"}},
+            {"Id": "j-MINE", "Name": plan.run_name, "Status": {"State": "STARTING"}}
+        ]}),
+    );
+    let out = tasks::emr_create_cluster(&aws.emr(), json!({"plan": plan}))
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"cluster_id": "j-MINE", "reused": true}));
+    assert!(aws.requests("RunJobFlow").is_empty());
+}
+
+#[tokio::test]
+async fn aws_errors_are_classified_for_the_state_machine() {
+    let plan = json!({"plan": plan_of("hello_world")});
+    for (status, code, expected) in [
+        (400, "ThrottlingException", ErrorKind::Retryable),
+        (500, "InternalServerError", ErrorKind::Retryable),
+        (400, "ValidationException", ErrorKind::InvalidInput),
+        (400, "InvalidRequestException", ErrorKind::InvalidInput),
+        (503, "SomethingNew", ErrorKind::Retryable),
+        (400, "SomethingNew", ErrorKind::Failed),
+    ] {
+        let aws = FakeAws::new();
+        aws.ok("ListClusters", json!({"Clusters": []}));
+        aws.error("RunJobFlow", status, code, "no");
+        let err = tasks::emr_create_cluster(&aws.emr(), plan.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&err), expected, "{code}: {err}");
+        assert!(err.message.starts_with("RunJobFlow: "), "{err}");
+        let diagnostic: Diagnostic = err.into();
+        assert_eq!(diagnostic.error_type, expected.as_str());
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_input_and_calls_nothing() {
+    let aws = FakeAws::new();
+    for input in [json!({}), json!({"plan": {"job": "x"}}), json!("text")] {
+        let err = tasks::emr_create_cluster(&aws.emr(), input)
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&err), ErrorKind::InvalidInput);
+        assert!(
+            err.message.contains("emr-create-cluster: bad input"),
+            "{err}"
+        );
+    }
+    let glue_plan = plan_of("customer_scores");
+    let err = tasks::emr_create_cluster(&aws.emr(), json!({"plan": glue_plan}))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("is a glue run, not emr"), "{err}");
+    let mut old = serde_json::to_value(plan_of("hello_world")).unwrap();
+    old["plan_version"] = json!(99);
+    let err = tasks::emr_create_cluster(&aws.emr(), json!({"plan": old}))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("plan version 99"), "{err}");
+    assert!(aws.actions().is_empty());
+}
+
+// ---------------------------------------------------------------- EMR steps
+
+#[tokio::test]
+async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
+    let plan = plan_of("sales_daily");
+    let aws = FakeAws::new();
+    aws.ok(
+        "ListSteps",
+        json!({"Steps": [{"Id": "s-INGEST", "Name": "ingest", "Status": {"State": "PENDING"}}]}),
+    );
+    aws.ok("AddJobFlowSteps", json!({"StepIds": ["s-AGG"]}));
+    let input = json!({"plan": plan, "cluster_id": "j-1", "poll": {"starting_seconds": "5", "running_seconds": "2"}});
+    let out = tasks::emr_add_steps(&aws.emr(), input).await.unwrap();
+    assert_eq!(
+        out,
+        json!({"step_ids": ["s-INGEST", "s-AGG"], "added": 1, "wait_seconds": 5})
+    );
+    let steps = plan.emr.unwrap().steps;
+    assert_eq!(
+        aws.requests("AddJobFlowSteps"),
+        vec![json!({"JobFlowId": "j-1", "Steps": [steps[1]]})]
+    );
+
+    // All present: nothing is added.
+    let aws = FakeAws::new();
+    aws.ok(
+        "ListSteps",
+        json!({"Steps": [
+            {"Id": "s-AGG", "Name": "aggregate", "Status": {"State": "PENDING"}},
+            {"Id": "s-INGEST", "Name": "ingest", "Status": {"State": "RUNNING"}}
+        ]}),
+    );
+    let out = tasks::emr_add_steps(
+        &aws.emr(),
+        json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["step_ids"], json!(["s-INGEST", "s-AGG"]));
+    assert!(aws.requests("AddJobFlowSteps").is_empty());
+}
+
+// ---------------------------------------------------------------- EMR sense
+
+fn cluster(state: &str, reason: Value) -> Value {
+    json!({"Cluster": {"Id": "j-1", "Name": "run", "Status": {"State": state, "StateChangeReason": reason,
+        "Timeline": {"CreationDateTime": epoch(6, 0), "ReadyDateTime": epoch(6, 9)}}}})
+}
+
+fn step(id: &str, name: &str, state: &str, extra: Value) -> Value {
+    let mut status = json!({"State": state, "Timeline": {"StartDateTime": epoch(6, 10)}});
+    if state == "COMPLETED" || state == "FAILED" {
+        status["Timeline"]["EndDateTime"] = json!(epoch(6, 12));
+    }
+    if let Some(details) = extra.get("FailureDetails") {
+        status["FailureDetails"] = details.clone();
+    }
+    json!({"Id": id, "Name": name, "Status": status})
+}
+
+async fn sense(cluster_answer: Value, steps: Vec<Value>) -> Value {
+    let aws = FakeAws::new();
+    aws.ok("DescribeCluster", cluster_answer);
+    aws.ok("ListSteps", json!({"Steps": steps}));
+    let input = json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1", "step_ids": ["s-1", "s-2"],
+        "poll": {"starting_seconds": 90, "running_seconds": "15"}});
+    tasks::emr_sense(&aws.emr(), input, now()).await.unwrap()
+}
+
+#[tokio::test]
+async fn sense_maps_emr_states_and_times_the_run() {
+    let running = sense(
+        cluster("RUNNING", json!({})),
+        vec![
+            step("s-2", "aggregate", "PENDING", json!({})),
+            step("s-1", "ingest", "RUNNING", json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(running["status"], "running");
+    assert_eq!(running["wait_seconds"], 15);
+    assert_eq!(running["progress"], "cluster RUNNING, 0/2 steps completed");
+
+    let starting = sense(
+        cluster("STARTING", json!({})),
+        vec![
+            step("s-1", "ingest", "PENDING", json!({})),
+            step("s-2", "aggregate", "PENDING", json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (
+            starting["status"].as_str(),
+            starting["wait_seconds"].as_u64()
+        ),
+        (Some("running"), Some(90))
+    );
+
+    let done = sense(
+        cluster("WAITING", json!({})),
+        vec![
+            step("s-1", "ingest", "COMPLETED", json!({})),
+            step("s-2", "aggregate", "COMPLETED", json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(done["status"], "succeeded");
+    assert_eq!(done["timeline"]["startup_seconds"], 9 * 60);
+    assert_eq!(done["timeline"]["execution_seconds"], 2 * 60);
+    assert_eq!(done["timeline"]["steps"][0]["name"], "ingest");
+
+    let failed = sense(
+        cluster("WAITING", json!({})),
+        vec![
+            step("s-1", "ingest", "FAILED", json!({"FailureDetails": {"Reason": "Unknown Error.",
+                "Message": "Exception in thread main", "LogFile": "s3://acme-logs-dev/emr/j-1/steps/s-1/stderr.gz"}})),
+            step("s-2", "aggregate", "CANCELLED", json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(
+        failed["failure"],
+        json!({"error": "StepFailed", "step": "ingest", "reason": "Unknown Error.", "message": "Exception in thread main",
+               "log": "s3://acme-logs-dev/emr/j-1/steps/s-1/stderr.gz"})
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_that_dies_mid_step_fails_the_run_with_its_reason() {
+    let died = sense(
+        cluster(
+            "TERMINATED_WITH_ERRORS",
+            json!({"Code": "INSTANCE_FAILURE", "Message": "Spot capacity was reclaimed"}),
+        ),
+        vec![
+            step("s-1", "ingest", "RUNNING", json!({})),
+            step("s-2", "aggregate", "PENDING", json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(died["status"], "failed");
+    assert_eq!(
+        died["failure"],
+        json!({"error": "ClusterTerminated", "reason": "INSTANCE_FAILURE", "message": "Spot capacity was reclaimed"})
+    );
+}
+
+#[tokio::test]
+async fn unknown_states_fail_loudly() {
+    let odd = sense(
+        cluster("RUNNING", json!({})),
+        vec![
+            step("s-1", "ingest", "QUANTUM", json!({})),
+            step("s-2", "aggregate", "PENDING", json!({})),
+        ],
+    )
+    .await;
+    assert_eq!(odd["status"], "failed");
+    assert_eq!(odd["failure"]["error"], "UnknownState");
+    assert!(odd["failure"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("`QUANTUM`"));
+}
+
+// ---------------------------------------------------------------- EMR terminate
+
+#[tokio::test]
+async fn terminate_ends_the_cluster_and_sums_up_the_run() {
+    let plan = plan_of("sales_daily");
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("TerminateJobFlows", json!({}));
+    let sensed = sense(
+        cluster("WAITING", json!({})),
+        vec![
+            step("s-1", "ingest", "COMPLETED", json!({})),
+            step("s-2", "aggregate", "COMPLETED", json!({})),
+        ],
+    )
+    .await;
+    let state =
+        json!({"plan": plan, "cluster": {"cluster_id": "j-1", "reused": false}, "sense": sensed});
+    let summary = tasks::emr_terminate(&aws.emr(), state, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.requests("TerminateJobFlows"),
+        vec![json!({"JobFlowIds": ["j-1"]})]
+    );
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["cluster_id"], "j-1");
+    assert_eq!(summary["timeline"]["startup_seconds"], 540);
+    assert!(summary.get("error").is_none());
+}
+
+#[tokio::test]
+async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
+    let plan = plan_of("hello_world");
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": plan.run_name, "Status": {"State": "STARTING"}}]}));
+    aws.ok("TerminateJobFlows", json!({}));
+    let caught = json!({"Error": "Retryable", "Cause": "{\"errorType\":\"Retryable\",\"errorMessage\":\"RunJobFlow: ThrottlingException: Rate exceeded\"}"});
+    let state = json!({"plan": plan, "cluster": {}, "error": caught});
+    let summary = tasks::emr_terminate(&aws.emr(), state, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.requests("TerminateJobFlows"),
+        vec![json!({"JobFlowIds": ["j-LOST"]})]
+    );
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["error"], "Retryable");
+    assert_eq!(
+        summary["cause"],
+        "RunJobFlow: ThrottlingException: Rate exceeded"
+    );
+
+    // No cluster at all: nothing to terminate, still a summary.
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    let summary = tasks::emr_terminate(&aws.emr(), json!({"plan": plan_of("hello_world")}), now())
+        .await
+        .unwrap();
+    assert!(aws.requests("TerminateJobFlows").is_empty());
+    assert_eq!(summary["error"], "Incomplete");
+}
+
+#[tokio::test]
+async fn a_throttled_terminate_is_retryable() {
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.error("TerminateJobFlows", 400, "ThrottlingException", "slow down");
+    let state = json!({"plan": plan_of("hello_world"), "cluster": {"cluster_id": "j-1"}});
+    let err = tasks::emr_terminate(&aws.emr(), state, now())
+        .await
+        .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::Retryable);
+}
+
+// ---------------------------------------------------------------- Glue
+
+#[tokio::test]
+async fn glue_start_creates_a_missing_job_and_starts_the_planned_run() {
+    let plan = plan_of("customer_scores");
+    let glue = plan.glue.clone().unwrap();
+    let aws = FakeAws::new();
+    aws.error("GetJob", 400, "EntityNotFoundException", "no such job");
+    aws.ok(
+        "CreateJob",
+        json!({"Name": "sparkplug-customer_scores-dev"}),
+    );
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
+    let out = tasks::glue_start_run(
+        &aws.glue(),
+        json!({"plan": plan, "poll": {"running_seconds": 7}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        json!({"job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1", "reused": false, "wait_seconds": 7})
+    );
+    assert_eq!(aws.requests("CreateJob"), vec![glue.job]);
+    assert_eq!(aws.requests("StartJobRun"), vec![glue.run]);
+    assert!(aws.requests("UpdateJob").is_empty());
+}
+
+#[tokio::test]
+async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
+    let plan = plan_of("customer_scores");
+    let planned = plan.glue.clone().unwrap().job;
+    let current = json!({"Name": "sparkplug-customer_scores-dev", "Role": planned["Role"], "Command": planned["Command"],
+        "GlueVersion": "5.0", "WorkerType": "G.2X", "NumberOfWorkers": 4, "MaxCapacity": 8.0, "Timeout": 60, "MaxRetries": 0,
+        "DefaultArguments": planned["DefaultArguments"], "ExecutionProperty": {"MaxConcurrentRuns": 10}});
+    let aws = FakeAws::new();
+    aws.ok("GetJob", json!({"Job": current}));
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.ok("StartJobRun", json!({"JobRunId": "jr_2"}));
+    tasks::glue_start_run(&aws.glue(), json!({"plan": plan}))
+        .await
+        .unwrap();
+    assert!(
+        aws.requests("UpdateJob").is_empty(),
+        "{:?}",
+        aws.requests("UpdateJob")
+    );
+
+    let mut stale = current.clone();
+    stale["NumberOfWorkers"] = json!(2);
+    let aws = FakeAws::new();
+    aws.ok("GetJob", json!({"Job": stale}));
+    aws.ok(
+        "UpdateJob",
+        json!({"JobName": "sparkplug-customer_scores-dev"}),
+    );
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.ok("StartJobRun", json!({"JobRunId": "jr_3"}));
+    tasks::glue_start_run(&aws.glue(), json!({"plan": plan_of("customer_scores")}))
+        .await
+        .unwrap();
+    let update = &aws.requests("UpdateJob")[0];
+    assert_eq!(update["JobName"], "sparkplug-customer_scores-dev");
+    assert_eq!(update["JobUpdate"]["NumberOfWorkers"], 4);
+    assert!(update["JobUpdate"].get("Name").is_none() && update["JobUpdate"].get("Tags").is_none());
+}
+
+#[tokio::test]
+async fn a_retried_glue_start_reuses_the_run_it_started() {
+    let plan = plan_of("customer_scores");
+    let aws = FakeAws::new();
+    aws.ok("GetJob", json!({"Job": plan.glue.as_ref().unwrap().job}));
+    aws.ok(
+        "GetJobRuns",
+        json!({"JobRuns": [
+            {"Id": "jr_old", "Arguments": {"--sparkplug_run": "another-run"}},
+            {"Id": "jr_mine", "Arguments": {"--sparkplug_run": plan.run_name}}
+        ]}),
+    );
+    let out = tasks::glue_start_run(&aws.glue(), json!({"plan": plan}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out["run_id"].as_str(), out["reused"].as_bool()),
+        (Some("jr_mine"), Some(true))
+    );
+    assert!(aws.requests("StartJobRun").is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_runs_exceeded_is_retryable() {
+    let plan = plan_of("customer_scores");
+    let aws = FakeAws::new();
+    aws.ok("GetJob", json!({"Job": plan.glue.as_ref().unwrap().job}));
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.error(
+        "StartJobRun",
+        400,
+        "ConcurrentRunsExceededException",
+        "too many",
+    );
+    let err = tasks::glue_start_run(&aws.glue(), json!({"plan": plan}))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::Retryable);
+}
+
+#[tokio::test]
+async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
+    let plan = plan_of("customer_scores");
+    let input =
+        json!({"plan": plan, "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
+    let aws = FakeAws::new();
+    aws.ok(
+        "GetJobRun",
+        json!({"JobRun": {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)}}),
+    );
+    let out = tasks::glue_sense(&aws.glue(), input.clone(), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (out["status"].as_str(), out["wait_seconds"].as_u64()),
+        (Some("running"), Some(30))
+    );
+    assert!(out.get("summary").is_none());
+
+    for (state, status) in [
+        ("SUCCEEDED", "succeeded"),
+        ("STOPPED", "failed"),
+        ("TIMEOUT", "failed"),
+        ("ERROR", "failed"),
+        ("EXPIRED", "failed"),
+    ] {
+        let aws = FakeAws::new();
+        aws.ok("GetJobRun", json!({"JobRun": {"Id": "jr_1", "JobRunState": state, "StartedOn": epoch(6, 0),
+            "CompletedOn": epoch(6, 12), "ExecutionTime": 600, "ErrorMessage": "boom", "LogGroupName": "/aws-glue/jobs"}}));
+        let out = tasks::glue_sense(&aws.glue(), input.clone(), now())
+            .await
+            .unwrap();
+        assert_eq!(out["status"], status, "{state}");
+        assert_eq!(out["summary"]["status"], status);
+        assert_eq!(out["timeline"]["startup_seconds"], 120);
+        assert_eq!(out["timeline"]["execution_seconds"], 600);
+        if status == "failed" {
+            assert_eq!(out["summary"]["error"], "GlueRunFailed");
+            assert_eq!(
+                out["summary"]["cause"],
+                format!("Glue run {state}: boom (logs: /aws-glue/jobs)")
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Trigger
+
+fn trigger_config() -> TriggerConfig {
+    let catalog = catalog();
+    TriggerConfig {
+        vars: Vars::resolve(&catalog, [], []).unwrap(),
+        catalog,
+        state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
+            .into(),
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(repo().join("tests/events").join(name)).unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
+    let aws = FakeAws::new();
+    aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": epoch(6, 0)}));
+    let config = trigger_config();
+    let event = fixture("s3-notification-sales.json");
+    let report = tasks::trigger(&config, &aws.sfn(), event.clone(), now())
+        .await
+        .unwrap();
+    let expected = sparkplug::resolve_event(&config.catalog, &event, &config.vars, now())
+        .unwrap()
+        .matches;
+    let starts = aws.requests("StartExecution");
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0]["stateMachineArn"], config.state_machine_arn);
+    assert_eq!(starts[0]["name"], expected[0].run_name);
+    let input: Value = serde_json::from_str(starts[0]["input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, serde_json::to_value(&expected[0].plan).unwrap());
+    assert_eq!(report["started"], json!([expected[0].run_name]));
+    assert_eq!(report["ignored"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_counted_not_failed() {
+    let aws = FakeAws::new();
+    aws.error(
+        "StartExecution",
+        400,
+        "ExecutionAlreadyExists",
+        "Execution Already Exists",
+    );
+    let report = tasks::trigger(
+        &trigger_config(),
+        &aws.sfn(),
+        fixture("eventbridge-object-created-sales.json"),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["started"], json!([]));
+    assert_eq!(report["duplicates"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_start_is_retryable_and_bad_events_are_invalid_input() {
+    let aws = FakeAws::new();
+    aws.error(
+        "StartExecution",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    );
+    let err = tasks::trigger(
+        &trigger_config(),
+        &aws.sfn(),
+        fixture("manual-hello-world.json"),
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::Retryable);
+
+    let aws = FakeAws::new();
+    for (event, says) in [
+        (json!({"hello": "world"}), "unrecognised event"),
+        (json!({"job": "nope"}), "unknown job `nope`"),
+        (
+            json!({"job": "sales_daily", "args": {"outptu": "x"}}),
+            "unknown argument `outptu`",
+        ),
+    ] {
+        let err = tasks::trigger(&trigger_config(), &aws.sfn(), event, now())
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&err), ErrorKind::InvalidInput);
+        assert!(err.message.contains(says), "{err}");
+    }
+    // An event for a bucket nobody watches is ignored, not an error.
+    let report = tasks::trigger(
+        &trigger_config(),
+        &aws.sfn(),
+        fixture("aws-s3-notification-sample.json"),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["ignored"].as_array().unwrap().len(), 1);
+    assert!(aws.actions().is_empty());
+}
+
+#[test]
+fn resolve_turns_a_console_input_into_a_plan() {
+    let config = trigger_config();
+    let plan = tasks::resolve_plan(
+        &config.catalog,
+        &config.vars,
+        json!({"job": "hello_world"}),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(plan["job"], "hello_world");
+    assert_eq!(plan["engine"], "emr");
+    let err = tasks::resolve_plan(
+        &config.catalog,
+        &config.vars,
+        json!({"jobb": "hello_world"}),
+        now(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("{\"job\": \"<name>\"}"), "{err}");
+    let err = tasks::resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now())
+        .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::InvalidInput);
+}
