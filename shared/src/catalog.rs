@@ -270,6 +270,8 @@ pub enum CatalogError {
 pub struct Loaded {
     pub catalog: Catalog,
     pub warnings: Vec<Problem>,
+    /// The JSON files the catalog pulled in (Airflow-shaped fields given as paths).
+    pub files: Vec<PathBuf>,
 }
 
 impl Catalog {
@@ -286,14 +288,18 @@ impl Catalog {
 
     /// Parses, resolves and validates catalog text; `base` is the folder its JSON file references are relative to.
     pub fn from_toml(text: &str, base: &Path) -> Result<Loaded, CatalogError> {
-        let (catalog, mut errors) = parse(text, base);
+        let (catalog, mut errors, files) = parse(text, base);
         let Report {
             errors: invalid,
             warnings,
         } = validate::validate(&catalog);
         errors.extend(invalid);
         if errors.is_empty() {
-            Ok(Loaded { catalog, warnings })
+            Ok(Loaded {
+                catalog,
+                warnings,
+                files,
+            })
         } else {
             Err(CatalogError::Invalid(errors))
         }
@@ -310,7 +316,11 @@ impl Catalog {
         })?;
         let Report { errors, warnings } = validate::validate(&catalog);
         if errors.is_empty() {
-            Ok(Loaded { catalog, warnings })
+            Ok(Loaded {
+                catalog,
+                warnings,
+                files: Vec::new(),
+            })
         } else {
             Err(CatalogError::Invalid(errors))
         }
@@ -323,15 +333,16 @@ impl Catalog {
 
 /// Parses the TOML into a catalog, job by job, so that one job's mistake does not hide another's: the jobs that
 /// parse are returned beside the problems of those that do not.
-fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>) {
+fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>, Vec<PathBuf>) {
     let table: toml::Table = match toml::from_str(text) {
         Ok(table) => table,
         Err(e) => {
             let problem = Problem::new(None, "", format!("not valid TOML: {e}"));
-            return (Catalog::default(), vec![problem]);
+            return (Catalog::default(), vec![problem], Vec::new());
         }
     };
     let mut problems = Vec::new();
+    let mut files = Vec::new();
     let mut catalog = Catalog::default();
     if table
         .get("jobs")
@@ -364,7 +375,7 @@ fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>) {
                 };
                 for (name, job) in jobs {
                     if let Some(mut job) = section::<Job>(job, "", Some(&name), &mut problems) {
-                        inline_json_files(&mut job, &name, base, &mut problems);
+                        files.extend(inline_json_files(&mut job, &name, base, &mut problems));
                         catalog.jobs.insert(name, job);
                     }
                 }
@@ -376,7 +387,7 @@ fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>) {
             )),
         }
     }
-    (catalog, problems)
+    (catalog, problems, files)
 }
 
 fn section<T: serde::de::DeserializeOwned>(
@@ -408,8 +419,14 @@ fn section<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Replaces the Airflow-shaped fields given as a file path by the JSON the file holds.
-fn inline_json_files(job: &mut Job, name: &str, base: &Path, problems: &mut Vec<Problem>) {
+/// Replaces the Airflow-shaped fields given as a file path by the JSON the file holds; returns the files read.
+fn inline_json_files(
+    job: &mut Job,
+    name: &str,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     for (field, slot) in [
         ("job_flow_overrides", &mut job.job_flow_overrides),
         ("spark_steps", &mut job.spark_steps),
@@ -429,5 +446,36 @@ fn inline_json_files(job: &mut Job, name: &str, base: &Path, problems: &mut Vec<
             Ok(value) => *slot = Some(value),
             Err(reason) => problems.push(Problem::new(Some(name), field, reason)),
         }
+        files.push(path);
     }
+    files
+}
+
+/// For a function's build script: loads the catalog (`SPARKPLUG_CATALOG` at build time, else `jobs.toml` at the
+/// workspace root), fails the build on any problem, and writes the resolved catalog as `catalog.json` into `out_dir`
+/// for `include_str!`. A bad catalog therefore never deploys, and a cold start reads no file.
+pub fn embed_for_build(workspace_root: &Path, out_dir: &Path) -> Result<PathBuf, String> {
+    println!("cargo:rerun-if-env-changed={PATH_ENV}");
+    let path = std::env::var_os(PATH_ENV)
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root.join(p)
+            }
+        })
+        .unwrap_or_else(|| workspace_root.join(DEFAULT_PATH));
+    println!("cargo:rerun-if-changed={}", path.display());
+    let loaded = Catalog::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for file in &loaded.files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    for warning in &loaded.warnings {
+        println!("cargo:warning=catalog: {warning}");
+    }
+    let json = serde_json::to_string(&loaded.catalog).map_err(|e| e.to_string())?;
+    let out = out_dir.join("catalog.json");
+    std::fs::write(&out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(out)
 }

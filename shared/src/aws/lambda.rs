@@ -1,8 +1,30 @@
 //! What every sparkplug Lambda does the same way: logs, SDK configuration, error types.
 
-use lambda_runtime::Diagnostic;
+use std::future::Future;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
 
 use crate::tasks::TaskError;
+
+pub use lambda_runtime::Error;
+
+/// Runs the Lambda runtime loop with a handler from event payload to output.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Value) -> Fut,
+    Fut: Future<Output = Result<Value, TaskError>>,
+{
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        handler(event.payload)
+    }))
+    .await
+}
+
+/// A required environment variable, or a start-up error that names it.
+pub fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| format!("the environment variable {name} is not set").into())
+}
 
 /// JSON logs when Lambda's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`), plain text otherwise; `RUST_LOG` filters.
 pub fn init_tracing() {

@@ -1,0 +1,18 @@
+//! The resolve Lambda: the run state machine's first task when its input is `{"job": …}` (a console run) rather
+//! than a plan; returns the run's plan. Environment: `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
+
+use sparkplug::aws::lambda;
+use sparkplug::catalog::Catalog;
+use sparkplug::plan::Vars;
+use sparkplug::tasks;
+
+const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda::Error> {
+    lambda::init_tracing();
+    let catalog = Catalog::from_resolved_json(CATALOG)?.catalog;
+    let vars = Vars::resolve(&catalog, std::env::vars(), [])?;
+    lambda::serve(|event| async { tasks::resolve_plan(&catalog, &vars, event, chrono::Utc::now()) })
+        .await
+}

@@ -1,0 +1,270 @@
+//! Consistency of what `sam deploy` ships: the state machine, the template, the catalog and the function crates
+//! must agree, and no EMR failure path may skip Terminate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sparkplug::catalog::Catalog;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The template, with CloudFormation's short tags (`!Ref X`, `!GetAtt X.Arn`) read as their plain values.
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn resources(template: &Yaml) -> Vec<(String, &Yaml)> {
+    template["Resources"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v))
+        .collect()
+}
+
+fn state_machines() -> Vec<(PathBuf, Value)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(repo().join("statemachines")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".asl.json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            found.push((path, value));
+        }
+    }
+    assert!(!found.is_empty());
+    found
+}
+
+fn placeholders(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').unwrap();
+        names.insert(after[..end].to_string());
+        rest = &after[end..];
+    }
+    names
+}
+
+#[test]
+fn every_asl_placeholder_has_a_substitution_and_every_substitution_is_used() {
+    let template = template();
+    for (path, _) in state_machines() {
+        let file = path.file_name().unwrap().to_str().unwrap();
+        let machine = resources(&template)
+            .into_iter()
+            .find(|(_, r)| {
+                r["Properties"]["DefinitionUri"].as_str() == Some(&format!("statemachines/{file}"))
+            })
+            .unwrap_or_else(|| panic!("no state machine in template.yaml uses {file}"));
+        let substitutions: BTreeSet<String> = machine.1["Properties"]["DefinitionSubstitutions"]
+            .as_hash()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        let used = placeholders(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(
+            used, substitutions,
+            "{file}: placeholders vs DefinitionSubstitutions"
+        );
+    }
+}
+
+#[test]
+fn every_function_the_asl_names_is_a_template_function_built_from_a_crate() {
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    let machine = resources["RunStateMachine"];
+    for (key, value) in machine["Properties"]["DefinitionSubstitutions"]
+        .as_hash()
+        .unwrap()
+    {
+        let key = key.as_str().unwrap();
+        if !key.ends_with("FunctionArn") {
+            continue;
+        }
+        // `!GetAtt XFunction.Arn` reads as "XFunction.Arn".
+        let target = value.as_str().unwrap().trim_end_matches(".Arn");
+        let function = resources
+            .get(target)
+            .unwrap_or_else(|| panic!("{key} names {target}, not in template.yaml"));
+        assert_eq!(
+            function["Type"].as_str(),
+            Some("AWS::Serverless::Function"),
+            "{target}"
+        );
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        assert!(
+            repo()
+                .join("functions")
+                .join(binary)
+                .join("src/main.rs")
+                .exists(),
+            "{target}: no crate functions/{binary}"
+        );
+        // And the state machine may invoke it.
+        let invokes = machine["Properties"]["Policies"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|p| p["LambdaInvokePolicy"]["FunctionName"].as_str() == Some(target));
+        assert!(invokes, "the state machine's role cannot invoke {target}");
+    }
+    // Every function crate is deployed.
+    for entry in std::fs::read_dir(repo().join("functions")).unwrap() {
+        let binary = entry.unwrap().file_name().into_string().unwrap();
+        let deployed = resources
+            .values()
+            .any(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary.as_str()));
+        assert!(deployed, "functions/{binary} is not in template.yaml");
+    }
+}
+
+#[test]
+fn schedules_in_the_template_match_the_catalog() {
+    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let template = template();
+    let mut scheduled = BTreeMap::new();
+    for (_, resource) in resources(&template) {
+        for (_, event) in resource["Properties"]["Events"]
+            .as_hash()
+            .into_iter()
+            .flatten()
+        {
+            if !matches!(event["Type"].as_str(), Some("ScheduleV2" | "Schedule")) {
+                continue;
+            }
+            let input: Value =
+                serde_json::from_str(event["Properties"]["Input"].as_str().unwrap()).unwrap();
+            let job = input["job"].as_str().unwrap().to_string();
+            let expression = event["Properties"]["ScheduleExpression"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            scheduled.insert(job, expression);
+        }
+    }
+    let in_catalog: BTreeMap<String, String> = catalog
+        .jobs
+        .iter()
+        .filter_map(|(name, job)| Some((name.clone(), job.trigger.schedule.clone()?)))
+        .collect();
+    assert_eq!(
+        scheduled, in_catalog,
+        "template schedules vs catalog schedules"
+    );
+}
+
+#[test]
+fn the_functions_that_read_the_catalog_get_every_var_and_no_other() {
+    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let expected: BTreeSet<String> = catalog
+        .vars
+        .keys()
+        .map(|v| format!("SPARKPLUG_VAR_{}", v.to_uppercase()))
+        .collect();
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    for name in ["TriggerFunction", "ResolveFunction"] {
+        let set: BTreeSet<String> = resources[name]["Properties"]["Environment"]["Variables"]
+            .as_hash()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_string())
+            .filter(|k| k.starts_with("SPARKPLUG_VAR_"))
+            .collect();
+        assert_eq!(
+            set, expected,
+            "{name}: every catalog var must be set per environment"
+        );
+    }
+}
+
+fn transitions(state: &Value) -> Vec<String> {
+    let mut next: Vec<String> = Vec::new();
+    for key in ["Next", "Default"] {
+        next.extend(state[key].as_str().map(str::to_string));
+    }
+    for list in ["Choices", "Catch"] {
+        for item in state[list].as_array().into_iter().flatten() {
+            next.extend(item["Next"].as_str().map(str::to_string));
+        }
+    }
+    next
+}
+
+#[test]
+fn no_emr_path_skips_terminate() {
+    let (_, machine) = state_machines()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("run.asl.json"))
+        .unwrap();
+    let states = machine["States"].as_object().unwrap();
+    let mut seen = BTreeSet::new();
+    let mut todo = vec!["CreateCluster".to_string()];
+    while let Some(name) = todo.pop() {
+        if name == "Terminate" || !seen.insert(name.clone()) {
+            continue;
+        }
+        let state = &states[&name];
+        let kind = state["Type"].as_str().unwrap();
+        assert!(
+            !matches!(kind, "Succeed" | "Fail"),
+            "{name} ends an EMR run without Terminate"
+        );
+        let next = transitions(state);
+        assert!(!next.is_empty(), "{name} has no way on");
+        if kind == "Task" {
+            let catches_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
+                c["ErrorEquals"] == serde_json::json!(["States.ALL"]) && c["Next"] == "Terminate"
+            });
+            assert!(catches_all, "{name}: a failure must go to Terminate");
+        }
+        todo.extend(next);
+    }
+    assert!(seen.contains("Sense"));
+}
+
+#[test]
+fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_invalid_input() {
+    for (path, machine) in state_machines() {
+        for (name, state) in machine["States"].as_object().unwrap() {
+            if state["Type"] != "Task" {
+                continue;
+            }
+            let retries = state["Retry"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{}: {name} has no Retry", path.display()));
+            let errors: BTreeSet<&str> = retries
+                .iter()
+                .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+                .filter_map(Value::as_str)
+                .collect();
+            for needed in [
+                "Retryable",
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.TooManyRequestsException",
+            ] {
+                assert!(errors.contains(needed), "{name} does not retry {needed}");
+            }
+            assert!(
+                !errors.contains("InvalidInput") && !errors.contains("States.ALL"),
+                "{name} retries errors that cannot pass"
+            );
+            assert!(retries.iter().all(|r| r["JitterStrategy"] == "FULL" && r["BackoffRate"].as_f64() > Some(1.0)), "{name}");
+        }
+    }
+}
