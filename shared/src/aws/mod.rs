@@ -73,8 +73,10 @@ pub(crate) fn json_body(body: &Value) -> impl Fn(&mut HttpRequest) + Send + Sync
     }
 }
 
+/// AWS timestamps travel as fractional epoch seconds; millisecond precision is all they carry.
 pub(crate) fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+    let millis = time.secs().checked_mul(1000)? + i64::from(time.subsec_nanos() / 1_000_000);
+    DateTime::from_timestamp_millis(millis)
 }
 
 pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {

@@ -1,0 +1,567 @@
+"""sparkplug's local AWS: moto in server mode, plus a small extension that closes the gaps sparkplug needs.
+
+Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses another version). What it adds:
+
+- Step Functions executes state machines (moto's own switch), and its Lambda tasks are forwarded to a real Lambda
+  runtime emulator (`cargo lambda watch`'s Invoke API) instead of moto's Docker-less echo.
+- EMR clusters start (STARTING → BOOTSTRAPPING → WAITING), and their steps run one after the other
+  (PENDING → RUNNING → COMPLETED) over configurable times. A step can be made to FAIL (with FailureDetails), a
+  cluster to die mid-step (TERMINATED_WITH_ERRORS with a reason); a cluster terminated with unfinished steps
+  cancels them, and ActionOnFailure is applied.
+- Glue job runs take time (STARTING → RUNNING → SUCCEEDED) and can be made to FAIL; UpdateJob is implemented.
+- S3 "Object Created" events go to the trigger function the way the template's EventBridge rule sends them
+  (for the buckets its pattern names), with a real per-PUT sequencer.
+- API faults on demand: an error for the next N calls of an action (before or after the call takes effect), and
+  Lambda function errors.
+
+Faults are keyed by run name (the EMR cluster's Name, the Glue run's `--sparkplug_run` argument, the plan's
+`run_name` in a Lambda payload), so concurrent tests do not disturb each other. They are set through the control
+API (see `ControlHandler`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import moto
+
+MOTO_VERSION = "5.2.5"
+
+
+@dataclass
+class Settings:
+    """Simulated durations, in seconds."""
+
+    cluster_start_seconds: float = 2.0
+    bootstrap_seconds: float = 1.0
+    step_seconds: float = 2.0
+    glue_start_seconds: float = 1.0
+    glue_run_seconds: float = 3.0
+
+
+SETTINGS = Settings()
+LOCK = threading.RLock()
+# run name -> fault spec (see ControlHandler)
+FAULTS: dict[str, dict[str, Any]] = {}
+# S3 events delivered to the trigger, with the trigger's answer
+EVENTS: list[dict[str, Any]] = []
+_SEQUENCE = [0]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _fault(run: str | None) -> dict[str, Any]:
+    with LOCK:
+        return FAULTS.get(run or "", {})
+
+
+def _take_api_error(run: str | None, action: str, after_call: bool) -> dict[str, Any] | None:
+    """The next queued API error of `action` for this run, if any (and counts it down)."""
+    with LOCK:
+        for error in FAULTS.get(run or "", {}).get("api_errors", []):
+            if error.get("action") == action and bool(error.get("after_call")) == after_call and error.get("times", 1) > 0:
+                error["times"] = error.get("times", 1) - 1
+                return error
+    return None
+
+
+def _service_error(error: dict[str, Any]) -> Exception:
+    from moto.core.exceptions import ServiceException
+
+    return ServiceException(error.get("code", "ThrottlingException"), error.get("message", "injected by the local emulator"))
+
+
+# --------------------------------------------------------------------------------------------------------------- EMR
+
+
+def _patch_emr() -> None:
+    from moto.emr import models, responses
+
+    cluster_init = models.Cluster.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        cluster_init(self, *args, **kwargs)
+        # moto makes clusters WAITING at once: start them for real.
+        self._sp_started = time.monotonic()
+        self._sp_ready = False
+        self._sp_reason: dict[str, str] = {}
+        self.state = "STARTING"
+        self.ready_datetime = None
+        for step in self.steps:
+            step.state = "PENDING"
+            step.start_date_time = None
+
+    models.Cluster.__init__ = init
+
+    def cluster_status(self: Any) -> dict[str, Any]:
+        reason = dict(getattr(self, "_sp_reason", {}) or {})
+        return {
+            "State": self.state,
+            "StateChangeReason": reason,
+            "Timeline": {
+                "CreationDateTime": self.creation_datetime,
+                "EndDateTime": self.end_datetime,
+                "ReadyDateTime": self.ready_datetime,
+            },
+        }
+
+    models.Cluster.status = property(cluster_status)
+
+    def step_status(self: Any) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "State": self.state,
+            "StateChangeReason": {"Message": getattr(self, "last_state_change_reason", None)},
+            "Timeline": {
+                "CreationDateTime": self.creation_date_time,
+                "EndDateTime": self.end_date_time,
+                "StartDateTime": self.start_date_time,
+            },
+        }
+        if getattr(self, "_sp_failure", None):
+            status["FailureDetails"] = self._sp_failure
+        return status
+
+    models.Step.status = property(step_status)
+
+    add_steps = models.Cluster.add_steps
+
+    def add(self: Any, steps: list[dict[str, Any]]) -> list[Any]:
+        state = getattr(self, "state", None)
+        added = add_steps(self, steps)
+        for step in added:
+            step.state = "PENDING"
+            step.start_date_time = None
+        self.state = state
+        _tick(self)
+        return added
+
+    models.Cluster.add_steps = add
+
+    terminate = models.Cluster.terminate
+
+    def end(self: Any) -> None:
+        if self.state in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+            return
+        _cancel_unfinished(self, "the cluster was terminated")
+        if not getattr(self, "_sp_reason", None):
+            self._sp_reason = {"Code": "USER_REQUEST", "Message": "Terminated by user request"}
+        terminate(self)
+
+    models.Cluster.terminate = end
+
+    def ticking(method: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with LOCK:
+                for cluster in list(self.clusters.values()):
+                    _tick(cluster)
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    backend = models.ElasticMapReduceBackend
+    for name in ("describe_cluster", "list_clusters", "list_steps", "describe_step", "describe_job_flows"):
+        if hasattr(backend, name):
+            setattr(backend, name, ticking(getattr(backend, name)))
+
+    # API faults, by the run (cluster name) they concern.
+    response = responses.ElasticMapReduceResponse
+
+    def cluster_names(self: Any, ids: list[str]) -> list[str]:
+        clusters = self.backend.clusters
+        return [clusters[i].name for i in ids if i in clusters]
+
+    def faulty(action: str, method: Any, runs_of: Any) -> Any:
+        def wrapper(self: Any) -> Any:
+            runs = runs_of(self)
+            for run in runs:
+                error = _take_api_error(run, action, after_call=False)
+                if error:
+                    raise _service_error(error)
+            result = method(self)
+            for run in runs:
+                error = _take_api_error(run, action, after_call=True)
+                if error:
+                    raise _service_error(error)
+            return result
+
+        return wrapper
+
+    response.run_job_flow = faulty("RunJobFlow", response.run_job_flow, lambda self: [self._get_param("Name")])
+    response.add_job_flow_steps = faulty(
+        "AddJobFlowSteps", response.add_job_flow_steps, lambda self: cluster_names(self, [self._get_param("JobFlowId")])
+    )
+    response.terminate_job_flows = faulty(
+        "TerminateJobFlows", response.terminate_job_flows, lambda self: cluster_names(self, self._get_param("JobFlowIds") or [])
+    )
+
+
+def _cancel_unfinished(cluster: Any, why: str) -> None:
+    for step in cluster.steps:
+        if step.state in ("PENDING", "RUNNING", "CANCEL_PENDING"):
+            step.state = "CANCELLED"
+            step.last_state_change_reason = why
+            step.end_date_time = _now()
+
+
+def _die(cluster: Any, code: str, message: str) -> None:
+    cluster._sp_reason = {"Code": code, "Message": message}
+    _cancel_unfinished(cluster, message)
+    cluster.end_datetime = _now()
+    cluster.state = "TERMINATED_WITH_ERRORS"
+
+
+def _tick(cluster: Any) -> None:
+    """Moves a cluster and its steps on to where they are by now."""
+    if not hasattr(cluster, "_sp_started") or cluster.state in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+        return
+    elapsed = time.monotonic() - cluster._sp_started
+    if not cluster._sp_ready:
+        if elapsed < SETTINGS.cluster_start_seconds:
+            cluster.state = "STARTING"
+            return
+        if elapsed < SETTINGS.cluster_start_seconds + SETTINGS.bootstrap_seconds:
+            cluster.state = "BOOTSTRAPPING"
+            return
+        cluster._sp_ready = True
+        cluster.ready_datetime = _now()
+    fault = _fault(cluster.name)
+    progressed = True
+    while progressed and cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+        progressed = False
+        running = [s for s in cluster.steps if s.state == "RUNNING"]
+        if running:
+            step = running[0]
+            if fault.get("kill_cluster"):
+                kill = fault["kill_cluster"]
+                _die(cluster, kill.get("code", "INSTANCE_FAILURE"), kill.get("message", "The cluster was lost."))
+                return
+            if time.monotonic() - step._sp_started >= SETTINGS.step_seconds:
+                step.end_date_time = _now()
+                failing = fault.get("fail_step")
+                if failing and failing.get("name") == step.name:
+                    step.state = "FAILED"
+                    step._sp_failure = {
+                        "Reason": failing.get("reason", "Unknown Error."),
+                        "Message": failing.get("message", "the step failed"),
+                        "LogFile": failing.get("log_file", f"s3://logs/{cluster.id}/steps/{step.id}/"),
+                    }
+                    if step.action_on_failure in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
+                        _die(cluster, "STEP_FAILURE", f"Shut down as step failed: {step.name}")
+                        return
+                    if step.action_on_failure == "CANCEL_AND_WAIT":
+                        _cancel_unfinished(cluster, f"cancelled: step {step.name} failed")
+                else:
+                    step.state = "COMPLETED"
+                progressed = True
+        else:
+            pending = [s for s in cluster.steps if s.state == "PENDING"]
+            if pending:
+                step = sorted(pending, key=lambda s: s.creation_date_time)[0]
+                step.state = "RUNNING"
+                step.start_date_time = _now()
+                step._sp_started = time.monotonic()
+                progressed = True
+    if cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+        cluster.state = "RUNNING" if any(s.state == "RUNNING" for s in cluster.steps) else "WAITING"
+
+
+# -------------------------------------------------------------------------------------------------------------- Glue
+
+
+def _patch_glue() -> None:
+    from moto.glue import models, responses
+
+    run_init = models.FakeJobRun.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        run_init(self, *args, **kwargs)
+        self._sp_started = time.monotonic()
+        self.completed_on = None
+
+    models.FakeJobRun.__init__ = init
+    as_dict = models.FakeJobRun.as_dict
+
+    def run_as_dict(self: Any) -> dict[str, Any]:
+        result = as_dict(self)
+        elapsed = time.monotonic() - getattr(self, "_sp_started", 0)
+        run = (self.arguments or {}).get("--sparkplug_run")
+        failing = _fault(run).get("fail_glue_run")
+        if elapsed < SETTINGS.glue_start_seconds:
+            state = "STARTING"
+        elif elapsed < SETTINGS.glue_start_seconds + SETTINGS.glue_run_seconds:
+            state = "RUNNING"
+        else:
+            state = failing.get("state", "FAILED") if failing else "SUCCEEDED"
+            if self.completed_on is None:
+                self.completed_on = _now()
+            result["CompletedOn"] = self.completed_on
+            result["ExecutionTime"] = int(SETTINGS.glue_run_seconds)
+            if failing:
+                result["ErrorMessage"] = failing.get("message", "the job failed")
+        if state in ("STARTING", "RUNNING"):
+            result.pop("CompletedOn", None)
+            result["ExecutionTime"] = 0
+        result["JobRunState"] = state
+        result["LogGroupName"] = "/aws-glue/jobs"
+        return result
+
+    models.FakeJobRun.as_dict = run_as_dict
+
+    from moto.core.responses import ActionResult
+
+    fields = {
+        "Description": "description",
+        "LogUri": "log_uri",
+        "Role": "role",
+        "ExecutionProperty": "execution_property",
+        "Command": "command",
+        "DefaultArguments": "default_arguments",
+        "NonOverridableArguments": "non_overridable_arguments",
+        "Connections": "connections",
+        "MaxRetries": "max_retries",
+        "AllocatedCapacity": "allocated_capacity",
+        "Timeout": "timeout",
+        "MaxCapacity": "max_capacity",
+        "WorkerType": "worker_type",
+        "NumberOfWorkers": "number_of_workers",
+        "SecurityConfiguration": "security_configuration",
+        "NotificationProperty": "notification_property",
+        "GlueVersion": "glue_version",
+        "ExecutionClass": "execution_class",
+    }
+
+    def update_job(self: Any) -> Any:
+        name = self._get_param("JobName")
+        update = self._get_param("JobUpdate") or {}
+        job = self.glue_backend.get_job(name)
+        for key, value in update.items():
+            if key in fields:
+                setattr(job, fields[key], value)
+        job.last_modified_on = _now()
+        return ActionResult({"JobName": name})
+
+    responses.GlueResponse.update_job = update_job
+
+
+# ------------------------------------------------------------------------------------------ Lambda and S3 → trigger
+
+
+class LambdaForwarder:
+    """A stand-in for a boto3 Lambda client whose `invoke` goes to `cargo lambda watch`."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+
+    def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
+        name = FunctionName.split(":function:")[-1].split(":")[0]
+        body = Payload if isinstance(Payload, (bytes, bytearray)) else (Payload or "{}").encode()
+        error = self._injected_error(name, body)
+        if error is None:
+            status, answer = self._post(name, body)
+            failed = status >= 400
+        else:
+            failed, answer = True, json.dumps(error).encode()
+        result: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(answer)}
+        if failed:
+            result["FunctionError"] = "Unhandled"
+        return result
+
+    def _post(self, name: str, body: bytes) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"{self.endpoint}/2015-03-31/functions/{name}/invocations", data=body, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError as error:
+            return 502, json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": str(error)}).encode()
+
+    @staticmethod
+    def _injected_error(name: str, body: bytes) -> dict[str, str] | None:
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        plan = payload.get("plan", payload) if isinstance(payload, dict) else {}
+        run = plan.get("run_name") if isinstance(plan, dict) else None
+        with LOCK:
+            for error in FAULTS.get(run or "", {}).get("lambda_errors", []):
+                if error.get("function") == name and error.get("times", 1) > 0:
+                    error["times"] = error.get("times", 1) - 1
+                    return {
+                        "errorType": error.get("error_type", "Retryable"),
+                        "errorMessage": error.get("message", f"{name} failed (injected by the local emulator)"),
+                    }
+        return None
+
+
+def _patch_lambda(forwarder: LambdaForwarder) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils.boto_client_for
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if service == "lambda":
+            return forwarder
+        return original(region=region, service=service, state_credentials=state_credentials)
+
+    lambda_eval_utils.boto_client_for = client_for
+
+
+def object_created_event(bucket: Any, key: Any, region: str, account: str) -> dict[str, Any]:
+    """An EventBridge S3 "Object Created" event as AWS documents it (raw key, per-PUT sequencer)."""
+    with LOCK:
+        _SEQUENCE[0] += 1
+        sequencer = f"{time.time_ns():016X}{_SEQUENCE[0]:04X}"
+    detail_object: dict[str, Any] = {
+        "key": key.name,
+        "size": key.size,
+        "etag": key.etag.replace('"', ""),
+        "sequencer": sequencer,
+    }
+    if getattr(key, "version_id", None) and key.version_id != "null":
+        detail_object["version-id"] = key.version_id
+    return {
+        "version": "0",
+        "id": f"{time.time_ns():x}",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:s3:::{bucket.name}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": detail_object,
+            "request-id": "LOCAL",
+            "requester": account,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
+        },
+    }
+
+
+def _patch_s3(forwarder: LambdaForwarder, trigger_function: str, watched_buckets: set[str]) -> None:
+    from moto.s3 import notifications
+
+    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+        name = str(getattr(event_name, "value", event_name))
+        if not name.startswith("s3:ObjectCreated") or bucket.name not in watched_buckets:
+            return
+        event = object_created_event(bucket, key, bucket.region_name, account_id)
+
+        def deliver() -> None:
+            answer = forwarder.invoke(FunctionName=trigger_function, Payload=json.dumps(event).encode())
+            record = {"event": event, "error": "FunctionError" in answer, "answer": json.loads(answer["Payload"].read() or b"null")}
+            with LOCK:
+                EVENTS.append(record)
+
+        # EventBridge invokes the target asynchronously.
+        threading.Thread(target=deliver, daemon=True).start()
+
+    notifications._send_event_bridge_message = send
+
+
+def install(lambda_endpoint: str, trigger_function: str, watched_buckets: set[str]) -> None:
+    if moto.__version__ != MOTO_VERSION:
+        raise SystemExit(f"the local emulator extension is written for moto {MOTO_VERSION}, found {moto.__version__}")
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
+    forwarder = LambdaForwarder(lambda_endpoint)
+    _patch_emr()
+    _patch_glue()
+    _patch_lambda(forwarder)
+    _patch_s3(forwarder, trigger_function, watched_buckets)
+
+
+# ----------------------------------------------------------------------------------------------------- control API
+
+
+class ControlHandler(BaseHTTPRequestHandler):
+    """The control API, for tests and the demo (JSON in, JSON out):
+
+    GET  /health                       → {"ok": true}
+    GET  /events                       → the S3 events delivered to the trigger, with its answers
+    POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings)
+    POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file"},
+                     "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"},
+                     "api_errors": [{"action", "code", "message", "times", "after_call"}],
+                     "lambda_errors": [{"function", "error_type", "message", "times"}]}
+    POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
+    """
+
+    endpoint = ""
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        pass
+
+    def _reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body, default=str).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("content-length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}")
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._reply(200, {"ok": True})
+        elif self.path == "/events":
+            with LOCK:
+                self._reply(200, list(EVENTS))
+        else:
+            self._reply(404, {"error": f"no {self.path}"})
+
+    def do_POST(self) -> None:
+        try:
+            body = self._body()
+            if self.path == "/settings":
+                with LOCK:
+                    for key, value in body.items():
+                        if not hasattr(SETTINGS, key):
+                            raise ValueError(f"unknown setting {key}")
+                        setattr(SETTINGS, key, float(value))
+                self._reply(200, SETTINGS.__dict__)
+            elif self.path == "/faults":
+                run = body.pop("run")
+                with LOCK:
+                    FAULTS[run] = body
+                self._reply(200, {"run": run})
+            elif self.path == "/put-object":
+                import boto3
+
+                s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                                  aws_access_key_id="local", aws_secret_access_key="local")
+                answer = s3.put_object(Bucket=body["bucket"], Key=body["key"], Body=body.get("body", "").encode())
+                self._reply(200, {"etag": answer.get("ETag")})
+            else:
+                self._reply(404, {"error": f"no {self.path}"})
+        except Exception as error:  # noqa: BLE001 - report any bad request to the caller
+            self._reply(400, {"error": f"{type(error).__name__}: {error}"})
+
+
+def serve_control(host: str, port: int, moto_endpoint: str) -> ThreadingHTTPServer:
+    ControlHandler.endpoint = moto_endpoint
+    server = ThreadingHTTPServer((host, port), ControlHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

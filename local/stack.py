@@ -1,0 +1,336 @@
+"""Runs sparkplug's whole pipeline on this machine: the local AWS emulator (moto + local/emulator.py), the real
+Lambda functions under `cargo lambda watch`, and the real state machine — deployed from the repository's own
+template.yaml (with samconfig.toml's [dev] parameters), statemachines/*.asl.json and glue/.
+
+    python local/stack.py up [--port 5000] [--lambda-port 9000] [--control-port 5001] [--state-file F]
+                             [--exit-with-parent PID] [--fast]
+
+It writes the state file (endpoints, the state machine's ARN, buckets) once everything answers, and runs until
+SIGINT/SIGTERM (or until the parent process is gone), stopping the functions on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import emulator  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# Local poll intervals: the emulator's clusters start in seconds, not minutes.
+LOCAL_PARAMETERS = {"PollStartingSeconds": "1", "PollRunningSeconds": "1"}
+
+
+# -------------------------------------------------------------------------------- template.yaml, read as CloudFormation
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _tag(name: str):
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if name == "GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        key = "Ref" if name == "Ref" else f"Fn::{name}"
+        return {key: value}
+
+    return construct
+
+
+for _name in ("Ref", "GetAtt", "Sub", "If", "Equals", "Join", "Select", "Split", "Not", "And", "Or", "FindInMap"):
+    _Loader.add_constructor(f"!{_name}", _tag(_name))
+
+
+class Template:
+    """Just enough of CloudFormation to evaluate what local mode needs from template.yaml."""
+
+    def __init__(self, path: Path, parameters: dict[str, str], refs: dict[str, str]) -> None:
+        self.doc = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - our own loader, safe
+        self.parameters = {
+            name: str(spec.get("Default", "")) for name, spec in self.doc.get("Parameters", {}).items()
+        }
+        self.parameters.update(parameters)
+        self.refs = refs
+        self.resources = self.doc["Resources"]
+
+    def condition(self, name: str) -> bool:
+        return bool(self.eval(self.doc["Conditions"][name]))
+
+    def eval(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.eval(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: self.eval(v) for k, v in value.items()}
+        (key, arg), = value.items()
+        if key == "Ref":
+            return self.ref(arg)
+        if key == "Fn::GetAtt":
+            resource, attribute = arg
+            return self.refs.get(f"{resource}.{attribute}", f"{resource}.{attribute}")
+        if key == "Fn::Sub":
+            text = arg if isinstance(arg, str) else arg[0]
+            out = text
+            while "${" in out:
+                start = out.index("${")
+                end = out.index("}", start)
+                out = out[:start] + str(self.ref(out[start + 2 : end])) + out[end + 1 :]
+            return out
+        if key == "Fn::If":
+            name, yes, no = arg
+            return self.eval(yes if self.condition(name) else no)
+        if key == "Fn::Equals":
+            left, right = (self.eval(v) for v in arg)
+            return str(left) == str(right)
+        return {k: self.eval(v) for k, v in value.items()}
+
+    def ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name == "AWS::Region":
+            return REGION
+        if name == "AWS::AccountId":
+            return ACCOUNT
+        if name == "AWS::Partition":
+            return "aws"
+        return self.refs.get(name, name)
+
+
+def samconfig_parameters(env: str) -> dict[str, str]:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+    items = overrides if isinstance(overrides, list) else overrides.split()
+    return dict(item.split("=", 1) for item in items)
+
+
+# ------------------------------------------------------------------------------------------------------------- deploy
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float, method: str = "GET", data: bytes | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, data=data, method=method), timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
+            time.sleep(0.2)
+
+
+def deploy(endpoint: str) -> dict[str, Any]:
+    """Creates what the template creates, in the emulator; returns what the functions and the CLI need."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+    client = lambda service: session.client(service, endpoint_url=endpoint)  # noqa: E731
+
+    parameters = samconfig_parameters("dev")
+    parameters.update(LOCAL_PARAMETERS)
+    function_arns = {}
+    probe = Template(REPO / "template.yaml", parameters, {})
+    for name, resource in probe.resources.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            function_arns[f"{name}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary}"
+    machine = probe.resources["RunStateMachine"]["Properties"]
+    machine_name = probe.eval(machine["Name"])
+    machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name}"
+    template = Template(REPO / "template.yaml", parameters, {**function_arns, "RunStateMachine": machine_arn})
+
+    s3 = client("s3")
+    buckets = {template.ref(p) for p in ("DataBucketName", "ArtifactsBucketName", "LogBucketName")}
+    for bucket in sorted(buckets):
+        s3.create_bucket(Bucket=bucket)
+    data_bucket = template.ref("DataBucketName")
+    # As the README's deploy guide asks of a real bucket: send its events to EventBridge.
+    s3.put_bucket_notification_configuration(
+        Bucket=data_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    script = template.ref("GlueScriptLocation")
+    script_bucket, script_key = script[len("s3://") :].split("/", 1)
+    s3.put_object(Bucket=script_bucket, Key=script_key, Body=(REPO / "glue/SparkplugJarRunner.scala").read_bytes())
+
+    iam = client("iam")
+    role = iam.create_role(
+        RoleName=f"{machine_name}-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        ),
+    )["Role"]["Arn"]
+
+    definition = (REPO / machine["DefinitionUri"]).read_text()
+    for key, value in machine["DefinitionSubstitutions"].items():
+        definition = definition.replace("${" + key + "}", str(template.eval(value)))
+    sfn = client("stepfunctions")
+    sfn.create_state_machine(name=machine_name, definition=definition, roleArn=role, type="STANDARD")
+
+    trigger = template.resources["TriggerFunction"]
+    variables = {k: str(template.eval(v)) for k, v in trigger["Properties"]["Environment"]["Variables"].items()}
+    pattern = trigger["Properties"]["Events"]["DataArrived"]["Properties"]["Pattern"]
+    watched = {str(template.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
+    return {
+        "state_machine_arn": machine_arn,
+        "data_bucket": data_bucket,
+        "watched_buckets": sorted(watched),
+        "trigger_function": trigger["Metadata"]["BuildProperties"]["Binary"],
+        "functions": sorted(arn.rsplit(":", 1)[1] for arn in function_arns.values()),
+        "function_environment": variables,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up"])
+    parser.add_argument("--port", type=int, default=0, help="the AWS endpoint (0: any free port)")
+    parser.add_argument("--lambda-port", type=int, default=0, help="cargo lambda watch's Invoke API")
+    parser.add_argument("--control-port", type=int, default=0, help="the emulator's control API")
+    parser.add_argument("--state-file", type=Path, default=REPO / ".local/state.json")
+    parser.add_argument("--exit-with-parent", type=int, default=0, help="stop when this process is gone")
+    parser.add_argument("--log-file", type=Path, default=REPO / ".local/functions.log")
+    args = parser.parse_args()
+
+    port = args.port or free_port()
+    lambda_port = args.lambda_port or free_port()
+    control_port = args.control_port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    lambda_endpoint = f"http://127.0.0.1:{lambda_port}"
+
+    probe = Template(REPO / "template.yaml", samconfig_parameters("dev"), {})
+    trigger_binary = probe.resources["TriggerFunction"]["Metadata"]["BuildProperties"]["Binary"]
+    pattern = probe.resources["TriggerFunction"]["Properties"]["Events"]["DataArrived"]["Properties"]["Pattern"]
+    watched = {str(probe.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
+    emulator.install(lambda_endpoint, trigger_binary, watched)
+
+    import logging
+
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    control = emulator.serve_control("127.0.0.1", control_port, endpoint)
+    wait_for(f"{endpoint}/moto-api/", 30)
+    state = deploy(endpoint)
+
+    environment = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+        **state.pop("function_environment"),
+    }
+    args.state_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file = args.state_file.with_suffix(".env")
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
+    args.log_file.parent.mkdir(parents=True, exist_ok=True)
+    log = open(args.log_file, "ab")  # noqa: SIM115 - lives as long as the process
+    functions = subprocess.Popen(
+        ["cargo", "lambda", "watch", "--ignore-changes", "--quiet", "-A", "127.0.0.1", "-P", str(lambda_port),
+         "--env-file", str(env_file)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def stop(*_: Any) -> None:
+        try:
+            os.killpg(functions.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            functions.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(functions.pid, signal.SIGKILL)
+        control.shutdown()
+        server.stop()
+        args.state_file.unlink(missing_ok=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.exit_with_parent:
+        def watch_parent() -> None:
+            while True:
+                try:
+                    os.kill(args.exit_with_parent, 0)
+                except ProcessLookupError:
+                    stop()
+                time.sleep(0.5)
+
+        threading.Thread(target=watch_parent, daemon=True).start()
+
+    # Warm every function up (the first invocation starts its process), in parallel; {} is refused at once.
+    wait_for(f"{lambda_endpoint}/", 120)
+    warmers = [
+        threading.Thread(
+            target=wait_for,
+            args=(f"{lambda_endpoint}/2015-03-31/functions/{name}/invocations", 300, "POST", b"{}"),
+        )
+        for name in state["functions"] + [state["trigger_function"]]
+    ]
+    for warmer in warmers:
+        warmer.start()
+    for warmer in warmers:
+        warmer.join()
+
+    state.update(
+        endpoint=endpoint,
+        control=f"http://127.0.0.1:{control_port}",
+        lambda_endpoint=lambda_endpoint,
+        region=REGION,
+        pid=os.getpid(),
+    )
+    tmp = args.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(args.state_file)
+    print(f"sparkplug local stack ready: {args.state_file}", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
