@@ -1,4 +1,8 @@
-//! `sparkplug`: check the job catalog, render run plans, and see which runs an event would start.
+//! `sparkplug`: check the job catalog, render run plans, see which runs an event would start, start and follow runs
+//! (on AWS or on the local stack), and run the local demo.
+
+mod demo;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +56,80 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
     },
+    /// Start a run of JOB (as the console would: {"job": …}) and follow it live until it ends.
+    Run {
+        job: String,
+        /// The S3 object the run is about.
+        #[arg(long, value_name = "s3://bucket/key")]
+        input: Option<String>,
+        /// One of the job's params (`{name}`).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Start it and return at once.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Show a run's status and summary; `--follow` follows it until it ends.
+    Status {
+        run_name: String,
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// The local stack.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Start the local stack and run the demo: an S3 arrival → EMR run, a Glue run, a failing step.
+    Demo,
+}
+
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// Use the local stack (`dev/local up`) instead of AWS.
+    #[arg(long)]
+    local: bool,
+    /// The local stack's state file.
+    #[arg(long, value_name = "FILE", default_value = sparkplug::local::DEFAULT_STATE_FILE)]
+    state_file: PathBuf,
+    /// The run state machine on AWS (the stack output RunStateMachineArn).
+    #[arg(
+        long,
+        env = "SPARKPLUG_STATE_MACHINE_ARN",
+        value_name = "ARN",
+        required_unless_present = "local"
+    )]
+    state_machine: Option<String>,
+}
+
+impl TargetArgs {
+    async fn target(&self) -> Result<remote::Target, String> {
+        if self.local {
+            let stack = sparkplug::local::LocalStack::read(&self.state_file)?;
+            Ok(remote::Target::local(&stack).await)
+        } else {
+            let arn = self
+                .state_machine
+                .clone()
+                .ok_or("give --state-machine ARN, or --local")?;
+            Ok(remote::Target::aws(arn).await)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -73,8 +151,38 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Local {
+        command: LocalCommand::Demo,
+    } = &cli.command
+    {
+        let repo = std::env::current_dir().map_err(|e| e.to_string())?;
+        return runtime()?.block_on(demo::demo(&repo));
+    }
+    if let Command::Status {
+        run_name,
+        follow,
+        target,
+    } = &cli.command
+    {
+        return runtime()?.block_on(status(run_name, *follow, target));
+    }
     let loaded = load(&cli.catalog)?;
     match cli.command {
+        Command::Local { .. } | Command::Status { .. } => unreachable!("handled above"),
+        Command::Run {
+            job,
+            input,
+            set,
+            detach,
+            target,
+        } => runtime()?.block_on(start_run(
+            &loaded.catalog,
+            &job,
+            input,
+            set,
+            detach,
+            &target,
+        )),
         Command::Validate => {
             println!("{}", summary(&cli.catalog, &loaded.catalog));
             Ok(())
@@ -107,6 +215,90 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
     }
+}
+
+async fn start_run(
+    catalog: &Catalog,
+    job: &str,
+    input: Option<String>,
+    set: Vec<(String, String)>,
+    detach: bool,
+    target: &TargetArgs,
+) -> Result<(), String> {
+    let args: std::collections::BTreeMap<String, String> = set.into_iter().collect();
+    let now = chrono::Utc::now()
+        .duration_trunc(chrono::TimeDelta::seconds(1))
+        .unwrap_or_else(|_| chrono::Utc::now());
+    let object = input
+        .as_deref()
+        .map(|uri| S3Location::parse(uri).map_err(|e| format!("--input: {e}")))
+        .transpose()?;
+    // Render here first: a mistake is reported before anything starts, and the run's name is known.
+    let run = RunInput {
+        trigger: Trigger::Manual {
+            time: now,
+            input: object,
+        },
+        args: args.clone(),
+        time: now,
+        run_name: None,
+    };
+    let plan =
+        render(catalog, job, &run, &vars(catalog, Vec::new())?).map_err(|e| e.to_string())?;
+    let target = target.target().await?;
+    let request = remote::run_input(job, &plan.run_name, now, &args, input.as_deref());
+    target.start(&plan.run_name, &request).await?;
+    println!("started {} ({})", plan.run_name, plan.engine.as_str());
+    if detach {
+        return Ok(());
+    }
+    let outcome = remote::follow(
+        &target,
+        &plan.run_name,
+        std::time::Duration::from_secs(48 * 3600),
+    )
+    .await?;
+    remote::print_outcome(&outcome);
+    if outcome.status == "SUCCEEDED" {
+        Ok(())
+    } else {
+        Err(format!("{} {}", plan.run_name, outcome.status))
+    }
+}
+
+async fn status(run_name: &str, follow: bool, target: &TargetArgs) -> Result<(), String> {
+    let target = target.target().await?;
+    if follow {
+        let outcome =
+            remote::follow(&target, run_name, std::time::Duration::from_secs(48 * 3600)).await?;
+        remote::print_outcome(&outcome);
+        return Ok(());
+    }
+    let execution = target
+        .sfn
+        .describe_execution()
+        .execution_arn(target.execution_arn(run_name))
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "{run_name}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })?;
+    println!("{run_name} {}", execution.status().as_str());
+    if let Some(output) = execution.output() {
+        let value: Value =
+            serde_json::from_str(output).unwrap_or(Value::String(output.to_string()));
+        print_json(&value);
+    }
+    if let Some(error) = execution.error() {
+        println!("error: {error}");
+    }
+    if let Some(cause) = execution.cause() {
+        println!("cause: {cause}");
+    }
+    Ok(())
 }
 
 fn load(path: &Path) -> Result<Loaded, String> {

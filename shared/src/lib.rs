@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod catalog;
 pub mod events;
+pub mod local;
 pub mod plan;
 pub mod ports;
 pub mod resolve;

@@ -1,0 +1,175 @@
+//! `sparkplug local demo`: the whole pipeline on this machine. Starts the local stack, drops a file into the data
+//! bucket and follows the EMR run it starts, runs the Glue job, then shows a failing step ending FAILED with its
+//! reason and its cluster TERMINATED. Exits 0 only if every run ended as expected.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sparkplug::local::{LocalStack, StartedStack};
+
+use crate::remote::{follow, print_outcome, run_input, Outcome, Target};
+
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+struct Expectation {
+    title: &'static str,
+    status: &'static str,
+    error: Option<&'static str>,
+}
+
+pub async fn demo(repo: &Path) -> Result<(), String> {
+    println!(
+        "Starting the local stack (AWS emulator, the 8 Lambda functions, the run state machine)…"
+    );
+    let started = Instant::now();
+    let stack = StartedStack::start(
+        repo,
+        &repo.join(".local/demo-state.json"),
+        &repo.join(".local/demo.log"),
+        Duration::from_secs(900),
+    )?;
+    println!(
+        "ready in {:.0} s: AWS endpoint {}, functions {}\n",
+        started.elapsed().as_secs_f64(),
+        stack.stack.endpoint,
+        stack.stack.lambda_endpoint
+    );
+    let target = Target::local(&stack.stack).await;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    let mut results: Vec<(Expectation, Outcome)> = Vec::new();
+
+    // 1. An arrival: the sales writer finishes a day; the trigger starts sales_daily on EMR.
+    let key = format!(
+        "landing/sales/dt={}/_SUCCESS",
+        chrono::Utc::now().format("%Y-%m-%d-%H%M%S")
+    );
+    println!(
+        "1. s3://{}/{key} arrives → sales_daily (EMR, 2 steps, spot task nodes)",
+        stack.stack.data_bucket
+    );
+    stack.stack.control(
+        "/put-object",
+        &json!({"bucket": stack.stack.data_bucket, "key": key, "body": ""}),
+    )?;
+    let run_name = started_run(&stack.stack, &key).await?;
+    let outcome = follow(&target, &run_name, RUN_LIMIT).await?;
+    print_outcome(&outcome);
+    results.push((
+        Expectation {
+            title: "EMR run from an S3 arrival",
+            status: "SUCCEEDED",
+            error: None,
+        },
+        outcome,
+    ));
+
+    // 2. A Glue batch, started like the console does: {"job": "customer_scores"}.
+    let run_name = format!("customer_scores-demo-{stamp}");
+    println!("\n2. {{\"job\": \"customer_scores\"}} → Glue (generic jar runner)");
+    let input = run_input(
+        "customer_scores",
+        &run_name,
+        chrono::Utc::now(),
+        &Default::default(),
+        None,
+    );
+    target.start(&run_name, &input).await?;
+    let outcome = follow(&target, &run_name, RUN_LIMIT).await?;
+    print_outcome(&outcome);
+    results.push((
+        Expectation {
+            title: "Glue run from the console input",
+            status: "SUCCEEDED",
+            error: None,
+        },
+        outcome,
+    ));
+
+    // 3. A failing step: the run fails with the step's reason and log file, and the cluster is terminated.
+    let run_name = format!("hello_world-demo-fail-{stamp}");
+    println!("\n3. hello_world with a step that fails → FAILED, cluster TERMINATED");
+    stack.stack.control(
+        "/faults",
+        &json!({"run": run_name, "fail_step": {"name": "hello_world", "reason": "Unknown Error.",
+            "message": "Exception in thread \"main\" java.lang.ArithmeticException: / by zero",
+            "log_file": "s3://acme-logs-dev/emr/demo/steps/stderr.gz"}}),
+    )?;
+    let input = run_input(
+        "hello_world",
+        &run_name,
+        chrono::Utc::now(),
+        &Default::default(),
+        None,
+    );
+    target.start(&run_name, &input).await?;
+    let outcome = follow(&target, &run_name, RUN_LIMIT).await?;
+    print_outcome(&outcome);
+    results.push((
+        Expectation {
+            title: "EMR run with a failing step",
+            status: "FAILED",
+            error: Some("StepFailed"),
+        },
+        outcome,
+    ));
+
+    println!(
+        "\n{:<34} {:<48} {:<10} {:>8} {:>10}  as expected",
+        "scenario", "run", "status", "start-up", "execution"
+    );
+    let mut all_expected = true;
+    for (expected, outcome) in &results {
+        let timeline = &outcome.summary["timeline"];
+        let seconds = |key: &str| {
+            timeline[key]
+                .as_i64()
+                .map_or("-".to_string(), |s| format!("{s} s"))
+        };
+        let ok = outcome.status == expected.status
+            && outcome.error.as_deref() == expected.error
+            && outcome
+                .resource_state
+                .as_deref()
+                .is_none_or(|s| s.starts_with("TERMINATED") || s == "SUCCEEDED");
+        all_expected &= ok;
+        println!(
+            "{:<34} {:<48} {:<10} {:>8} {:>10}  {}",
+            expected.title,
+            outcome.run_name,
+            outcome.status,
+            seconds("startup_seconds"),
+            seconds("execution_seconds"),
+            if ok { "yes" } else { "NO" }
+        );
+    }
+    drop(stack);
+    if all_expected {
+        println!("\nEvery run ended as expected; no cluster is left running.");
+        Ok(())
+    } else {
+        Err("a run did not end as expected (see the table)".into())
+    }
+}
+
+/// The run the trigger started for the object `key`, from the emulator's log of delivered events.
+async fn started_run(stack: &LocalStack, key: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = stack.control_get("/events")?;
+        for delivered in events.as_array().into_iter().flatten() {
+            if delivered["event"]["detail"]["object"]["key"] == key {
+                let answer = &delivered["answer"];
+                return answer["started"][0]
+                    .as_str()
+                    .or(answer["duplicates"][0].as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("the trigger started nothing for {key}: {answer}"));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no event reached the trigger for {key}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,323 @@
+//! `sparkplug run` and `sparkplug status`: start a run on a deployed (or local) state machine and follow it live —
+//! the execution, its EMR cluster and steps or its Glue run — with elapsed times, then its summary.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_emr::types::ClusterState;
+use serde_json::{json, Value};
+use sparkplug::local::LocalStack;
+
+/// Where runs go: the state machine and the SDK clients.
+pub struct Target {
+    pub state_machine_arn: String,
+    pub sfn: aws_sdk_sfn::Client,
+    pub emr: aws_sdk_emr::Client,
+    pub glue: aws_sdk_glue::Client,
+}
+
+impl Target {
+    pub async fn aws(state_machine_arn: String) -> Target {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Target::with_config(state_machine_arn, &config)
+    }
+
+    pub async fn local(stack: &LocalStack) -> Target {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&stack.endpoint)
+            .region(aws_config::Region::new(stack.region.clone()))
+            .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "sparkplug-local",
+            ))
+            .load()
+            .await;
+        Target::with_config(stack.state_machine_arn.clone(), &config)
+    }
+
+    fn with_config(state_machine_arn: String, config: &aws_config::SdkConfig) -> Target {
+        Target {
+            state_machine_arn,
+            sfn: aws_sdk_sfn::Client::new(config),
+            emr: aws_sdk_emr::Client::new(config),
+            glue: aws_sdk_glue::Client::new(config),
+        }
+    }
+
+    /// The execution ARN of a run, from its name.
+    pub fn execution_arn(&self, run_name: &str) -> String {
+        let base = self
+            .state_machine_arn
+            .replacen(":stateMachine:", ":execution:", 1);
+        format!("{base}:{run_name}")
+    }
+
+    /// Starts an execution named `run_name`; an existing one of that name is reported, not an error.
+    pub async fn start(&self, run_name: &str, input: &Value) -> Result<String, String> {
+        let result = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(run_name)
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.execution_arn().to_string()),
+            Err(e) => Err(format!(
+                "StartExecution: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )),
+        }
+    }
+}
+
+/// How a run ended, as `follow` saw it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub run_name: String,
+    pub status: String,
+    pub summary: Value,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// The last state of the run's cluster(s) (EMR) or Glue run.
+    pub resource_state: Option<String>,
+}
+
+struct Timeline {
+    start: Instant,
+    seen: BTreeMap<String, String>,
+}
+
+impl Timeline {
+    /// Prints `what` when its state changes.
+    fn note(&mut self, what: &str, state: &str, detail: &str) {
+        if self.seen.get(what).map(String::as_str) == Some(state) {
+            return;
+        }
+        self.seen.insert(what.to_string(), state.to_string());
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("  {detail}")
+        };
+        println!("  +{elapsed:6.1}s  {what:<34} {state}{detail}");
+    }
+}
+
+/// Follows a run until its execution ends, printing each state change of the execution, the cluster and its
+/// steps, or the Glue run.
+pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<Outcome, String> {
+    let arn = target.execution_arn(run_name);
+    let mut timeline = Timeline {
+        start: Instant::now(),
+        seen: BTreeMap::new(),
+    };
+    let deadline = Instant::now() + limit;
+    let mut glue_run: Option<(String, String)> = None;
+    let mut resource_state = None;
+    loop {
+        let execution = target
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DescribeExecution {run_name}: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            })?;
+        let status = execution.status().as_str().to_string();
+        if timeline.seen.is_empty() {
+            timeline.note("execution", &status, "");
+        }
+
+        // EMR: the run's cluster carries the run's name.
+        if let Ok(clusters) = target.emr.list_clusters().send().await {
+            for cluster in clusters
+                .clusters()
+                .iter()
+                .filter(|c| c.name() == Some(run_name))
+            {
+                let id = cluster.id().unwrap_or_default();
+                let state = cluster
+                    .status()
+                    .and_then(|s| s.state())
+                    .map(ClusterState::as_str)
+                    .unwrap_or("?");
+                let reason = cluster
+                    .status()
+                    .and_then(|s| s.state_change_reason())
+                    .and_then(|r| r.message())
+                    .filter(|_| state.starts_with("TERMINATED"))
+                    .unwrap_or_default();
+                timeline.note(&format!("cluster {id}"), state, reason);
+                resource_state = Some(state.to_string());
+                if let Ok(steps) = target.emr.list_steps().cluster_id(id).send().await {
+                    let mut steps = steps.steps().to_vec();
+                    steps.reverse(); // ListSteps answers newest first
+                    let count = steps.len();
+                    for (index, step) in steps.iter().enumerate() {
+                        let state = step
+                            .status()
+                            .and_then(|s| s.state())
+                            .map(|s| s.as_str())
+                            .unwrap_or("?");
+                        let failure = step
+                            .status()
+                            .and_then(|s| s.failure_details())
+                            .map(|f| {
+                                format!(
+                                    "{} {}",
+                                    f.reason().unwrap_or_default(),
+                                    f.log_file().unwrap_or_default()
+                                )
+                            })
+                            .unwrap_or_default();
+                        let name = format!(
+                            "step {}/{count} {}",
+                            index + 1,
+                            step.name().unwrap_or_default()
+                        );
+                        timeline.note(&name, state, failure.trim());
+                    }
+                }
+            }
+        }
+        // Glue: the run id is in the start task's output.
+        if glue_run.is_none() {
+            glue_run = glue_run_of(target, &arn).await;
+        }
+        if let Some((job, id)) = &glue_run {
+            if let Ok(run) = target
+                .glue
+                .get_job_run()
+                .job_name(job)
+                .run_id(id)
+                .send()
+                .await
+            {
+                if let Some(run) = run.job_run() {
+                    let state = run.job_run_state().map(|s| s.as_str()).unwrap_or("?");
+                    timeline.note(
+                        &format!("glue run {}", short(id)),
+                        state,
+                        run.error_message().unwrap_or_default(),
+                    );
+                    resource_state = Some(state.to_string());
+                }
+            }
+        }
+
+        timeline.note("execution", &status, "");
+        if status != "RUNNING" {
+            // A failed execution has no output: its summary is the last task's.
+            let summary = match execution
+                .output()
+                .and_then(|o| serde_json::from_str(o).ok())
+            {
+                Some(summary) => summary,
+                None => last_summary(target, &arn).await.unwrap_or(Value::Null),
+            };
+            return Ok(Outcome {
+                run_name: run_name.to_string(),
+                status,
+                summary,
+                error: execution.error().map(str::to_string),
+                cause: execution.cause().map(str::to_string),
+                resource_state,
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{run_name} is still running after {} s",
+                limit.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// The run summary a task returned (the terminate task, or the Glue sensor's last look).
+async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
+    let history = target
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .send()
+        .await
+        .ok()?;
+    history.events().iter().find_map(|event| {
+        let output = event.lambda_function_succeeded_event_details()?.output()?;
+        let value: Value = serde_json::from_str(output).ok()?;
+        let summary = value.get("summary").cloned().unwrap_or(value);
+        (summary.get("run_name").is_some() && summary.get("status").is_some()).then_some(summary)
+    })
+}
+
+async fn glue_run_of(target: &Target, execution_arn: &str) -> Option<(String, String)> {
+    let history = target
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .ok()?;
+    history.events().iter().find_map(|event| {
+        let output = event.lambda_function_succeeded_event_details()?.output()?;
+        let value: Value = serde_json::from_str(output).ok()?;
+        Some((
+            value.get("job_name")?.as_str()?.to_string(),
+            value.get("run_id")?.as_str()?.to_string(),
+        ))
+    })
+}
+
+/// Prints the end of a run: its status, and the summary's start-up vs execution times or its failure.
+pub fn print_outcome(outcome: &Outcome) {
+    println!("  {} {}", outcome.run_name, outcome.status);
+    let timeline = &outcome.summary["timeline"];
+    if let (Some(startup), Some(execution)) = (
+        timeline["startup_seconds"].as_i64(),
+        timeline["execution_seconds"].as_i64(),
+    ) {
+        println!("  start-up {startup} s, execution {execution} s");
+    }
+    if let Some(error) = &outcome.error {
+        println!("  error: {error}");
+    }
+    if let Some(cause) = &outcome.cause {
+        println!("  cause: {cause}");
+    }
+}
+
+/// The console-equivalent input of a run: the resolve function renders the plan from it.
+pub fn run_input(
+    job: &str,
+    run_name: &str,
+    time: chrono::DateTime<chrono::Utc>,
+    args: &BTreeMap<String, String>,
+    input: Option<&str>,
+) -> Value {
+    let mut value = json!({ "job": job, "run_name": run_name, "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
+    if !args.is_empty() {
+        value["args"] = json!(args);
+    }
+    if let Some(input) = input {
+        value["input"] = json!(input);
+    }
+    value
+}
