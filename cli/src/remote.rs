@@ -120,6 +120,8 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
         seen: BTreeMap::new(),
     };
     let deadline = Instant::now() + limit;
+    // Clusters of this run are at most as old as its execution.
+    let since = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() - 48 * 3600);
     let mut glue_run: Option<(String, String)> = None;
     let mut resource_state = None;
     loop {
@@ -141,12 +143,23 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
         }
 
         // EMR: the run's cluster carries the run's name.
-        if let Ok(clusters) = target.emr.list_clusters().send().await {
-            for cluster in clusters
-                .clusters()
-                .iter()
-                .filter(|c| c.name() == Some(run_name))
-            {
+        let mut clusters = Vec::new();
+        let mut pages = target
+            .emr
+            .list_clusters()
+            .created_after(since)
+            .into_paginator()
+            .send();
+        while let Some(Ok(page)) = pages.next().await {
+            clusters.extend(
+                page.clusters()
+                    .iter()
+                    .filter(|c| c.name() == Some(run_name))
+                    .cloned(),
+            );
+        }
+        {
+            for cluster in &clusters {
                 let id = cluster.id().unwrap_or_default();
                 let state = cluster
                     .status()

@@ -222,6 +222,12 @@ pub enum StartOutcome {
 }
 
 pub trait SfnApi {
+    /// Whether an execution of this name exists on the state machine.
+    fn execution_exists(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     fn start_execution(
         &self,
         state_machine_arn: &str,

@@ -268,7 +268,8 @@ pub fn sense_emr(
         timeline: timeline.clone(),
     };
 
-    let mut all_succeeded = true;
+    // A FAILED step says most about the run, even when the cluster then shut down because of it.
+    let mut statuses = Vec::with_capacity(steps.len());
     for (step, id) in steps.iter().zip(step_ids) {
         let Some(step) = step else {
             let failure = RunFailure {
@@ -280,28 +281,42 @@ pub fn sense_emr(
             return report(Status::Failed, 0, Some(failure));
         };
         match emr_step_status(&step.state) {
-            Ok(Status::Succeeded) => {}
-            Ok(Status::Running) => all_succeeded = false,
-            Ok(Status::Failed) => {
-                let details = step.failure.clone().unwrap_or_default();
-                let failure = RunFailure {
-                    error: "StepFailed".into(),
-                    step: Some(step.name.clone()),
-                    reason: details
-                        .reason
-                        .or_else(|| Some(format!("step {}", step.state))),
-                    message: details.message.or(step.state_change.message.clone()),
-                    log: details.log_file,
-                };
-                return report(Status::Failed, 0, Some(failure));
-            }
+            Ok(status) => statuses.push((step, status)),
             Err(UnknownState(state)) => {
                 return report(Status::Failed, 0, Some(unknown("step", &state)));
             }
         }
     }
+    let step_failure = |step: &StepView| {
+        let details = step.failure.clone().unwrap_or_default();
+        RunFailure {
+            error: "StepFailed".into(),
+            step: Some(step.name.clone()),
+            reason: details
+                .reason
+                .or_else(|| Some(format!("step {}", step.state))),
+            message: details.message.or(step.state_change.message.clone()),
+            log: details.log_file,
+        }
+    };
+    if let Some((step, _)) = statuses.iter().find(|(s, _)| s.state == "FAILED") {
+        return report(Status::Failed, 0, Some(step_failure(step)));
+    }
+    let all_succeeded = statuses
+        .iter()
+        .all(|(_, status)| *status == Status::Succeeded);
     if all_succeeded && !step_ids.is_empty() {
         return report(Status::Succeeded, 0, None);
+    }
+    let cluster_gone = matches!(emr_cluster_phase(&cluster.state), Ok(ClusterPhase::Gone));
+    // Cancelled or interrupted steps on a live cluster: the steps are the story. On a dead cluster, the cluster is.
+    if !cluster_gone {
+        if let Some((step, _)) = statuses
+            .iter()
+            .find(|(_, status)| *status == Status::Failed)
+        {
+            return report(Status::Failed, 0, Some(step_failure(step)));
+        }
     }
     match emr_cluster_phase(&cluster.state) {
         Err(UnknownState(state)) => report(Status::Failed, 0, Some(unknown("cluster", &state))),

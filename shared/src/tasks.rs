@@ -134,10 +134,20 @@ pub async fn trigger(
             report.failed.push(why);
             continue;
         }
-        match sfn
-            .start_execution(&config.state_machine_arn, &run.run_name, &input)
+        // Step Functions answers a repeated StartExecution (same name, same input) with the running execution, as
+        // if it had started it: look first, so that a redelivery is reported as the duplicate it is.
+        let started = match sfn
+            .execution_exists(&config.state_machine_arn, &run.run_name)
             .await
         {
+            Ok(true) => Ok(StartOutcome::AlreadyExists),
+            Ok(false) => {
+                sfn.start_execution(&config.state_machine_arn, &run.run_name, &input)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(StartOutcome::Started { execution_arn }) => {
                 info!(job = %run.job, run = %run.run_name, execution = %execution_arn, "started");
                 report.started.push(run.run_name.clone());

@@ -565,6 +565,7 @@ fn fixture(name: &str) -> Value {
 #[tokio::test]
 async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
     let aws = FakeAws::new();
+    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": epoch(6, 0)}));
     let config = trigger_config();
     let event = fixture("s3-notification-sales.json");
@@ -576,6 +577,14 @@ async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
         .matches;
     let starts = aws.requests("StartExecution");
     assert_eq!(starts.len(), 1);
+    let looked = aws.requests("DescribeExecution");
+    assert_eq!(
+        looked[0]["executionArn"],
+        format!(
+            "arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{}",
+            expected[0].run_name
+        )
+    );
     assert_eq!(starts[0]["stateMachineArn"], config.state_machine_arn);
     assert_eq!(starts[0]["name"], expected[0].run_name);
     let input: Value = serde_json::from_str(starts[0]["input"].as_str().unwrap()).unwrap();
@@ -586,7 +595,26 @@ async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_is_counted_not_failed() {
+    // The execution exists already: nothing is started.
     let aws = FakeAws::new();
+    aws.ok(
+        "DescribeExecution",
+        json!({"executionArn": "arn:x", "stateMachineArn": "arn:y", "status": "RUNNING", "startDate": epoch(6, 0)}),
+    );
+    let report = tasks::trigger(
+        &trigger_config(),
+        &aws.sfn(),
+        fixture("eventbridge-object-created-sales.json"),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["duplicates"].as_array().unwrap().len(), 1);
+    assert!(aws.requests("StartExecution").is_empty());
+
+    // Two deliveries racing: the second StartExecution is refused as a duplicate.
+    let aws = FakeAws::new();
+    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.error(
         "StartExecution",
         400,
@@ -608,6 +636,7 @@ async fn a_duplicate_delivery_is_counted_not_failed() {
 #[tokio::test]
 async fn a_throttled_start_is_retryable_and_bad_events_are_invalid_input() {
     let aws = FakeAws::new();
+    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.error(
         "StartExecution",
         400,

@@ -1,5 +1,6 @@
 //! [`SfnApi`] over aws-sdk-sfn.
 
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
 
@@ -23,7 +24,38 @@ impl Sfn {
     }
 }
 
+/// The ARN of the execution `name` of a state machine.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    let base = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
+    format!("{base}:{name}")
+}
+
 impl SfnApi for Sfn {
+    async fn execution_exists(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn(state_machine_arn, name))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DescribeExecutionError::ExecutionDoesNotExist(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
     async fn start_execution(
         &self,
         state_machine_arn: &str,

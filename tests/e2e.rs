@@ -1,0 +1,614 @@
+//! End to end, on this machine: the local stack (moto + local/emulator.py, the real Lambda binaries under
+//! `cargo lambda watch`, the real state machine deployed from template.yaml). Every test asserts on the emulator's
+//! state — executions, clusters, steps, Glue runs — never on log text, and polls with deadlines.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_emr::types::ClusterState;
+use serde_json::{json, Value};
+use sparkplug::local::{LocalStack, StartedStack};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One local stack for the whole test binary; it stops itself when this process ends.
+fn stack() -> &'static LocalStack {
+    static STACK: OnceLock<StartedStack> = OnceLock::new();
+    &STACK
+        .get_or_init(|| {
+            let dir = repo().join(".local");
+            let id = std::process::id();
+            StartedStack::start(
+                &repo(),
+                &dir.join(format!("e2e-{id}.json")),
+                &dir.join(format!("e2e-{id}.log")),
+                Duration::from_secs(1200),
+            )
+            .unwrap_or_else(|e| panic!("cannot start the local stack: {e}"))
+        })
+        .stack
+}
+
+struct Aws {
+    sfn: aws_sdk_sfn::Client,
+    emr: aws_sdk_emr::Client,
+    glue: aws_sdk_glue::Client,
+    stack: &'static LocalStack,
+}
+
+async fn aws() -> Aws {
+    let stack = stack();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&stack.endpoint)
+        .region(aws_config::Region::new(stack.region.clone()))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "local", "local", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    Aws {
+        sfn: aws_sdk_sfn::Client::new(&config),
+        emr: aws_sdk_emr::Client::new(&config),
+        glue: aws_sdk_glue::Client::new(&config),
+        stack,
+    }
+}
+
+/// A run name no other test uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}", nanos % 1_000_000_000_000)
+}
+
+struct Finished {
+    status: String,
+    output: Value,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+impl Aws {
+    fn execution_arn(&self, name: &str) -> String {
+        format!(
+            "{}:{name}",
+            self.stack
+                .state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        )
+    }
+
+    /// Starts a run the way the console does: `{"job": …}` plus a chosen name.
+    async fn start(&self, job: &str, run_name: &str) {
+        let input = json!({"job": job, "run_name": run_name});
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.stack.state_machine_arn)
+            .name(run_name)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn fault(&self, run_name: &str, spec: Value) {
+        let mut body = spec;
+        body["run"] = json!(run_name);
+        self.stack.control("/faults", &body).unwrap();
+    }
+
+    async fn wait(&self, run_name: &str, limit: Duration) -> Finished {
+        let deadline = Instant::now() + limit;
+        loop {
+            let execution = self
+                .sfn
+                .describe_execution()
+                .execution_arn(self.execution_arn(run_name))
+                .send()
+                .await
+                .unwrap();
+            if execution.status().as_str() != "RUNNING" {
+                return Finished {
+                    status: execution.status().as_str().to_string(),
+                    output: execution
+                        .output()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                        .unwrap_or(Value::Null),
+                    error: execution.error().map(str::to_string),
+                    cause: execution.cause().map(str::to_string),
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{run_name} still RUNNING after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Clusters named after the run: (id, state).
+    async fn clusters(&self, run_name: &str) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut pages = self.emr.list_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for cluster in page
+                .unwrap()
+                .clusters()
+                .iter()
+                .filter(|c| c.name() == Some(run_name))
+            {
+                let state = cluster
+                    .status()
+                    .and_then(|s| s.state())
+                    .map(ClusterState::as_str)
+                    .unwrap_or_default();
+                found.push((
+                    cluster.id().unwrap_or_default().to_string(),
+                    state.to_string(),
+                ));
+            }
+        }
+        found
+    }
+
+    async fn assert_no_cluster_left(&self, run_name: &str) {
+        let clusters = self.clusters(run_name).await;
+        assert!(
+            !clusters.is_empty(),
+            "{run_name}: no cluster was ever created"
+        );
+        let left: Vec<_> = clusters
+            .iter()
+            .filter(|(_, s)| !s.starts_with("TERMINAT"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{run_name}: clusters left running: {left:?}"
+        );
+    }
+
+    /// What the trigger answered for the S3 event of `key` (the emulator delivers it like the EventBridge rule).
+    async fn delivered(&self, key: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let events = self.stack.control_get("/events").unwrap();
+            if let Some(found) = events
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["event"]["detail"]["object"]["key"] == key)
+            {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no event for {key} reached the trigger"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn put(&self, key: &str) {
+        self.stack
+            .control(
+                "/put-object",
+                &json!({"bucket": self.stack.data_bucket, "key": key, "body": "x"}),
+            )
+            .unwrap();
+    }
+
+    async fn executions_named(&self, names: &[String]) -> usize {
+        let mut found = 0;
+        let mut pages = self
+            .sfn
+            .list_executions()
+            .state_machine_arn(&self.stack.state_machine_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            found += page
+                .unwrap()
+                .executions()
+                .iter()
+                .filter(|e| names.iter().any(|n| n == e.name()))
+                .count();
+        }
+        found
+    }
+}
+
+const RUN: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_arrival_runs_emr_from_create_to_terminate() {
+    let aws = aws().await;
+    let key = format!("landing/sales/{}/_SUCCESS", unique("dt"));
+    aws.put(&key).await;
+    let delivered = aws.delivered(&key).await;
+    let started = delivered["answer"]["started"].as_array().unwrap().clone();
+    assert_eq!(started.len(), 1, "{delivered}");
+    let run = started[0].as_str().unwrap().to_string();
+    assert!(run.starts_with("sales_daily-"));
+
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(
+        finished.status, "SUCCEEDED",
+        "{:?} {:?}",
+        finished.error, finished.cause
+    );
+    // The cluster had the plan's configuration…
+    let clusters = aws.clusters(&run).await;
+    assert_eq!(clusters.len(), 1);
+    let cluster = aws
+        .emr
+        .describe_cluster()
+        .cluster_id(&clusters[0].0)
+        .send()
+        .await
+        .unwrap();
+    let cluster = cluster.cluster().unwrap();
+    assert_eq!(cluster.release_label(), Some("emr-7.5.0"));
+    let tags: Vec<(&str, &str)> = cluster
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect();
+    assert!(
+        tags.contains(&("sparkplug:job", "sales_daily"))
+            && tags.contains(&("sparkplug:run", run.as_str())),
+        "{tags:?}"
+    );
+    assert_eq!(
+        cluster.status().unwrap().state().unwrap().as_str(),
+        "TERMINATED"
+    );
+    // …its steps were added in order and completed…
+    let steps = aws
+        .emr
+        .list_steps()
+        .cluster_id(&clusters[0].0)
+        .send()
+        .await
+        .unwrap();
+    let mut steps: Vec<(String, String, Vec<String>)> = steps
+        .steps()
+        .iter()
+        .map(|s| {
+            (
+                s.name().unwrap_or_default().to_string(),
+                s.status().unwrap().state().unwrap().as_str().to_string(),
+                s.config().map(|c| c.args().to_vec()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    steps.reverse();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.0.as_str(), s.1.as_str()))
+            .collect::<Vec<_>>(),
+        [("ingest", "COMPLETED"), ("aggregate", "COMPLETED")]
+    );
+    let input_prefix = format!(
+        "s3://{}/{}",
+        aws.stack.data_bucket,
+        key.trim_end_matches("_SUCCESS")
+    );
+    assert!(steps[0].2.contains(&input_prefix), "{:?}", steps[0].2);
+    // …and the run's output is its summary with a timeline.
+    assert_eq!(finished.output["status"], "succeeded");
+    assert_eq!(
+        finished.output["timeline"]["steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(finished.output["timeline"]["startup_seconds"]
+        .as_i64()
+        .is_some());
+    assert!(finished.output["timeline"]["execution_seconds"]
+        .as_i64()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_input_is_resolved_and_run() {
+    let aws = aws().await;
+    let run = unique("hello-console");
+    aws.sfn
+        .start_execution()
+        .state_machine_arn(&aws.stack.state_machine_arn)
+        .name(&run)
+        .input(r#"{"job": "hello_world"}"#)
+        .send()
+        .await
+        .unwrap();
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    assert_eq!(finished.output["job"], "hello_world");
+    let cluster_run = finished.output["run_name"].as_str().unwrap();
+    aws.assert_no_cluster_left(cluster_run).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn glue_runs_succeed_and_fail_with_the_glue_message() {
+    let aws = aws().await;
+    let ok = unique("customer_scores-ok");
+    let bad = unique("customer_scores-bad");
+    aws.fault(&bad, json!({"fail_glue_run": {"message": "java.lang.IllegalStateException: no input for 2026-11-27"}})).await;
+    aws.start("customer_scores", &ok).await;
+    aws.start("customer_scores", &bad).await;
+
+    let finished = aws.wait(&ok, RUN).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    let run_id = finished.output["glue_run_id"].as_str().unwrap();
+    let run = aws
+        .glue
+        .get_job_run()
+        .job_name("sparkplug-customer_scores-dev")
+        .run_id(run_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        run.job_run().unwrap().job_run_state().unwrap().as_str(),
+        "SUCCEEDED"
+    );
+    assert_eq!(
+        run.job_run().unwrap().arguments().unwrap()["--sparkplug_run"],
+        ok
+    );
+
+    let finished = aws.wait(&bad, RUN).await;
+    assert_eq!(finished.status, "FAILED");
+    assert_eq!(finished.error.as_deref(), Some("GlueRunFailed"));
+    assert!(
+        finished
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("no input for 2026-11-27"),
+        "{:?}",
+        finished.cause
+    );
+}
+
+/// Starts hello_world under `fault`, waits for it, and checks that no cluster of the run is left.
+async fn faulty_run(aws: &Aws, name: &str, fault: Value) -> Finished {
+    let run = unique(name);
+    aws.fault(&run, fault).await;
+    aws.start("hello_world", &run).await;
+    let finished = aws.wait(&run, Duration::from_secs(240)).await;
+    aws.assert_no_cluster_left(&run).await;
+    finished
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_run_job_flow_is_retried_and_the_run_succeeds() {
+    let aws = aws().await;
+    let fault = json!({"api_errors": [{"action": "RunJobFlow", "code": "ThrottlingException", "message": "Rate exceeded", "times": 4}]});
+    let finished = faulty_run(&aws, "throttled-create", fault).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_that_fails_after_the_cluster_exists_reuses_it_and_leaves_none() {
+    let aws = aws().await;
+    // The cluster is created, then the answer is lost (the SDK retries: more clusters of this run may exist).
+    let fault = json!({"api_errors": [{"action": "RunJobFlow", "code": "InternalServerError", "message": "lost", "times": 3, "after_call": true}]});
+    let run = unique("lost-create");
+    aws.fault(&run, fault).await;
+    aws.start("hello_world", &run).await;
+    let finished = aws.wait(&run, Duration::from_secs(240)).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    let clusters = aws.clusters(&run).await;
+    assert!(!clusters.is_empty());
+    assert!(
+        clusters.iter().all(|(_, s)| s.starts_with("TERMINATED")),
+        "{clusters:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_add_steps_fails_the_run_and_terminates_the_cluster() {
+    let aws = aws().await;
+    let fault = json!({"api_errors": [{"action": "AddJobFlowSteps", "code": "ValidationException", "message": "bad step", "times": 1}]});
+    let finished = faulty_run(&aws, "bad-steps", fault).await;
+    assert_eq!(finished.status, "FAILED");
+    assert_eq!(finished.error.as_deref(), Some("InvalidInput"));
+    assert!(
+        finished
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("AddJobFlowSteps"),
+        "{:?}",
+        finished.cause
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_step_fails_the_run_with_its_reason_and_log_file() {
+    let aws = aws().await;
+    let fault = json!({"fail_step": {"name": "hello_world", "reason": "Unknown Error.", "message": "java.lang.OutOfMemoryError",
+        "log_file": "s3://acme-logs-dev/emr/steps/s-1/stderr.gz"}});
+    let finished = faulty_run(&aws, "failed-step", fault).await;
+    assert_eq!(finished.status, "FAILED");
+    assert_eq!(finished.error.as_deref(), Some("StepFailed"));
+    let cause = finished.cause.unwrap();
+    assert!(
+        cause.contains("Unknown Error.")
+            && cause.contains("s3://acme-logs-dev/emr/steps/s-1/stderr.gz"),
+        "{cause}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_dying_mid_step_fails_the_run_with_its_reason() {
+    let aws = aws().await;
+    let fault = json!({"kill_cluster": {"code": "INSTANCE_FAILURE", "message": "Spot capacity was reclaimed"}});
+    let finished = faulty_run(&aws, "spot-loss", fault).await;
+    assert_eq!(finished.status, "FAILED");
+    assert_eq!(finished.error.as_deref(), Some("ClusterTerminated"));
+    assert!(
+        finished
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("Spot capacity was reclaimed"),
+        "{:?}",
+        finished.cause
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sensor_failing_repeatedly_ends_in_terminate() {
+    let aws = aws().await;
+    let fault = json!({"lambda_errors": [{"function": "emr-sense", "error_type": "Retryable", "message": "sensor down", "times": 100}]});
+    let finished = faulty_run(&aws, "sense-down", fault).await;
+    assert_eq!(finished.status, "FAILED");
+    assert_eq!(finished.error.as_deref(), Some("Retryable"));
+    assert!(
+        finished.cause.as_deref().unwrap().contains("sensor down"),
+        "{:?}",
+        finished.cause
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_terminate_is_retried() {
+    let aws = aws().await;
+    let fault = json!({"api_errors": [{"action": "TerminateJobFlows", "code": "ThrottlingException", "message": "Rate exceeded", "times": 1}]});
+    let finished = faulty_run(&aws, "throttled-terminate", fault).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicates_start_exactly_one_execution() {
+    let aws = aws().await;
+    let key = format!("landing/sales/{} dup+/_SUCCESS", unique("dt"));
+    aws.put(&key).await;
+    let delivered = aws.delivered(&key).await;
+    let run = delivered["answer"]["started"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = delivered["event"].clone();
+
+    // The same EventBridge event delivered again.
+    let again = aws
+        .stack
+        .invoke(&aws.stack.trigger_function, &event)
+        .unwrap();
+    assert_eq!(again["started"], json!([]));
+    assert_eq!(again["duplicates"], json!([run]));
+
+    // The same object through an S3 notification: form-urlencoded key, same sequencer.
+    let object = &event["detail"]["object"];
+    let encoded: String = object["key"]
+        .as_str()
+        .unwrap()
+        .bytes()
+        .map(|b| match b {
+            b' ' => "+".to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    let notification = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": event["time"],
+        "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "AWS:LOCAL"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "local", "bucket": {"name": aws.stack.data_bucket, "arn": "arn:aws:s3:::x"},
+               "object": {"key": encoded, "size": object["size"], "eTag": object["etag"], "sequencer": object["sequencer"]}}}]});
+    let classic = aws
+        .stack
+        .invoke(&aws.stack.trigger_function, &notification)
+        .unwrap();
+    assert_eq!(classic["duplicates"], json!([run]), "{classic}");
+    assert_eq!(aws.executions_named(std::slice::from_ref(&run)).await, 1);
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_200_arrivals_starts_200_distinct_executions() {
+    let aws = aws().await;
+    let prefix = unique("burst");
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("landing/sales/{prefix}/part-{i:03}/_SUCCESS"))
+        .collect();
+    for key in &keys {
+        aws.put(key).await;
+    }
+    let mut names = Vec::new();
+    for key in &keys {
+        let delivered = aws.delivered(key).await;
+        assert_eq!(delivered["error"], false, "{delivered}");
+        let name = delivered["answer"]["started"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // They are real runs: stop each once counted, to spare the other tests.
+        let _ = aws
+            .sfn
+            .stop_execution()
+            .execution_arn(aws.execution_arn(&name))
+            .send()
+            .await;
+        names.push(name);
+    }
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 200);
+    assert_eq!(aws.executions_named(&names).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_starts_nothing_and_the_trigger_says_why() {
+    let aws = aws().await;
+    for (event, says) in [
+        (json!({"hello": "world"}), "unrecognised event"),
+        (json!({"Records": "nope"}), "`Records` is not an array"),
+        (
+            json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {}}}),
+            "bad `detail`",
+        ),
+        (json!({"job": "no_such_job"}), "unknown job `no_such_job`"),
+    ] {
+        let error = aws
+            .stack
+            .invoke(&aws.stack.trigger_function, &event)
+            .unwrap_err();
+        assert_eq!(error["errorType"], "InvalidInput", "{event}: {error}");
+        assert!(
+            error["errorMessage"].as_str().unwrap().contains(says),
+            "{event}: {error}"
+        );
+    }
+    // An arrival in a bucket nobody watches: ignored, with the reason.
+    let foreign = json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+        "time": "2026-11-27T06:00:00Z", "region": "us-east-1", "resources": [], "detail": {"version": "0",
+        "bucket": {"name": "someone-elses-bucket"}, "object": {"key": "landing/sales/x/_SUCCESS", "size": 1, "etag": "e", "sequencer": "01"}}});
+    let answer = aws
+        .stack
+        .invoke(&aws.stack.trigger_function, &foreign)
+        .unwrap();
+    assert_eq!(answer["started"], json!([]));
+    assert!(
+        answer["ignored"][0]
+            .as_str()
+            .unwrap()
+            .contains("matches no job"),
+        "{answer}"
+    );
+}
