@@ -76,10 +76,13 @@ def _take_api_error(run: str | None, action: str, after_call: bool) -> dict[str,
     return None
 
 
-def _service_error(error: dict[str, Any]) -> Exception:
+def _service_error(service: str, error: dict[str, Any]) -> Exception:
+    """An AWS error answer of `service`: moto serializes an exception by the service its class belongs to."""
     from moto.core.exceptions import ServiceException
 
-    return ServiceException(error.get("code", "ThrottlingException"), error.get("message", "injected by the local emulator"))
+    code = error.get("code", "ThrottlingException")
+    cls = type(code, (ServiceException,), {"code": code, "__module__": f"moto.{service}.exceptions"})
+    return cls(error.get("message", "injected by the local emulator"))
 
 
 # --------------------------------------------------------------------------------------------------------------- EMR
@@ -187,12 +190,12 @@ def _patch_emr() -> None:
             for run in runs:
                 error = _take_api_error(run, action, after_call=False)
                 if error:
-                    raise _service_error(error)
+                    raise _service_error("emr", error)
             result = method(self)
             for run in runs:
                 error = _take_api_error(run, action, after_call=True)
                 if error:
-                    raise _service_error(error)
+                    raise _service_error("emr", error)
             return result
 
         return wrapper
@@ -477,6 +480,10 @@ def _patch_s3(forwarder: LambdaForwarder, trigger_function: str, watched_buckets
 
 
 def install(lambda_endpoint: str, trigger_function: str, watched_buckets: set[str]) -> None:
+    import warnings
+
+    # Injected error codes that the service model does not list (ThrottlingException) are meant.
+    warnings.filterwarnings("ignore", message=r"Exception\(.*\) with code .* does not match an error shape")
     if moto.__version__ != MOTO_VERSION:
         raise SystemExit(f"the local emulator extension is written for moto {MOTO_VERSION}, found {moto.__version__}")
     from moto.core.config import default_user_config

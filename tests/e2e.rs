@@ -418,7 +418,7 @@ async fn a_create_that_fails_after_the_cluster_exists_reuses_it_and_leaves_none(
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_add_steps_fails_the_run_and_terminates_the_cluster() {
     let aws = aws().await;
-    let fault = json!({"api_errors": [{"action": "AddJobFlowSteps", "code": "ValidationException", "message": "bad step", "times": 1}]});
+    let fault = json!({"api_errors": [{"action": "AddJobFlowSteps", "code": "InvalidRequestException", "message": "bad step", "times": 1}]});
     let finished = faulty_run(&aws, "bad-steps", fault).await;
     assert_eq!(finished.status, "FAILED");
     assert_eq!(finished.error.as_deref(), Some("InvalidInput"));
