@@ -65,18 +65,9 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     ));
 
     // 2. A Glue batch, started like the console does: {"job": "customer_scores"}.
-    let run_name = format!("customer_scores-demo-{stamp}");
     println!("\n2. {{\"job\": \"customer_scores\"}} → Glue (generic jar runner)");
-    let input = run_input(
-        "customer_scores",
-        &run_name,
-        chrono::Utc::now(),
-        &Default::default(),
-        None,
-    );
-    target.start(&run_name, &input).await?;
-    let outcome = follow(&target, &run_name, RUN_LIMIT).await?;
-    print_outcome(&outcome);
+    let run_name = format!("customer_scores-demo-{stamp}");
+    let outcome = console_run(&target, "customer_scores", &run_name).await?;
     results.push((
         Expectation {
             title: "Glue run from the console input",
@@ -87,24 +78,15 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     ));
 
     // 3. A failing step: the run fails with the step's reason and log file, and the cluster is terminated.
-    let run_name = format!("hello_world-demo-fail-{stamp}");
     println!("\n3. hello_world with a step that fails → FAILED, cluster TERMINATED");
+    let run_name = format!("hello_world-demo-fail-{stamp}");
     stack.stack.control(
         "/faults",
         &json!({"run": run_name, "fail_step": {"name": "hello_world", "reason": "Unknown Error.",
             "message": "Exception in thread \"main\" java.lang.ArithmeticException: / by zero",
             "log_file": "s3://acme-logs-dev/emr/demo/steps/stderr.gz"}}),
     )?;
-    let input = run_input(
-        "hello_world",
-        &run_name,
-        chrono::Utc::now(),
-        &Default::default(),
-        None,
-    );
-    target.start(&run_name, &input).await?;
-    let outcome = follow(&target, &run_name, RUN_LIMIT).await?;
-    print_outcome(&outcome);
+    let outcome = console_run(&target, "hello_world", &run_name).await?;
     results.push((
         Expectation {
             title: "EMR run with a failing step",
@@ -150,6 +132,15 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     } else {
         Err("a run did not end as expected (see the table)".into())
     }
+}
+
+/// Starts `job` with a console-style input under `run_name`, follows it and prints how it ended.
+async fn console_run(target: &Target, job: &str, run_name: &str) -> Result<Outcome, String> {
+    let input = run_input(job, run_name, chrono::Utc::now(), &Default::default(), None);
+    target.start(run_name, &input).await?;
+    let outcome = follow(target, run_name, RUN_LIMIT).await?;
+    print_outcome(&outcome);
+    Ok(outcome)
 }
 
 /// The run the trigger started for the object `key`, from the emulator's log of delivered events.

@@ -158,50 +158,48 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                     .cloned(),
             );
         }
-        {
-            for cluster in &clusters {
-                let id = cluster.id().unwrap_or_default();
-                let state = cluster
-                    .status()
-                    .and_then(|s| s.state())
-                    .map(ClusterState::as_str)
-                    .unwrap_or("?");
-                let reason = cluster
-                    .status()
-                    .and_then(|s| s.state_change_reason())
-                    .and_then(|r| r.message())
-                    .filter(|_| state.starts_with("TERMINATED"))
-                    .unwrap_or_default();
-                timeline.note(&format!("cluster {id}"), state, reason);
-                resource_state = Some(state.to_string());
-                if let Ok(steps) = target.emr.list_steps().cluster_id(id).send().await {
-                    let mut steps = steps.steps().to_vec();
-                    steps.reverse(); // ListSteps answers newest first
-                    let count = steps.len();
-                    for (index, step) in steps.iter().enumerate() {
-                        let state = step
-                            .status()
-                            .and_then(|s| s.state())
-                            .map(|s| s.as_str())
-                            .unwrap_or("?");
-                        let failure = step
-                            .status()
-                            .and_then(|s| s.failure_details())
-                            .map(|f| {
-                                format!(
-                                    "{} {}",
-                                    f.reason().unwrap_or_default(),
-                                    f.log_file().unwrap_or_default()
-                                )
-                            })
-                            .unwrap_or_default();
-                        let name = format!(
-                            "step {}/{count} {}",
-                            index + 1,
-                            step.name().unwrap_or_default()
-                        );
-                        timeline.note(&name, state, failure.trim());
-                    }
+        for cluster in &clusters {
+            let id = cluster.id().unwrap_or_default();
+            let state = cluster
+                .status()
+                .and_then(|s| s.state())
+                .map(ClusterState::as_str)
+                .unwrap_or("?");
+            let reason = cluster
+                .status()
+                .and_then(|s| s.state_change_reason())
+                .and_then(|r| r.message())
+                .filter(|_| state.starts_with("TERMINATED"))
+                .unwrap_or_default();
+            timeline.note(&format!("cluster {id}"), state, reason);
+            resource_state = Some(state.to_string());
+            if let Ok(steps) = target.emr.list_steps().cluster_id(id).send().await {
+                let mut steps = steps.steps().to_vec();
+                steps.reverse(); // ListSteps answers newest first
+                let count = steps.len();
+                for (index, step) in steps.iter().enumerate() {
+                    let state = step
+                        .status()
+                        .and_then(|s| s.state())
+                        .map(|s| s.as_str())
+                        .unwrap_or("?");
+                    let failure = step
+                        .status()
+                        .and_then(|s| s.failure_details())
+                        .map(|f| {
+                            format!(
+                                "{} {}",
+                                f.reason().unwrap_or_default(),
+                                f.log_file().unwrap_or_default()
+                            )
+                        })
+                        .unwrap_or_default();
+                    let name = format!(
+                        "step {}/{count} {}",
+                        index + 1,
+                        step.name().unwrap_or_default()
+                    );
+                    timeline.note(&name, state, failure.trim());
                 }
             }
         }
@@ -263,40 +261,49 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// The run summary a task returned (the terminate task, or the Glue sensor's last look).
-async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
-    let history = target
+/// The outputs of the execution's successful Lambda tasks, newest first.
+async fn task_outputs(target: &Target, execution_arn: &str) -> Vec<Value> {
+    let Ok(history) = target
         .sfn
         .get_execution_history()
         .execution_arn(execution_arn)
         .reverse_order(true)
         .send()
         .await
-        .ok()?;
-    history.events().iter().find_map(|event| {
-        let output = event.lambda_function_succeeded_event_details()?.output()?;
-        let value: Value = serde_json::from_str(output).ok()?;
-        let summary = value.get("summary").cloned().unwrap_or(value);
-        (summary.get("run_name").is_some() && summary.get("status").is_some()).then_some(summary)
-    })
+    else {
+        return Vec::new();
+    };
+    history
+        .events()
+        .iter()
+        .filter_map(|event| event.lambda_function_succeeded_event_details()?.output())
+        .filter_map(|output| serde_json::from_str(output).ok())
+        .collect()
 }
 
-async fn glue_run_of(target: &Target, execution_arn: &str) -> Option<(String, String)> {
-    let history = target
-        .sfn
-        .get_execution_history()
-        .execution_arn(execution_arn)
-        .send()
+/// The run summary a task returned (the terminate task, or the Glue sensor's last look).
+async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
+    task_outputs(target, execution_arn)
         .await
-        .ok()?;
-    history.events().iter().find_map(|event| {
-        let output = event.lambda_function_succeeded_event_details()?.output()?;
-        let value: Value = serde_json::from_str(output).ok()?;
-        Some((
-            value.get("job_name")?.as_str()?.to_string(),
-            value.get("run_id")?.as_str()?.to_string(),
-        ))
-    })
+        .into_iter()
+        .find_map(|value| {
+            let summary = value.get("summary").cloned().unwrap_or(value);
+            (summary.get("run_name").is_some() && summary.get("status").is_some())
+                .then_some(summary)
+        })
+}
+
+/// The Glue job and run id, from the start task's output.
+async fn glue_run_of(target: &Target, execution_arn: &str) -> Option<(String, String)> {
+    task_outputs(target, execution_arn)
+        .await
+        .into_iter()
+        .find_map(|value| {
+            Some((
+                value.get("job_name")?.as_str()?.to_string(),
+                value.get("run_id")?.as_str()?.to_string(),
+            ))
+        })
 }
 
 /// Prints the end of a run: its status, and the summary's start-up vs execution times or its failure.

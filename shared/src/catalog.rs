@@ -451,6 +451,22 @@ fn inline_json_files(
     files
 }
 
+/// The whole build script of a function that embeds the catalog (`functions/<name>/` two levels below the
+/// workspace root): see [`embed_for_build`]. Exits the build script with the problems on failure.
+pub fn build_script_main() {
+    let dir = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let (Some(manifest), Some(out)) = (dir("CARGO_MANIFEST_DIR"), dir("OUT_DIR")) else {
+        eprintln!(
+            "run this from a cargo build script (CARGO_MANIFEST_DIR and OUT_DIR are not set)"
+        );
+        std::process::exit(1);
+    };
+    if let Err(problem) = embed_for_build(&manifest.join("../.."), &out) {
+        eprintln!("{problem}");
+        std::process::exit(1);
+    }
+}
+
 /// For a function's build script: loads the catalog (`SPARKPLUG_CATALOG` at build time, else `jobs.toml` at the
 /// workspace root), fails the build on any problem, and writes the resolved catalog as `catalog.json` into `out_dir`
 /// for `include_str!`. A bad catalog therefore never deploys, and a cold start reads no file.

@@ -95,12 +95,10 @@ impl EmrApi for Emr {
                 .and_then(|s| s.state())
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_default(),
-            state_change: StateChange {
-                code: reason
-                    .and_then(|r| r.code())
-                    .map(|c| c.as_str().to_string()),
-                message: reason.and_then(|r| r.message()).map(str::to_string),
-            },
+            state_change: state_change(
+                reason.and_then(|r| r.code()).map(|c| c.as_str()),
+                reason.and_then(|r| r.message()),
+            ),
             created: timeline
                 .and_then(|t| t.creation_date_time())
                 .and_then(to_chrono),
@@ -133,12 +131,10 @@ impl EmrApi for Emr {
                         .and_then(|s| s.state())
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_default(),
-                    state_change: StateChange {
-                        code: reason
-                            .and_then(|r| r.code())
-                            .map(|c| c.as_str().to_string()),
-                        message: reason.and_then(|r| r.message()).map(str::to_string),
-                    },
+                    state_change: state_change(
+                        reason.and_then(|r| r.code()).map(|c| c.as_str()),
+                        reason.and_then(|r| r.message()),
+                    ),
                     failure: step_failure(
                         details.and_then(|d| d.reason()).map(str::to_string),
                         details.and_then(|d| d.message()).map(str::to_string),
@@ -192,5 +188,12 @@ impl EmrApi for Emr {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+}
+
+fn state_change(code: Option<&str>, message: Option<&str>) -> StateChange {
+    StateChange {
+        code: code.map(str::to_string),
+        message: message.map(str::to_string),
     }
 }
