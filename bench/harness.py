@@ -1,0 +1,581 @@
+"""sparkplug's benchmark harness (run through bench/run).
+
+Every function's release binary runs under a local Lambda Runtime API of this harness, against the local AWS
+emulator (moto + local/emulator.py), exactly as Lambda runs it: the process starts, builds its SDK clients, asks
+GET /runtime/invocation/next (init ends there), gets an event, answers. Python + boto3 baselines run under the same
+harness and protocol (bench/baseline/). Every comparison is a ratio measured in the same run.
+
+Measured: init (spawn → first /next), first-invocation and warm latency (event handed over → answer), peak RSS
+(VmHWM), zip size, a burst through the trigger, and the control-plane cost of one local EMR run (state transitions
+and Lambda invocations from its execution history), modelled for a 10-minute start and a 60-minute step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "local"))
+
+import emulator  # noqa: E402
+import stack  # noqa: E402
+
+FUNCTIONS = ["trigger", "resolve", "emr-create-cluster", "emr-add-steps", "emr-sense", "emr-terminate",
+             "glue-start-run", "glue-sense"]
+MEMORY_MB = 128  # template.yaml Globals
+
+
+# --------------------------------------------------------------------------------------------- a Lambda Runtime API
+
+
+class RuntimeApi:
+    """The Runtime API one function process talks to: hands it events one at a time and times everything."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.answers: queue.Queue[tuple[str, float, bool, bytes]] = queue.Queue()
+        self.first_next = threading.Event()
+        self.first_next_at = 0.0
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: without this, Nagle + delayed ACK add 40 ms per answer.
+            disable_nagle_algorithm = True
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/invocation/next"):
+                    if not api.first_next.is_set():
+                        api.first_next_at = time.perf_counter()
+                        api.first_next.set()
+                    request_id, body = api.events.get()
+                    deadline = str(int((time.time() + 30) * 1000))
+                    self._send(200, body, {
+                        "Lambda-Runtime-Aws-Request-Id": request_id,
+                        "Lambda-Runtime-Deadline-Ms": deadline,
+                        "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
+                        "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
+                        "Content-Type": "application/json",
+                    })
+                else:
+                    self._send(404)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                parts = self.path.split("/")
+                if "invocation" in parts:
+                    request_id = parts[parts.index("invocation") + 1]
+                    api.answers.put((request_id, time.perf_counter(), self.path.endswith("/error"), body))
+                self._send(202)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, event: Any, timeout: float = 60) -> tuple[float, bool, Any]:
+        """Hands an event over; returns (seconds until the answer, failed, answer)."""
+        request_id = str(uuid.uuid4())
+        start = time.perf_counter()
+        self.events.put((request_id, json.dumps(event).encode()))
+        answered_id, at, failed, body = self.answers.get(timeout=timeout)
+        assert answered_id == request_id, "answers out of order"
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = body.decode(errors="replace")
+        return at - start, failed, answer
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def lambda_environment(api: RuntimeApi, name: str, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
+    env.update({
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "_HANDLER": "bootstrap",
+        "RUST_LOG": "warn",
+    })
+    env.update(extra)
+    return env
+
+
+def peak_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cold_start(command: list[str], name: str, extra_env: dict[str, str], events: list[Any], warm: int) -> dict[str, Any]:
+    """One cold start: init, the first invocation, `warm` more, peak RSS."""
+    api = RuntimeApi()
+    env = lambda_environment(api, name, extra_env)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not api.first_next.wait(timeout=60):
+            raise RuntimeError(f"{name} never asked for an invocation")
+        init = api.first_next_at - started
+        first, failed, answer = api.invoke(events[0])
+        if failed:
+            raise RuntimeError(f"{name} failed its first invocation: {answer}")
+        warm_times = []
+        for index in range(warm):
+            seconds, failed, answer = api.invoke(events[(index + 1) % len(events)])
+            if failed:
+                raise RuntimeError(f"{name} failed a warm invocation: {answer}")
+            warm_times.append(seconds)
+        rss = peak_rss_kb(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+        api.close()
+    return {"init": init, "first": first, "warm": statistics.median(warm_times) if warm_times else None, "rss_kb": rss}
+
+
+def summarise(samples: list[dict[str, Any]]) -> dict[str, float]:
+    def q(values: list[float], fraction: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+    inits = [s["init"] * 1000 for s in samples]
+    firsts = [s["first"] * 1000 for s in samples]
+    warms = [s["warm"] * 1000 for s in samples if s["warm"] is not None]
+    rss = [s["rss_kb"] / 1024 for s in samples]
+    return {
+        "samples": len(samples),
+        "init_ms_median": statistics.median(inits),
+        "init_ms_p90": q(inits, 0.9),
+        "first_ms_median": statistics.median(firsts),
+        "warm_ms_median": statistics.median(warms) if warms else 0.0,
+        "peak_rss_mb_max": max(rss),
+    }
+
+
+# ------------------------------------------------------------------------------------------------- the environment
+
+
+def unpack(binaries: Path) -> None:
+    """cargo lambda leaves only bootstrap.zip: take the binary out, as Lambda does."""
+    for name in FUNCTIONS:
+        folder = binaries / name
+        if (folder / "bootstrap.zip").exists():
+            with zipfile.ZipFile(folder / "bootstrap.zip") as archive:
+                archive.extract("bootstrap", folder)
+            (folder / "bootstrap").chmod(0o755)
+
+
+class Bench:
+    def __init__(self, binaries: Path, python: str) -> None:
+        unpack(binaries)
+        self.binaries = binaries
+        self.python = python
+        port = stack.free_port()
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.invoke_server = InvokeServer(self)
+        emulator.SETTINGS.cluster_start_seconds = 1
+        emulator.SETTINGS.bootstrap_seconds = 0.5
+        emulator.SETTINGS.step_seconds = 1
+        emulator.install(self.invoke_server.url, "trigger", set())
+        from moto.core.config import default_user_config
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.sfn_config = default_user_config["stepfunctions"]
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
+        stack.wait_for(f"{self.endpoint}/moto-api/", 30)
+        deployed = stack.deploy(self.endpoint)
+        self.state_machine_arn = deployed["state_machine_arn"]
+        self.data_bucket = deployed["data_bucket"]
+        self.env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": stack.REGION,
+            "AWS_DEFAULT_REGION": stack.REGION,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **deployed["function_environment"],
+        }
+        import boto3
+
+        session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=stack.REGION)
+        self.sfn = session.client("stepfunctions", endpoint_url=self.endpoint)
+        self.emr = session.client("emr", endpoint_url=self.endpoint)
+        self.glue = session.client("glue", endpoint_url=self.endpoint)
+        self.s3 = session.client("s3", endpoint_url=self.endpoint)
+        # moto keeps executing and recording state machines in two separate backends. Cold starts and the burst
+        # only record executions (so that runs do not load the machine while it is measured); the cost run
+        # executes. The same state machine goes into both.
+        machine = self.sfn.describe_state_machine(stateMachineArn=self.state_machine_arn)
+        self.sfn_config["execute_state_machine"] = False
+        self.sfn.create_state_machine(name=machine["name"], definition=machine["definition"],
+                                      roleArn=machine["roleArn"], type="STANDARD")
+
+    def binary(self, name: str) -> list[str]:
+        return [str(self.binaries / name / "bootstrap")]
+
+    def call(self, name: str, event: Any) -> Any:
+        """One invocation of a function in a fresh process (for setup)."""
+        api = RuntimeApi()
+        process = subprocess.Popen(self.binary(name), env=lambda_environment(api, name, self.env),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _, failed, answer = api.invoke(event)
+        finally:
+            process.kill()
+            process.wait()
+            api.close()
+        if failed:
+            raise RuntimeError(f"{name}: {answer}")
+        return answer
+
+    def object_event(self, key: str) -> dict[str, Any]:
+        sequencer = f"{time.time_ns():020X}"
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
+                "account": stack.ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": stack.REGION, "resources": [f"arn:aws:s3:::{self.data_bucket}"],
+                "detail": {"version": "0", "bucket": {"name": self.data_bucket},
+                           "object": {"key": key, "size": 0, "etag": "d41d8cd98f00b204e9800998ecf8427e",
+                                      "sequencer": sequencer}, "reason": "PutObject"}}
+
+    def representative_events(self) -> dict[str, list[Any]]:
+        """One event per function, shaped like what it gets in a run (each cold start may run it again)."""
+        emr_plan = self.call("resolve", {"job": "hello_world"})
+        glue_plan = self.call("resolve", {"job": "customer_scores"})
+        cluster = self.call("emr-create-cluster", {"plan": emr_plan})["cluster_id"]
+        steps = self.call("emr-add-steps", {"plan": emr_plan, "cluster_id": cluster})["step_ids"]
+        glue_run = self.call("glue-start-run", {"plan": glue_plan})
+        poll = {"starting_seconds": "120", "running_seconds": "30"}
+        keys = [f"landing/sales/bench-{uuid.uuid4().hex[:8]}/_SUCCESS" for _ in range(64)]
+        return {
+            "trigger": [self.object_event(k) for k in keys],
+            "resolve": [{"job": "hello_world"}],
+            "emr-create-cluster": [{"plan": emr_plan}],
+            "emr-add-steps": [{"plan": emr_plan, "cluster_id": cluster, "poll": poll}],
+            "emr-sense": [{"plan": emr_plan, "cluster_id": cluster, "step_ids": steps, "poll": poll}],
+            "emr-terminate": [{"plan": emr_plan, "cluster": {"cluster_id": cluster}}],
+            "glue-start-run": [{"plan": glue_plan, "poll": poll}],
+            "glue-sense": [{"plan": glue_plan, "job_name": glue_run["job_name"], "run_id": glue_run["run_id"],
+                            "poll": poll}],
+        }
+
+
+class InvokeServer:
+    """Lambda's Invoke API over warm release processes (one per function), for the state machine's tasks."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.apis: dict[str, RuntimeApi] = {}
+        self.processes: list[subprocess.Popen] = []
+        self.locks: dict[str, threading.Lock] = {}
+        self.invocations: dict[str, int] = {}
+        this = self
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                name = self.path.split("/functions/")[1].split("/")[0]
+                event = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                _, failed, answer = this.invoke(name, event)
+                body = json.dumps(answer).encode()
+                self.send_response(500 if failed else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, name: str, event: Any) -> tuple[float, bool, Any]:
+        lock = self.locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self.apis:
+                api = RuntimeApi()
+                self.processes.append(subprocess.Popen(
+                    self.bench.binary(name), env=lambda_environment(api, name, self.bench.env),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                self.apis[name] = api
+            self.invocations[name] = self.invocations.get(name, 0) + 1
+            return self.apis[name].invoke(event)
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.kill()
+
+
+# ---------------------------------------------------------------------------------------------------------- phases
+
+
+def measure_functions(bench: Bench, samples: int, warm: int) -> dict[str, Any]:
+    events = bench.representative_events()
+    results = {}
+    for name in FUNCTIONS:
+        runs = [cold_start(bench.binary(name), name, bench.env, events[name], warm) for _ in range(samples)]
+        results[name] = summarise(runs)
+        print(f"  {name:<20} init {results[name]['init_ms_median']:6.1f} ms median", file=sys.stderr)
+    baseline_env = {**bench.env, "PYTHONPATH": str(HERE / "baseline"),
+                    "SPARKPLUG_CATALOG": str(REPO / "jobs.toml")}
+    baselines = {}
+    for name, module in [("trigger", "trigger"), ("emr-sense", "emr_sense")]:
+        command = [bench.python, str(HERE / "baseline/bootstrap.py"), module]
+        runs = [cold_start(command, f"python-{name}", baseline_env, events[name], warm) for _ in range(samples)]
+        baselines[name] = summarise(runs)
+        print(f"  python {name:<13} init {baselines[name]['init_ms_median']:6.1f} ms median", file=sys.stderr)
+    return {"rust": results, "python": baselines}
+
+
+def package_sizes(binaries: Path) -> dict[str, int]:
+    """The size of each function's deployment zip (made here when cargo lambda did not make one)."""
+    sizes = {}
+    for name in FUNCTIONS:
+        archive = binaries / name / "bootstrap.zip"
+        if not archive.exists():
+            archive = binaries / name / "measured.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.write(binaries / name / "bootstrap", "bootstrap")
+        sizes[name] = archive.stat().st_size
+    return sizes
+
+
+def burst(bench: Bench, distinct: int, processes: int) -> dict[str, Any]:
+    """`distinct` new arrivals plus as many redeliveries, through `processes` trigger processes."""
+    prefix = f"landing/sales/burst-{uuid.uuid4().hex[:6]}"
+    events = [bench.object_event(f"{prefix}/{i:05d}/_SUCCESS") for i in range(distinct)]
+    stream = [e for pair in zip(events, events) for e in pair]  # each arrival, then its duplicate
+    apis, procs = [], []
+    for index in range(processes):
+        api = RuntimeApi()
+        apis.append(api)
+        procs.append(subprocess.Popen(bench.binary("trigger"), env=lambda_environment(api, f"trigger-{index}", bench.env),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    work: queue.Queue = queue.Queue()
+    for event in stream:
+        work.put(event)
+    latencies: list[float] = []
+    started: list[str] = []
+    duplicates = 0
+    lock = threading.Lock()
+
+    def worker(api: RuntimeApi) -> None:
+        nonlocal duplicates
+        while True:
+            try:
+                event = work.get_nowait()
+            except queue.Empty:
+                return
+            seconds, failed, answer = api.invoke(event)
+            with lock:
+                latencies.append(seconds)
+                if not failed:
+                    started.extend(answer["started"])
+                    duplicates += len(answer["duplicates"])
+
+    for api in apis:
+        api.first_next.wait(timeout=60)
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(api,)) for api in apis]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - begin
+    for process in procs:
+        process.kill()
+    executions = set()
+    for page in bench.sfn.get_paginator("list_executions").paginate(stateMachineArn=bench.state_machine_arn):
+        executions.update(e["name"] for e in page["executions"] if e["name"] in set(started))
+    ordered = sorted(latencies)
+    return {
+        "events": len(stream),
+        "distinct": distinct,
+        "trigger_processes": processes,
+        "seconds": elapsed,
+        "events_per_second": len(stream) / elapsed,
+        "executions_started": len(set(started)),
+        "executions_listed": len(executions),
+        "duplicates_reported": duplicates,
+        "latency_ms_p50": ordered[len(ordered) // 2] * 1000,
+        "latency_ms_p99": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+    }
+
+
+def one_run_history(bench: Bench) -> dict[str, Any]:
+    """Runs hello_world end to end on the emulator with the release binaries; counts what it cost."""
+    bench.sfn_config["execute_state_machine"] = True
+    name = f"hello_world-bench-{uuid.uuid4().hex[:8]}"
+    bench.sfn.start_execution(stateMachineArn=bench.state_machine_arn, name=name,
+                              input=json.dumps({"job": "hello_world", "run_name": name}))
+    arn = bench.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
+    deadline = time.time() + 180
+    while bench.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        if time.time() > deadline:
+            raise RuntimeError(f"{name} did not finish")
+        time.sleep(0.5)
+    events = []
+    for page in bench.sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    by_state: dict[str, int] = {}
+    for event in entered:
+        state = event["stateEnteredEventDetails"]["name"]
+        by_state[state] = by_state.get(state, 0) + 1
+    invocations = sum(1 for e in events if e["type"] == "LambdaFunctionScheduled")
+    status = bench.sfn.describe_execution(executionArn=arn)["status"]
+    bench.sfn_config["execute_state_machine"] = False
+    return {"status": status, "transitions": len(entered), "lambda_invocations": invocations, "by_state": by_state,
+            "durations_ms": bench.invoke_server.invocations}
+
+
+PRICE_PER_TRANSITION = 0.025 / 1000
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+PRICE_PER_GB_SECOND_X86 = 0.0000166667
+
+
+def cost_model(history: dict[str, Any], warm_ms: float, starting: int, running: int) -> list[dict[str, Any]]:
+    """Per-run control-plane cost for a modelled 10-minute cluster start and a 60-minute step.
+
+    Each look at the cluster is Sense + StepsDone + WaitForSteps: 3 transitions and 1 invocation; everything else is
+    a fixed cost, taken from the measured run (its own looks removed)."""
+    looks = history["by_state"].get("Sense", 0)
+    fixed_transitions = history["transitions"] - 3 * looks
+    fixed_invocations = history["lambda_invocations"] - looks
+    start_s, step_s = 600, 3600
+
+    def row(label: str, n_looks: int, lag: int, transitions: int | None = None, invocations: int | None = None) -> dict[str, Any]:
+        t = fixed_transitions + 3 * n_looks if transitions is None else transitions
+        i = fixed_invocations + n_looks if invocations is None else invocations
+        gb_seconds = i * (warm_ms / 1000) * (MEMORY_MB / 1024)
+        dollars = t * PRICE_PER_TRANSITION + i * PRICE_PER_REQUEST + gb_seconds * PRICE_PER_GB_SECOND_X86
+        return {"schedule": label, "looks": n_looks, "transitions": t, "invocations": i,
+                "cost_usd": dollars, "worst_case_lag_s": lag}
+
+    adaptive = row(f"sparkplug adaptive ({starting} s while starting, {running} s once running)",
+                   start_s // starting + step_s // running, running)
+    fixed = row("fixed 30 s loop", (start_s + step_s) // 30, 30)
+    # The native .sync integrations poll inside Step Functions: no transitions or invocations per look, no Wait
+    # state, and create/add step/terminate need no Lambda (only resolve, when the input is not a plan, does).
+    sync_looks = start_s // 60 + step_s // 300
+    sync = row(".sync integrations (60 s for 10 min, then 300 s)", sync_looks, 300,
+               transitions=fixed_transitions - 1, invocations=fixed_invocations - 3)
+    return [adaptive, fixed, sync]
+
+
+def markdown(results: dict[str, Any], functions_only: bool = False) -> str:
+    rust, python = results["functions"]["rust"], results["functions"]["python"]
+    lines = [f"### Functions ({results['build']} build, x86_64, 128 MB setting; {results['functions']['rust']['trigger']['samples']} cold starts each)", "",
+             "| function | init median (ms) | init p90 (ms) | first invocation (ms) | warm (ms) | peak RSS (MB) | zip (MB) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in FUNCTIONS:
+        r = rust[name]
+        lines.append(f"| {name} | {r['init_ms_median']:.1f} | {r['init_ms_p90']:.1f} | {r['first_ms_median']:.1f} | "
+                     f"{r['warm_ms_median']:.1f} | {r['peak_rss_mb_max']:.1f} | {results['zips'][name] / 1e6:.2f} |")
+    for name, p in python.items():
+        lines.append(f"| python+boto3 {name} | {p['init_ms_median']:.1f} | {p['init_ms_p90']:.1f} | "
+                     f"{p['first_ms_median']:.1f} | {p['warm_ms_median']:.1f} | {p['peak_rss_mb_max']:.1f} | – |")
+    lines += ["", "| Rust vs Python (same run) | init: Python/Rust | peak RSS: Python/Rust | first invocation: Python/Rust |",
+              "|---|---:|---:|---:|"]
+    for name, p in python.items():
+        r = rust[name]
+        lines.append(f"| {name} | {p['init_ms_median'] / r['init_ms_median']:.0f}× | "
+                     f"{p['peak_rss_mb_max'] / r['peak_rss_mb_max']:.1f}× | {p['first_ms_median'] / r['first_ms_median']:.1f}× |")
+    if functions_only:
+        return "\n".join(lines) + "\n"
+    b = results["burst"]
+    lines += ["", "### Burst through the trigger", "",
+              "| events (distinct + duplicates) | trigger processes | events/s | executions started | executions listed | duplicates reported | p50 (ms) | p99 (ms) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|",
+              f"| {b['events']} ({b['distinct']} + {b['events'] - b['distinct']}) | {b['trigger_processes']} | {b['events_per_second']:.0f} | "
+              f"{b['executions_started']} | {b['executions_listed']} | {b['duplicates_reported']} | {b['latency_ms_p50']:.1f} | {b['latency_ms_p99']:.1f} |"]
+    h = results["history"]
+    lines += ["", f"### Control-plane cost per EMR run (measured run: {h['status']}, {h['transitions']} transitions, "
+              f"{h['lambda_invocations']} Lambda invocations, {h['by_state'].get('Sense', 0)} looks)", "",
+              "| poll schedule (10 min start + 60 min step) | looks | transitions | Lambda invocations | $ per run | worst-case detection lag |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for row in results["cost"]:
+        lines.append(f"| {row['schedule']} | {row['looks']} | {row['transitions']} | {row['invocations']} | "
+                     f"{row['cost_usd']:.5f} | {row['worst_case_lag_s']} s |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binaries", type=Path, required=True, help="cargo lambda's target/lambda folder")
+    parser.add_argument("--python", default=sys.executable, help="the Python of the baselines")
+    parser.add_argument("--samples", type=int, default=30, help="cold starts per function")
+    parser.add_argument("--warm", type=int, default=5, help="warm invocations per cold start")
+    parser.add_argument("--burst", type=int, default=1000, help="distinct arrivals in the burst")
+    parser.add_argument("--burst-processes", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--build", default="release", help="what the binaries are, for the tables' headings")
+    parser.add_argument("--functions-only", action="store_true", help="skip the burst and the cost run")
+    args = parser.parse_args()
+
+    bench = Bench(args.binaries, args.python)
+    print("measuring cold starts…", file=sys.stderr)
+    results: dict[str, Any] = {"build": args.build, "functions": measure_functions(bench, args.samples, args.warm)}
+    results["zips"] = package_sizes(args.binaries)
+    if args.functions_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        print(markdown(results, functions_only=True))
+        os._exit(0)
+    print("burst…", file=sys.stderr)
+    results["burst"] = burst(bench, args.burst, args.burst_processes)
+    print("one EMR run for the cost model…", file=sys.stderr)
+    results["history"] = one_run_history(bench)
+    warm = results["functions"]["rust"]["emr-sense"]["warm_ms_median"]
+    results["cost"] = cost_model(results["history"], warm, 120, 30)
+    bench.invoke_server.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    (args.out / "tables.md").write_text(table)
+    print(table)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
