@@ -326,6 +326,18 @@ impl Catalog {
         }
     }
 
+    /// The catalog a function's build script embedded ([`embed_for_build`]): it was validated then, so a cold start
+    /// only deserializes it.
+    pub fn from_embedded(text: &str) -> Result<Catalog, CatalogError> {
+        serde_json::from_str(text).map_err(|e| {
+            CatalogError::Invalid(vec![Problem::new(
+                None,
+                "",
+                format!("not an embedded catalog: {e}"),
+            )])
+        })
+    }
+
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.get(name)
     }

@@ -91,6 +91,7 @@ fn a_resolved_catalog_round_trips_through_json() {
     let json = serde_json::to_string(&catalog).unwrap();
     let again = Catalog::from_resolved_json(&json).unwrap().catalog;
     assert_eq!(again, catalog);
+    assert_eq!(Catalog::from_embedded(&json).unwrap(), catalog);
 }
 
 #[test]

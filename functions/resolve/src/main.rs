@@ -11,7 +11,7 @@ const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
-    let catalog = Catalog::from_resolved_json(CATALOG)?.catalog;
+    let catalog = Catalog::from_embedded(CATALOG)?;
     let vars = Vars::resolve(&catalog, std::env::vars(), [])?;
     lambda::serve(|event| async { tasks::resolve_plan(&catalog, &vars, event, chrono::Utc::now()) })
         .await

@@ -13,7 +13,7 @@ const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
-    let catalog = Catalog::from_resolved_json(CATALOG)?.catalog;
+    let catalog = Catalog::from_embedded(CATALOG)?;
     let config = TriggerConfig {
         vars: Vars::resolve(&catalog, std::env::vars(), [])?,
         catalog,

@@ -4,7 +4,7 @@ use aws_sdk_emr::types::{ClusterState, HadoopJarStepConfig, JobFlowInstancesConf
 use aws_sdk_emr::Client;
 use serde_json::{json, Value};
 
-use super::{classify, json_body, str_field, to_chrono};
+use super::{classify, json_body, missing, str_field, to_chrono};
 use crate::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
 use crate::sense::step_failure;
 
@@ -66,11 +66,7 @@ impl EmrApi for Emr {
         output
             .job_flow_id()
             .map(str::to_string)
-            .ok_or_else(|| AwsError {
-                kind: crate::ports::ErrorKind::Failed,
-                code: String::new(),
-                message: "RunJobFlow returned no JobFlowId".into(),
-            })
+            .ok_or_else(|| missing("JobFlowId"))
     }
 
     async fn describe_cluster(&self, cluster_id: &str) -> Result<ClusterView, AwsError> {

@@ -5,8 +5,8 @@ use aws_sdk_glue::types::JobCommand;
 use aws_sdk_glue::Client;
 use serde_json::{json, Map, Value};
 
-use super::{classify, json_body, str_field, to_chrono};
-use crate::ports::{AwsError, ErrorKind, GlueApi, GlueRunView};
+use super::{classify, json_body, missing, str_field, to_chrono};
+use crate::ports::{AwsError, GlueApi, GlueRunView};
 
 #[derive(Debug, Clone)]
 pub struct Glue {
@@ -22,14 +22,6 @@ impl Glue {
 
     pub fn from_client(client: Client) -> Self {
         Glue { client }
-    }
-}
-
-fn missing(what: &str) -> AwsError {
-    AwsError {
-        kind: ErrorKind::Failed,
-        code: String::new(),
-        message: format!("the answer carries no {what}"),
     }
 }
 

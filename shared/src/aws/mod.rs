@@ -79,6 +79,15 @@ pub(crate) fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Ut
     DateTime::from_timestamp_millis(millis)
 }
 
+/// An answer that lacks a field the API always sends.
+pub(crate) fn missing(what: &str) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Failed,
+        code: String::new(),
+        message: format!("the answer carries no {what}"),
+    }
+}
+
 pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
