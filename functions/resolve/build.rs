@@ -2,5 +2,8 @@
 //! reads no file or parameter.
 
 fn main() {
-    sparkplug::catalog::build_script_main();
+    if let Err(problem) = sparkplug::load::embed_from_build_env() {
+        eprintln!("{problem}");
+        std::process::exit(1);
+    }
 }

@@ -1,23 +1,25 @@
-//! sparkplug's domain library: the job catalog, run plans, trigger events and run keys. Everything here is plain
-//! functions over plain types; nothing calls AWS.
+//! sparkplug's domain library: what a Spark batch is (the catalog), what one run of it is (events, run keys, plans),
+//! and what the Lambdas do to run it on EMR or Glue (the engine), over one adapter to the AWS SDK.
+//!
+//! # Layout
+//!
+//! Imports run one way, top to bottom:
+//!
+//! - [`catalog`]: the catalog's model (jobs, settings), placeholders and vars, AWS request shapes, schedules.
+//! - [`run`]: trigger events, S3 locations, run keys, run plans per engine, resolving an event to its runs.
+//! - [`load`]: validating a catalog (it renders a trial plan of each job) and loading one from a file.
+//! - [`engine`]: ports to AWS, state maps, sensing, run summaries, and the handlers with their typed contracts.
+//! - [`aws`] (feature `aws`): the one adapter over the AWS SDK, the AWS error-code table, and the Lambda glue.
+//!
+//! Everything but [`aws`] is plain functions over plain types: nothing there calls AWS or starts a process.
 
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalog;
-pub mod events;
-pub mod local;
-pub mod plan;
-pub mod ports;
-pub mod resolve;
-pub mod runkey;
-pub mod s3;
-pub mod schedule;
-pub mod sense;
-pub mod shapes;
-pub mod tasks;
-pub mod template;
-pub mod validate;
+pub mod engine;
+pub mod load;
+pub mod run;
 
-pub use catalog::{Catalog, CatalogError, Engine, Job, Loaded};
-pub use plan::{render, RunInput, RunPlan, Trigger, Vars};
-pub use resolve::{resolve_event, Failure, Match, Resolution};
+pub use catalog::{Catalog, Engine, Job, Vars};
+pub use load::{CatalogError, Loaded};
+pub use run::{render, resolve_event, RunInput, RunPlan, Trigger};

@@ -1,11 +1,11 @@
 //! The glue-start-run Lambda: creates or updates the Glue job as planned, then StartJobRun (a retry reuses the run).
 
 use sparkplug::aws::{glue::Glue, lambda};
-use sparkplug::tasks;
+use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let client = Glue::new(&lambda::sdk_config().await);
-    lambda::serve(|event| tasks::glue_start_run(&client, event)).await
+    lambda::serve(|event| engine::glue::glue_start_run(&client, event)).await
 }

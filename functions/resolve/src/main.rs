@@ -2,17 +2,17 @@
 //! than a plan; returns the run's plan. Environment: `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
 
 use sparkplug::aws::lambda;
-use sparkplug::catalog::Catalog;
-use sparkplug::plan::Vars;
-use sparkplug::tasks;
+use sparkplug::catalog::Vars;
+use sparkplug::load;
+use sparkplug::engine;
 
 const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
-    let catalog = Catalog::from_embedded(CATALOG)?;
+    let catalog = load::from_embedded(CATALOG)?;
     let vars = Vars::resolve(&catalog, std::env::vars(), [])?;
-    lambda::serve(|event| async { tasks::resolve_plan(&catalog, &vars, event, chrono::Utc::now()) })
+    lambda::serve(|event| async { engine::trigger::resolve_plan(&catalog, &vars, event, chrono::Utc::now()) })
         .await
 }

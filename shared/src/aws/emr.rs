@@ -5,8 +5,8 @@ use aws_sdk_emr::Client;
 use serde_json::{json, Value};
 
 use super::{classify, json_body, missing, str_field, to_chrono};
-use crate::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
-use crate::sense::step_failure;
+use crate::engine::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
+use crate::engine::ports::StepFailure;
 
 #[derive(Debug, Clone)]
 pub struct Emr {
@@ -131,7 +131,7 @@ impl EmrApi for Emr {
                         reason.and_then(|r| r.code()).map(|c| c.as_str()),
                         reason.and_then(|r| r.message()),
                     ),
-                    failure: step_failure(
+                    failure: StepFailure::from_details(
                         details.and_then(|d| d.reason()).map(str::to_string),
                         details.and_then(|d| d.message()).map(str::to_string),
                         details.and_then(|d| d.log_file()).map(str::to_string),

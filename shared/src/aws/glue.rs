@@ -6,7 +6,7 @@ use aws_sdk_glue::Client;
 use serde_json::{json, Map, Value};
 
 use super::{classify, json_body, missing, str_field, to_chrono};
-use crate::ports::{AwsError, GlueApi, GlueRunView};
+use crate::engine::ports::{AwsError, GlueApi, GlueRunView};
 
 #[derive(Debug, Clone)]
 pub struct Glue {

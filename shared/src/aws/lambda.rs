@@ -3,20 +3,30 @@
 use std::future::Future;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::tasks::TaskError;
+use crate::engine::input::decode;
+use crate::engine::TaskError;
 
 pub use lambda_runtime::Error;
 
-/// Runs the Lambda runtime loop with a handler from event payload to output.
-pub async fn serve<F, Fut>(handler: F) -> Result<(), Error>
+/// Runs the Lambda runtime loop with a typed handler: the event is decoded as `I` (bad input fails the invocation
+/// as `InvalidInput`, naming the function and what is wrong) and the handler's `O` is the function's output.
+pub async fn serve<I, O, F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(Value) -> Fut,
-    Fut: Future<Output = Result<Value, TaskError>>,
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<O, TaskError>>,
 {
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handler(event.payload)
+    let handler = &handler;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let input = decode(&event.context.env_config.function_name, event.payload)?;
+        let output = handler(input).await?;
+        serde_json::to_value(output)
+            .map_err(|e| TaskError::invalid(format!("cannot write the output: {e}")))
     }))
     .await
 }

@@ -5,7 +5,7 @@ use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
 
 use super::classify;
-use crate::ports::{AwsError, SfnApi, StartOutcome};
+use crate::engine::ports::{AwsError, SfnApi, StartOutcome};
 
 #[derive(Debug, Clone)]
 pub struct Sfn {

@@ -7,9 +7,9 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Job};
-use crate::events::{parse_event, EventError, EventItem, JobRef, ObjectArrival, RunRequest};
-use crate::plan::{render, PlanError, RunInput, RunPlan, Trigger, Vars};
+use crate::catalog::{Catalog, Job, Vars};
+use crate::run::events::{parse_event, EventError, EventItem, JobRef, ObjectArrival, RunRequest};
+use crate::run::plan::{render, PlanError, RunInput, RunPlan, Trigger};
 
 /// One run an event starts.
 #[derive(Debug, Clone, PartialEq, Serialize)]

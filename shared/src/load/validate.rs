@@ -9,14 +9,14 @@ use std::fmt;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Engine, Job};
-use crate::events::ObjectArrival;
-use crate::plan::{self, PlanError, RunInput, Trigger, Vars, BUILTIN_PARAMS};
-use crate::runkey::check_job_name;
-use crate::s3::{check_bucket_name, S3Location};
-use crate::schedule::check_expression;
-use crate::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
-use crate::template::{self, Placeholder};
+use crate::catalog::placeholders::{self as template, Placeholder};
+use crate::catalog::schedule::check_expression;
+use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
+use crate::catalog::{Catalog, Engine, Job, Vars};
+use crate::run::events::ObjectArrival;
+use crate::run::plan::{self, PlanError, RunInput, Trigger, BUILTIN_PARAMS};
+use crate::run::runkey::check_job_name;
+use crate::run::s3::{check_bucket_name, S3Location};
 
 /// One problem, located in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,13 +184,7 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
         Engine::Emr => check_emr(c, job),
         Engine::Glue => check_glue(c, job),
     }
-    if c.report
-        .errors
-        .iter()
-        .any(|p| p.job.as_deref() == Some(name))
-    {
-        return; // a sample render would only repeat what is already said
-    }
+    // The requests are checked even when the fields had problems, so that one pass says everything.
     check_rendered(c, name, job);
 }
 
@@ -538,8 +532,11 @@ fn check_rendered(c: &mut Checker<'_>, name: &str, job: &Job) {
         time,
         run_name: None,
     };
+    let already_wrong = c.report.errors.iter().any(|p| p.job.as_deref() == Some(name));
     let plan = match plan::render(c.catalog, name, &input, &vars) {
         Ok(plan) => plan,
+        // A job with field problems may not render; its problems are already said.
+        Err(_) if already_wrong => return,
         Err(PlanError::Unfilled {
             path,
             placeholder,
@@ -713,8 +710,14 @@ fn check_glue_requests(c: &mut Checker<'_>, create: &Value) {
             "missing: where sparkplug's Glue jar runner script is (s3://…), here or in [defaults.glue]",
         );
     }
+    let said_in_settings = c
+        .report
+        .errors
+        .iter()
+        .any(|p| p.job.as_deref() == c.job && p.path == "glue.max_capacity");
     if create.get("MaxCapacity").is_some()
         && (create.get("WorkerType").is_some() || create.get("NumberOfWorkers").is_some())
+        && !said_in_settings
     {
         c.error(
             "create_job.MaxCapacity",

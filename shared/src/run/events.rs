@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::s3::{decode_notification_key, S3Location};
+use crate::run::s3::{decode_notification_key, S3Location};
 
 /// An object that arrived in S3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ pub fn parse_event(event: &Value) -> Result<Vec<Result<EventItem, EventError>>, 
     let Some(object) = event.as_object() else {
         return Err(EventError::Unrecognised(format!(
             "expected a JSON object, found {}",
-            crate::shapes::kind(event)
+            crate::catalog::shapes::kind(event)
         )));
     };
     if let Some(records) = object.get("Records") {
@@ -254,7 +254,7 @@ fn named_run(event: &Value) -> Result<EventItem, EventError> {
             other => {
                 return Err(bad(format!(
                     "args.{name} must be a string, number or boolean, found {}",
-                    crate::shapes::kind(&other)
+                    crate::catalog::shapes::kind(&other)
                 )))
             }
         };

@@ -1,101 +1,16 @@
-//! The narrow interfaces the task handlers need from AWS, in plain types. `crate::aws` implements them over the SDK;
+//! The narrow interfaces the task handlers need from AWS, in plain types. [`crate::aws`] implements them over the SDK;
 //! tests implement them over request/response-level mocks.
 //!
 //! Requests that the plan carries in the API's own JSON shape (RunJobFlow, AddJobFlowSteps, CreateJob, UpdateJob,
 //! StartJobRun) are passed as JSON and sent as written, so every field a user put in the catalog reaches AWS.
 
-use std::fmt;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How the state machine should treat an error: the Lambda error type its `Retry`/`Catch` match by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ErrorKind {
-    /// Throttling, service-side failures, timeouts, `ConcurrentRunsExceededException`: the same call may succeed later.
-    Retryable,
-    /// The request or the input is wrong: retrying cannot help.
-    InvalidInput,
-    /// What the input names does not exist.
-    NotFound,
-    /// Anything else: not retried by the state machine beyond the Lambda service errors.
-    Failed,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Retryable => "Retryable",
-            ErrorKind::InvalidInput => "InvalidInput",
-            ErrorKind::NotFound => "NotFound",
-            ErrorKind::Failed => "Failed",
-        }
-    }
-
-    /// The kind of an AWS error code (and HTTP status, when the code says nothing).
-    pub fn of_aws_code(code: &str, status: Option<u16>) -> ErrorKind {
-        match code {
-            "ThrottlingException"
-            | "Throttling"
-            | "ThrottledException"
-            | "TooManyRequestsException"
-            | "RequestLimitExceeded"
-            | "ProvisionedThroughputExceededException"
-            | "ConcurrentRunsExceededException"
-            | "ConcurrentModificationException"
-            | "InternalServerError"
-            | "InternalServerException"
-            | "InternalServiceException"
-            | "InternalFailure"
-            | "ServiceUnavailable"
-            | "ServiceUnavailableException"
-            | "OperationTimeoutException"
-            | "RequestTimeout"
-            | "RequestTimeoutException" => ErrorKind::Retryable,
-            "ValidationException"
-            | "InvalidRequestException"
-            | "InvalidInputException"
-            | "InvalidParameterValue"
-            | "InvalidParameterException"
-            | "InvalidName"
-            | "InvalidArn"
-            | "InvalidExecutionInput"
-            | "AccessDeniedException"
-            | "ResourceNumberLimitExceededException" => ErrorKind::InvalidInput,
-            "EntityNotFoundException"
-            | "StateMachineDoesNotExist"
-            | "ResourceNotFoundException" => ErrorKind::NotFound,
-            _ => match status {
-                Some(429) => ErrorKind::Retryable,
-                Some(s) if s >= 500 => ErrorKind::Retryable,
-                _ => ErrorKind::Failed,
-            },
-        }
-    }
-}
-
-/// An error from an AWS call, classified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsError {
-    pub kind: ErrorKind,
-    /// The AWS error code, e.g. `ThrottlingException`; empty for transport failures.
-    pub code: String,
-    pub message: String,
-}
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.code.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.code, self.message)
-        }
-    }
-}
-
-impl std::error::Error for AwsError {}
+pub use super::errors::AwsError;
 
 /// Why a cluster or step changed state, as EMR says it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +41,21 @@ pub struct StepFailure {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<String>,
+}
+
+impl StepFailure {
+    /// EMR's `FailureDetails` fields as the API gives them: `None` when it gives none.
+    pub fn from_details(
+        reason: Option<String>,
+        message: Option<String>,
+        log_file: Option<String>,
+    ) -> Option<StepFailure> {
+        (reason.is_some() || message.is_some() || log_file.is_some()).then_some(StepFailure {
+            reason,
+            message,
+            log_file,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::events::ObjectArrival;
+use crate::run::events::ObjectArrival;
 
 /// Step Functions' limit on execution names.
 pub const MAX_EXECUTION_NAME_LEN: usize = 80;

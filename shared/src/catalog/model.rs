@@ -1,0 +1,250 @@
+//! The catalog's model: every batch declared once, with its engine, what it runs, its sizing and its triggers.
+//! Plain data; reading and checking a catalog file is [`crate::load`]'s work.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// `${name}` values with their defaults; each is overridden at run time by `SPARKPLUG_VAR_<NAME>`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// Settings shared by every job, overridden field by field by the job's own.
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, Job>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub timeout_minutes: Option<u32>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub emr: EmrSettings,
+    #[serde(default)]
+    pub glue: GlueSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Emr,
+    Glue,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Emr => "emr",
+            Engine::Glue => "glue",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub engine: Engine,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Single-step shorthand: the application jar (`s3://…`), its main class and arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// EMR: several steps, run in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSpec>,
+    /// `--conf` pairs for spark-submit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spark_conf: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The whole run's time limit (cluster start included for EMR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_minutes: Option<u32>,
+    /// Run parameters this job accepts as `{name}`, with their default values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub trigger: Triggers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emr: Option<EmrSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue: Option<GlueSettings>,
+    /// Airflow's JOB_FLOW_OVERRIDES: a RunJobFlow object, or the path of a JSON file holding one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_flow_overrides: Option<Value>,
+    /// Airflow's SPARK_STEPS: an array of StepConfig objects, or the path of a JSON file holding one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_steps: Option<Value>,
+    /// Glue CreateJob fields (boto3 `create_job` kwargs), or the path of a JSON file holding them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_job: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: String,
+    pub jar: String,
+    pub class: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_on_failure: Option<ActionOnFailure>,
+    /// Extra spark-submit options placed before the jar, e.g. `["--packages", "…"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spark_submit: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActionOnFailure {
+    TerminateCluster,
+    CancelAndWait,
+    Continue,
+}
+
+impl ActionOnFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionOnFailure::TerminateCluster => "TERMINATE_CLUSTER",
+            ActionOnFailure::CancelAndWait => "CANCEL_AND_WAIT",
+            ActionOnFailure::Continue => "CONTINUE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// Objects arriving under these locations start the job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3: Vec<S3Trigger>,
+    /// An EventBridge `cron(…)` or `rate(…)` expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Trigger {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    /// Only keys ending with this start the job, e.g. `_SUCCESS` written by a finished writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+}
+
+/// EMR cluster settings; every field may come from `[defaults.emr]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmrSettings {
+    pub release_label: Option<String>,
+    pub log_uri: Option<String>,
+    /// RunJobFlow `ServiceRole`.
+    pub service_role: Option<String>,
+    /// RunJobFlow `JobFlowRole`: the EC2 instance profile.
+    pub instance_profile: Option<String>,
+    pub subnet_id: Option<String>,
+    pub ec2_key_name: Option<String>,
+    pub security_configuration: Option<String>,
+    /// Applications to install; `["Spark"]` when unset.
+    pub applications: Option<Vec<String>>,
+    pub master: Option<InstanceGroupSpec>,
+    pub core: Option<InstanceGroupSpec>,
+    pub task: Option<InstanceGroupSpec>,
+    /// Idle time after which EMR itself terminates the cluster: a backstop against leaked clusters.
+    pub idle_timeout_seconds: Option<u32>,
+    /// Step `ActionOnFailure` when a step does not set its own; `CANCEL_AND_WAIT` when unset.
+    pub action_on_failure: Option<ActionOnFailure>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceGroupSpec {
+    pub instance_type: String,
+    pub count: Option<u32>,
+    pub market: Option<Market>,
+    pub bid_price: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Market {
+    OnDemand,
+    Spot,
+}
+
+/// Glue job settings; every field may come from `[defaults.glue]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlueSettings {
+    /// The Glue job's name; `sparkplug-<job>` (`sparkplug-<job>-${env}` when `env` is a var) when unset.
+    pub job_name: Option<String>,
+    pub role: Option<String>,
+    /// S3 location of sparkplug's generic jar runner script.
+    pub script_location: Option<String>,
+    pub glue_version: Option<String>,
+    pub worker_type: Option<String>,
+    pub number_of_workers: Option<u32>,
+    pub max_capacity: Option<f64>,
+    pub max_concurrent_runs: Option<u32>,
+    pub max_retries: Option<u32>,
+    /// More jars for the class path, besides the job's own.
+    pub extra_jars: Option<Vec<String>>,
+    /// The job definition's DefaultArguments.
+    pub default_arguments: Option<BTreeMap<String, String>>,
+    /// StartJobRun `Arguments`: they override DefaultArguments for each run.
+    pub arguments: Option<BTreeMap<String, String>>,
+}
+
+macro_rules! merge_fields {
+    ($own:expr, $defaults:expr; $($field:ident),+ $(,)?) => {
+        Self { $($field: $own.$field.clone().or_else(|| $defaults.$field.clone())),+ }
+    };
+}
+
+impl EmrSettings {
+    /// These settings, with each unset field taken from `defaults`.
+    pub fn over(&self, defaults: &EmrSettings) -> EmrSettings {
+        merge_fields!(self, defaults; release_label, log_uri, service_role, instance_profile, subnet_id,
+            ec2_key_name, security_configuration, applications, master, core, task, idle_timeout_seconds,
+            action_on_failure)
+    }
+}
+
+impl GlueSettings {
+    /// These settings, with each unset field taken from `defaults`.
+    pub fn over(&self, defaults: &GlueSettings) -> GlueSettings {
+        merge_fields!(self, defaults; job_name, role, script_location, glue_version, worker_type,
+            number_of_workers, max_capacity, max_concurrent_runs, max_retries, extra_jars, default_arguments,
+            arguments)
+    }
+}
+
+impl Job {
+    pub fn emr_settings(&self, defaults: &Defaults) -> EmrSettings {
+        self.emr.clone().unwrap_or_default().over(&defaults.emr)
+    }
+
+    pub fn glue_settings(&self, defaults: &Defaults) -> GlueSettings {
+        self.glue.clone().unwrap_or_default().over(&defaults.glue)
+    }
+}
+
+impl Catalog {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.get(name)
+    }
+}

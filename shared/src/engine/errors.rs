@@ -1,0 +1,84 @@
+//! Errors as the state machine sees them: a handler's failure carries an [`ErrorKind`], which becomes the Lambda
+//! error type (`Diagnostic.error_type`) that the ASL's `Retry` and `Catch` match by name.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How the state machine should treat an error: the Lambda error type its `Retry`/`Catch` match by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// Throttling, service-side failures, timeouts, `ConcurrentRunsExceededException`: the same call may succeed later.
+    Retryable,
+    /// The request or the input is wrong: retrying cannot help.
+    InvalidInput,
+    /// What the input names does not exist.
+    NotFound,
+    /// Anything else: not retried by the state machine beyond the Lambda service errors.
+    Failed,
+}
+
+impl ErrorKind {
+    /// Every kind: the error types the state machine's `Retry`/`Catch` may name.
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::Retryable,
+        ErrorKind::InvalidInput,
+        ErrorKind::NotFound,
+        ErrorKind::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Retryable => "Retryable",
+            ErrorKind::InvalidInput => "InvalidInput",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::Failed => "Failed",
+        }
+    }
+}
+
+/// An error from an AWS call, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    pub kind: ErrorKind,
+    /// The AWS error code, e.g. `ThrottlingException`; empty for transport failures.
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.code, self.message)
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// A handler's failure; `kind` becomes the Lambda error type the state machine's Retry/Catch match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TaskError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        TaskError {
+            kind: ErrorKind::InvalidInput,
+            message: message.into(),
+        }
+    }
+
+    /// An AWS call's failure, named by its action (e.g. `RunJobFlow`).
+    pub fn aws(action: &str, error: AwsError) -> Self {
+        TaskError {
+            kind: error.kind,
+            message: format!("{action}: {error}"),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The engine side of a run: what the Lambda handlers do, over narrow ports to AWS.
+//!
+//! - [`ports`]: the traits the handlers need from EMR, Glue and Step Functions, in plain types.
+//! - [`errors`]: [`ErrorKind`](errors::ErrorKind), the error types the state machine's Retry/Catch match.
+//! - [`states`] → [`report`] → [`sense`], [`summary`]: AWS states mapped to running / succeeded / failed, the
+//!   reports the sensors give, the run summary and its metric line.
+//! - [`input`], [`trigger`], [`emr`], [`glue`]: the handlers. Each takes and returns public types (its contract
+//!   with the state machine), reads only its input, and is safe to retry.
+
+pub mod emr;
+pub mod errors;
+pub mod glue;
+pub mod input;
+pub mod ports;
+pub mod report;
+pub mod sense;
+pub mod states;
+pub mod summary;
+pub mod trigger;
+
+pub use errors::{AwsError, ErrorKind, TaskError};

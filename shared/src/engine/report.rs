@@ -1,0 +1,217 @@
+//! What the engine tasks report to the state machine: the poll intervals, the timeline of a run (start-up vs
+//! execution), the sensor's report, and why a run failed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::states::Status;
+
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Either>::deserialize(d)? {
+        None => Ok(None),
+        Some(Either::Number(n)) => Ok(Some(n)),
+        Some(Either::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a number of seconds"))),
+    }
+}
+
+/// How long to wait between looks. The state machine passes its `DefinitionSubstitutions` here (as strings, so that
+/// the ASL file stays valid JSON).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Poll {
+    /// While the cluster starts: nothing can finish, so look rarely.
+    #[serde(default, deserialize_with = "number_or_string", skip_serializing_if = "Option::is_none")]
+    pub starting_seconds: Option<u64>,
+    /// Once steps (or a Glue run) run.
+    #[serde(default, deserialize_with = "number_or_string", skip_serializing_if = "Option::is_none")]
+    pub running_seconds: Option<u64>,
+}
+
+pub const DEFAULT_POLL_STARTING_SECONDS: u64 = 120;
+pub const DEFAULT_POLL_RUNNING_SECONDS: u64 = 30;
+
+impl Poll {
+    pub fn starting(&self) -> u64 {
+        self.starting_seconds
+            .unwrap_or(DEFAULT_POLL_STARTING_SECONDS)
+            .max(1)
+    }
+
+    pub fn running(&self) -> u64 {
+        self.running_seconds
+            .unwrap_or(DEFAULT_POLL_RUNNING_SECONDS)
+            .max(1)
+    }
+}
+
+/// The name of a run's failure: the `Error` of the state machine's `Fail` state and the summary's `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum FailureName {
+    /// A step FAILED, or was cancelled or interrupted on a live cluster.
+    StepFailed,
+    /// A step the run added is no longer on the cluster.
+    StepMissing,
+    /// The cluster ended while the run's steps were unfinished.
+    ClusterTerminated,
+    /// The run exceeded its `timeout_minutes`.
+    Timeout,
+    /// The Glue run ended FAILED, TIMEOUT, ERROR, STOPPED or EXPIRED.
+    GlueRunFailed,
+    /// AWS reported a state this version of sparkplug does not know.
+    UnknownState,
+    /// The run ended before its work did, with no failure seen (e.g. before the first look).
+    Incomplete,
+    /// A task error the state machine caught, by its type (`InvalidInput`, `States.Timeout`, `Lambda.Unknown`, …).
+    Caught(String),
+}
+
+impl FailureName {
+    /// Every name sparkplug gives a failure itself (all but [`FailureName::Caught`]).
+    pub const OWN: [FailureName; 7] = [
+        FailureName::StepFailed,
+        FailureName::StepMissing,
+        FailureName::ClusterTerminated,
+        FailureName::Timeout,
+        FailureName::GlueRunFailed,
+        FailureName::UnknownState,
+        FailureName::Incomplete,
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            FailureName::StepFailed => "StepFailed",
+            FailureName::StepMissing => "StepMissing",
+            FailureName::ClusterTerminated => "ClusterTerminated",
+            FailureName::Timeout => "Timeout",
+            FailureName::GlueRunFailed => "GlueRunFailed",
+            FailureName::UnknownState => "UnknownState",
+            FailureName::Incomplete => "Incomplete",
+            FailureName::Caught(name) => name,
+        }
+    }
+}
+
+impl From<String> for FailureName {
+    fn from(name: String) -> Self {
+        FailureName::OWN
+            .into_iter()
+            .find(|own| own.as_str() == name)
+            .unwrap_or(FailureName::Caught(name))
+    }
+}
+
+impl From<FailureName> for String {
+    fn from(name: FailureName) -> String {
+        name.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for FailureName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a run failed, in the words the state machine's `Fail` state and the summary carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFailure {
+    pub error: FailureName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where the logs are: the step's log file, or the Glue run's log group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+impl RunFailure {
+    /// A failure with only its name; the other fields are filled by the caller.
+    pub fn new(error: FailureName) -> Self {
+        RunFailure {
+            error,
+            step: None,
+            reason: None,
+            message: None,
+            log: None,
+        }
+    }
+
+    /// One line for the execution's `Cause`.
+    pub fn cause(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(step) = &self.step {
+            parts.push(format!("step {step}"));
+        }
+        if let Some(reason) = &self.reason {
+            parts.push(reason.clone());
+        }
+        if let Some(message) = &self.message {
+            parts.push(message.clone());
+        }
+        let mut cause = if parts.is_empty() {
+            self.error.to_string()
+        } else {
+            parts.join(": ")
+        };
+        if let Some(log) = &self.log {
+            cause.push_str(&format!(" (logs: {log})"));
+        }
+        cause
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTimes {
+    pub name: String,
+    pub id: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DateTime<Utc>>,
+}
+
+/// When things happened; `startup_seconds` vs `execution_seconds` is the table every run keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// EMR: the cluster is ready for steps. Glue: the run started executing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepTimes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_seconds: Option<i64>,
+}
+
+/// What a sensor returns to the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenseReport {
+    pub status: Status,
+    /// Seconds the state machine waits before the next look (its Wait state's `SecondsPath`).
+    pub wait_seconds: u64,
+    /// The cluster's or the Glue run's state.
+    pub state: String,
+    pub progress: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RunFailure>,
+    pub timeline: Timeline,
+}

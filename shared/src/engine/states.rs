@@ -1,0 +1,56 @@
+//! What AWS's states mean for a run: one exhaustive map per engine from AWS states to running / succeeded / failed.
+//! A state sparkplug does not know fails the run loudly instead of being guessed at.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// A state sparkplug does not know: AWS added one. It fails the run loudly instead of guessing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownState(pub String);
+
+/// EMR step states (DESCRIBE: PENDING, CANCEL_PENDING, RUNNING, COMPLETED, CANCELLED, FAILED, INTERRUPTED).
+pub fn emr_step_status(state: &str) -> Result<Status, UnknownState> {
+    match state {
+        "PENDING" | "CANCEL_PENDING" | "RUNNING" => Ok(Status::Running),
+        "COMPLETED" => Ok(Status::Succeeded),
+        "CANCELLED" | "FAILED" | "INTERRUPTED" => Ok(Status::Failed),
+        other => Err(UnknownState(other.to_string())),
+    }
+}
+
+/// Where an EMR cluster is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterPhase {
+    /// STARTING, BOOTSTRAPPING: no step can run yet.
+    Starting,
+    /// RUNNING, WAITING.
+    Up,
+    /// TERMINATING, TERMINATED, TERMINATED_WITH_ERRORS.
+    Gone,
+}
+
+pub fn emr_cluster_phase(state: &str) -> Result<ClusterPhase, UnknownState> {
+    match state {
+        "STARTING" | "BOOTSTRAPPING" => Ok(ClusterPhase::Starting),
+        "RUNNING" | "WAITING" => Ok(ClusterPhase::Up),
+        "TERMINATING" | "TERMINATED" | "TERMINATED_WITH_ERRORS" => Ok(ClusterPhase::Gone),
+        other => Err(UnknownState(other.to_string())),
+    }
+}
+
+/// Glue job run states. A STOPPED run is a failure, always.
+pub fn glue_run_status(state: &str) -> Result<Status, UnknownState> {
+    match state {
+        "STARTING" | "RUNNING" | "WAITING" | "STOPPING" => Ok(Status::Running),
+        "SUCCEEDED" => Ok(Status::Succeeded),
+        "FAILED" | "TIMEOUT" | "ERROR" | "STOPPED" | "EXPIRED" => Ok(Status::Failed),
+        other => Err(UnknownState(other.to_string())),
+    }
+}

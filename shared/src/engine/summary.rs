@@ -1,0 +1,157 @@
+//! The end of a run: its summary (what the console shows, the execution's output) and its CloudWatch Embedded Metric
+//! Format line.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use super::report::{FailureName, RunFailure, SenseReport, Timeline};
+use super::states::Status;
+use crate::catalog::Engine;
+use crate::run::RunPlan;
+
+/// A task error the state machine caught (`Catch` with `ResultPath: $.error`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// The output of a run: what the console shows and what the metrics are made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub job: String,
+    pub engine: Engine,
+    pub run_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue_run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RunFailure>,
+    /// For the `Fail` state: the error name and a one-line cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FailureName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// Sums up a run from its last sensor report and any error the state machine caught on the way.
+pub fn summarize(
+    plan: &RunPlan,
+    resource_id: Option<&str>,
+    sense: Option<&SenseReport>,
+    caught: Option<&CaughtError>,
+) -> RunSummary {
+    let failure = match (caught, sense) {
+        (Some(caught), _) if !caught.error.is_empty() => Some(RunFailure {
+            message: Some(caught_message(&caught.cause)),
+            ..RunFailure::new(FailureName::from(caught.error.clone()))
+        }),
+        (_, Some(report)) if report.status == Status::Succeeded => None,
+        (_, Some(report)) => Some(report.failure.clone().unwrap_or_else(|| RunFailure {
+            reason: Some(format!("the run ended while {}", report.progress)),
+            ..RunFailure::new(FailureName::Incomplete)
+        })),
+        (_, None) => Some(RunFailure {
+            reason: Some("the run ended before its first look at the engine".into()),
+            ..RunFailure::new(FailureName::Incomplete)
+        }),
+    };
+    let (cluster_id, glue_run_id) = match plan.engine {
+        Engine::Emr => (resource_id.map(str::to_string), None),
+        Engine::Glue => (None, resource_id.map(str::to_string)),
+    };
+    RunSummary {
+        job: plan.job.clone(),
+        engine: plan.engine,
+        run_name: plan.run_name.clone(),
+        environment: plan.environment.clone(),
+        status: if failure.is_none() {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        },
+        cluster_id,
+        glue_run_id,
+        timeline: sense.map(|s| s.timeline.clone()),
+        error: failure.as_ref().map(|f| f.error.clone()),
+        cause: failure.as_ref().map(RunFailure::cause),
+        failure,
+    }
+}
+
+/// A Lambda error caught by Step Functions carries a JSON Cause `{"errorType", "errorMessage", …}`: keep the message.
+fn caught_message(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// One CloudWatch Embedded Metric Format line for a finished run: a log line CloudWatch turns into metrics
+/// (StartupSeconds, ExecutionSeconds, RunSucceeded/RunFailed by job, engine and environment), no API call.
+pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
+    let succeeded = u8::from(summary.status == Status::Succeeded);
+    let timeline = summary.timeline.clone().unwrap_or_default();
+    let mut metrics = vec![
+        json!({"Name": "RunSucceeded", "Unit": "Count"}),
+        json!({"Name": "RunFailed", "Unit": "Count"}),
+    ];
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "sparkplug",
+                "Dimensions": [["job", "engine", "environment"]],
+                "Metrics": [],
+            }],
+        },
+        "job": summary.job,
+        "engine": summary.engine.as_str(),
+        "environment": summary.environment.as_deref().unwrap_or("default"),
+        "run_name": summary.run_name,
+        "outcome": summary.status,
+        "RunSucceeded": succeeded,
+        "RunFailed": 1 - succeeded,
+    });
+    for (name, value) in [
+        ("StartupSeconds", timeline.startup_seconds),
+        ("ExecutionSeconds", timeline.execution_seconds),
+    ] {
+        if let Some(value) = value {
+            metrics.push(json!({"Name": name, "Unit": "Seconds"}));
+            line[name] = json!(value);
+        }
+    }
+    line["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(metrics);
+    if let Some(error) = &summary.error {
+        line["error"] = json!(error);
+    }
+    line.to_string()
+}
+
+/// Logs how the run ended and prints its metric line.
+pub fn finish(summary: &RunSummary, now: DateTime<Utc>) {
+    match summary.status {
+        Status::Succeeded => info!(job = %summary.job, run = %summary.run_name, "run succeeded"),
+        _ => {
+            warn!(job = %summary.job, run = %summary.run_name, error = ?summary.error, cause = ?summary.cause,
+            "run failed")
+        }
+    }
+    // The EMF line must be a JSON object on its own line: printed, not logged through tracing.
+    println!("{}", emf_line(summary, now));
+}

@@ -1,0 +1,241 @@
+//! The EMR part of a run plan: the RunJobFlow request (catalog settings, then the job's `job_flow_overrides`, then
+//! what sparkplug needs of every cluster) and the AddJobFlowSteps `Steps`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::{set_tag, EmrPlan, PlanError, DEFAULT_IDLE_TIMEOUT_SECONDS};
+use crate::catalog::{ActionOnFailure, Catalog, InstanceGroupSpec, Job, Market, StepSpec};
+
+/// Whether a release supports `AutoTerminationPolicy` (EMR 5.30.0+ and 6.1.0+).
+pub fn supports_auto_termination(release_label: &str) -> bool {
+    let Some(version) = release_label.strip_prefix("emr-") else {
+        return false;
+    };
+    let mut numbers = version.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    match major {
+        5 => minor >= 30,
+        6 => minor >= 1,
+        m => m >= 7,
+    }
+}
+
+fn instance_group(role: &str, name: &str, spec: &InstanceGroupSpec, default_count: u32) -> Value {
+    let mut group = json!({
+        "Name": name,
+        "InstanceRole": role,
+        "Market": match spec.market.unwrap_or(Market::OnDemand) {
+            Market::OnDemand => "ON_DEMAND",
+            Market::Spot => "SPOT",
+        },
+        "InstanceType": spec.instance_type,
+        "InstanceCount": spec.count.unwrap_or(default_count),
+    });
+    if let Some(bid) = &spec.bid_price {
+        group["BidPrice"] = json!(bid);
+    }
+    group
+}
+
+/// The cluster settings as a RunJobFlow request, before the job's `job_flow_overrides`.
+fn base_cluster(catalog: &Catalog, job: &Job, run_name: &str) -> Map<String, Value> {
+    let settings = job.emr_settings(&catalog.defaults);
+    let mut cluster = Map::new();
+    let mut put = |key: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            cluster.insert(key.to_string(), json!(value));
+        }
+    };
+    put("ReleaseLabel", &settings.release_label);
+    put("LogUri", &settings.log_uri);
+    put("ServiceRole", &settings.service_role);
+    put("JobFlowRole", &settings.instance_profile);
+    put("SecurityConfiguration", &settings.security_configuration);
+    cluster.insert("Name".into(), json!(run_name));
+    let applications = settings
+        .applications
+        .clone()
+        .unwrap_or_else(|| vec!["Spark".to_string()]);
+    cluster.insert(
+        "Applications".into(),
+        applications
+            .iter()
+            .map(|name| json!({ "Name": name }))
+            .collect(),
+    );
+    cluster.insert("VisibleToAllUsers".into(), json!(true));
+
+    let groups: Vec<Value> = [
+        ("MASTER", "Primary", &settings.master, 1),
+        ("CORE", "Core", &settings.core, 2),
+        ("TASK", "Task", &settings.task, 2),
+    ]
+    .into_iter()
+    .filter_map(|(role, name, spec, count)| {
+        spec.as_ref()
+            .map(|spec| instance_group(role, name, spec, count))
+    })
+    .collect();
+    let mut instances = Map::new();
+    if !groups.is_empty() {
+        instances.insert("InstanceGroups".into(), Value::Array(groups));
+    }
+    if let Some(subnet) = &settings.subnet_id {
+        instances.insert("Ec2SubnetId".into(), json!(subnet));
+    }
+    if let Some(key) = &settings.ec2_key_name {
+        instances.insert("Ec2KeyName".into(), json!(key));
+    }
+    instances.insert("KeepJobFlowAliveWhenNoSteps".into(), json!(true));
+    instances.insert("TerminationProtected".into(), json!(false));
+    cluster.insert("Instances".into(), Value::Object(instances));
+    if let Some(seconds) = settings.idle_timeout_seconds {
+        cluster.insert(
+            "AutoTerminationPolicy".into(),
+            json!({ "IdleTimeout": seconds }),
+        );
+    }
+    cluster
+}
+
+/// One spark-submit step on EMR through command-runner.jar.
+pub fn spark_submit_step(
+    step: &StepSpec,
+    spark_conf: &BTreeMap<String, String>,
+    default_action: ActionOnFailure,
+) -> Value {
+    let mut args: Vec<String> = vec![
+        "spark-submit".into(),
+        "--deploy-mode".into(),
+        "cluster".into(),
+        "--class".into(),
+        step.class.clone(),
+    ];
+    for (key, value) in spark_conf {
+        args.push("--conf".into());
+        args.push(format!("{key}={value}"));
+    }
+    args.extend(step.spark_submit.iter().cloned());
+    args.push(step.jar.clone());
+    args.extend(step.args.iter().cloned());
+    json!({
+        "Name": step.name,
+        "ActionOnFailure": step.action_on_failure.unwrap_or(default_action).as_str(),
+        "HadoopJarStep": { "Jar": "command-runner.jar", "Args": args },
+    })
+}
+
+/// The job's steps as catalog `StepSpec`s: `steps`, or the single-step shorthand named after the job.
+pub fn job_steps(job_name: &str, job: &Job) -> Vec<StepSpec> {
+    if !job.steps.is_empty() {
+        return job.steps.clone();
+    }
+    match (&job.jar, &job.class) {
+        (Some(jar), Some(class)) => vec![StepSpec {
+            name: job_name.to_string(),
+            jar: jar.clone(),
+            class: class.clone(),
+            args: job.args.clone(),
+            action_on_failure: None,
+            spark_submit: Vec::new(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn plan(
+    catalog: &Catalog,
+    job_name: &str,
+    job: &Job,
+    run_name: &str,
+    tags: &[(String, String)],
+    fill: &dyn Fn(Value, &str) -> Result<Value, PlanError>,
+) -> Result<EmrPlan, PlanError> {
+    let mut cluster = base_cluster(catalog, job, run_name);
+    // Like Airflow's EmrCreateJobFlowOperator: the overrides replace whole top-level fields.
+    if let Some(Value::Object(overrides)) = &job.job_flow_overrides {
+        cluster.extend(overrides.clone());
+    }
+    let Value::Object(mut cluster) = fill(Value::Object(cluster), "job_flow_overrides")? else {
+        unreachable!("filling placeholders keeps an object an object")
+    };
+
+    // What sparkplug needs of every cluster, whatever the overrides said.
+    cluster.insert("Name".into(), json!(run_name));
+    match cluster.get_mut("Instances") {
+        Some(Value::Object(instances)) => {
+            instances.insert("KeepJobFlowAliveWhenNoSteps".into(), json!(true));
+        }
+        _ => {
+            return Err(PlanError::Invalid {
+                job: job_name.to_string(),
+                reason:
+                    "the cluster has no `Instances`: set emr.master/core (or [defaults.emr]) or \
+                         Instances in job_flow_overrides"
+                        .into(),
+            })
+        }
+    }
+    let mut all_tags: Vec<(String, String)> = cluster
+        .get("Tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|tag| {
+            Some((
+                tag.get("Key")?.as_str()?.to_string(),
+                tag.get("Value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ))
+        })
+        .collect();
+    for (key, value) in tags {
+        set_tag(&mut all_tags, key, value);
+    }
+    cluster.insert(
+        "Tags".into(),
+        all_tags
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect(),
+    );
+    let release = cluster
+        .get("ReleaseLabel")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !cluster.contains_key("AutoTerminationPolicy") && supports_auto_termination(release) {
+        cluster.insert(
+            "AutoTerminationPolicy".into(),
+            json!({ "IdleTimeout": DEFAULT_IDLE_TIMEOUT_SECONDS }),
+        );
+    }
+
+    let steps = match &job.spark_steps {
+        Some(verbatim) => fill(verbatim.clone(), "spark_steps")?,
+        None => {
+            let settings = job.emr_settings(&catalog.defaults);
+            let action = settings
+                .action_on_failure
+                .unwrap_or(ActionOnFailure::CancelAndWait);
+            let steps: Vec<Value> = job_steps(job_name, job)
+                .iter()
+                .map(|step| spark_submit_step(step, &job.spark_conf, action))
+                .collect();
+            fill(Value::Array(steps), "steps")?
+        }
+    };
+    let Value::Array(steps) = steps else {
+        return Err(PlanError::Invalid {
+            job: job_name.to_string(),
+            reason: "spark_steps must be an array of StepConfig objects".into(),
+        });
+    };
+    Ok(EmrPlan {
+        cluster: Value::Object(cluster),
+        steps,
+    })
+}

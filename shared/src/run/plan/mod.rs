@@ -1,0 +1,343 @@
+//! Run plans: everything one run needs, rendered from the catalog and what triggered the run. A plan is the run
+//! state machine's input; the task functions read only the plan, never the catalog.
+//!
+//! The request parts keep the AWS API's own shapes (PascalCase): `emr.cluster` is a RunJobFlow request,
+//! `emr.steps` the AddJobFlowSteps `Steps`, `glue.job` a CreateJob request and `glue.run` a StartJobRun request.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod emr;
+mod glue;
+
+pub use emr::{job_steps, spark_submit_step, supports_auto_termination};
+
+use crate::catalog::placeholders::{self, Placeholder};
+use crate::catalog::{Catalog, Engine, VarError, Vars};
+use crate::run::events::ObjectArrival;
+use crate::run::runkey;
+use crate::run::s3::S3Location;
+
+/// Bumped when the plan's shape changes incompatibly, so that a task function can refuse a plan it cannot read.
+pub const PLAN_VERSION: u32 = 1;
+pub const DEFAULT_TIMEOUT_MINUTES: u32 = 240;
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u32 = 1800;
+pub const DEFAULT_GLUE_VERSION: &str = "5.0";
+/// The class of sparkplug's generic Glue jar runner script (`glue/SparkplugJarRunner.scala`).
+pub const GLUE_RUNNER_CLASS: &str = "SparkplugJarRunner";
+/// The StartJobRun argument that carries the run's name.
+pub const GLUE_RUN_ARGUMENT: &str = "--sparkplug_run";
+/// Tag keys sparkplug puts on what it creates.
+pub const TAG_JOB: &str = "sparkplug:job";
+pub const TAG_RUN: &str = "sparkplug:run";
+pub const TAG_ENVIRONMENT: &str = "sparkplug:environment";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub plan_version: u32,
+    pub job: String,
+    pub engine: Engine,
+    /// The run key: the execution name, also the EMR cluster's name.
+    pub run_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub trigger: Trigger,
+    /// The job's run parameters as this run resolved them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    pub timeout_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emr: Option<EmrPlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue: Option<GluePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmrPlan {
+    /// The RunJobFlow request.
+    pub cluster: Value,
+    /// The AddJobFlowSteps `Steps`, in order.
+    pub steps: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GluePlan {
+    /// The CreateJob request (also what an UpdateJob must bring the job back to).
+    pub job: Value,
+    /// The StartJobRun request.
+    pub run: Value,
+}
+
+/// What started a run, as recorded in its plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Trigger {
+    S3(ObjectArrival),
+    Schedule {
+        time: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    Manual {
+        time: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<S3Location>,
+    },
+}
+
+impl Trigger {
+    /// The S3 object this run is about, if any.
+    pub fn input(&self) -> Option<S3Location> {
+        match self {
+            Trigger::S3(arrival) => Some(S3Location {
+                bucket: arrival.bucket.clone(),
+                key: arrival.key.clone(),
+            }),
+            Trigger::Manual { input, .. } => input.clone(),
+            Trigger::Schedule { .. } => None,
+        }
+    }
+}
+
+/// What a run is asked with, besides the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInput {
+    pub trigger: Trigger,
+    /// Values for the job's declared `params`.
+    pub args: BTreeMap<String, String>,
+    /// The run's logical time: `{date}` and friends.
+    pub time: DateTime<Utc>,
+    /// A caller-chosen run name, for manual runs.
+    pub run_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown job `{job}`; the catalog has: {}", known.join(", "))]
+    UnknownJob { job: String, known: Vec<String> },
+    #[error("{job}: unknown argument `{arg}`; the job's params are: {}",
+        if accepted.is_empty() { "(none)".to_string() } else { accepted.join(", ") })]
+    UnknownArg {
+        job: String,
+        arg: String,
+        accepted: Vec<String>,
+    },
+    #[error(transparent)]
+    Var(#[from] VarError),
+    #[error("{job}.{path}: {placeholder} has no value{hint}")]
+    Unfilled {
+        job: String,
+        path: String,
+        placeholder: String,
+        hint: String,
+    },
+    #[error("{0}")]
+    BadRunName(String),
+    #[error("{job}: {reason}")]
+    Invalid { job: String, reason: String },
+}
+
+/// Names of the run placeholders sparkplug fills itself.
+pub const BUILTIN_PARAMS: &[&str] = &[
+    "job",
+    "run_name",
+    "date",
+    "datetime",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "input",
+    "input_bucket",
+    "input_key",
+    "input_prefix",
+    "input_name",
+];
+
+/// Chooses the run's name: the caller's, or the run key of its trigger.
+pub fn run_name_for(job: &str, input: &RunInput) -> Result<String, PlanError> {
+    if let Some(name) = &input.run_name {
+        runkey::check_execution_name(name).map_err(PlanError::BadRunName)?;
+        return Ok(name.clone());
+    }
+    Ok(match &input.trigger {
+        Trigger::S3(arrival) => runkey::for_arrival(job, arrival),
+        Trigger::Schedule { time, .. } => runkey::for_schedule(job, *time),
+        Trigger::Manual {
+            time,
+            input: object,
+        } => {
+            let mut identity: Vec<String> =
+                input.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            identity.extend(object.iter().map(ToString::to_string));
+            let identity: Vec<&str> = identity.iter().map(String::as_str).collect();
+            runkey::for_manual(job, *time, &identity)
+        }
+    })
+}
+
+/// Renders the plan of one run of `job_name`. Pure: the same catalog, input and vars give the same plan.
+pub fn render(
+    catalog: &Catalog,
+    job_name: &str,
+    input: &RunInput,
+    vars: &Vars,
+) -> Result<RunPlan, PlanError> {
+    let job = catalog.job(job_name).ok_or_else(|| PlanError::UnknownJob {
+        job: job_name.to_string(),
+        known: catalog.jobs.keys().cloned().collect(),
+    })?;
+    let run_name = run_name_for(job_name, input)?;
+    let mut values = builtin_values(job_name, &run_name, input);
+
+    // Declared params: defaults (which may use vars and builtins), overridden by the run's args.
+    for arg in input.args.keys() {
+        if !job.params.contains_key(arg) {
+            return Err(PlanError::UnknownArg {
+                job: job_name.to_string(),
+                arg: arg.clone(),
+                accepted: job.params.keys().cloned().collect(),
+            });
+        }
+    }
+    let mut params = BTreeMap::new();
+    for (name, default) in &job.params {
+        let value = match input.args.get(name) {
+            Some(given) => given.clone(),
+            None => {
+                let filled = placeholders::fill(default, &|hole| lookup(vars, &values, hole));
+                filled.map_err(|hole| unfilled(job_name, &format!("params.{name}"), hole, input))?
+            }
+        };
+        params.insert(name.clone(), value);
+    }
+    values.extend(params.clone());
+
+    let fill = |doc: Value, path: &str| -> Result<Value, PlanError> {
+        placeholders::fill_value(&doc, &|hole| lookup(vars, &values, hole)).map_err(|missing| {
+            let at = match missing.path.as_str() {
+                "" => path.to_string(),
+                inner if inner.starts_with('[') => format!("{path}{inner}"),
+                inner => format!("{path}.{inner}"),
+            };
+            PlanError::Unfilled {
+                job: job_name.to_string(),
+                hint: hint_for(&missing.placeholder, input),
+                path: at,
+                placeholder: missing.placeholder,
+            }
+        })
+    };
+    let environment = vars.get("env").map(str::to_string);
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (key, value) in catalog.defaults.tags.iter().chain(&job.tags) {
+        let value = fill(Value::String(value.clone()), &format!("tags.{key}"))?;
+        set_tag(&mut tags, key, value.as_str().unwrap_or_default());
+    }
+    set_tag(&mut tags, TAG_JOB, job_name);
+    set_tag(&mut tags, TAG_RUN, &run_name);
+    if let Some(env) = &environment {
+        set_tag(&mut tags, TAG_ENVIRONMENT, env);
+    }
+
+    let timeout_minutes = job
+        .timeout_minutes
+        .or(catalog.defaults.timeout_minutes)
+        .unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+    let (emr, glue) = match job.engine {
+        Engine::Emr => (
+            Some(emr::plan(catalog, job_name, job, &run_name, &tags, &fill)?),
+            None,
+        ),
+        Engine::Glue => (
+            None,
+            Some(glue::plan(
+                catalog,
+                job_name,
+                &run_name,
+                job,
+                environment.as_deref(),
+                timeout_minutes,
+                &tags,
+                &fill,
+            )?),
+        ),
+    };
+    Ok(RunPlan {
+        plan_version: PLAN_VERSION,
+        job: job_name.to_string(),
+        engine: job.engine,
+        run_name,
+        environment,
+        trigger: input.trigger.clone(),
+        params,
+        timeout_seconds: u64::from(timeout_minutes) * 60,
+        emr,
+        glue,
+    })
+}
+
+fn builtin_values(job: &str, run_name: &str, input: &RunInput) -> BTreeMap<String, String> {
+    let time = input.time;
+    let mut values: BTreeMap<String, String> = [
+        ("job", job.to_string()),
+        ("run_name", run_name.to_string()),
+        ("date", time.format("%Y-%m-%d").to_string()),
+        ("datetime", time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ("year", time.format("%Y").to_string()),
+        ("month", time.format("%m").to_string()),
+        ("day", time.format("%d").to_string()),
+        ("hour", time.format("%H").to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(object) = input.trigger.input() {
+        let (prefix, name) = match object.key.rsplit_once('/') {
+            Some((dir, name)) => (format!("{dir}/"), name.to_string()),
+            None => (String::new(), object.key.clone()),
+        };
+        values.insert("input".into(), object.to_string());
+        values.insert("input_bucket".into(), object.bucket);
+        values.insert("input_key".into(), object.key);
+        values.insert("input_prefix".into(), prefix);
+        values.insert("input_name".into(), name);
+    }
+    values
+}
+
+fn lookup(vars: &Vars, values: &BTreeMap<String, String>, hole: Placeholder<'_>) -> Option<String> {
+    match hole {
+        Placeholder::Var(name) => vars.get(name).map(str::to_string),
+        Placeholder::Param(name) => values.get(name).cloned(),
+    }
+}
+
+fn hint_for(placeholder: &str, input: &RunInput) -> String {
+    if placeholder.starts_with("{input") && input.trigger.input().is_none() {
+        " (this run has no input object: it needs an S3 arrival, or `input` in the run request)"
+            .to_string()
+    } else {
+        String::new()
+    }
+}
+
+fn unfilled(job: &str, path: &str, hole: Placeholder<'_>, input: &RunInput) -> PlanError {
+    let placeholder = hole.to_string();
+    PlanError::Unfilled {
+        job: job.to_string(),
+        path: path.to_string(),
+        hint: hint_for(&placeholder, input),
+        placeholder,
+    }
+}
+
+pub(crate) fn set_tag(tags: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match tags.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => tags.push((key.to_string(), value.to_string())),
+    }
+}
