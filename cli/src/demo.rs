@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sparkplug::local::{LocalStack, StartedStack};
+use sparkplug_cli::local::{LocalStack, StartedStack};
 
+use crate::output::{say, spinner, table};
 use crate::remote::{follow, print_outcome, run_input, Outcome, Target};
 
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -19,17 +20,18 @@ struct Expectation {
 }
 
 pub async fn demo(repo: &Path) -> Result<(), String> {
-    println!(
-        "Starting the local stack (AWS emulator, the 8 Lambda functions, the run state machine)…"
-    );
+    say!("Starting the local stack (AWS emulator, the 8 Lambda functions, the run state machine)…");
     let started = Instant::now();
+    let waiting = spinner("starting the local stack");
     let stack = StartedStack::start(
         repo,
         &repo.join(".local/demo-state.json"),
         &repo.join(".local/demo.log"),
         Duration::from_secs(900),
-    )?;
-    println!(
+    );
+    waiting.finish_and_clear();
+    let stack = stack?;
+    say!(
         "ready in {:.0} s: AWS endpoint {}, functions {}\n",
         started.elapsed().as_secs_f64(),
         stack.stack.endpoint,
@@ -44,7 +46,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         "landing/sales/dt={}/_SUCCESS",
         chrono::Utc::now().format("%Y-%m-%d-%H%M%S")
     );
-    println!(
+    say!(
         "1. s3://{}/{key} arrives → sales_daily (EMR, 2 steps, spot task nodes)",
         stack.stack.data_bucket
     );
@@ -65,7 +67,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     ));
 
     // 2. A Glue batch, started like the console does: {"job": "customer_scores"}.
-    println!("\n2. {{\"job\": \"customer_scores\"}} → Glue (generic jar runner)");
+    say!("\n2. {{\"job\": \"customer_scores\"}} → Glue (generic jar runner)");
     let run_name = format!("customer_scores-demo-{stamp}");
     let outcome = console_run(&target, "customer_scores", &run_name).await?;
     results.push((
@@ -78,7 +80,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     ));
 
     // 3. A failing step: the run fails with the step's reason and log file, and the cluster is terminated.
-    println!("\n3. hello_world with a step that fails → FAILED, cluster TERMINATED");
+    say!("\n3. hello_world with a step that fails → FAILED, cluster TERMINATED");
     let run_name = format!("hello_world-demo-fail-{stamp}");
     stack.stack.control(
         "/faults",
@@ -96,11 +98,8 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         outcome,
     ));
 
-    println!(
-        "\n{:<34} {:<48} {:<10} {:>8} {:>10}  as expected",
-        "scenario", "run", "status", "start-up", "execution"
-    );
     let mut all_expected = true;
+    let mut rows = Vec::new();
     for (expected, outcome) in &results {
         let timeline = &outcome.summary["timeline"];
         let seconds = |key: &str| {
@@ -115,19 +114,20 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
                 .as_deref()
                 .is_none_or(|s| s.starts_with("TERMINATED") || s == "SUCCEEDED");
         all_expected &= ok;
-        println!(
-            "{:<34} {:<48} {:<10} {:>8} {:>10}  {}",
-            expected.title,
-            outcome.run_name,
-            outcome.status,
+        rows.push(vec![
+            expected.title.to_string(),
+            outcome.run_name.clone(),
+            outcome.status.clone(),
             seconds("startup_seconds"),
             seconds("execution_seconds"),
-            if ok { "yes" } else { "NO" }
-        );
+            if ok { "yes" } else { "NO" }.to_string(),
+        ]);
     }
+    let header = ["scenario", "run", "status", "start-up", "execution", "as expected"];
+    say!("\n{}", table(&header, &["start-up", "execution"], rows));
     drop(stack);
     if all_expected {
-        println!("\nEvery run ended as expected; no cluster is left running.");
+        say!("\nEvery run ended as expected; no cluster is left running.");
         Ok(())
     } else {
         Err("a run did not end as expected (see the table)".into())

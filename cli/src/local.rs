@@ -1,8 +1,6 @@
 //! The local stack (`dev/local up`, see `local/stack.py`): its state file and its control API, for the CLI's
 //! `--local` mode, the demo and the end-to-end tests.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,12 +39,12 @@ impl LocalStack {
 
     /// POSTs JSON to the control API.
     pub fn control(&self, path: &str, body: &Value) -> Result<Value, String> {
-        http_json("POST", &format!("{}{path}", self.control), Some(body))
+        http_json(&format!("{}{path}", self.control), Some(body))
     }
 
     /// GETs JSON from the control API.
     pub fn control_get(&self, path: &str) -> Result<Value, String> {
-        http_json("GET", &format!("{}{path}", self.control), None)
+        http_json(&format!("{}{path}", self.control), None)
     }
 
     /// Invokes a function through `cargo lambda watch`; `Err` carries a function error's JSON.
@@ -55,7 +53,7 @@ impl LocalStack {
             "{}/2015-03-31/functions/{function}/invocations",
             self.lambda_endpoint
         );
-        match http("POST", &url, Some(payload)) {
+        match http(&url, Some(payload)) {
             Ok((200, body)) => Ok(serde_json::from_str(&body).unwrap_or(Value::String(body))),
             Ok((_, body)) => Err(serde_json::from_str(&body).unwrap_or(Value::String(body))),
             Err(e) => Err(Value::String(e)),
@@ -164,8 +162,8 @@ impl Drop for StartedStack {
     }
 }
 
-fn http_json(method: &str, url: &str, body: Option<&Value>) -> Result<Value, String> {
-    let (status, text) = http(method, url, body)?;
+fn http_json(url: &str, body: Option<&Value>) -> Result<Value, String> {
+    let (status, text) = http(url, body)?;
     let value: Value =
         serde_json::from_str(&text).map_err(|e| format!("{url}: not JSON ({e}): {text}"))?;
     if status >= 300 {
@@ -174,69 +172,27 @@ fn http_json(method: &str, url: &str, body: Option<&Value>) -> Result<Value, Str
     Ok(value)
 }
 
-/// A minimal HTTP/1.1 client for the loopback services of the local stack.
-fn http(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// is supported"))?;
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = TcpStream::connect(host).map_err(|e| format!("{url}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(300)))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("{url}: {e}"))?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| format!("{url}: {e}"))?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{url}: malformed HTTP response"))?;
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let body = &response[split + 4..];
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{url}: no HTTP status"))?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_vec()
+/// One request to a loopback service of the local stack (a POST of `body` as JSON, or a GET without one): the status
+/// and the body, whatever the status.
+fn http(url: &str, body: Option<&Value>) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        // A function invocation waits for the function: a run's task may take minutes on a slow machine.
+        .timeout_global(Some(Duration::from_secs(300)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = match body {
+        None => agent.get(url).call(),
+        Some(body) => agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(body.to_string()),
     };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&rest[..end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
-        let after = &rest[end + 2..];
-        match size {
-            Some(size) if size > 0 && after.len() >= size => {
-                out.extend_from_slice(&after[..size]);
-                rest = after[size..]
-                    .strip_prefix(b"\r\n")
-                    .unwrap_or(&after[size..]);
-            }
-            _ => break,
-        }
-    }
-    out
+    let mut response = response.map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))?;
+    Ok((status, text))
 }

@@ -2,6 +2,7 @@
 //! (on AWS or on the local stack), and run the local demo.
 
 mod demo;
+mod output;
 mod remote;
 
 use std::path::{Path, PathBuf};
@@ -10,11 +11,12 @@ use std::process::ExitCode;
 use chrono::DurationRound;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use sparkplug::catalog::{self, Catalog, Engine};
-use sparkplug::plan::{render, RunInput, Trigger, Vars};
-use sparkplug::resolve::resolve_event;
-use sparkplug::s3::S3Location;
-use sparkplug::Loaded;
+use sparkplug::catalog::{Catalog, Engine, Vars};
+use sparkplug::load::{self, Loaded};
+use sparkplug::run::s3::S3Location;
+use sparkplug::run::{render, resolve_event, RunInput, Trigger};
+
+use crate::output::say;
 
 #[derive(Parser)]
 #[command(
@@ -24,7 +26,7 @@ use sparkplug::Loaded;
 )]
 struct Cli {
     /// The job catalog.
-    #[arg(long, global = true, env = catalog::PATH_ENV, default_value = catalog::DEFAULT_PATH)]
+    #[arg(long, global = true, env = load::PATH_ENV, default_value = load::DEFAULT_PATH)]
     catalog: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -98,7 +100,7 @@ struct TargetArgs {
     #[arg(long)]
     local: bool,
     /// The local stack's state file.
-    #[arg(long, value_name = "FILE", default_value = sparkplug::local::DEFAULT_STATE_FILE)]
+    #[arg(long, value_name = "FILE", default_value = sparkplug_cli::local::DEFAULT_STATE_FILE)]
     state_file: PathBuf,
     /// The run state machine on AWS (the stack output RunStateMachineArn).
     #[arg(
@@ -113,7 +115,7 @@ struct TargetArgs {
 impl TargetArgs {
     async fn target(&self) -> Result<remote::Target, String> {
         if self.local {
-            let stack = sparkplug::local::LocalStack::read(&self.state_file)?;
+            let stack = sparkplug_cli::local::LocalStack::read(&self.state_file)?;
             Ok(remote::Target::local(&stack).await)
         } else {
             let arn = self
@@ -166,7 +168,7 @@ fn run(cli: Cli) -> Result<(), String> {
     {
         return runtime()?.block_on(status(run_name, *follow, target));
     }
-    let loaded = load(&cli.catalog)?;
+    let loaded = load_catalog(&cli.catalog)?;
     match cli.command {
         Command::Local { .. } | Command::Status { .. } => unreachable!("handled above"),
         Command::Run {
@@ -184,7 +186,7 @@ fn run(cli: Cli) -> Result<(), String> {
             &target,
         )),
         Command::Validate => {
-            println!("{}", summary(&cli.catalog, &loaded.catalog));
+            say!("{}", summary(&cli.catalog, &loaded.catalog));
             Ok(())
         }
         Command::Plan {
@@ -248,7 +250,7 @@ async fn start_run(
     let target = target.target().await?;
     let request = remote::run_input(job, &plan.run_name, now, &args, input.as_deref());
     target.start(&plan.run_name, &request).await?;
-    println!("started {} ({})", plan.run_name, plan.engine.as_str());
+    say!("started {} ({})", plan.run_name, plan.engine.as_str());
     if detach {
         return Ok(());
     }
@@ -286,23 +288,23 @@ async fn status(run_name: &str, follow: bool, target: &TargetArgs) -> Result<(),
                 aws_smithy_types::error::display::DisplayErrorContext(&e)
             )
         })?;
-    println!("{run_name} {}", execution.status().as_str());
+    say!("{run_name} {}", execution.status().as_str());
     if let Some(output) = execution.output() {
         let value: Value =
             serde_json::from_str(output).unwrap_or(Value::String(output.to_string()));
         print_json(&value);
     }
     if let Some(error) = execution.error() {
-        println!("error: {error}");
+        say!("error: {error}");
     }
     if let Some(cause) = execution.cause() {
-        println!("cause: {cause}");
+        say!("cause: {cause}");
     }
     Ok(())
 }
 
-fn load(path: &Path) -> Result<Loaded, String> {
-    let loaded = Catalog::load(path).map_err(|e| e.to_string())?;
+fn load_catalog(path: &Path) -> Result<Loaded, String> {
+    let loaded = load::from_file(path).map_err(|e| e.to_string())?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
@@ -405,7 +407,7 @@ fn plan(
 
 fn print_json(value: &Value) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => say!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_emr::types::ClusterState;
 use serde_json::{json, Value};
-use sparkplug::local::LocalStack;
+use sparkplug_cli::local::LocalStack;
+
+use crate::output::say;
 
 /// Where runs go: the state machine and the SDK clients.
 pub struct Target {
@@ -107,7 +109,7 @@ impl Timeline {
         } else {
             format!("  {detail}")
         };
-        println!("  +{elapsed:6.1}s  {what:<34} {state}{detail}");
+        say!("  +{elapsed:6.1}s  {what:<34} {state}{detail}");
     }
 }
 
@@ -308,19 +310,19 @@ async fn glue_run_of(target: &Target, execution_arn: &str) -> Option<(String, St
 
 /// Prints the end of a run: its status, and the summary's start-up vs execution times or its failure.
 pub fn print_outcome(outcome: &Outcome) {
-    println!("  {} {}", outcome.run_name, outcome.status);
+    say!("  {} {}", outcome.run_name, outcome.status);
     let timeline = &outcome.summary["timeline"];
     if let (Some(startup), Some(execution)) = (
         timeline["startup_seconds"].as_i64(),
         timeline["execution_seconds"].as_i64(),
     ) {
-        println!("  start-up {startup} s, execution {execution} s");
+        say!("  start-up {startup} s, execution {execution} s");
     }
     if let Some(error) = &outcome.error {
-        println!("  error: {error}");
+        say!("  error: {error}");
     }
     if let Some(cause) = &outcome.cause {
-        println!("  cause: {cause}");
+        say!("  cause: {cause}");
     }
 }
 
