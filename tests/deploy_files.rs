@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sparkplug::catalog::Catalog;
+use sparkplug::engine::ErrorKind;
+use sparkplug::load;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn repo() -> PathBuf {
@@ -133,7 +134,7 @@ fn every_function_the_asl_names_is_a_template_function_built_from_a_crate() {
 
 #[test]
 fn schedules_in_the_template_match_the_catalog() {
-    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let catalog = load::from_file(&repo().join("jobs.toml")).unwrap().catalog;
     let template = template();
     let mut scheduled = BTreeMap::new();
     for (_, resource) in resources(&template) {
@@ -168,7 +169,7 @@ fn schedules_in_the_template_match_the_catalog() {
 
 #[test]
 fn the_functions_that_read_the_catalog_get_every_var_and_no_other() {
-    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let catalog = load::from_file(&repo().join("jobs.toml")).unwrap().catalog;
     let expected: BTreeSet<String> = catalog
         .vars
         .keys()
@@ -237,7 +238,8 @@ fn no_emr_path_skips_terminate() {
 }
 
 #[test]
-fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_invalid_input() {
+fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_the_others() {
+    let kinds: BTreeSet<&str> = ErrorKind::ALL.iter().map(|kind| kind.as_str()).collect();
     for (path, machine) in state_machines() {
         for (name, state) in machine["States"].as_object().unwrap() {
             if state["Type"] != "Task" {
@@ -251,8 +253,25 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_invalid_
                 .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
                 .filter_map(Value::as_str)
                 .collect();
+            // An error type the functions never raise is a typo: it would match nothing.
+            let named = state["Catch"].as_array().into_iter().flatten().chain(retries);
+            for error in named
+                .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+                .filter_map(Value::as_str)
+            {
+                assert!(
+                    error.starts_with("States.") || error.starts_with("Lambda.") || kinds.contains(error),
+                    "{name} names the error type {error}, which no function raises (known: {kinds:?})"
+                );
+            }
+            for kind in ErrorKind::ALL {
+                let retried = errors.contains(kind.as_str());
+                match kind {
+                    ErrorKind::Retryable => assert!(retried, "{name} does not retry {kind:?}"),
+                    _ => assert!(!retried, "{name} retries {kind:?}, which cannot pass on a retry"),
+                }
+            }
             for needed in [
-                "Retryable",
                 "Lambda.ServiceException",
                 "Lambda.AWSLambdaException",
                 "Lambda.SdkClientException",
@@ -260,10 +279,7 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_invalid_
             ] {
                 assert!(errors.contains(needed), "{name} does not retry {needed}");
             }
-            assert!(
-                !errors.contains("InvalidInput") && !errors.contains("States.ALL"),
-                "{name} retries errors that cannot pass"
-            );
+            assert!(!errors.contains("States.ALL"), "{name} retries errors that cannot pass");
             assert!(retries.iter().all(|r| r["JitterStrategy"] == "FULL" && r["BackoffRate"].as_f64() > Some(1.0)), "{name}");
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_emr::types::ClusterState;
 use serde_json::{json, Value};
-use sparkplug::local::{LocalStack, StartedStack};
+use sparkplug_cli::local::{LocalStack, StartedStack};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,52 +1,65 @@
 //! The task handlers over real SDK clients and a request/response-level mock: the exact requests sent, retry
-//! safety, state mapping and error classification.
+//! safety, state mapping and error classification. Each handler is called through its JSON contract
+//! ([`handle`]), as the Lambda runtime calls it.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use chrono::{TimeZone, Utc};
-use common::FakeAws;
+use chrono::{DateTime, TimeZone, Utc};
+use common::fake_aws::FakeAws;
+use common::{catalog, event as fixture, now, plan_of, to_json, vars};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
-use sparkplug::catalog::Catalog;
-use sparkplug::plan::{render, RunInput, RunPlan, Trigger, Vars};
-use sparkplug::ports::ErrorKind;
-use sparkplug::tasks::{self, TaskError, TriggerConfig};
+use sparkplug::engine::input::handle;
+use sparkplug::engine::trigger::TriggerConfig;
+use sparkplug::engine::{emr, glue, trigger, ErrorKind, TaskError};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+async fn create_cluster(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
+    let client = aws.emr();
+    handle("emr-create-cluster", input, |i| emr::emr_create_cluster(&client, i)).await
 }
 
-fn catalog() -> Catalog {
-    Catalog::load(&repo().join("jobs.toml")).unwrap().catalog
+async fn add_steps(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
+    let client = aws.emr();
+    handle("emr-add-steps", input, |i| emr::emr_add_steps(&client, i)).await
 }
 
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 27, 6, 30, 0).unwrap()
+async fn emr_sense(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
+    let client = aws.emr();
+    handle("emr-sense", input, |i| emr::emr_sense(&client, i, now)).await
 }
 
-fn plan_of(job: &str) -> RunPlan {
-    let catalog = catalog();
-    let input = RunInput {
-        trigger: Trigger::Manual {
-            time: now(),
-            input: Some(
-                sparkplug::s3::S3Location::parse("s3://acme-data-dev/landing/sales/x/_SUCCESS")
-                    .unwrap(),
-            ),
-        },
-        args: Default::default(),
-        time: now(),
-        run_name: None,
-    };
-    render(
-        &catalog,
-        job,
-        &input,
-        &Vars::resolve(&catalog, [], []).unwrap(),
-    )
-    .unwrap()
+async fn terminate(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
+    let client = aws.emr();
+    handle("emr-terminate", input, |i| emr::emr_terminate(&client, i, now)).await
+}
+
+async fn glue_start(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
+    let client = aws.glue();
+    handle("glue-start-run", input, |i| glue::glue_start_run(&client, i)).await
+}
+
+async fn glue_sense(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
+    let client = aws.glue();
+    handle("glue-sense", input, |i| glue::glue_sense(&client, i, now)).await
+}
+
+async fn start(
+    config: &TriggerConfig,
+    aws: &FakeAws,
+    event: Value,
+    now: DateTime<Utc>,
+) -> Result<Value, TaskError> {
+    let client = aws.sfn();
+    handle("trigger", event, |e| trigger::trigger(config, &client, e, now)).await
+}
+
+fn resolve_plan(
+    catalog: &sparkplug::Catalog,
+    vars: &sparkplug::Vars,
+    request: Value,
+    now: DateTime<Utc>,
+) -> Result<Value, TaskError> {
+    trigger::resolve_plan(catalog, vars, request, now).map(|plan| to_json(&plan))
 }
 
 fn epoch(h: u32, m: u32) -> f64 {
@@ -67,7 +80,7 @@ async fn create_sends_the_plans_run_job_flow_request_verbatim() {
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW", "ClusterArn": "arn:aws:elasticmapreduce:eu-west-1:1:cluster/j-NEW"}));
     let plan = plan_of("airflow_pi");
-    let out = tasks::emr_create_cluster(&aws.emr(), json!({"plan": plan}))
+    let out = create_cluster(&aws, json!({"plan": plan}))
         .await
         .unwrap();
     assert_eq!(out, json!({"cluster_id": "j-NEW", "reused": false}));
@@ -91,7 +104,7 @@ async fn a_retried_create_reuses_the_runs_cluster() {
             {"Id": "j-MINE", "Name": plan.run_name, "Status": {"State": "STARTING"}}
         ]}),
     );
-    let out = tasks::emr_create_cluster(&aws.emr(), json!({"plan": plan}))
+    let out = create_cluster(&aws, json!({"plan": plan}))
         .await
         .unwrap();
     assert_eq!(out, json!({"cluster_id": "j-MINE", "reused": true}));
@@ -112,7 +125,7 @@ async fn aws_errors_are_classified_for_the_state_machine() {
         let aws = FakeAws::new();
         aws.ok("ListClusters", json!({"Clusters": []}));
         aws.error("RunJobFlow", status, code, "no");
-        let err = tasks::emr_create_cluster(&aws.emr(), plan.clone())
+        let err = create_cluster(&aws, plan.clone())
             .await
             .unwrap_err();
         assert_eq!(kind(&err), expected, "{code}: {err}");
@@ -126,7 +139,7 @@ async fn aws_errors_are_classified_for_the_state_machine() {
 async fn bad_input_is_invalid_input_and_calls_nothing() {
     let aws = FakeAws::new();
     for input in [json!({}), json!({"plan": {"job": "x"}}), json!("text")] {
-        let err = tasks::emr_create_cluster(&aws.emr(), input)
+        let err = create_cluster(&aws, input)
             .await
             .unwrap_err();
         assert_eq!(kind(&err), ErrorKind::InvalidInput);
@@ -136,13 +149,13 @@ async fn bad_input_is_invalid_input_and_calls_nothing() {
         );
     }
     let glue_plan = plan_of("customer_scores");
-    let err = tasks::emr_create_cluster(&aws.emr(), json!({"plan": glue_plan}))
+    let err = create_cluster(&aws, json!({"plan": glue_plan}))
         .await
         .unwrap_err();
     assert!(err.message.contains("is a glue run, not emr"), "{err}");
     let mut old = serde_json::to_value(plan_of("hello_world")).unwrap();
     old["plan_version"] = json!(99);
-    let err = tasks::emr_create_cluster(&aws.emr(), json!({"plan": old}))
+    let err = create_cluster(&aws, json!({"plan": old}))
         .await
         .unwrap_err();
     assert!(err.message.contains("plan version 99"), "{err}");
@@ -161,7 +174,7 @@ async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
     );
     aws.ok("AddJobFlowSteps", json!({"StepIds": ["s-AGG"]}));
     let input = json!({"plan": plan, "cluster_id": "j-1", "poll": {"starting_seconds": "5", "running_seconds": "2"}});
-    let out = tasks::emr_add_steps(&aws.emr(), input).await.unwrap();
+    let out = add_steps(&aws, input).await.unwrap();
     assert_eq!(
         out,
         json!({"step_ids": ["s-INGEST", "s-AGG"], "added": 1, "wait_seconds": 5})
@@ -181,8 +194,8 @@ async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
             {"Id": "s-INGEST", "Name": "ingest", "Status": {"State": "RUNNING"}}
         ]}),
     );
-    let out = tasks::emr_add_steps(
-        &aws.emr(),
+    let out = add_steps(
+        &aws,
         json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1"}),
     )
     .await
@@ -215,7 +228,7 @@ async fn sense(cluster_answer: Value, steps: Vec<Value>) -> Value {
     aws.ok("ListSteps", json!({"Steps": steps}));
     let input = json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1", "step_ids": ["s-1", "s-2"],
         "poll": {"starting_seconds": 90, "running_seconds": "15"}});
-    tasks::emr_sense(&aws.emr(), input, now()).await.unwrap()
+    emr_sense(&aws, input, now()).await.unwrap()
 }
 
 #[tokio::test]
@@ -334,7 +347,7 @@ async fn terminate_ends_the_cluster_and_sums_up_the_run() {
     .await;
     let state =
         json!({"plan": plan, "cluster": {"cluster_id": "j-1", "reused": false}, "sense": sensed});
-    let summary = tasks::emr_terminate(&aws.emr(), state, now())
+    let summary = terminate(&aws, state, now())
         .await
         .unwrap();
     assert_eq!(
@@ -355,7 +368,7 @@ async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
     aws.ok("TerminateJobFlows", json!({}));
     let caught = json!({"Error": "Retryable", "Cause": "{\"errorType\":\"Retryable\",\"errorMessage\":\"RunJobFlow: ThrottlingException: Rate exceeded\"}"});
     let state = json!({"plan": plan, "cluster": {}, "error": caught});
-    let summary = tasks::emr_terminate(&aws.emr(), state, now())
+    let summary = terminate(&aws, state, now())
         .await
         .unwrap();
     assert_eq!(
@@ -372,7 +385,7 @@ async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
     // No cluster at all: nothing to terminate, still a summary.
     let aws = FakeAws::new();
     aws.ok("ListClusters", json!({"Clusters": []}));
-    let summary = tasks::emr_terminate(&aws.emr(), json!({"plan": plan_of("hello_world")}), now())
+    let summary = terminate(&aws, json!({"plan": plan_of("hello_world")}), now())
         .await
         .unwrap();
     assert!(aws.requests("TerminateJobFlows").is_empty());
@@ -385,7 +398,7 @@ async fn a_throttled_terminate_is_retryable() {
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.error("TerminateJobFlows", 400, "ThrottlingException", "slow down");
     let state = json!({"plan": plan_of("hello_world"), "cluster": {"cluster_id": "j-1"}});
-    let err = tasks::emr_terminate(&aws.emr(), state, now())
+    let err = terminate(&aws, state, now())
         .await
         .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
@@ -405,8 +418,8 @@ async fn glue_start_creates_a_missing_job_and_starts_the_planned_run() {
     );
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
-    let out = tasks::glue_start_run(
-        &aws.glue(),
+    let out = glue_start(
+        &aws,
         json!({"plan": plan, "poll": {"running_seconds": 7}}),
     )
     .await
@@ -431,7 +444,7 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     aws.ok("GetJob", json!({"Job": current}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_2"}));
-    tasks::glue_start_run(&aws.glue(), json!({"plan": plan}))
+    glue_start(&aws, json!({"plan": plan}))
         .await
         .unwrap();
     assert!(
@@ -450,7 +463,7 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     );
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_3"}));
-    tasks::glue_start_run(&aws.glue(), json!({"plan": plan_of("customer_scores")}))
+    glue_start(&aws, json!({"plan": plan_of("customer_scores")}))
         .await
         .unwrap();
     let update = &aws.requests("UpdateJob")[0];
@@ -471,7 +484,7 @@ async fn a_retried_glue_start_reuses_the_run_it_started() {
             {"Id": "jr_mine", "Arguments": {"--sparkplug_run": plan.run_name}}
         ]}),
     );
-    let out = tasks::glue_start_run(&aws.glue(), json!({"plan": plan}))
+    let out = glue_start(&aws, json!({"plan": plan}))
         .await
         .unwrap();
     assert_eq!(
@@ -493,7 +506,7 @@ async fn concurrent_runs_exceeded_is_retryable() {
         "ConcurrentRunsExceededException",
         "too many",
     );
-    let err = tasks::glue_start_run(&aws.glue(), json!({"plan": plan}))
+    let err = glue_start(&aws, json!({"plan": plan}))
         .await
         .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
@@ -509,7 +522,7 @@ async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
         "GetJobRun",
         json!({"JobRun": {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)}}),
     );
-    let out = tasks::glue_sense(&aws.glue(), input.clone(), now())
+    let out = glue_sense(&aws, input.clone(), now())
         .await
         .unwrap();
     assert_eq!(
@@ -528,7 +541,7 @@ async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
         let aws = FakeAws::new();
         aws.ok("GetJobRun", json!({"JobRun": {"Id": "jr_1", "JobRunState": state, "StartedOn": epoch(6, 0),
             "CompletedOn": epoch(6, 12), "ExecutionTime": 600, "ErrorMessage": "boom", "LogGroupName": "/aws-glue/jobs"}}));
-        let out = tasks::glue_sense(&aws.glue(), input.clone(), now())
+        let out = glue_sense(&aws, input.clone(), now())
             .await
             .unwrap();
         assert_eq!(out["status"], status, "{state}");
@@ -550,17 +563,13 @@ async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
 fn trigger_config() -> TriggerConfig {
     let catalog = catalog();
     TriggerConfig {
-        vars: Vars::resolve(&catalog, [], []).unwrap(),
+        vars: vars(&catalog),
         catalog,
         state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
             .into(),
     }
 }
 
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(repo().join("tests/events").join(name)).unwrap())
-        .unwrap()
-}
 
 #[tokio::test]
 async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
@@ -569,10 +578,10 @@ async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
     aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": epoch(6, 0)}));
     let config = trigger_config();
     let event = fixture("s3-notification-sales.json");
-    let report = tasks::trigger(&config, &aws.sfn(), event.clone(), now())
+    let report = start(&config, &aws, event.clone(), now())
         .await
         .unwrap();
-    let expected = sparkplug::resolve_event(&config.catalog, &event, &config.vars, now())
+    let expected = sparkplug::run::resolve_event(&config.catalog, &event, &config.vars, now())
         .unwrap()
         .matches;
     let starts = aws.requests("StartExecution");
@@ -601,9 +610,9 @@ async fn a_duplicate_delivery_is_counted_not_failed() {
         "DescribeExecution",
         json!({"executionArn": "arn:x", "stateMachineArn": "arn:y", "status": "RUNNING", "startDate": epoch(6, 0)}),
     );
-    let report = tasks::trigger(
+    let report = start(
         &trigger_config(),
-        &aws.sfn(),
+        &aws,
         fixture("eventbridge-object-created-sales.json"),
         now(),
     )
@@ -621,9 +630,9 @@ async fn a_duplicate_delivery_is_counted_not_failed() {
         "ExecutionAlreadyExists",
         "Execution Already Exists",
     );
-    let report = tasks::trigger(
+    let report = start(
         &trigger_config(),
-        &aws.sfn(),
+        &aws,
         fixture("eventbridge-object-created-sales.json"),
         now(),
     )
@@ -643,9 +652,9 @@ async fn a_throttled_start_is_retryable_and_bad_events_are_invalid_input() {
         "ThrottlingException",
         "Rate exceeded",
     );
-    let err = tasks::trigger(
+    let err = start(
         &trigger_config(),
-        &aws.sfn(),
+        &aws,
         fixture("manual-hello-world.json"),
         now(),
     )
@@ -662,16 +671,16 @@ async fn a_throttled_start_is_retryable_and_bad_events_are_invalid_input() {
             "unknown argument `outptu`",
         ),
     ] {
-        let err = tasks::trigger(&trigger_config(), &aws.sfn(), event, now())
+        let err = start(&trigger_config(), &aws, event, now())
             .await
             .unwrap_err();
         assert_eq!(kind(&err), ErrorKind::InvalidInput);
         assert!(err.message.contains(says), "{err}");
     }
     // An event for a bucket nobody watches is ignored, not an error.
-    let report = tasks::trigger(
+    let report = start(
         &trigger_config(),
-        &aws.sfn(),
+        &aws,
         fixture("aws-s3-notification-sample.json"),
         now(),
     )
@@ -684,7 +693,7 @@ async fn a_throttled_start_is_retryable_and_bad_events_are_invalid_input() {
 #[test]
 fn resolve_turns_a_console_input_into_a_plan() {
     let config = trigger_config();
-    let plan = tasks::resolve_plan(
+    let plan = resolve_plan(
         &config.catalog,
         &config.vars,
         json!({"job": "hello_world"}),
@@ -693,7 +702,7 @@ fn resolve_turns_a_console_input_into_a_plan() {
     .unwrap();
     assert_eq!(plan["job"], "hello_world");
     assert_eq!(plan["engine"], "emr");
-    let err = tasks::resolve_plan(
+    let err = resolve_plan(
         &config.catalog,
         &config.vars,
         json!({"jobb": "hello_world"}),
@@ -701,7 +710,7 @@ fn resolve_turns_a_console_input_into_a_plan() {
     )
     .unwrap_err();
     assert!(err.message.contains("{\"job\": \"<name>\"}"), "{err}");
-    let err = tasks::resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now())
+    let err = resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now())
         .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::InvalidInput);
 }

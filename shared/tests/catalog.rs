@@ -1,13 +1,11 @@
 //! Catalog parsing and validation: the example catalog is valid, and each kind of mistake is reported as
 //! `<job>.<field path>: <reason>`.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use sparkplug::catalog::{Catalog, CatalogError, Engine};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::fixtures;
+use sparkplug::catalog::Engine;
+use sparkplug::load::{self, CatalogError};
 
 const HEADER: &str = r#"
 [vars]
@@ -28,7 +26,7 @@ script_location = "s3://artifacts-bucket/runner.scala"
 
 /// The problem lines of a catalog made of [`HEADER`] and `jobs`.
 fn problems(jobs: &str) -> Vec<String> {
-    match Catalog::from_toml(&format!("{HEADER}\n{jobs}"), &repo()) {
+    match load::from_toml(&format!("{HEADER}\n{jobs}"), &fixtures()) {
         Ok(_) => Vec::new(),
         Err(CatalogError::Invalid(problems)) => problems.iter().map(ToString::to_string).collect(),
         Err(other) => vec![other.to_string()],
@@ -36,7 +34,7 @@ fn problems(jobs: &str) -> Vec<String> {
 }
 
 fn warnings(jobs: &str) -> Vec<String> {
-    match Catalog::from_toml(&format!("{HEADER}\n{jobs}"), &repo()) {
+    match load::from_toml(&format!("{HEADER}\n{jobs}"), &fixtures()) {
         Ok(loaded) => loaded.warnings.iter().map(ToString::to_string).collect(),
         Err(e) => panic!("expected a valid catalog: {e}"),
     }
@@ -58,8 +56,8 @@ class = "com.acme.Etl"
 "#;
 
 #[test]
-fn the_example_catalog_is_valid() {
-    let loaded = Catalog::load(&repo().join("jobs.toml")).unwrap();
+fn the_fixture_catalog_is_valid() {
+    let loaded = load::from_file(&fixtures().join("catalog.toml")).unwrap();
     let catalog = loaded.catalog;
     assert_eq!(catalog.jobs["sales_daily"].engine, Engine::Emr);
     assert_eq!(catalog.jobs["sales_daily"].steps.len(), 2);
@@ -87,11 +85,9 @@ fn the_example_catalog_is_valid() {
 
 #[test]
 fn a_resolved_catalog_round_trips_through_json() {
-    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let catalog = common::catalog();
     let json = serde_json::to_string(&catalog).unwrap();
-    let again = Catalog::from_resolved_json(&json).unwrap().catalog;
-    assert_eq!(again, catalog);
-    assert_eq!(Catalog::from_embedded(&json).unwrap(), catalog);
+    assert_eq!(load::from_embedded(&json).unwrap(), catalog);
 }
 
 #[test]
@@ -256,7 +252,7 @@ fn job_names_must_fit_in_execution_names() {
 fn emr_cluster_requirements() {
     let bare = "[jobs.x]\nengine = \"emr\"\njar = \"s3://artifacts-bucket/x.jar\"\nclass = \"com.acme.X\"\n";
     let catalog = format!("[vars]\nenv = \"dev\"\n{bare}");
-    let found = match Catalog::from_toml(&catalog, &repo()) {
+    let found = match load::from_toml(&catalog, &fixtures()) {
         Err(CatalogError::Invalid(p)) => p.iter().map(ToString::to_string).collect::<Vec<_>>(),
         other => panic!("{other:?}"),
     };
@@ -314,11 +310,11 @@ job_flow_overrides = { Instances = { InstanceGroups = [{ InstanceRole = "MASTER"
         "x.job_flow_overrides.Instances.TerminationProtected: true would stop sparkplug from terminating",
     );
     assert_problem(
-        "[jobs.x]\nengine = \"emr\"\nspark_steps = \"examples/airflow/missing.json\"\n",
+        "[jobs.x]\nengine = \"emr\"\nspark_steps = \"airflow/missing.json\"\n",
         "x.spark_steps: cannot read",
     );
     assert_problem(
-        "[jobs.x]\nengine = \"emr\"\nspark_steps = \"jobs.toml\"\n",
+        "[jobs.x]\nengine = \"emr\"\nspark_steps = \"catalog.toml\"\n",
         "is not valid JSON",
     );
     assert_problem(

@@ -1,25 +1,16 @@
 //! Trigger events (fixtures shaped like AWS's documented samples) resolved against the example catalog.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use chrono::{TimeZone, Utc};
+use common::event as fixture;
 use serde_json::{json, Value};
-use sparkplug::catalog::Catalog;
-use sparkplug::events::{parse_event, EventItem, JobRef};
-use sparkplug::plan::{Trigger, Vars};
-use sparkplug::resolve::{resolve_event, Resolution};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> Value {
-    let path = repo().join("tests/events").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
+use sparkplug::catalog::Vars;
+use sparkplug::run::events::{parse_event, EventItem, JobRef};
+use sparkplug::run::{resolve_event, Resolution, Trigger};
 
 fn resolve(event: &Value) -> Resolution {
-    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let catalog = common::catalog();
     let vars = Vars::resolve(&catalog, [], []).unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 27, 7, 30, 15).unwrap();
     resolve_event(&catalog, event, &vars, now).unwrap()
@@ -123,7 +114,7 @@ fn a_bad_record_does_not_stop_the_good_ones() {
 
 #[test]
 fn several_jobs_on_one_prefix_each_get_a_run() {
-    let mut catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let mut catalog = common::catalog();
     let mut twin = catalog.jobs["sales_daily"].clone();
     twin.description = Some("a second consumer of the same arrivals".into());
     catalog.jobs.insert("sales_audit".into(), twin);
@@ -213,7 +204,7 @@ fn manual_runs_resolve_with_args_input_and_time() {
 
 #[test]
 fn malformed_events_are_errors_that_say_what_is_wrong() {
-    let catalog = Catalog::load(&repo().join("jobs.toml")).unwrap().catalog;
+    let catalog = common::catalog();
     let vars = Vars::resolve(&catalog, [], []).unwrap();
     for (event, expected) in [
         (json!("hello"), "expected a JSON object, found a string"),

@@ -1,23 +1,17 @@
 //! Plan rendering: the exact RunJobFlow / AddJobFlowSteps / CreateJob / StartJobRun requests, placeholder filling,
 //! Airflow overrides preserved field by field, vars and args.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
-use sparkplug::catalog::Catalog;
-use sparkplug::events::ObjectArrival;
-use sparkplug::plan::{render, supports_auto_termination, PlanError, RunInput, Trigger, Vars};
-use sparkplug::s3::S3Location;
+use sparkplug::catalog::{Catalog, Vars};
+use sparkplug::run::events::ObjectArrival;
+use sparkplug::run::plan::{render, supports_auto_termination, PlanError, RunInput, Trigger};
+use sparkplug::run::s3::S3Location;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn example() -> Catalog {
-    Catalog::load(&repo().join("jobs.toml")).unwrap().catalog
-}
 
 fn time() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap()
@@ -61,7 +55,7 @@ fn defaults(catalog: &Catalog) -> Vars {
 
 #[test]
 fn emr_plan_is_the_exact_run_job_flow_and_add_steps_requests() {
-    let catalog = example();
+    let catalog = common::catalog();
     let input = arrival("acme-data-dev", "landing/sales/dt=2026-11-27/_SUCCESS");
     let plan = render(&catalog, "sales_daily", &input, &defaults(&catalog)).unwrap();
     let run = plan.run_name.clone();
@@ -139,7 +133,7 @@ fn emr_plan_is_the_exact_run_job_flow_and_add_steps_requests() {
 
 #[test]
 fn the_plan_is_json_with_the_documented_top_level_fields() {
-    let catalog = example();
+    let catalog = common::catalog();
     let plan = render(
         &catalog,
         "hello_world",
@@ -181,7 +175,7 @@ fn the_plan_is_json_with_the_documented_top_level_fields() {
 
 #[test]
 fn glue_plan_is_the_exact_create_job_and_start_job_run_requests() {
-    let catalog = example();
+    let catalog = common::catalog();
     let input = RunInput {
         trigger: Trigger::Schedule {
             time: time(),
@@ -235,7 +229,7 @@ fn glue_plan_is_the_exact_create_job_and_start_job_run_requests() {
 
 #[test]
 fn a_verbatim_airflow_pair_keeps_every_field() {
-    let catalog = example();
+    let catalog = common::catalog();
     let plan = render(
         &catalog,
         "airflow_pi",
@@ -245,11 +239,11 @@ fn a_verbatim_airflow_pair_keeps_every_field() {
     .unwrap();
     let emr = plan.emr.unwrap();
     let overrides: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("examples/airflow/job_flow_overrides.json")).unwrap(),
+        &std::fs::read_to_string(common::fixtures().join("airflow/job_flow_overrides.json")).unwrap(),
     )
     .unwrap();
     let steps: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("examples/airflow/spark_steps.json")).unwrap(),
+        &std::fs::read_to_string(common::fixtures().join("airflow/spark_steps.json")).unwrap(),
     )
     .unwrap();
     // Steps are used verbatim and in order.
@@ -294,7 +288,7 @@ fn auto_termination_only_where_the_release_supports_it() {
     ] {
         assert_eq!(supports_auto_termination(label), supported, "{label}");
     }
-    let mut catalog = example();
+    let mut catalog = common::catalog();
     let job = catalog.jobs.get_mut("hello_world").unwrap();
     job.emr.get_or_insert_with(Default::default).release_label = Some("emr-5.29.0".into());
     let plan = render(
@@ -314,7 +308,7 @@ fn auto_termination_only_where_the_release_supports_it() {
 
 #[test]
 fn vars_come_from_the_environment_and_unknown_ones_are_refused() {
-    let catalog = example();
+    let catalog = common::catalog();
     let env = [
         ("SPARKPLUG_VAR_ENV".to_string(), "prod".to_string()),
         (
@@ -348,7 +342,7 @@ fn vars_come_from_the_environment_and_unknown_ones_are_refused() {
 
 #[test]
 fn args_fill_declared_params_only() {
-    let catalog = example();
+    let catalog = common::catalog();
     let vars = defaults(&catalog);
     let input = manual(
         &[("output", "s3://acme-data-dev/backfill/")],
@@ -398,7 +392,7 @@ fn args_fill_declared_params_only() {
 
 #[test]
 fn strange_keys_are_passed_through_untouched() {
-    let catalog = example();
+    let catalog = common::catalog();
     // A key holding placeholder-looking text, quotes and unicode must not be expanded again or break JSON.
     let key = "landing/sales/{date} \"q\" ${env} 日本/_SUCCESS";
     let plan = render(
@@ -416,7 +410,7 @@ fn strange_keys_are_passed_through_untouched() {
 
 #[test]
 fn a_caller_chosen_run_name_is_checked() {
-    let catalog = example();
+    let catalog = common::catalog();
     let mut input = manual(&[], None);
     input.run_name = Some("my run".into());
     let err = render(&catalog, "hello_world", &input, &defaults(&catalog)).unwrap_err();

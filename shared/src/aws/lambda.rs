@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::input::decode;
+use crate::engine::input::handle;
 use crate::engine::TaskError;
 
 pub use lambda_runtime::Error;
@@ -23,10 +23,8 @@ where
 {
     let handler = &handler;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        let input = decode(&event.context.env_config.function_name, event.payload)?;
-        let output = handler(input).await?;
-        serde_json::to_value(output)
-            .map_err(|e| TaskError::invalid(format!("cannot write the output: {e}")))
+        let function = &event.context.env_config.function_name;
+        handle(function, event.payload, handler).await
     }))
     .await
 }

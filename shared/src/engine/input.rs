@@ -1,7 +1,10 @@
 //! The input side of every handler's contract: decoding the state machine's JSON into the handler's input type (bad
 //! input is `InvalidInput`, naming what is wrong) and checking that a plan is one this build can run.
 
+use std::future::Future;
+
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::errors::TaskError;
@@ -20,6 +23,20 @@ pub fn decode<I: DeserializeOwned>(task: &str, input: Value) -> Result<I, TaskEr
         };
         TaskError::invalid(format!("{task}: bad input{at}: {}", e.into_inner()))
     })
+}
+
+/// A handler behind its JSON contract, as the Lambda runtime loop runs it for every invocation: decodes `input` as
+/// the handler's `I` (bad input is `InvalidInput`), runs the handler, and encodes its `O`.
+pub async fn handle<I, O, F, Fut>(task: &str, input: Value, handler: F) -> Result<Value, TaskError>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: FnOnce(I) -> Fut,
+    Fut: Future<Output = Result<O, TaskError>>,
+{
+    let output = handler(decode(task, input)?).await?;
+    serde_json::to_value(output)
+        .map_err(|e| TaskError::invalid(format!("{task}: cannot write the output: {e}")))
 }
 
 /// A plan of this version and of this engine, or an `InvalidInput` that says which it is not.

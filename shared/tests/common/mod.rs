@@ -1,134 +1,83 @@
-//! A request/response-level AWS mock: real SDK clients over an HTTP client that records every request's JSON body
-//! and answers from a script, by API action (`X-Amz-Target`).
+//! The test kit every suite of this crate shares: the fixture catalog (independent of the example `jobs.toml`, so
+//! that editing the example breaks no suite), one `repo()`, a fixed clock, run inputs and plans, the AWS sample
+//! events, and — with the `aws` feature — [`fake_aws::FakeAws`], a request/response-level AWS mock.
 
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+#[cfg(feature = "aws")]
+pub mod fake_aws;
 
-use aws_smithy_http_client::test_util::infallible_client_fn;
-use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 
-#[derive(Default)]
-struct Script {
-    answers: HashMap<String, VecDeque<(u16, Value)>>,
-    requests: Vec<(String, Value)>,
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use sparkplug::catalog::{Catalog, Vars};
+use sparkplug::load;
+use sparkplug::run::s3::S3Location;
+use sparkplug::run::{render, RunInput, RunPlan, Trigger};
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// One fake AWS for all three services.
-#[derive(Clone, Default)]
-pub struct FakeAws {
-    script: Arc<Mutex<Script>>,
+/// `shared/tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-impl FakeAws {
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// The fixture catalog, loaded and validated: an EMR job in two steps with an S3 trigger (`sales_daily`), a
+/// scheduled Glue job (`customer_scores`), SparkPi (`hello_world`) and a verbatim Airflow job (`airflow_pi`).
+pub fn catalog() -> Catalog {
+    load::from_file(&fixtures().join("catalog.toml"))
+        .unwrap_or_else(|e| panic!("the fixture catalog: {e}"))
+        .catalog
+}
 
-    /// Queues an answer for `action` (e.g. `RunJobFlow`); the last answer queued repeats.
-    pub fn answer(&self, action: &str, status: u16, body: Value) -> &Self {
-        self.script
-            .lock()
-            .unwrap()
-            .answers
-            .entry(action.to_string())
-            .or_default()
-            .push_back((status, body));
-        self
-    }
+/// The catalog's vars with their default values.
+pub fn vars(catalog: &Catalog) -> Vars {
+    Vars::resolve(catalog, [], []).unwrap()
+}
 
-    pub fn ok(&self, action: &str, body: Value) -> &Self {
-        self.answer(action, 200, body)
-    }
+/// The tests' clock: 2026-11-27 06:30:00 UTC.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 6, 30, 0).unwrap()
+}
 
-    /// An AWS JSON-protocol error answer.
-    pub fn error(&self, action: &str, status: u16, code: &str, message: &str) -> &Self {
-        self.answer(action, status, json!({"__type": code, "message": message}))
+/// A console-style run request at [`now`] about `input` (an `s3://` URI), with no args.
+pub fn manual_input(input: Option<&str>) -> RunInput {
+    RunInput {
+        trigger: Trigger::Manual {
+            time: now(),
+            input: input.map(|uri| S3Location::parse(uri).unwrap()),
+        },
+        args: Default::default(),
+        time: now(),
+        run_name: None,
     }
+}
 
-    /// The bodies of the requests made for `action`, in order.
-    pub fn requests(&self, action: &str) -> Vec<Value> {
-        self.script
-            .lock()
-            .unwrap()
-            .requests
-            .iter()
-            .filter(|(a, _)| a == action)
-            .map(|(_, body)| body.clone())
-            .collect()
-    }
+/// The plan of a manual run of `job` of the fixture catalog, about an object under the sales landing prefix.
+pub fn plan_of(job: &str) -> RunPlan {
+    let catalog = catalog();
+    let input = manual_input(Some("s3://acme-data-dev/landing/sales/x/_SUCCESS"));
+    render(&catalog, job, &input, &vars(&catalog)).unwrap()
+}
 
-    /// Every action called, in order.
-    pub fn actions(&self) -> Vec<String> {
-        self.script
-            .lock()
-            .unwrap()
-            .requests
-            .iter()
-            .map(|(a, _)| a.clone())
-            .collect()
-    }
+/// A handler's typed input from the JSON the state machine would send.
+pub fn input<I: DeserializeOwned>(json: Value) -> I {
+    sparkplug::engine::input::decode("test", json).unwrap_or_else(|e| panic!("{e}"))
+}
 
-    fn http_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-        let script = self.script.clone();
-        infallible_client_fn(
-            move |request: http::Request<aws_smithy_types::body::SdkBody>| {
-                let target = request
-                    .headers()
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let action = target.rsplit('.').next().unwrap_or_default().to_string();
-                let body: Value = request
-                    .body()
-                    .bytes()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                    .unwrap_or(Value::Null);
-                let mut script = script.lock().unwrap();
-                script.requests.push((action.clone(), body));
-                let answer = match script.answers.get_mut(&action) {
-                    Some(queue) if queue.len() > 1 => queue.pop_front(),
-                    Some(queue) => queue.front().cloned(),
-                    None => None,
-                };
-                let (status, body) = answer.unwrap_or((
-                400,
-                json!({"__type": "UnexpectedCall", "message": format!("the test did not expect {action}")}),
-            ));
-                http::Response::builder()
-                    .status(status)
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .body(body.to_string())
-                    .unwrap()
-            },
-        )
-    }
+/// A handler's typed output as the JSON the state machine would see.
+pub fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap()
+}
 
-    fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test"),
-                ),
-            )
-            .http_client(self.http_client())
-            // Answers are immediate: no retry sleeps.
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build()
-    }
-
-    pub fn emr(&self) -> sparkplug::aws::emr::Emr {
-        sparkplug::aws::emr::Emr::new(&self.sdk_config())
-    }
-
-    pub fn glue(&self) -> sparkplug::aws::glue::Glue {
-        sparkplug::aws::glue::Glue::new(&self.sdk_config())
-    }
-
-    pub fn sfn(&self) -> sparkplug::aws::sfn::Sfn {
-        sparkplug::aws::sfn::Sfn::new(&self.sdk_config())
-    }
+/// One of the AWS sample events in `tests/events`.
+pub fn event(name: &str) -> Value {
+    let path = repo().join("tests/events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }

@@ -1,0 +1,132 @@
+//! A request/response-level AWS mock: real SDK clients over an HTTP client that records every request's JSON body
+//! and answers from a script, by API action (`X-Amz-Target`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use serde_json::{json, Value};
+
+#[derive(Default)]
+struct Script {
+    answers: HashMap<String, VecDeque<(u16, Value)>>,
+    requests: Vec<(String, Value)>,
+}
+
+/// One fake AWS for all three services.
+#[derive(Clone, Default)]
+pub struct FakeAws {
+    script: Arc<Mutex<Script>>,
+}
+
+impl FakeAws {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues an answer for `action` (e.g. `RunJobFlow`); the last answer queued repeats.
+    pub fn answer(&self, action: &str, status: u16, body: Value) -> &Self {
+        self.script
+            .lock()
+            .unwrap()
+            .answers
+            .entry(action.to_string())
+            .or_default()
+            .push_back((status, body));
+        self
+    }
+
+    pub fn ok(&self, action: &str, body: Value) -> &Self {
+        self.answer(action, 200, body)
+    }
+
+    /// An AWS JSON-protocol error answer.
+    pub fn error(&self, action: &str, status: u16, code: &str, message: &str) -> &Self {
+        self.answer(action, status, json!({"__type": code, "message": message}))
+    }
+
+    /// The bodies of the requests made for `action`, in order.
+    pub fn requests(&self, action: &str) -> Vec<Value> {
+        self.script
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// Every action called, in order.
+    pub fn actions(&self) -> Vec<String> {
+        self.script
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
+    fn http_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        let script = self.script.clone();
+        infallible_client_fn(
+            move |request: http::Request<aws_smithy_types::body::SdkBody>| {
+                let target = request
+                    .headers()
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let action = target.rsplit('.').next().unwrap_or_default().to_string();
+                let body: Value = request
+                    .body()
+                    .bytes()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let mut script = script.lock().unwrap();
+                script.requests.push((action.clone(), body));
+                let answer = match script.answers.get_mut(&action) {
+                    Some(queue) if queue.len() > 1 => queue.pop_front(),
+                    Some(queue) => queue.front().cloned(),
+                    None => None,
+                };
+                let (status, body) = answer.unwrap_or((
+                400,
+                json!({"__type": "UnexpectedCall", "message": format!("the test did not expect {action}")}),
+            ));
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(body.to_string())
+                    .unwrap()
+            },
+        )
+    }
+
+    fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test"),
+                ),
+            )
+            .http_client(self.http_client())
+            // Answers are immediate: no retry sleeps.
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build()
+    }
+
+    pub fn emr(&self) -> sparkplug::aws::emr::Emr {
+        sparkplug::aws::emr::Emr::new(&self.sdk_config())
+    }
+
+    pub fn glue(&self) -> sparkplug::aws::glue::Glue {
+        sparkplug::aws::glue::Glue::new(&self.sdk_config())
+    }
+
+    pub fn sfn(&self) -> sparkplug::aws::sfn::Sfn {
+        sparkplug::aws::sfn::Sfn::new(&self.sdk_config())
+    }
+}
