@@ -31,11 +31,19 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "local"))
 
-import emulator  # noqa: E402
-import stack  # noqa: E402
+import emulator
+import stack
 
-FUNCTIONS = ["trigger", "resolve", "emr-create-cluster", "emr-add-steps", "emr-sense", "emr-terminate",
-             "glue-start-run", "glue-sense"]
+FUNCTIONS = [
+    "trigger",
+    "resolve",
+    "emr-create-cluster",
+    "emr-add-steps",
+    "emr-sense",
+    "emr-terminate",
+    "glue-start-run",
+    "glue-sense",
+]
 MEMORY_MB = 128  # template.yaml Globals
 
 
@@ -85,13 +93,17 @@ class RuntimeApi:
                         api.first_next.set()
                     request_id, body = api.events.get()
                     deadline = str(int((time.time() + 30) * 1000))
-                    self._send(200, body, {
-                        "Lambda-Runtime-Aws-Request-Id": request_id,
-                        "Lambda-Runtime-Deadline-Ms": deadline,
-                        "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
-                        "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
-                        "Content-Type": "application/json",
-                    })
+                    self._send(
+                        200,
+                        body,
+                        {
+                            "Lambda-Runtime-Aws-Request-Id": request_id,
+                            "Lambda-Runtime-Deadline-Ms": deadline,
+                            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
+                            "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
+                            "Content-Type": "application/json",
+                        },
+                    )
                 else:
                     self._send(404)
 
@@ -127,17 +139,19 @@ class RuntimeApi:
 
 def lambda_environment(api: RuntimeApi, name: str, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
-    env.update({
-        "AWS_LAMBDA_RUNTIME_API": api.address,
-        "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-        "_HANDLER": "bootstrap",
-        "RUST_LOG": "warn",
-    })
+    env.update(
+        {
+            "AWS_LAMBDA_RUNTIME_API": api.address,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "_HANDLER": "bootstrap",
+            "RUST_LOG": "warn",
+        }
+    )
     env.update(extra)
     return env
 
@@ -150,7 +164,9 @@ def peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def cold_start(command: list[str], name: str, extra_env: dict[str, str], events: list[Any], warm: int) -> dict[str, Any]:
+def cold_start(
+    command: list[str], name: str, extra_env: dict[str, str], events: list[Any], warm: int
+) -> dict[str, Any]:
     """One cold start: init, the first invocation, `warm` more, peak RSS."""
     api = RuntimeApi()
     env = lambda_environment(api, name, extra_env)
@@ -180,7 +196,7 @@ def cold_start(command: list[str], name: str, extra_env: dict[str, str], events:
 def summarise(samples: list[dict[str, Any]]) -> dict[str, float]:
     def q(values: list[float], fraction: float) -> float:
         ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
     inits = [s["init"] * 1000 for s in samples]
     firsts = [s["first"] * 1000 for s in samples]
@@ -221,9 +237,10 @@ class Bench:
         emulator.SETTINGS.bootstrap_seconds = 0.5
         emulator.SETTINGS.step_seconds = 1
         emulator.install(self.invoke_server.url, "trigger", set())
+        import logging
+
         from moto.core.config import default_user_config
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-        import logging
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's interpreter logs a Choice's IsPresent on a missing path as an exception; it is not one.
@@ -246,7 +263,9 @@ class Bench:
         }
         import boto3
 
-        session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=stack.REGION)
+        session = boto3.session.Session(
+            aws_access_key_id="bench", aws_secret_access_key="bench", region_name=stack.REGION
+        )
         self.sfn = session.client("stepfunctions", endpoint_url=self.endpoint)
         self.emr = session.client("emr", endpoint_url=self.endpoint)
         self.glue = session.client("glue", endpoint_url=self.endpoint)
@@ -256,8 +275,9 @@ class Bench:
         # executes. The same state machine goes into both.
         machine = self.sfn.describe_state_machine(stateMachineArn=self.state_machine_arn)
         self.sfn_config["execute_state_machine"] = False
-        self.sfn.create_state_machine(name=machine["name"], definition=machine["definition"],
-                                      roleArn=machine["roleArn"], type="STANDARD")
+        self.sfn.create_state_machine(
+            name=machine["name"], definition=machine["definition"], roleArn=machine["roleArn"], type="STANDARD"
+        )
 
     def binary(self, name: str) -> list[str]:
         return [str(self.binaries / name / "bootstrap")]
@@ -265,8 +285,12 @@ class Bench:
     def call(self, name: str, event: Any) -> Any:
         """One invocation of a function in a fresh process (for setup)."""
         api = RuntimeApi()
-        process = subprocess.Popen(self.binary(name), env=lambda_environment(api, name, self.env),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            self.binary(name),
+            env=lambda_environment(api, name, self.env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             _, failed, answer = api.invoke(event)
         finally:
@@ -279,12 +303,22 @@ class Bench:
 
     def object_event(self, key: str) -> dict[str, Any]:
         sequencer = f"{time.time_ns():020X}"
-        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
-                "account": stack.ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "region": stack.REGION, "resources": [f"arn:aws:s3:::{self.data_bucket}"],
-                "detail": {"version": "0", "bucket": {"name": self.data_bucket},
-                           "object": {"key": key, "size": 0, "etag": "d41d8cd98f00b204e9800998ecf8427e",
-                                      "sequencer": sequencer}, "reason": "PutObject"}}
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": stack.ACCOUNT,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": stack.REGION,
+            "resources": [f"arn:aws:s3:::{self.data_bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": self.data_bucket},
+                "object": {"key": key, "size": 0, "etag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": sequencer},
+                "reason": "PutObject",
+            },
+        }
 
     def representative_events(self) -> dict[str, list[Any]]:
         """One event per function, shaped like what it gets in a run (each cold start may run it again)."""
@@ -303,8 +337,9 @@ class Bench:
             "emr-sense": [{"plan": emr_plan, "cluster_id": cluster, "step_ids": steps, "poll": poll}],
             "emr-terminate": [{"plan": emr_plan, "cluster": {"cluster_id": cluster}}],
             "glue-start-run": [{"plan": glue_plan, "poll": poll}],
-            "glue-sense": [{"plan": glue_plan, "job_name": glue_run["job_name"], "run_id": glue_run["run_id"],
-                            "poll": poll}],
+            "glue-sense": [
+                {"plan": glue_plan, "job_name": glue_run["job_name"], "run_id": glue_run["run_id"], "poll": poll}
+            ],
         }
 
 
@@ -344,9 +379,14 @@ class InvokeServer:
         with lock:
             if name not in self.apis:
                 api = RuntimeApi()
-                self.processes.append(subprocess.Popen(
-                    self.bench.binary(name), env=lambda_environment(api, name, self.bench.env),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                self.processes.append(
+                    subprocess.Popen(
+                        self.bench.binary(name),
+                        env=lambda_environment(api, name, self.bench.env),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
                 self.apis[name] = api
             self.invocations[name] = self.invocations.get(name, 0) + 1
             return self.apis[name].invoke(event)
@@ -366,8 +406,7 @@ def measure_functions(bench: Bench, samples: int, warm: int) -> dict[str, Any]:
         runs = [cold_start(bench.binary(name), name, bench.env, events[name], warm) for _ in range(samples)]
         results[name] = summarise(runs)
         print(f"  {name:<20} init {results[name]['init_ms_median']:6.1f} ms median", file=sys.stderr)
-    baseline_env = {**bench.env, "PYTHONPATH": str(HERE / "baseline"),
-                    "SPARKPLUG_CATALOG": str(REPO / "jobs.toml")}
+    baseline_env = {**bench.env, "PYTHONPATH": str(HERE / "baseline"), "SPARKPLUG_CATALOG": str(REPO / "jobs.toml")}
     baselines = {}
     for name, module in [("trigger", "trigger"), ("emr-sense", "emr_sense")]:
         command = [bench.python, str(HERE / "baseline/bootstrap.py"), module]
@@ -399,8 +438,14 @@ def burst(bench: Bench, distinct: int, processes: int) -> dict[str, Any]:
     for index in range(processes):
         api = RuntimeApi()
         apis.append(api)
-        procs.append(subprocess.Popen(bench.binary("trigger"), env=lambda_environment(api, f"trigger-{index}", bench.env),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                bench.binary("trigger"),
+                env=lambda_environment(api, f"trigger-{index}", bench.env),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     work: queue.Queue = queue.Queue()
     for event in stream:
         work.put(event)
@@ -456,8 +501,9 @@ def one_run_history(bench: Bench) -> dict[str, Any]:
     """Runs hello_world end to end on the emulator with the release binaries; counts what it cost."""
     bench.sfn_config["execute_state_machine"] = True
     name = f"hello_world-bench-{uuid.uuid4().hex[:8]}"
-    bench.sfn.start_execution(stateMachineArn=bench.state_machine_arn, name=name,
-                              input=json.dumps({"job": "hello_world", "run_name": name}))
+    bench.sfn.start_execution(
+        stateMachineArn=bench.state_machine_arn, name=name, input=json.dumps({"job": "hello_world", "run_name": name})
+    )
     arn = bench.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
     deadline = time.time() + 180
     while bench.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
@@ -475,8 +521,13 @@ def one_run_history(bench: Bench) -> dict[str, Any]:
     invocations = sum(1 for e in events if e["type"] == "LambdaFunctionScheduled")
     status = bench.sfn.describe_execution(executionArn=arn)["status"]
     bench.sfn_config["execute_state_machine"] = False
-    return {"status": status, "transitions": len(entered), "lambda_invocations": invocations, "by_state": by_state,
-            "durations_ms": bench.invoke_server.invocations}
+    return {
+        "status": status,
+        "transitions": len(entered),
+        "lambda_invocations": invocations,
+        "by_state": by_state,
+        "durations_ms": bench.invoke_server.invocations,
+    }
 
 
 PRICE_PER_TRANSITION = 0.025 / 1000
@@ -494,59 +545,101 @@ def cost_model(history: dict[str, Any], warm_ms: float, starting: int, running: 
     fixed_invocations = history["lambda_invocations"] - looks
     start_s, step_s = 600, 3600
 
-    def row(label: str, n_looks: int, lag: int, transitions: int | None = None, invocations: int | None = None) -> dict[str, Any]:
+    def row(
+        label: str, n_looks: int, lag: int, transitions: int | None = None, invocations: int | None = None
+    ) -> dict[str, Any]:
         t = fixed_transitions + 3 * n_looks if transitions is None else transitions
         i = fixed_invocations + n_looks if invocations is None else invocations
         gb_seconds = i * (warm_ms / 1000) * (MEMORY_MB / 1024)
         dollars = t * PRICE_PER_TRANSITION + i * PRICE_PER_REQUEST + gb_seconds * PRICE_PER_GB_SECOND_X86
-        return {"schedule": label, "looks": n_looks, "transitions": t, "invocations": i,
-                "cost_usd": dollars, "worst_case_lag_s": lag}
+        return {
+            "schedule": label,
+            "looks": n_looks,
+            "transitions": t,
+            "invocations": i,
+            "cost_usd": dollars,
+            "worst_case_lag_s": lag,
+        }
 
-    adaptive = row(f"sparkplug adaptive ({starting} s while starting, {running} s once running)",
-                   start_s // starting + step_s // running, running)
+    adaptive = row(
+        f"sparkplug adaptive ({starting} s while starting, {running} s once running)",
+        start_s // starting + step_s // running,
+        running,
+    )
     fixed = row("fixed 30 s loop", (start_s + step_s) // 30, 30)
     # The native .sync integrations poll inside Step Functions: no transitions or invocations per look, no Wait
     # state, and create/add step/terminate need no Lambda (only resolve, when the input is not a plan, does).
     sync_looks = start_s // 60 + step_s // 300
-    sync = row(".sync integrations (60 s for 10 min, then 300 s)", sync_looks, 300,
-               transitions=fixed_transitions - 1, invocations=fixed_invocations - 3)
+    sync = row(
+        ".sync integrations (60 s for 10 min, then 300 s)",
+        sync_looks,
+        300,
+        transitions=fixed_transitions - 1,
+        invocations=fixed_invocations - 3,
+    )
     return [adaptive, fixed, sync]
 
 
 def markdown(results: dict[str, Any], functions_only: bool = False) -> str:
     rust, python = results["functions"]["rust"], results["functions"]["python"]
-    lines = [f"### Functions ({results['build']} build, x86_64, 128 MB setting; {results['functions']['rust']['trigger']['samples']} cold starts each)", "",
-             "| function | init median (ms) | init p90 (ms) | first invocation (ms) | warm (ms) | peak RSS (MB) | zip (MB) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### Functions ({results['build']} build, x86_64, 128 MB setting; {results['functions']['rust']['trigger']['samples']} cold starts each)",
+        "",
+        "| function | init median (ms) | init p90 (ms) | first invocation (ms) | warm (ms) | peak RSS (MB) | zip (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in FUNCTIONS:
         r = rust[name]
-        lines.append(f"| {name} | {r['init_ms_median']:.1f} | {r['init_ms_p90']:.1f} | {r['first_ms_median']:.1f} | "
-                     f"{r['warm_ms_median']:.1f} | {r['peak_rss_mb_max']:.1f} | {results['zips'][name] / 1e6:.2f} |")
+        lines.append(
+            f"| {name} | {r['init_ms_median']:.1f} | {r['init_ms_p90']:.1f} | {r['first_ms_median']:.1f} | "
+            f"{r['warm_ms_median']:.1f} | {r['peak_rss_mb_max']:.1f} | {results['zips'][name] / 1e6:.2f} |"
+        )
     for name, p in python.items():
-        lines.append(f"| python+boto3 {name} | {p['init_ms_median']:.1f} | {p['init_ms_p90']:.1f} | "
-                     f"{p['first_ms_median']:.1f} | {p['warm_ms_median']:.1f} | {p['peak_rss_mb_max']:.1f} | – |")
-    lines += ["", "| Rust vs Python (same run) | init: Python/Rust | peak RSS: Python/Rust | first invocation: Python/Rust |",
-              "|---|---:|---:|---:|"]
+        lines.append(
+            f"| python+boto3 {name} | {p['init_ms_median']:.1f} | {p['init_ms_p90']:.1f} | "
+            f"{p['first_ms_median']:.1f} | {p['warm_ms_median']:.1f} | {p['peak_rss_mb_max']:.1f} | – |"
+        )
+    lines += [
+        "",
+        "| Rust vs Python (same run) | init: Python/Rust | peak RSS: Python/Rust | first invocation: Python/Rust |",
+        "|---|---:|---:|---:|",
+    ]
     for name, p in python.items():
         r = rust[name]
-        lines.append(f"| {name} | {p['init_ms_median'] / r['init_ms_median']:.0f}× | "
-                     f"{p['peak_rss_mb_max'] / r['peak_rss_mb_max']:.1f}× | {p['first_ms_median'] / r['first_ms_median']:.1f}× |")
+        lines.append(
+            f"| {name} | {p['init_ms_median'] / r['init_ms_median']:.0f}× | "
+            f"{p['peak_rss_mb_max'] / r['peak_rss_mb_max']:.1f}× | {p['first_ms_median'] / r['first_ms_median']:.1f}× |"
+        )
     if functions_only:
         return "\n".join(lines) + "\n"
     b = results["burst"]
-    lines += ["", "### Burst through the trigger", "",
-              "| events (distinct + duplicates) | trigger processes | events/s | executions started | executions listed | duplicates reported | p50 (ms) | p99 (ms) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|",
-              f"| {b['events']} ({b['distinct']} + {b['events'] - b['distinct']}) | {b['trigger_processes']} | {b['events_per_second']:.0f} | "
-              f"{b['executions_started']} | {b['executions_listed']} | {b['duplicates_reported']} | {b['latency_ms_p50']:.1f} | {b['latency_ms_p99']:.1f} |"]
+    lines += [
+        "",
+        "### Burst through the trigger",
+        "",
+        "| events (distinct + duplicates) | trigger processes | events/s | executions started | executions listed | duplicates reported | p50 (ms) | p99 (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        (
+            f"| {b['events']} ({b['distinct']} + {b['events'] - b['distinct']}) | {b['trigger_processes']} | {b['events_per_second']:.0f} | "
+            f"{b['executions_started']} | {b['executions_listed']} | {b['duplicates_reported']} | {b['latency_ms_p50']:.1f} | {b['latency_ms_p99']:.1f} |"
+        ),
+    ]
     h = results["history"]
-    lines += ["", f"### Control-plane cost per EMR run (measured run: {h['status']}, {h['transitions']} transitions, "
-              f"{h['lambda_invocations']} Lambda invocations, {h['by_state'].get('Sense', 0)} looks)", "",
-              "| poll schedule (10 min start + 60 min step) | looks | transitions | Lambda invocations | $ per run | worst-case detection lag |",
-              "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        (
+            f"### Control-plane cost per EMR run (measured run: {h['status']}, {h['transitions']} transitions, "
+            f"{h['lambda_invocations']} Lambda invocations, {h['by_state'].get('Sense', 0)} looks)"
+        ),
+        "",
+        "| poll schedule (10 min start + 60 min step) | looks | transitions | Lambda invocations | $ per run | worst-case detection lag |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for row in results["cost"]:
-        lines.append(f"| {row['schedule']} | {row['looks']} | {row['transitions']} | {row['invocations']} | "
-                     f"{row['cost_usd']:.5f} | {row['worst_case_lag_s']} s |")
+        lines.append(
+            f"| {row['schedule']} | {row['looks']} | {row['transitions']} | {row['invocations']} | "
+            f"{row['cost_usd']:.5f} | {row['worst_case_lag_s']} s |"
+        )
     return "\n".join(lines) + "\n"
 
 

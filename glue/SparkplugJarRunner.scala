@@ -1,7 +1,7 @@
 // sparkplug's generic Glue jar runner: one script for every Glue batch, so that no batch needs a launch script of
 // its own. It runs the main class of a jar on the class path (`--extra-jars`) inside Glue's Job.init / Job.commit.
 //
-// Job arguments (sparkplug's plan sets them; see README, "Glue jobs"):
+// Job arguments (sparkplug's plan sets them; see docs/catalog.md, "Glue jobs"):
 //   --class                 SparkplugJarRunner (this object)
 //   --extra-jars            s3://…/your-batch.jar
 //   --sparkplug_main_class  com.example.Main

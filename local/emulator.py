@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -58,7 +58,7 @@ _SEQUENCE = [0]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _fault(run: str | None) -> dict[str, Any]:
@@ -70,7 +70,11 @@ def _take_api_error(run: str | None, action: str, after_call: bool) -> dict[str,
     """The next queued API error of `action` for this run, if any (and counts it down)."""
     with LOCK:
         for error in FAULTS.get(run or "", {}).get("api_errors", []):
-            if error.get("action") == action and bool(error.get("after_call")) == after_call and error.get("times", 1) > 0:
+            if (
+                error.get("action") == action
+                and bool(error.get("after_call")) == after_call
+                and error.get("times", 1) > 0
+            ):
                 error["times"] = error.get("times", 1) - 1
                 return error
     return None
@@ -205,7 +209,9 @@ def _patch_emr() -> None:
         "AddJobFlowSteps", response.add_job_flow_steps, lambda self: cluster_names(self, [self._get_param("JobFlowId")])
     )
     response.terminate_job_flows = faulty(
-        "TerminateJobFlows", response.terminate_job_flows, lambda self: cluster_names(self, self._get_param("JobFlowIds") or [])
+        "TerminateJobFlows",
+        response.terminate_job_flows,
+        lambda self: cluster_names(self, self._get_param("JobFlowIds") or []),
     )
 
 
@@ -270,7 +276,7 @@ def _tick(cluster: Any) -> None:
         else:
             pending = [s for s in cluster.steps if s.state == "PENDING"]
             if pending:
-                step = sorted(pending, key=lambda s: s.creation_date_time)[0]
+                step = min(pending, key=lambda s: s.creation_date_time)
                 step.state = "RUNNING"
                 step.start_date_time = _now()
                 step._sp_started = time.monotonic()
@@ -443,7 +449,7 @@ def object_created_event(bucket: Any, key: Any, region: str, account: str) -> di
         "detail-type": "Object Created",
         "source": "aws.s3",
         "account": account,
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:s3:::{bucket.name}"],
         "detail": {
@@ -469,7 +475,11 @@ def _patch_s3(forwarder: LambdaForwarder, trigger_function: str, watched_buckets
 
         def deliver() -> None:
             answer = forwarder.invoke(FunctionName=trigger_function, Payload=json.dumps(event).encode())
-            record = {"event": event, "error": "FunctionError" in answer, "answer": json.loads(answer["Payload"].read() or b"null")}
+            record = {
+                "event": event,
+                "error": "FunctionError" in answer,
+                "answer": json.loads(answer["Payload"].read() or b"null"),
+            }
             with LOCK:
                 EVENTS.append(record)
 
@@ -557,8 +567,13 @@ class ControlHandler(BaseHTTPRequestHandler):
             elif self.path == "/put-object":
                 import boto3
 
-                s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                                  aws_access_key_id="local", aws_secret_access_key="local")
+                s3 = boto3.client(
+                    "s3",
+                    endpoint_url=self.endpoint,
+                    region_name="us-east-1",
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",
+                )
                 answer = s3.put_object(Bucket=body["bucket"], Key=body["key"], Body=body.get("body", "").encode())
                 self._reply(200, {"etag": answer.get("ETag")})
             else:

@@ -3,7 +3,7 @@ Lambda functions under `cargo lambda watch`, and the real state machine — depl
 template.yaml (with samconfig.toml's [dev] parameters), statemachines/*.asl.json and glue/.
 
     python local/stack.py up [--port 5000] [--lambda-port 9000] [--control-port 5001] [--state-file F]
-                             [--exit-with-parent PID] [--fast]
+                             [--exit-with-parent PID]
 
 It writes the state file (endpoints, the state machine's ARN, buckets) once everything answers, and runs until
 SIGINT/SIGTERM (or until the parent process is gone), stopping the functions on the way out.
@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import emulator  # noqa: E402
+import emulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -71,10 +71,8 @@ class Template:
     """Just enough of CloudFormation to evaluate what local mode needs from template.yaml."""
 
     def __init__(self, path: Path, parameters: dict[str, str], refs: dict[str, str]) -> None:
-        self.doc = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - our own loader, safe
-        self.parameters = {
-            name: str(spec.get("Default", "")) for name, spec in self.doc.get("Parameters", {}).items()
-        }
+        self.doc = yaml.load(path.read_text(), Loader=_Loader)
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in self.doc.get("Parameters", {}).items()}
         self.parameters.update(parameters)
         self.refs = refs
         self.resources = self.doc["Resources"]
@@ -89,7 +87,7 @@ class Template:
             return value
         if len(value) != 1:
             return {k: self.eval(v) for k, v in value.items()}
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             return self.ref(arg)
         if key == "Fn::GetAtt":
@@ -158,7 +156,7 @@ def deploy(endpoint: str) -> dict[str, Any]:
     import boto3
 
     session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
-    client = lambda service: session.client(service, endpoint_url=endpoint)  # noqa: E731
+    client = lambda service: session.client(service, endpoint_url=endpoint)
 
     parameters = samconfig_parameters("dev")
     parameters.update(LOCAL_PARAMETERS)
@@ -178,7 +176,7 @@ def deploy(endpoint: str) -> dict[str, Any]:
     for bucket in sorted(buckets):
         s3.create_bucket(Bucket=bucket)
     data_bucket = template.ref("DataBucketName")
-    # As the README's deploy guide asks of a real bucket: send its events to EventBridge.
+    # As the deploy guide (docs/deploy.md) asks of a real bucket: send its events to EventBridge.
     s3.put_bucket_notification_configuration(
         Bucket=data_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
@@ -190,7 +188,12 @@ def deploy(endpoint: str) -> dict[str, Any]:
     role = iam.create_role(
         RoleName=f"{machine_name}-role",
         AssumeRolePolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
         ),
     )["Role"]["Arn"]
 
@@ -268,8 +271,19 @@ def main() -> None:
     args.log_file.parent.mkdir(parents=True, exist_ok=True)
     log = open(args.log_file, "ab")  # noqa: SIM115 - lives as long as the process
     functions = subprocess.Popen(
-        ["cargo", "lambda", "watch", "--ignore-changes", "--quiet", "-A", "127.0.0.1", "-P", str(lambda_port),
-         "--env-file", str(env_file)],
+        [
+            "cargo",
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--quiet",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            str(lambda_port),
+            "--env-file",
+            str(env_file),
+        ],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -293,6 +307,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if args.exit_with_parent:
+
         def watch_parent() -> None:
             while True:
                 try:

@@ -254,7 +254,11 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_the_othe
                 .filter_map(Value::as_str)
                 .collect();
             // An error type the functions never raise is a typo: it would match nothing.
-            let named = state["Catch"].as_array().into_iter().flatten().chain(retries);
+            let named = state["Catch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(retries);
             for error in named
                 .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
                 .filter_map(Value::as_str)
@@ -268,7 +272,10 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_the_othe
                 let retried = errors.contains(kind.as_str());
                 match kind {
                     ErrorKind::Retryable => assert!(retried, "{name} does not retry {kind:?}"),
-                    _ => assert!(!retried, "{name} retries {kind:?}, which cannot pass on a retry"),
+                    _ => assert!(
+                        !retried,
+                        "{name} retries {kind:?}, which cannot pass on a retry"
+                    ),
                 }
             }
             for needed in [
@@ -279,7 +286,10 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_the_othe
             ] {
                 assert!(errors.contains(needed), "{name} does not retry {needed}");
             }
-            assert!(!errors.contains("States.ALL"), "{name} retries errors that cannot pass");
+            assert!(
+                !errors.contains("States.ALL"),
+                "{name} retries errors that cannot pass"
+            );
             assert!(retries.iter().all(|r| r["JitterStrategy"] == "FULL" && r["BackoffRate"].as_f64() > Some(1.0)), "{name}");
         }
     }

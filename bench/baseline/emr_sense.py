@@ -4,8 +4,15 @@ import boto3
 
 EMR = boto3.client("emr")
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-STEP = {"PENDING": RUNNING, "CANCEL_PENDING": RUNNING, "RUNNING": RUNNING, "COMPLETED": SUCCEEDED,
-        "CANCELLED": FAILED, "FAILED": FAILED, "INTERRUPTED": FAILED}
+STEP = {
+    "PENDING": RUNNING,
+    "CANCEL_PENDING": RUNNING,
+    "RUNNING": RUNNING,
+    "COMPLETED": SUCCEEDED,
+    "CANCELLED": FAILED,
+    "FAILED": FAILED,
+    "INTERRUPTED": FAILED,
+}
 
 
 def handler(event, _context):
@@ -22,5 +29,9 @@ def handler(event, _context):
     else:
         status = RUNNING
     poll = event.get("poll", {})
-    wait = int(poll.get("starting_seconds", 120)) if state in ("STARTING", "BOOTSTRAPPING") else int(poll.get("running_seconds", 30))
+    wait = (
+        int(poll.get("starting_seconds", 120))
+        if state in ("STARTING", "BOOTSTRAPPING")
+        else int(poll.get("running_seconds", 30))
+    )
     return {"status": status, "wait_seconds": wait if status == RUNNING else 0, "state": state}

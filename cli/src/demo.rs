@@ -123,7 +123,14 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
             if ok { "yes" } else { "NO" }.to_string(),
         ]);
     }
-    let header = ["scenario", "run", "status", "start-up", "execution", "as expected"];
+    let header = [
+        "scenario",
+        "run",
+        "status",
+        "start-up",
+        "execution",
+        "as expected",
+    ];
     say!("\n{}", table(&header, &["start-up", "execution"], rows));
     drop(stack);
     if all_expected {

@@ -9,11 +9,14 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The test catalog (the shared crate's fixture), so that editing the example `jobs.toml` breaks no test here.
+const CATALOG: &str = "shared/tests/fixtures/catalog.toml";
+
 fn sparkplug(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sparkplug"))
         .args(args)
         .current_dir(repo())
-        .env_remove("SPARKPLUG_CATALOG")
+        .env("SPARKPLUG_CATALOG", CATALOG)
         .output()
         .unwrap()
 }
@@ -33,7 +36,7 @@ fn validate_summarises_a_valid_catalog() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
-        "jobs.toml: 4 job(s) valid (3 emr, 1 glue); 1 S3 trigger(s), 1 schedule(s)"
+        format!("{CATALOG}: 4 job(s) valid (3 emr, 1 glue); 1 S3 trigger(s), 1 schedule(s)")
     );
     // The Airflow job's KeepJobFlowAliveWhenNoSteps: false is a warning, not an error.
     assert!(text(&out.stderr)
@@ -183,4 +186,33 @@ fn match_prints_every_run_an_event_starts() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out), Value::Array(vec![]));
     assert!(text(&out.stderr).contains("`my-scheduled-rule` names no scheduled job"));
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::process::Stdio;
+
+    // `sparkplug plan hello_world | head -c 0`: the pipe closes before the plan is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sparkplug"))
+        .args(["plan", "hello_world"])
+        .current_dir(repo())
+        .env("SPARKPLUG_CATALOG", CATALOG)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The process needs milliseconds to start: the read end is closed long before it writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
 }

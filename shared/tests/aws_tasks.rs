@@ -15,7 +15,10 @@ use sparkplug::engine::{emr, glue, trigger, ErrorKind, TaskError};
 
 async fn create_cluster(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
     let client = aws.emr();
-    handle("emr-create-cluster", input, |i| emr::emr_create_cluster(&client, i)).await
+    handle("emr-create-cluster", input, |i| {
+        emr::emr_create_cluster(&client, i)
+    })
+    .await
 }
 
 async fn add_steps(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
@@ -30,12 +33,18 @@ async fn emr_sense(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Va
 
 async fn terminate(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
     let client = aws.emr();
-    handle("emr-terminate", input, |i| emr::emr_terminate(&client, i, now)).await
+    handle("emr-terminate", input, |i| {
+        emr::emr_terminate(&client, i, now)
+    })
+    .await
 }
 
 async fn glue_start(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
     let client = aws.glue();
-    handle("glue-start-run", input, |i| glue::glue_start_run(&client, i)).await
+    handle("glue-start-run", input, |i| {
+        glue::glue_start_run(&client, i)
+    })
+    .await
 }
 
 async fn glue_sense(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
@@ -50,7 +59,10 @@ async fn start(
     now: DateTime<Utc>,
 ) -> Result<Value, TaskError> {
     let client = aws.sfn();
-    handle("trigger", event, |e| trigger::trigger(config, &client, e, now)).await
+    handle("trigger", event, |e| {
+        trigger::trigger(config, &client, e, now)
+    })
+    .await
 }
 
 fn resolve_plan(
@@ -80,9 +92,7 @@ async fn create_sends_the_plans_run_job_flow_request_verbatim() {
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW", "ClusterArn": "arn:aws:elasticmapreduce:eu-west-1:1:cluster/j-NEW"}));
     let plan = plan_of("airflow_pi");
-    let out = create_cluster(&aws, json!({"plan": plan}))
-        .await
-        .unwrap();
+    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
     assert_eq!(out, json!({"cluster_id": "j-NEW", "reused": false}));
     // The body is exactly the plan's request: every Airflow field included (bootstrap actions, configurations…).
     assert_eq!(aws.requests("RunJobFlow"), vec![plan.emr.unwrap().cluster]);
@@ -104,9 +114,7 @@ async fn a_retried_create_reuses_the_runs_cluster() {
             {"Id": "j-MINE", "Name": plan.run_name, "Status": {"State": "STARTING"}}
         ]}),
     );
-    let out = create_cluster(&aws, json!({"plan": plan}))
-        .await
-        .unwrap();
+    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
     assert_eq!(out, json!({"cluster_id": "j-MINE", "reused": true}));
     assert!(aws.requests("RunJobFlow").is_empty());
 }
@@ -125,9 +133,7 @@ async fn aws_errors_are_classified_for_the_state_machine() {
         let aws = FakeAws::new();
         aws.ok("ListClusters", json!({"Clusters": []}));
         aws.error("RunJobFlow", status, code, "no");
-        let err = create_cluster(&aws, plan.clone())
-            .await
-            .unwrap_err();
+        let err = create_cluster(&aws, plan.clone()).await.unwrap_err();
         assert_eq!(kind(&err), expected, "{code}: {err}");
         assert!(err.message.starts_with("RunJobFlow: "), "{err}");
         let diagnostic: Diagnostic = err.into();
@@ -139,9 +145,7 @@ async fn aws_errors_are_classified_for_the_state_machine() {
 async fn bad_input_is_invalid_input_and_calls_nothing() {
     let aws = FakeAws::new();
     for input in [json!({}), json!({"plan": {"job": "x"}}), json!("text")] {
-        let err = create_cluster(&aws, input)
-            .await
-            .unwrap_err();
+        let err = create_cluster(&aws, input).await.unwrap_err();
         assert_eq!(kind(&err), ErrorKind::InvalidInput);
         assert!(
             err.message.contains("emr-create-cluster: bad input"),
@@ -347,9 +351,7 @@ async fn terminate_ends_the_cluster_and_sums_up_the_run() {
     .await;
     let state =
         json!({"plan": plan, "cluster": {"cluster_id": "j-1", "reused": false}, "sense": sensed});
-    let summary = terminate(&aws, state, now())
-        .await
-        .unwrap();
+    let summary = terminate(&aws, state, now()).await.unwrap();
     assert_eq!(
         aws.requests("TerminateJobFlows"),
         vec![json!({"JobFlowIds": ["j-1"]})]
@@ -368,9 +370,7 @@ async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
     aws.ok("TerminateJobFlows", json!({}));
     let caught = json!({"Error": "Retryable", "Cause": "{\"errorType\":\"Retryable\",\"errorMessage\":\"RunJobFlow: ThrottlingException: Rate exceeded\"}"});
     let state = json!({"plan": plan, "cluster": {}, "error": caught});
-    let summary = terminate(&aws, state, now())
-        .await
-        .unwrap();
+    let summary = terminate(&aws, state, now()).await.unwrap();
     assert_eq!(
         aws.requests("TerminateJobFlows"),
         vec![json!({"JobFlowIds": ["j-LOST"]})]
@@ -398,9 +398,7 @@ async fn a_throttled_terminate_is_retryable() {
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.error("TerminateJobFlows", 400, "ThrottlingException", "slow down");
     let state = json!({"plan": plan_of("hello_world"), "cluster": {"cluster_id": "j-1"}});
-    let err = terminate(&aws, state, now())
-        .await
-        .unwrap_err();
+    let err = terminate(&aws, state, now()).await.unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
 }
 
@@ -418,12 +416,9 @@ async fn glue_start_creates_a_missing_job_and_starts_the_planned_run() {
     );
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
-    let out = glue_start(
-        &aws,
-        json!({"plan": plan, "poll": {"running_seconds": 7}}),
-    )
-    .await
-    .unwrap();
+    let out = glue_start(&aws, json!({"plan": plan, "poll": {"running_seconds": 7}}))
+        .await
+        .unwrap();
     assert_eq!(
         out,
         json!({"job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1", "reused": false, "wait_seconds": 7})
@@ -444,9 +439,7 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     aws.ok("GetJob", json!({"Job": current}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_2"}));
-    glue_start(&aws, json!({"plan": plan}))
-        .await
-        .unwrap();
+    glue_start(&aws, json!({"plan": plan})).await.unwrap();
     assert!(
         aws.requests("UpdateJob").is_empty(),
         "{:?}",
@@ -484,9 +477,7 @@ async fn a_retried_glue_start_reuses_the_run_it_started() {
             {"Id": "jr_mine", "Arguments": {"--sparkplug_run": plan.run_name}}
         ]}),
     );
-    let out = glue_start(&aws, json!({"plan": plan}))
-        .await
-        .unwrap();
+    let out = glue_start(&aws, json!({"plan": plan})).await.unwrap();
     assert_eq!(
         (out["run_id"].as_str(), out["reused"].as_bool()),
         (Some("jr_mine"), Some(true))
@@ -506,9 +497,7 @@ async fn concurrent_runs_exceeded_is_retryable() {
         "ConcurrentRunsExceededException",
         "too many",
     );
-    let err = glue_start(&aws, json!({"plan": plan}))
-        .await
-        .unwrap_err();
+    let err = glue_start(&aws, json!({"plan": plan})).await.unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
 }
 
@@ -522,9 +511,7 @@ async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
         "GetJobRun",
         json!({"JobRun": {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)}}),
     );
-    let out = glue_sense(&aws, input.clone(), now())
-        .await
-        .unwrap();
+    let out = glue_sense(&aws, input.clone(), now()).await.unwrap();
     assert_eq!(
         (out["status"].as_str(), out["wait_seconds"].as_u64()),
         (Some("running"), Some(30))
@@ -541,9 +528,7 @@ async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
         let aws = FakeAws::new();
         aws.ok("GetJobRun", json!({"JobRun": {"Id": "jr_1", "JobRunState": state, "StartedOn": epoch(6, 0),
             "CompletedOn": epoch(6, 12), "ExecutionTime": 600, "ErrorMessage": "boom", "LogGroupName": "/aws-glue/jobs"}}));
-        let out = glue_sense(&aws, input.clone(), now())
-            .await
-            .unwrap();
+        let out = glue_sense(&aws, input.clone(), now()).await.unwrap();
         assert_eq!(out["status"], status, "{state}");
         assert_eq!(out["summary"]["status"], status);
         assert_eq!(out["timeline"]["startup_seconds"], 120);
@@ -570,7 +555,6 @@ fn trigger_config() -> TriggerConfig {
     }
 }
 
-
 #[tokio::test]
 async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
     let aws = FakeAws::new();
@@ -578,9 +562,7 @@ async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
     aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": epoch(6, 0)}));
     let config = trigger_config();
     let event = fixture("s3-notification-sales.json");
-    let report = start(&config, &aws, event.clone(), now())
-        .await
-        .unwrap();
+    let report = start(&config, &aws, event.clone(), now()).await.unwrap();
     let expected = sparkplug::run::resolve_event(&config.catalog, &event, &config.vars, now())
         .unwrap()
         .matches;
@@ -710,7 +692,7 @@ fn resolve_turns_a_console_input_into_a_plan() {
     )
     .unwrap_err();
     assert!(err.message.contains("{\"job\": \"<name>\"}"), "{err}");
-    let err = resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now())
-        .unwrap_err();
+    let err =
+        resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now()).unwrap_err();
     assert_eq!(kind(&err), ErrorKind::InvalidInput);
 }

@@ -377,3 +377,52 @@ fn end_of_life_glue_versions_warn_but_pass() {
         vec!["score.create_job.GlueVersion: Glue 1.0 is end of life: use 4.0 or 5.0"]
     );
 }
+
+#[test]
+fn one_pass_reports_the_field_problems_and_the_request_problems_together() {
+    // A bad trigger bucket used to hide the missing roles until it was fixed.
+    let found = match load::from_toml(
+        r#"
+[defaults.emr]
+release_label = "emr-7.5.0"
+master = { instance_type = "m5.xlarge" }
+
+[jobs.etl]
+engine = "emr"
+jar = "s3://artifacts-bucket/etl.jar"
+class = "com.acme.Etl"
+trigger = { s3 = [{ bucket = "Bad_Bucket", prefix = "in/" }] }
+"#,
+        &fixtures(),
+    ) {
+        Err(CatalogError::Invalid(problems)) => {
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>()
+        }
+        other => panic!("expected problems, got {other:?}"),
+    };
+    for expected in [
+        "etl.trigger.s3[0].bucket:",
+        "etl.emr.service_role: missing",
+        "etl.emr.instance_profile: missing",
+    ] {
+        assert!(
+            found.iter().any(|line| line.starts_with(expected)),
+            "{expected} not in {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn max_capacity_beside_worker_settings_is_said_once() {
+    let found = problems(
+        r#"
+[jobs.g]
+engine = "glue"
+jar = "s3://artifacts-bucket/app.jar"
+class = "com.acme.App"
+glue = { max_capacity = 10.0, worker_type = "G.1X" }
+"#,
+    );
+    let said: Vec<&String> = found.iter().filter(|l| l.contains("MaxCapacity")).collect();
+    assert_eq!(said.len(), 1, "{found:#?}");
+}

@@ -12,7 +12,6 @@ use sparkplug::run::events::ObjectArrival;
 use sparkplug::run::plan::{render, supports_auto_termination, PlanError, RunInput, Trigger};
 use sparkplug::run::s3::S3Location;
 
-
 fn time() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap()
 }
@@ -239,7 +238,8 @@ fn a_verbatim_airflow_pair_keeps_every_field() {
     .unwrap();
     let emr = plan.emr.unwrap();
     let overrides: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixtures().join("airflow/job_flow_overrides.json")).unwrap(),
+        &std::fs::read_to_string(common::fixtures().join("airflow/job_flow_overrides.json"))
+            .unwrap(),
     )
     .unwrap();
     let steps: Value = serde_json::from_str(
@@ -419,4 +419,20 @@ fn a_caller_chosen_run_name_is_checked() {
     let plan = render(&catalog, "hello_world", &input, &defaults(&catalog)).unwrap();
     assert_eq!(plan.run_name, "hello-rerun-1");
     assert_eq!(plan.emr.unwrap().cluster["Name"], "hello-rerun-1");
+}
+
+#[test]
+fn failure_names_read_back_as_themselves_and_caught_errors_keep_their_type() {
+    use sparkplug::engine::report::FailureName;
+    for name in FailureName::OWN {
+        let json = serde_json::to_value(&name).unwrap();
+        assert_eq!(json, json!(name.as_str()));
+        assert_eq!(serde_json::from_value::<FailureName>(json).unwrap(), name);
+    }
+    let caught: FailureName = serde_json::from_value(json!("States.Timeout")).unwrap();
+    assert_eq!(caught, FailureName::Caught("States.Timeout".into()));
+    assert_eq!(
+        serde_json::to_value(&caught).unwrap(),
+        json!("States.Timeout")
+    );
 }

@@ -3,8 +3,8 @@
 
 use sparkplug::aws::lambda;
 use sparkplug::catalog::Vars;
-use sparkplug::load;
 use sparkplug::engine;
+use sparkplug::load;
 
 const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
 
@@ -13,6 +13,8 @@ async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let catalog = load::from_embedded(CATALOG)?;
     let vars = Vars::resolve(&catalog, std::env::vars(), [])?;
-    lambda::serve(|event| async { engine::trigger::resolve_plan(&catalog, &vars, event, chrono::Utc::now()) })
-        .await
+    lambda::serve(|event| async {
+        engine::trigger::resolve_plan(&catalog, &vars, event, chrono::Utc::now())
+    })
+    .await
 }

@@ -5,8 +5,8 @@
 
 use sparkplug::aws::{lambda, sfn::Sfn};
 use sparkplug::catalog::Vars;
-use sparkplug::load;
 use sparkplug::engine::trigger::{self, TriggerConfig};
+use sparkplug::load;
 
 const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
 

@@ -5,8 +5,8 @@ use aws_sdk_emr::Client;
 use serde_json::{json, Value};
 
 use super::{classify, json_body, missing, str_field, to_chrono};
-use crate::engine::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
 use crate::engine::ports::StepFailure;
+use crate::engine::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
 
 #[derive(Debug, Clone)]
 pub struct Emr {

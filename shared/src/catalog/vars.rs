@@ -62,4 +62,3 @@ impl Vars {
         .map_err(|hole| format!("{hole} is not a catalog var"))
     }
 }
-

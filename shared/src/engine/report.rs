@@ -29,10 +29,18 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Poll {
     /// While the cluster starts: nothing can finish, so look rarely.
-    #[serde(default, deserialize_with = "number_or_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number_or_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub starting_seconds: Option<u64>,
     /// Once steps (or a Glue run) run.
-    #[serde(default, deserialize_with = "number_or_string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number_or_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_seconds: Option<u64>,
 }
 

@@ -207,7 +207,8 @@ pub fn embed_from_build_env() -> Result<PathBuf, String> {
     let dir = |name: &str| std::env::var_os(name).map(PathBuf::from);
     let (Some(manifest), Some(out)) = (dir("CARGO_MANIFEST_DIR"), dir("OUT_DIR")) else {
         return Err(
-            "run this from a cargo build script (CARGO_MANIFEST_DIR and OUT_DIR are not set)".into(),
+            "run this from a cargo build script (CARGO_MANIFEST_DIR and OUT_DIR are not set)"
+                .into(),
         );
     };
     embed_for_build(&manifest.join("../.."), &out)

@@ -532,7 +532,11 @@ fn check_rendered(c: &mut Checker<'_>, name: &str, job: &Job) {
         time,
         run_name: None,
     };
-    let already_wrong = c.report.errors.iter().any(|p| p.job.as_deref() == Some(name));
+    let already_wrong = c
+        .report
+        .errors
+        .iter()
+        .any(|p| p.job.as_deref() == Some(name));
     let plan = match plan::render(c.catalog, name, &input, &vars) {
         Ok(plan) => plan,
         // A job with field problems may not render; its problems are already said.

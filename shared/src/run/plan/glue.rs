@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{GluePlan, PlanError, DEFAULT_GLUE_VERSION, GLUE_RUNNER_CLASS, GLUE_RUN_ARGUMENT, TAG_RUN};
+use super::{
+    GluePlan, PlanError, DEFAULT_GLUE_VERSION, GLUE_RUNNER_CLASS, GLUE_RUN_ARGUMENT, TAG_RUN,
+};
 use crate::catalog::{Catalog, Job};
 
 #[allow(clippy::too_many_arguments)]
