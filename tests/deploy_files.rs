@@ -294,3 +294,45 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_the_othe
         }
     }
 }
+
+#[test]
+fn every_function_outlasts_three_sdk_calls_and_every_task_retries_a_function_that_died() {
+    let template = template();
+    let default = template["Globals"]["Function"]["Timeout"].as_i64().unwrap();
+    let floor = 3 * sparkplug::aws::lambda::OPERATION_TIMEOUT.as_secs() as i64;
+    for (name, resource) in resources(&template) {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let timeout = resource["Properties"]["Timeout"]
+            .as_i64()
+            .unwrap_or(default);
+        assert!(
+            timeout >= floor,
+            "{name}: Timeout {timeout} s is under three SDK calls ({floor} s)"
+        );
+    }
+    // A function that times out, runs out of memory or crashes reaches Step Functions as Lambda.Unknown (or, timed out
+    // on the client side, Lambda.ClientExecutionTimeoutException): the handlers are idempotent, so retry it.
+    for (path, machine) in state_machines() {
+        for (name, state) in machine["States"].as_object().unwrap() {
+            if state["Type"] != "Task" {
+                continue;
+            }
+            let retried: BTreeSet<&str> = state["Retry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+                .filter_map(Value::as_str)
+                .collect();
+            for error in ["Lambda.Unknown", "Lambda.ClientExecutionTimeoutException"] {
+                assert!(
+                    retried.contains(error),
+                    "{}: {name} does not retry {error}",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -114,9 +114,90 @@ async fn a_retried_create_reuses_the_runs_cluster() {
             {"Id": "j-MINE", "Name": plan.run_name, "Status": {"State": "STARTING"}}
         ]}),
     );
+    aws.ok(
+        "DescribeCluster",
+        described("j-MINE", &plan.run_name, Some("dev")),
+    );
     let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
     assert_eq!(out, json!({"cluster_id": "j-MINE", "reused": true}));
     assert!(aws.requests("RunJobFlow").is_empty());
+}
+
+/// A DescribeCluster answer for an active cluster, tagged with its environment.
+fn described(id: &str, name: &str, environment: Option<&str>) -> Value {
+    let tags: Vec<Value> = environment
+        .map(|env| json!({"Key": "sparkplug:environment", "Value": env}))
+        .into_iter()
+        .collect();
+    json!({"Cluster": {"Id": id, "Name": name, "Status": {"State": "WAITING"}, "Tags": tags}})
+}
+
+#[tokio::test]
+async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_nor_terminated() {
+    // dev and prod in one account run the same schedule at the same minute: same run name, two clusters.
+    let plan = plan_of("hello_world");
+    assert_eq!(plan.environment.as_deref(), Some("dev"));
+    let listed = json!({"Clusters": [
+        {"Id": "j-PROD", "Name": plan.run_name, "Status": {"State": "WAITING"}},
+        {"Id": "j-PROD2", "Name": plan.run_name, "Status": {"State": "WAITING"}},
+        {"Id": "j-DEV", "Name": plan.run_name, "Status": {"State": "WAITING"}}
+    ]});
+
+    // Create: prod's clusters are seen (one the policy may not describe, one tagged prod), dev's is adopted.
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", listed.clone());
+    aws.error(
+        "DescribeCluster",
+        400,
+        "AccessDeniedException",
+        "not authorized",
+    );
+    aws.ok(
+        "DescribeCluster",
+        described("j-PROD2", &plan.run_name, Some("prod")),
+    );
+    aws.ok(
+        "DescribeCluster",
+        described("j-DEV", &plan.run_name, Some("dev")),
+    );
+    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
+    assert_eq!(out, json!({"cluster_id": "j-DEV", "reused": true}));
+    assert!(aws.requests("RunJobFlow").is_empty());
+
+    // Terminate: only dev's cluster.
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", listed.clone());
+    aws.error(
+        "DescribeCluster",
+        400,
+        "AccessDeniedException",
+        "not authorized",
+    );
+    aws.ok(
+        "DescribeCluster",
+        described("j-PROD2", &plan.run_name, Some("prod")),
+    );
+    aws.ok(
+        "DescribeCluster",
+        described("j-DEV", &plan.run_name, Some("dev")),
+    );
+    aws.ok("TerminateJobFlows", json!({}));
+    terminate(&aws, json!({"plan": plan}), now()).await.unwrap();
+    assert_eq!(
+        aws.requests("TerminateJobFlows"),
+        vec![json!({"JobFlowIds": ["j-DEV"]})]
+    );
+
+    // Only prod's: dev creates its own.
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-PROD", "Name": plan.run_name, "Status": {"State": "WAITING"}}]}));
+    aws.ok(
+        "DescribeCluster",
+        described("j-PROD", &plan.run_name, Some("prod")),
+    );
+    aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW"}));
+    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
+    assert_eq!(out, json!({"cluster_id": "j-NEW", "reused": false}));
 }
 
 #[tokio::test]
@@ -367,6 +448,10 @@ async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
     let plan = plan_of("hello_world");
     let aws = FakeAws::new();
     aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": plan.run_name, "Status": {"State": "STARTING"}}]}));
+    aws.ok(
+        "DescribeCluster",
+        described("j-LOST", &plan.run_name, Some("dev")),
+    );
     aws.ok("TerminateJobFlows", json!({}));
     let caught = json!({"Error": "Retryable", "Cause": "{\"errorType\":\"Retryable\",\"errorMessage\":\"RunJobFlow: ThrottlingException: Rate exceeded\"}"});
     let state = json!({"plan": plan, "cluster": {}, "error": caught});
@@ -695,4 +780,88 @@ fn resolve_turns_a_console_input_into_a_plan() {
     let err =
         resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now()).unwrap_err();
     assert_eq!(kind(&err), ErrorKind::InvalidInput);
+}
+
+// ---------------------------------------------------------------- calls that are not idempotent
+
+#[tokio::test]
+async fn a_lost_answer_is_never_resent_by_the_sdk_the_task_retry_finds_what_it_made() {
+    // RunJobFlow took effect but its answer was lost (a 5xx): the SDK must not send it again (a second cluster).
+    let plan = plan_of("hello_world");
+    let aws = FakeAws::with_sdk_retries();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.error("RunJobFlow", 500, "InternalServerError", "lost");
+    aws.ok("RunJobFlow", json!({"JobFlowId": "j-SECOND"}));
+    let err = create_cluster(&aws, json!({"plan": plan}))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::Retryable);
+    assert_eq!(
+        aws.requests("RunJobFlow").len(),
+        1,
+        "the SDK re-sent RunJobFlow"
+    );
+    // Idempotent calls still get the SDK's retries.
+    let aws = FakeAws::with_sdk_retries();
+    aws.error("ListClusters", 500, "InternalServerError", "blip");
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("RunJobFlow", json!({"JobFlowId": "j-1"}));
+    create_cluster(&aws, json!({"plan": plan})).await.unwrap();
+    assert_eq!(aws.requests("ListClusters").len(), 2);
+
+    // The state machine's retry of the task finds the cluster the lost call made, and makes none.
+    let aws = FakeAws::with_sdk_retries();
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": plan.run_name, "Status": {"State": "STARTING"}}]}));
+    aws.ok(
+        "DescribeCluster",
+        described("j-LOST", &plan.run_name, Some("dev")),
+    );
+    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
+    assert_eq!(out, json!({"cluster_id": "j-LOST", "reused": true}));
+    assert!(aws.requests("RunJobFlow").is_empty());
+
+    // AddJobFlowSteps and StartJobRun, likewise: one request each.
+    let aws = FakeAws::with_sdk_retries();
+    aws.ok("ListSteps", json!({"Steps": []}));
+    aws.error("AddJobFlowSteps", 503, "ServiceUnavailable", "lost");
+    let err = add_steps(&aws, json!({"plan": plan, "cluster_id": "j-1"}))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::Retryable);
+    assert_eq!(
+        aws.requests("AddJobFlowSteps").len(),
+        1,
+        "the SDK re-sent AddJobFlowSteps"
+    );
+
+    let glue_plan = plan_of("customer_scores");
+    let aws = FakeAws::with_sdk_retries();
+    aws.ok(
+        "GetJob",
+        json!({"Job": glue_plan.glue.as_ref().unwrap().job}),
+    );
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.error("StartJobRun", 500, "InternalServiceException", "lost");
+    let err = glue_start(&aws, json!({"plan": glue_plan}))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::Retryable);
+    assert_eq!(
+        aws.requests("StartJobRun").len(),
+        1,
+        "the SDK re-sent StartJobRun"
+    );
+}
+
+#[tokio::test]
+async fn a_glue_job_created_by_a_concurrent_first_run_is_used_not_a_failure() {
+    let plan = plan_of("customer_scores");
+    let aws = FakeAws::new();
+    aws.error("GetJob", 400, "EntityNotFoundException", "no such job");
+    aws.error("CreateJob", 400, "AlreadyExistsException", "already exists");
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
+    let out = glue_start(&aws, json!({"plan": plan})).await.unwrap();
+    assert_eq!(out["run_id"], "jr_1");
+    assert_eq!(aws.requests("StartJobRun").len(), 1);
 }

@@ -337,9 +337,20 @@ fn glue_jobs_are_checked() {
         &format!("{GOOD_GLUE}\n[jobs.score.glue]\nmax_capacity = 2.0\nworker_type = \"G.1X\"\n"),
         "score.glue.max_capacity: MaxCapacity cannot be used together with worker_type",
     );
+    // Sizing given in create_job replaces sparkplug's default sizing: no conflict of the user's making.
+    assert_eq!(
+        problems(&format!(
+            "{GOOD_GLUE}\ncreate_job = {{ MaxCapacity = 2.0 }}\n"
+        )),
+        Vec::<String>::new()
+    );
     assert_problem(
-        &format!("{GOOD_GLUE}\ncreate_job = {{ MaxCapacity = 2.0 }}\n"),
+        &format!("{GOOD_GLUE}\ncreate_job = {{ MaxCapacity = 2.0, WorkerType = \"G.1X\" }}\n"),
         "score.create_job.MaxCapacity: MaxCapacity cannot be used together with WorkerType",
+    );
+    assert_problem(
+        &format!("{GOOD_GLUE}\ncreate_job = {{ MaxCapacity = 2.0 }}\n[jobs.score.glue]\nnumber_of_workers = 4\n"),
+        "score.create_job: the job is sized twice",
     );
     assert_problem(
         &format!("{GOOD_GLUE}\ncreate_job = {{ Comand = {{}} }}\n"),
@@ -425,4 +436,51 @@ glue = { max_capacity = 10.0, worker_type = "G.1X" }
     );
     let said: Vec<&String> = found.iter().filter(|l| l.contains("MaxCapacity")).collect();
     assert_eq!(said.len(), 1, "{found:#?}");
+}
+
+#[test]
+fn values_aws_refuses_are_refused() {
+    assert_problem(
+        &format!("{GOOD_GLUE}\n[jobs.score.glue]\nworker_type = \"G.9X\"\n"),
+        "score.glue.worker_type: `G.9X` is not a Glue WorkerType",
+    );
+    assert_problem(
+        &format!("{GOOD_GLUE}\ntimeout_minutes = 99999\n"),
+        "score.timeout_minutes: 99999 is over the glue limit of 10079 minutes",
+    );
+    assert_problem(
+        &format!("{GOOD_EMR}\ntimeout_minutes = 99999\n"),
+        "etl.timeout_minutes: 99999 is over the emr limit of 1380 minutes",
+    );
+    assert_eq!(
+        problems(&format!("{GOOD_GLUE}\ntimeout_minutes = 10079\n")),
+        Vec::<String>::new()
+    );
+    assert_problem(
+        &format!("{GOOD_GLUE}\n[jobs.score.glue]\njob_name = \"score-nightly\"\n"),
+        "score.glue.job_name: `score-nightly` does not start with `sparkplug-`",
+    );
+}
+
+#[test]
+fn steps_side_by_side_take_only_continue() {
+    // With StepConcurrencyLevel > 1, EMR's AddJobFlowSteps refuses CANCEL_AND_WAIT and TERMINATE_CLUSTER.
+    assert_problem(
+        &format!(
+            "{GOOD_EMR}\njob_flow_overrides = {{ StepConcurrencyLevel = 4 }}\n[jobs.etl.emr]\naction_on_failure = \"CANCEL_AND_WAIT\"\n"
+        ),
+        "etl.spark_steps[0].ActionOnFailure: `CANCEL_AND_WAIT` is refused by EMR when StepConcurrencyLevel is 4",
+    );
+    // Unset, sparkplug's default becomes CONTINUE there.
+    let jobs = format!("{GOOD_EMR}\njob_flow_overrides = {{ StepConcurrencyLevel = 4 }}\n");
+    assert_eq!(problems(&jobs), Vec::<String>::new());
+}
+
+#[test]
+fn a_plan_too_large_for_the_execution_state_is_refused() {
+    let args: Vec<String> = (0..5000)
+        .map(|i| format!("\"--argument-number-{i:05}-with-some-length\""))
+        .collect();
+    let jobs = format!("{GOOD_EMR}args = [{}]\n", args.join(", "));
+    assert_problem(&jobs, "etl: a run plan of this job is");
 }

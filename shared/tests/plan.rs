@@ -88,7 +88,8 @@ fn emr_plan_is_the_exact_run_job_flow_and_add_steps_requests() {
                 {"Key": "domain", "Value": "sales"},
                 {"Key": "sparkplug:job", "Value": "sales_daily"},
                 {"Key": "sparkplug:run", "Value": run},
-                {"Key": "sparkplug:environment", "Value": "dev"}
+                {"Key": "sparkplug:environment", "Value": "dev"},
+                {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
             ],
             "AutoTerminationPolicy": {"IdleTimeout": 1800}
         })
@@ -435,4 +436,89 @@ fn failure_names_read_back_as_themselves_and_caught_errors_keep_their_type() {
         serde_json::to_value(&caught).unwrap(),
         json!("States.Timeout")
     );
+}
+
+#[test]
+fn every_cluster_carries_the_tag_the_v2_managed_policies_require() {
+    // AmazonEMRServicePolicy_v2 lets EMR launch instances only for a request tagged so (DESIGN.md §4).
+    let catalog = common::catalog();
+    for job in ["hello_world", "sales_daily", "airflow_pi"] {
+        let input = manual(&[], Some("s3://acme-data-dev/landing/sales/x/_SUCCESS"));
+        let plan = render(&catalog, job, &input, &defaults(&catalog)).unwrap();
+        let tags = plan.emr.unwrap().cluster["Tags"].clone();
+        assert!(
+            tags.as_array().unwrap().contains(
+                &json!({"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"})
+            ),
+            "{job}: {tags}"
+        );
+    }
+}
+
+#[test]
+fn steps_side_by_side_default_to_continue() {
+    let catalog = sparkplug::load::from_toml(
+        r#"
+[defaults.emr]
+release_label = "emr-7.5.0"
+service_role = "r"
+instance_profile = "p"
+master = { instance_type = "m5.xlarge" }
+[jobs.etl]
+engine = "emr"
+jar = "s3://bucket/etl.jar"
+class = "com.acme.Etl"
+job_flow_overrides = { StepConcurrencyLevel = 2 }
+"#,
+        &common::fixtures(),
+    )
+    .unwrap()
+    .catalog;
+    let plan = render(&catalog, "etl", &manual(&[], None), &defaults(&catalog)).unwrap();
+    assert_eq!(plan.emr.unwrap().steps[0]["ActionOnFailure"], "CONTINUE");
+}
+
+#[test]
+fn a_verbatim_boto3_create_job_is_never_contradicted_by_sparkplug_defaults() {
+    // As a talk's code passes it to boto3: MaxCapacity sizing, an old GlueVersion, its own DefaultArguments.
+    let catalog = sparkplug::load::from_toml(
+        r#"
+[defaults.glue]
+role = "sparkplug-glue"
+script_location = "s3://artifacts/runner.scala"
+worker_type = "G.1X"
+number_of_workers = 2
+
+[jobs.legacy]
+engine = "glue"
+
+[jobs.legacy.create_job]
+Command = { Name = "glueetl", ScriptLocation = "s3://artifacts/legacy.scala" }
+MaxCapacity = 10.0
+GlueVersion = "3.0"
+DefaultArguments = { "--class" = "com.acme.Legacy", "--extra-jars" = "s3://artifacts/legacy.jar", "--job-language" = "scala" }
+"#,
+        &common::fixtures(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .catalog;
+    let plan = render(&catalog, "legacy", &manual(&[], None), &defaults(&catalog)).unwrap();
+    let glue = plan.glue.unwrap();
+    assert_eq!(glue.job["MaxCapacity"], 10.0);
+    assert_eq!(glue.job["GlueVersion"], "3.0");
+    for key in ["WorkerType", "NumberOfWorkers"] {
+        assert!(
+            glue.job.get(key).is_none(),
+            "{key} beside MaxCapacity: {}",
+            glue.job
+        );
+        assert!(
+            glue.run.get(key).is_none(),
+            "{key} beside MaxCapacity: {}",
+            glue.run
+        );
+    }
+    assert_eq!(glue.run["MaxCapacity"], 10.0);
+    assert_eq!(glue.job["DefaultArguments"]["--class"], "com.acme.Legacy");
+    assert_eq!(glue.job["DefaultArguments"]["--job-language"], "scala");
 }

@@ -4,7 +4,7 @@ use aws_sdk_emr::types::{ClusterState, HadoopJarStepConfig, JobFlowInstancesConf
 use aws_sdk_emr::Client;
 use serde_json::{json, Value};
 
-use super::{classify, json_body, missing, str_field, to_chrono};
+use super::{classify, json_body, missing, no_sdk_retries, str_field, to_chrono};
 use crate::engine::ports::StepFailure;
 use crate::engine::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
 
@@ -59,6 +59,7 @@ impl EmrApi for Emr {
             .name(str_field(request, "Name"))
             .instances(JobFlowInstancesConfig::builder().build())
             .customize()
+            .config_override(aws_sdk_emr::Config::builder().retry_config(no_sdk_retries()))
             .mutate_request(json_body(request))
             .send()
             .await
@@ -87,6 +88,12 @@ impl EmrApi for Emr {
                 .and_then(|c| c.name())
                 .unwrap_or_default()
                 .to_string(),
+            tags: cluster
+                .map(|c| c.tags())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?.to_string(), tag.value()?.to_string())))
+                .collect(),
             state: status
                 .and_then(|s| s.state())
                 .map(|s| s.as_str().to_string())
@@ -169,6 +176,7 @@ impl EmrApi for Emr {
             .job_flow_id(cluster_id)
             .steps(placeholder)
             .customize()
+            .config_override(aws_sdk_emr::Config::builder().retry_config(no_sdk_retries()))
             .mutate_request(json_body(&body))
             .send()
             .await

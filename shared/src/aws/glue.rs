@@ -5,7 +5,7 @@ use aws_sdk_glue::types::JobCommand;
 use aws_sdk_glue::Client;
 use serde_json::{json, Map, Value};
 
-use super::{classify, json_body, missing, str_field, to_chrono};
+use super::{classify, json_body, missing, no_sdk_retries, str_field, to_chrono};
 use crate::engine::ports::{AwsError, GlueApi, GlueRunView};
 
 #[derive(Debug, Clone)]
@@ -139,6 +139,7 @@ impl GlueApi for Glue {
             .start_job_run()
             .job_name(str_field(request, "JobName"))
             .customize()
+            .config_override(aws_sdk_glue::Config::builder().retry_config(no_sdk_retries()))
             .mutate_request(json_body(request))
             .send()
             .await

@@ -1,6 +1,7 @@
 //! What every sparkplug Lambda does the same way: logs, SDK configuration, error types.
 
 use std::future::Future;
+use std::time::Duration;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::de::DeserializeOwned;
@@ -11,6 +12,13 @@ use crate::engine::input::handle;
 use crate::engine::TaskError;
 
 pub use lambda_runtime::Error;
+
+/// Every SDK call's limit, its retries included: well below the functions' Timeout (template.yaml; the deploy-file
+/// tests hold every function to at least three calls' worth), so that one slow answer fails that call as
+/// `Retryable`, which the state machine retries, instead of timing the whole function out.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// One attempt's limit, so that a hung connection leaves time for the SDK's own retry of idempotent calls.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(7);
 
 /// Runs the Lambda runtime loop with a typed handler: the event is decoded as `I` (bad input fails the invocation
 /// as `InvalidInput`, naming the function and what is wrong) and the handler's `O` is the function's output.
@@ -76,7 +84,15 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
         config = config.endpoint_url(endpoint);
     }
-    config.build()
+    config
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .build()
 }
 
 impl From<TaskError> for Diagnostic {

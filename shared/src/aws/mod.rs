@@ -27,6 +27,13 @@ pub(crate) fn json_body(body: &Value) -> impl Fn(&mut HttpRequest) + Send + Sync
     }
 }
 
+/// For calls that are not idempotent (RunJobFlow, AddJobFlowSteps, StartJobRun carry no idempotency token): no SDK
+/// retry, whose first attempt may have taken effect with its answer lost. The state machine's Retry runs the task
+/// again instead, and the task finds what the lost attempt made before it makes anything (DESIGN.md §4).
+pub(crate) fn no_sdk_retries() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::disabled()
+}
+
 /// AWS timestamps travel as fractional epoch seconds; millisecond precision is all they carry.
 pub(crate) fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     let millis = time.secs().checked_mul(1000)? + i64::from(time.subsec_nanos() / 1_000_000);

@@ -236,6 +236,27 @@ pub fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Enumerations of the EMR and Glue APIs that sparkplug checks values against. Each equals its enum in the AWS SDK's
+/// service model (`shared/tests/sdk_models.rs` compares them), so that a value AWS refuses fails validation.
+pub mod enums {
+    /// Glue `WorkerType`.
+    pub const GLUE_WORKER_TYPES: &[&str] = &[
+        "G.025X", "G.12X", "G.16X", "G.1X", "G.2X", "G.4X", "G.8X", "R.1X", "R.2X", "R.4X", "R.8X",
+        "Standard", "Z.2X",
+    ];
+    /// EMR `MarketType`.
+    pub const EMR_MARKETS: &[&str] = &["ON_DEMAND", "SPOT"];
+    /// EMR step `ActionOnFailure`.
+    pub const EMR_ACTIONS_ON_FAILURE: &[&str] = &[
+        "CANCEL_AND_WAIT",
+        "CONTINUE",
+        "TERMINATE_CLUSTER",
+        "TERMINATE_JOB_FLOW",
+    ];
+    /// EMR `InstanceRoleType`.
+    pub const EMR_INSTANCE_ROLES: &[&str] = &["CORE", "MASTER", "TASK"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

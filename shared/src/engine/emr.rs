@@ -15,7 +15,7 @@ use super::report::{Poll, SenseReport};
 use super::sense::sense_emr;
 use super::summary::{finish, summarize, CaughtError, RunSummary};
 use crate::catalog::Engine;
-use crate::run::plan::EmrPlan;
+use crate::run::plan::{EmrPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
 /// emr-create-cluster's input: `{"plan": …}`.
@@ -40,10 +40,7 @@ pub async fn emr_create_cluster(
 ) -> Result<ClusterOutput, TaskError> {
     check_plan(&plan, Engine::Emr)?;
     let request = &emr_plan(&plan)?.cluster;
-    let existing = emr
-        .find_active_clusters(&plan.run_name)
-        .await
-        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    let existing = clusters_of_run(emr, &plan).await?;
     if let Some(cluster_id) = existing.first() {
         info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, "reusing this run's cluster");
         return Ok(ClusterOutput {
@@ -60,6 +57,36 @@ pub async fn emr_create_cluster(
         cluster_id,
         reused: false,
     })
+}
+
+/// The active clusters of this run: named after it and tagged with its environment. dev and prod may share an
+/// account and a run name (a schedule's minute): a cluster of the other environment is never adopted nor terminated,
+/// whether this function's policy may describe it (its tag tells) or not (AccessDenied).
+pub async fn clusters_of_run(emr: &impl EmrApi, plan: &RunPlan) -> Result<Vec<String>, TaskError> {
+    let candidates = emr
+        .find_active_clusters(&plan.run_name)
+        .await
+        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    let mut ours = Vec::new();
+    for id in candidates {
+        match emr.describe_cluster(&id).await {
+            Ok(cluster) => {
+                let environment = cluster.tags.get(TAG_ENVIRONMENT).map(String::as_str);
+                if environment == plan.environment.as_deref() {
+                    ours.push(id);
+                } else {
+                    info!(run = %plan.run_name, cluster = %id, environment = ?environment,
+                        "a cluster of this name in another environment: not this run's");
+                }
+            }
+            Err(e) if e.code == "AccessDeniedException" => {
+                info!(run = %plan.run_name, cluster = %id,
+                    "a cluster of this name this environment may not describe: not this run's");
+            }
+            Err(e) => return Err(TaskError::aws("DescribeCluster", e)),
+        }
+    }
+    Ok(ours)
 }
 
 fn emr_plan(plan: &RunPlan) -> Result<&EmrPlan, TaskError> {
@@ -215,10 +242,7 @@ pub async fn emr_terminate(
 ) -> Result<RunSummary, TaskError> {
     let plan = &state.plan;
     let known = RunState::field(&state.cluster, "cluster_id");
-    let mut ids = emr
-        .find_active_clusters(&plan.run_name)
-        .await
-        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    let mut ids = clusters_of_run(emr, plan).await?;
     if let Some(id) = &known {
         if !ids.contains(id) {
             ids.insert(0, id.clone());

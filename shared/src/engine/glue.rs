@@ -89,10 +89,14 @@ pub async fn glue_start_run(
         .map_err(|e| TaskError::aws("GetJob", e))?
     {
         None => {
-            glue.create_job(&glue_plan.job)
-                .await
-                .map_err(|e| TaskError::aws("CreateJob", e))?;
-            info!(job = %plan.job, glue_job = %job_name, "Glue job created");
+            match glue.create_job(&glue_plan.job).await {
+                Ok(()) => info!(job = %plan.job, glue_job = %job_name, "Glue job created"),
+                // Two first runs at once: the other created it between our GetJob and CreateJob.
+                Err(e) if e.code == "AlreadyExistsException" => {
+                    info!(job = %plan.job, glue_job = %job_name, "Glue job created by a concurrent run")
+                }
+                Err(e) => return Err(TaskError::aws("CreateJob", e)),
+            }
         }
         Some(current) => {
             let differing = differing_fields(&glue_plan.job, &current);

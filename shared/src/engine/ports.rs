@@ -4,6 +4,7 @@
 //! Requests that the plan carries in the API's own JSON shape (RunJobFlow, AddJobFlowSteps, CreateJob, UpdateJob,
 //! StartJobRun) are passed as JSON and sent as written, so every field a user put in the catalog reaches AWS.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,8 @@ pub struct StateChange {
 pub struct ClusterView {
     pub id: String,
     pub name: String,
+    /// The cluster's tags (`sparkplug:environment` tells whose it is).
+    pub tags: BTreeMap<String, String>,
     pub state: String,
     pub state_change: StateChange,
     pub created: Option<DateTime<Utc>>,
@@ -71,7 +74,8 @@ pub struct StepView {
 }
 
 pub trait EmrApi {
-    /// Ids of the clusters named `name` that are STARTING, BOOTSTRAPPING, RUNNING or WAITING.
+    /// Ids of the clusters named `name` that are STARTING, BOOTSTRAPPING, RUNNING or WAITING, whoever they belong to
+    /// (ListClusters filters by state only, and returns no tags).
     fn find_active_clusters(
         &self,
         name: &str,

@@ -11,10 +11,17 @@ use serde_json::Value;
 
 use crate::catalog::placeholders::{self as template, Placeholder};
 use crate::catalog::schedule::check_expression;
+use crate::catalog::shapes::enums::{
+    EMR_ACTIONS_ON_FAILURE, EMR_INSTANCE_ROLES, EMR_MARKETS, GLUE_WORKER_TYPES,
+};
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
 use crate::catalog::{Catalog, Engine, Job, Vars};
 use crate::run::events::ObjectArrival;
-use crate::run::plan::{self, PlanError, RunInput, Trigger, BUILTIN_PARAMS};
+use crate::run::plan::glue::SIZING;
+use crate::run::plan::{
+    self, PlanError, RunInput, RunPlan, Trigger, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES,
+    MAX_GLUE_TIMEOUT_MINUTES, MAX_PLAN_BYTES,
+};
 use crate::run::runkey::check_job_name;
 use crate::run::s3::{check_bucket_name, S3Location};
 
@@ -65,12 +72,6 @@ pub struct Report {
 
 /// Glue versions AWS no longer supports.
 const END_OF_LIFE_GLUE: &[&str] = &["0.9", "1.0", "2.0"];
-const ACTIONS_ON_FAILURE: &[&str] = &[
-    "TERMINATE_CLUSTER",
-    "CANCEL_AND_WAIT",
-    "CONTINUE",
-    "TERMINATE_JOB_FLOW",
-];
 
 struct Checker<'a> {
     catalog: &'a Catalog,
@@ -176,8 +177,27 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
         &serde_json::to_value(job).unwrap_or(Value::Null),
         &params,
     );
-    if job.timeout_minutes == Some(0) {
-        c.error("timeout_minutes", "must be at least 1");
+    let timeout = job.timeout_minutes.or(c.catalog.defaults.timeout_minutes);
+    let (limit, why) = match job.engine {
+        Engine::Emr => (
+            MAX_EMR_TIMEOUT_MINUTES,
+            "Step Functions' 25,000-event history ends a polled run after about 23 hours",
+        ),
+        Engine::Glue => (
+            MAX_GLUE_TIMEOUT_MINUTES,
+            "Glue refuses a Timeout of 7 days (10080 minutes) or more",
+        ),
+    };
+    match timeout {
+        Some(0) => c.error("timeout_minutes", "must be at least 1"),
+        Some(minutes) if minutes > limit => c.error(
+            "timeout_minutes",
+            format!(
+                "{minutes} is over the {} limit of {limit} minutes: {why}",
+                job.engine.as_str()
+            ),
+        ),
+        _ => {}
     }
     check_triggers(c, job);
     match job.engine {
@@ -450,6 +470,31 @@ fn check_glue(c: &mut Checker<'_>, job: &Job) {
         (_, None) => c.error("class", "missing: the main class of the jar"),
     }
     let settings = job.glue_settings(&c.catalog.defaults);
+    if let Some(worker_type) = &settings.worker_type {
+        if !GLUE_WORKER_TYPES.contains(&worker_type.as_str()) {
+            c.error(
+                "glue.worker_type",
+                format!(
+                    "`{worker_type}` is not a Glue WorkerType ({})",
+                    GLUE_WORKER_TYPES.join(", ")
+                ),
+            );
+        }
+    }
+    let own = job.glue.clone().unwrap_or_default();
+    let sized_here =
+        own.worker_type.is_some() || own.number_of_workers.is_some() || own.max_capacity.is_some();
+    let sized_in_create_job = job
+        .create_job
+        .as_ref()
+        .and_then(Value::as_object)
+        .is_some_and(|create| SIZING.iter().any(|key| create.contains_key(*key)));
+    if sized_here && sized_in_create_job {
+        c.error(
+            "create_job",
+            "the job is sized twice: in its [glue] settings and in create_job; keep one",
+        );
+    }
     if settings.max_capacity.is_some()
         && (settings.worker_type.is_some() || settings.number_of_workers.is_some())
     {
@@ -565,10 +610,30 @@ fn check_rendered(c: &mut Checker<'_>, name: &str, job: &Job) {
     };
     if let Some(emr) = &plan.emr {
         check_cluster(c, &emr.cluster);
-        check_steps(c, &emr.steps);
+        let concurrency = emr
+            .cluster
+            .get("StepConcurrencyLevel")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        check_steps(c, &emr.steps, concurrency);
     }
     if let Some(glue) = &plan.glue {
         check_glue_requests(c, &glue.job);
+    }
+    check_plan_size(c, &plan);
+}
+
+/// The plan travels in the execution's state beside the tasks' results: it must leave room under 256 KiB.
+fn check_plan_size(c: &mut Checker<'_>, plan: &RunPlan) {
+    let bytes = serde_json::to_string(plan).map_or(0, |text| text.len());
+    if bytes > MAX_PLAN_BYTES {
+        c.error(
+            "",
+            format!(
+                "a run plan of this job is {bytes} bytes, over sparkplug's {MAX_PLAN_BYTES}: Step Functions fails an \
+                 execution whose state passes 256 KiB, past every Catch"
+            ),
+        );
     }
 }
 
@@ -646,7 +711,7 @@ fn check_cluster(c: &mut Checker<'_>, cluster: &Value) {
     {
         let path = format!("job_flow_overrides.Instances.InstanceGroups[{index}]");
         if let Some(market) = group.get("Market").and_then(Value::as_str) {
-            if !["ON_DEMAND", "SPOT"].contains(&market) {
+            if !EMR_MARKETS.contains(&market) {
                 c.error(
                     &format!("{path}.Market"),
                     format!("`{market}` is not ON_DEMAND or SPOT"),
@@ -654,7 +719,7 @@ fn check_cluster(c: &mut Checker<'_>, cluster: &Value) {
             }
         }
         match group.get("InstanceRole").and_then(Value::as_str) {
-            Some("MASTER" | "CORE" | "TASK") => {}
+            Some(role) if EMR_INSTANCE_ROLES.contains(&role) => {}
             other => c.error(
                 &format!("{path}.InstanceRole"),
                 format!(
@@ -666,7 +731,7 @@ fn check_cluster(c: &mut Checker<'_>, cluster: &Value) {
     }
 }
 
-fn check_steps(c: &mut Checker<'_>, steps: &[Value]) {
+fn check_steps(c: &mut Checker<'_>, steps: &[Value], concurrency: u64) {
     let mut seen = BTreeSet::new();
     for (index, step) in steps.iter().enumerate() {
         let path = format!("spark_steps[{index}]");
@@ -683,11 +748,18 @@ fn check_steps(c: &mut Checker<'_>, steps: &[Value]) {
         }
         match step.get("ActionOnFailure").and_then(Value::as_str) {
             None => {}
-            Some(action) if ACTIONS_ON_FAILURE.contains(&action) => {}
-            Some(action) => c.error(
+            Some(action) if !EMR_ACTIONS_ON_FAILURE.contains(&action) => c.error(
                 &format!("{path}.ActionOnFailure"),
-                format!("`{action}` is not one of {}", ACTIONS_ON_FAILURE.join(", ")),
+                format!("`{action}` is not one of {}", EMR_ACTIONS_ON_FAILURE.join(", ")),
             ),
+            // AddJobFlowSteps: with StepConcurrencyLevel > 1, only CONTINUE is accepted.
+            Some(action) if concurrency > 1 && action != "CONTINUE" => c.error(
+                &format!("{path}.ActionOnFailure"),
+                format!(
+                    "`{action}` is refused by EMR when StepConcurrencyLevel is {concurrency} (> 1): use CONTINUE"
+                ),
+            ),
+            Some(_) => {}
         }
         if field(step, &["HadoopJarStep", "Jar"])
             .and_then(Value::as_str)
@@ -701,7 +773,31 @@ fn check_steps(c: &mut Checker<'_>, steps: &[Value]) {
     }
 }
 
+/// Glue job names the template's policies let the functions manage (`job/sparkplug-*`).
+pub const GLUE_JOB_NAME_PREFIX: &str = "sparkplug-";
+
 fn check_glue_requests(c: &mut Checker<'_>, create: &Value) {
+    if let Some(name) = create.get("Name").and_then(Value::as_str) {
+        if !name.starts_with(GLUE_JOB_NAME_PREFIX) {
+            c.error(
+                "glue.job_name",
+                format!(
+                    "`{name}` does not start with `{GLUE_JOB_NAME_PREFIX}`: the functions may manage only Glue jobs \
+                     named so (template.yaml), and would be refused with AccessDenied"
+                ),
+            );
+        }
+    }
+    if let Some(minutes) = create.get("Timeout").and_then(Value::as_u64) {
+        if minutes > u64::from(MAX_GLUE_TIMEOUT_MINUTES) {
+            c.error(
+                "create_job.Timeout",
+                format!(
+                    "{minutes} minutes: Glue refuses a Timeout of 10080 minutes (7 days) or more"
+                ),
+            );
+        }
+    }
     if create.get("Role").is_none() {
         c.error(
             "glue.role",

@@ -17,11 +17,21 @@ struct Script {
 #[derive(Clone, Default)]
 pub struct FakeAws {
     script: Arc<Mutex<Script>>,
+    sdk_retries: bool,
 }
 
 impl FakeAws {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Clients with the SDK's standard retries (3 attempts, millisecond backoff), as a function has them; by default
+    /// the clients do not retry, so that every answer is seen once.
+    pub fn with_sdk_retries() -> Self {
+        FakeAws {
+            sdk_retries: true,
+            ..Self::default()
+        }
     }
 
     /// Queues an answer for `action` (e.g. `RunJobFlow`); the last answer queued repeats.
@@ -113,8 +123,13 @@ impl FakeAws {
                 ),
             )
             .http_client(self.http_client())
-            // Answers are immediate: no retry sleeps.
-            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .retry_config(if self.sdk_retries {
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            } else {
+                aws_config::retry::RetryConfig::disabled()
+            })
             .build()
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{set_tag, EmrPlan, PlanError, DEFAULT_IDLE_TIMEOUT_SECONDS};
+use super::{set_tag, EmrPlan, PlanError, DEFAULT_IDLE_TIMEOUT_SECONDS, TAG_EMR_MANAGED_POLICIES};
 use crate::catalog::{ActionOnFailure, Catalog, InstanceGroupSpec, Job, Market, StepSpec};
 
 /// Whether a release supports `AutoTerminationPolicy` (EMR 5.30.0+ and 6.1.0+).
@@ -196,6 +196,7 @@ pub(super) fn plan(
     for (key, value) in tags {
         set_tag(&mut all_tags, key, value);
     }
+    set_tag(&mut all_tags, TAG_EMR_MANAGED_POLICIES, "true");
     cluster.insert(
         "Tags".into(),
         all_tags
@@ -218,9 +219,12 @@ pub(super) fn plan(
         Some(verbatim) => fill(verbatim.clone(), "spark_steps")?,
         None => {
             let settings = job.emr_settings(&catalog.defaults);
-            let action = settings
-                .action_on_failure
-                .unwrap_or(ActionOnFailure::CancelAndWait);
+            // With steps side by side, EMR accepts only CONTINUE (AddJobFlowSteps rejects the others).
+            let action = match settings.action_on_failure {
+                Some(action) => action,
+                None if step_concurrency(&cluster) > 1 => ActionOnFailure::Continue,
+                None => ActionOnFailure::CancelAndWait,
+            };
             let steps: Vec<Value> = job_steps(job_name, job)
                 .iter()
                 .map(|step| spark_submit_step(step, &job.spark_conf, action))
@@ -238,4 +242,12 @@ pub(super) fn plan(
         cluster: Value::Object(cluster),
         steps,
     })
+}
+
+/// The cluster's `StepConcurrencyLevel` (1 when unset): how many steps run side by side.
+fn step_concurrency(cluster: &Map<String, Value>) -> u64 {
+    cluster
+        .get("StepConcurrencyLevel")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
 }

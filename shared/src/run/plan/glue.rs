@@ -10,6 +10,14 @@ use super::{
 };
 use crate::catalog::{Catalog, Job};
 
+/// The CreateJob fields that size a Glue job: one way or the other, never both.
+pub const SIZING: &[&str] = &[
+    "MaxCapacity",
+    "AllocatedCapacity",
+    "WorkerType",
+    "NumberOfWorkers",
+];
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plan(
     catalog: &Catalog,
@@ -99,9 +107,21 @@ pub(super) fn plan(
         json!({ "MaxConcurrentRuns": settings.max_concurrent_runs.unwrap_or(10) }),
     );
     create.insert("DefaultArguments".into(), json!(default_arguments));
-    // Like Airflow's GlueJobOperator `create_job_kwargs`: top-level fields replace sparkplug's.
+    // Like Airflow's GlueJobOperator `create_job_kwargs`: top-level fields replace sparkplug's, and nothing sparkplug
+    // adds contradicts them: sizing given there replaces sparkplug's whole sizing (MaxCapacity beside a default
+    // WorkerType is refused by Glue), and DefaultArguments given there are merged over sparkplug's, key by key.
     if let Some(Value::Object(overrides)) = &job.create_job {
-        create.extend(overrides.clone());
+        let mut overrides = overrides.clone();
+        if SIZING.iter().any(|key| overrides.contains_key(*key)) {
+            create.retain(|key, _| !SIZING.contains(&key.as_str()));
+        }
+        if let (Some(Value::Object(given)), Some(Value::Object(ours))) = (
+            overrides.remove("DefaultArguments"),
+            create.get_mut("DefaultArguments"),
+        ) {
+            ours.extend(given);
+        }
+        create.extend(overrides);
     }
     let Value::Object(mut create) = fill(Value::Object(create), "create_job")? else {
         unreachable!("filling placeholders keeps an object an object")

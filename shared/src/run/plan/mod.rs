@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod emr;
-mod glue;
+pub mod glue;
 
 pub use emr::{job_steps, spark_submit_step, supports_auto_termination};
 
@@ -34,6 +34,18 @@ pub const GLUE_RUN_ARGUMENT: &str = "--sparkplug_run";
 pub const TAG_JOB: &str = "sparkplug:job";
 pub const TAG_RUN: &str = "sparkplug:run";
 pub const TAG_ENVIRONMENT: &str = "sparkplug:environment";
+/// The tag without which EMR's v2 managed policies (`AmazonEMRServicePolicy_v2`, roles like `EMR_DefaultRole_V2`) let
+/// EMR launch no EC2 instance: the cluster ends TERMINATED_WITH_ERRORS. Every cluster gets it; the subnet and
+/// security groups must carry it too (docs/deploy.md).
+pub const TAG_EMR_MANAGED_POLICIES: &str = "for-use-with-amazon-emr-managed-policies";
+/// A plan's largest size: Step Functions' state holds the plan beside the tasks' results and fails the execution,
+/// past every Catch, at 256 KiB (`States.DataLimitExceeded`). Half of it is for the plan.
+pub const MAX_PLAN_BYTES: usize = 128 * 1024;
+/// Glue refuses a job or run Timeout of 10080 minutes (7 days) or more.
+pub const MAX_GLUE_TIMEOUT_MINUTES: u32 = 10_079;
+/// An EMR run's longest limit while the run state machine polls: ~9 history events a look at the default 30 s
+/// running poll reach Step Functions' 25,000-event limit after about 23 hours.
+pub const MAX_EMR_TIMEOUT_MINUTES: u32 = 23 * 60;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunPlan {
