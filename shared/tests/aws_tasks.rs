@@ -71,7 +71,11 @@ fn resolve_plan(
     request: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, TaskError> {
-    trigger::resolve_plan(catalog, vars, request, now).map(|plan| to_json(&plan))
+    let input = trigger::ResolveInput {
+        request,
+        execution_name: None,
+    };
+    trigger::resolve_plan(catalog, vars, input, now).map(|plan| to_json(&plan))
 }
 
 fn epoch(h: u32, m: u32) -> f64 {
@@ -864,4 +868,23 @@ async fn a_glue_job_created_by_a_concurrent_first_run_is_used_not_a_failure() {
     let out = glue_start(&aws, json!({"plan": plan})).await.unwrap();
     assert_eq!(out["run_id"], "jr_1");
     assert_eq!(aws.requests("StartJobRun").len(), 1);
+}
+
+#[test]
+fn a_console_run_is_named_after_its_execution() {
+    let config = trigger_config();
+    let input = common::input(json!({
+        "request": {"job": "hello_world"},
+        "execution_name": "2f5c2bd4-console-run"
+    }));
+    let plan = trigger::resolve_plan(&config.catalog, &config.vars, input, now()).unwrap();
+    assert_eq!(plan.run_name, "2f5c2bd4-console-run");
+    assert_eq!(plan.emr.unwrap().cluster["Name"], "2f5c2bd4-console-run");
+    // A run name the request gives wins.
+    let input = common::input(json!({
+        "request": {"job": "hello_world", "run_name": "mine"},
+        "execution_name": "2f5c2bd4-console-run"
+    }));
+    let plan = trigger::resolve_plan(&config.catalog, &config.vars, input, now()).unwrap();
+    assert_eq!(plan.run_name, "mine");
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{classify, json_body, missing, no_sdk_retries, str_field, to_chrono};
 use crate::engine::ports::StepFailure;
-use crate::engine::ports::{AwsError, ClusterView, EmrApi, StateChange, StepView};
+use crate::engine::ports::{AwsError, ClusterSummary, ClusterView, EmrApi, StateChange, StepView};
 
 #[derive(Debug, Clone)]
 pub struct Emr {
@@ -26,7 +26,7 @@ impl Emr {
 }
 
 impl EmrApi for Emr {
-    async fn find_active_clusters(&self, name: &str) -> Result<Vec<String>, AwsError> {
+    async fn active_clusters(&self) -> Result<Vec<ClusterSummary>, AwsError> {
         let mut pages = self
             .client
             .list_clusters()
@@ -38,17 +38,17 @@ impl EmrApi for Emr {
             ]))
             .into_paginator()
             .send();
-        let mut ids = Vec::new();
+        let mut clusters = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(classify)?;
-            ids.extend(
-                page.clusters()
-                    .iter()
-                    .filter(|c| c.name() == Some(name))
-                    .filter_map(|c| c.id().map(str::to_string)),
-            );
+            clusters.extend(page.clusters().iter().filter_map(|c| {
+                Some(ClusterSummary {
+                    id: c.id()?.to_string(),
+                    name: c.name().unwrap_or_default().to_string(),
+                })
+            }));
         }
-        Ok(ids)
+        Ok(clusters)
     }
 
     async fn run_job_flow(&self, request: &Value) -> Result<String, AwsError> {

@@ -1,12 +1,14 @@
 //! [`GlueApi`] over aws-sdk-glue.
 
 use aws_sdk_glue::operation::get_job::GetJobError;
-use aws_sdk_glue::types::JobCommand;
+use aws_sdk_glue::operation::get_job_runs::GetJobRunsError;
+use aws_sdk_glue::types::{JobCommand, JobRun};
 use aws_sdk_glue::Client;
 use serde_json::{json, Map, Value};
 
 use super::{classify, json_body, missing, no_sdk_retries, str_field, to_chrono};
 use crate::engine::ports::{AwsError, GlueApi, GlueRunView};
+use crate::run::plan::GLUE_RUN_ARGUMENT;
 
 #[derive(Debug, Clone)]
 pub struct Glue {
@@ -107,30 +109,47 @@ impl GlueApi for Glue {
         Ok(())
     }
 
-    async fn find_run(
-        &self,
-        job_name: &str,
-        argument: &str,
-        value: &str,
-    ) -> Result<Option<String>, AwsError> {
-        // The newest page is enough: a retried start comes seconds after the first.
-        let output = self
+    async fn job_runs(&self, job_name: &str) -> Result<Vec<GlueRunView>, AwsError> {
+        let result = self
             .client
             .get_job_runs()
             .job_name(job_name)
-            .max_results(50)
+            .max_results(200)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(GetJobRunsError::EntityNotFoundException(_))
+                ) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(error) => return Err(classify(error)),
+        };
+        Ok(output.job_runs().iter().map(run_view).collect())
+    }
+
+    async fn stop_job_runs(
+        &self,
+        job_name: &str,
+        run_ids: &[String],
+    ) -> Result<Vec<String>, AwsError> {
+        let output = self
+            .client
+            .batch_stop_job_run()
+            .job_name(job_name)
+            .set_job_run_ids(Some(run_ids.to_vec()))
             .send()
             .await
             .map_err(classify)?;
         Ok(output
-            .job_runs()
+            .successful_submissions()
             .iter()
-            .find(|run| {
-                run.arguments()
-                    .and_then(|args| args.get(argument))
-                    .is_some_and(|v| v == value)
-            })
-            .and_then(|run| run.id().map(str::to_string)))
+            .filter_map(|s| s.job_run_id().map(str::to_string))
+            .collect())
     }
 
     async fn start_job_run(&self, request: &Value) -> Result<String, AwsError> {
@@ -162,15 +181,26 @@ impl GlueApi for Glue {
         let run = output.job_run().ok_or_else(|| missing("JobRun"))?;
         Ok(GlueRunView {
             id: run_id.to_string(),
-            state: run
-                .job_run_state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            error_message: run.error_message().map(str::to_string),
-            started: run.started_on().and_then(to_chrono),
-            completed: run.completed_on().and_then(to_chrono),
-            execution_seconds: Some(i64::from(run.execution_time())),
-            log_group: run.log_group_name().map(str::to_string),
+            ..run_view(run)
         })
+    }
+}
+
+fn run_view(run: &JobRun) -> GlueRunView {
+    GlueRunView {
+        id: run.id().unwrap_or_default().to_string(),
+        run_name: run
+            .arguments()
+            .and_then(|args| args.get(GLUE_RUN_ARGUMENT))
+            .cloned(),
+        state: run
+            .job_run_state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        error_message: run.error_message().map(str::to_string),
+        started: run.started_on().and_then(to_chrono),
+        completed: run.completed_on().and_then(to_chrono),
+        execution_seconds: Some(i64::from(run.execution_time())),
+        log_group: run.log_group_name().map(str::to_string),
     }
 }

@@ -31,11 +31,11 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
 }
 
 impl SfnApi for Sfn {
-    async fn execution_exists(
+    async fn execution_status(
         &self,
         state_machine_arn: &str,
         name: &str,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<Option<String>, AwsError> {
         let result = self
             .client
             .describe_execution()
@@ -43,14 +43,14 @@ impl SfnApi for Sfn {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(output) => Ok(Some(output.status().as_str().to_string())),
             Err(error)
                 if matches!(
                     error.as_service_error(),
                     Some(DescribeExecutionError::ExecutionDoesNotExist(_))
                 ) =>
             {
-                Ok(false)
+                Ok(None)
             }
             Err(error) => Err(classify(error)),
         }

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::errors::{ErrorKind, TaskError};
 use super::input::check_plan;
-use super::ports::EmrApi;
+use super::ports::{ClusterSummary, EmrApi};
 use super::report::{Poll, SenseReport};
 use super::sense::sense_emr;
 use super::summary::{finish, summarize, CaughtError, RunSummary};
@@ -64,11 +64,14 @@ pub async fn emr_create_cluster(
 /// whether this function's policy may describe it (its tag tells) or not (AccessDenied).
 pub async fn clusters_of_run(emr: &impl EmrApi, plan: &RunPlan) -> Result<Vec<String>, TaskError> {
     let candidates = emr
-        .find_active_clusters(&plan.run_name)
+        .active_clusters()
         .await
         .map_err(|e| TaskError::aws("ListClusters", e))?;
     let mut ours = Vec::new();
-    for id in candidates {
+    for ClusterSummary { id, name } in candidates {
+        if name != plan.run_name {
+            continue;
+        }
         match emr.describe_cluster(&id).await {
             Ok(cluster) => {
                 let environment = cluster.tags.get(TAG_ENVIRONMENT).map(String::as_str);

@@ -14,7 +14,6 @@ use super::sense::sense_glue;
 use super::states::Status;
 use super::summary::{finish, summarize, RunSummary};
 use crate::catalog::Engine;
-use crate::run::plan::GLUE_RUN_ARGUMENT;
 use crate::run::RunPlan;
 
 /// The CreateJob fields UpdateJob cannot take in a `JobUpdate`.
@@ -113,9 +112,12 @@ pub async fn glue_start_run(
         }
     }
     let existing = glue
-        .find_run(&job_name, GLUE_RUN_ARGUMENT, &plan.run_name)
+        .job_runs(&job_name)
         .await
-        .map_err(|e| TaskError::aws("GetJobRuns", e))?;
+        .map_err(|e| TaskError::aws("GetJobRuns", e))?
+        .into_iter()
+        .find(|run| run.run_name.as_deref() == Some(plan.run_name.as_str()))
+        .map(|run| run.id);
     let (run_id, reused) = match existing {
         Some(id) => (id, true),
         None => (

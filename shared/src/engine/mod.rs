@@ -6,11 +6,13 @@
 //!   reports the sensors give, the run summary and its metric line.
 //! - [`input`], [`trigger`], [`emr`], [`glue`]: the handlers. Each takes and returns public types (its contract
 //!   with the state machine), reads only its input, and is safe to retry.
+//! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths.
 
 pub mod emr;
 pub mod errors;
 pub mod glue;
 pub mod input;
+pub mod janitor;
 pub mod ports;
 pub mod report;
 pub mod sense;

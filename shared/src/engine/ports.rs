@@ -22,6 +22,13 @@ pub struct StateChange {
     pub message: Option<String>,
 }
 
+/// A cluster as ListClusters names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterSummary {
+    pub id: String,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterView {
     pub id: String,
@@ -74,12 +81,10 @@ pub struct StepView {
 }
 
 pub trait EmrApi {
-    /// Ids of the clusters named `name` that are STARTING, BOOTSTRAPPING, RUNNING or WAITING, whoever they belong to
-    /// (ListClusters filters by state only, and returns no tags).
-    fn find_active_clusters(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// Every cluster that is STARTING, BOOTSTRAPPING, RUNNING or WAITING, whoever it belongs to (ListClusters filters
+    /// by state only, and returns no tags).
+    fn active_clusters(&self)
+        -> impl Future<Output = Result<Vec<ClusterSummary>, AwsError>> + Send;
     /// RunJobFlow with this request body; the new cluster's id.
     fn run_job_flow(
         &self,
@@ -109,6 +114,8 @@ pub trait EmrApi {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GlueRunView {
     pub id: String,
+    /// The sparkplug run it belongs to: its `--sparkplug_run` argument.
+    pub run_name: Option<String>,
     pub state: String,
     pub error_message: Option<String>,
     pub started: Option<DateTime<Utc>>,
@@ -127,13 +134,18 @@ pub trait GlueApi {
         name: &str,
         update: &Value,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// The id of a recent run of `job_name` whose `argument` argument is `value`.
-    fn find_run(
+    /// The job's recent runs, newest first (one page: a retried start or a sweep looks at recent runs only); none
+    /// when the job does not exist.
+    fn job_runs(
         &self,
         job_name: &str,
-        argument: &str,
-        value: &str,
-    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<GlueRunView>, AwsError>> + Send;
+    /// BatchStopJobRun: the ids whose stop was accepted.
+    fn stop_job_runs(
+        &self,
+        job_name: &str,
+        run_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
     /// StartJobRun with this request body; the run's id.
     fn start_job_run(
         &self,
@@ -156,12 +168,13 @@ pub enum StartOutcome {
 }
 
 pub trait SfnApi {
-    /// Whether an execution of this name exists on the state machine.
-    fn execution_exists(
+    /// The status of the execution of this name (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, …), or `None`
+    /// when the state machine has no such execution.
+    fn execution_status(
         &self,
         state_machine_arn: &str,
         name: &str,
-    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
     fn start_execution(
         &self,
         state_machine_arn: &str,

@@ -78,11 +78,11 @@ pub async fn trigger(
         // Step Functions answers a repeated StartExecution (same name, same input) with the running execution, as
         // if it had started it: look first, so that a redelivery is reported as the duplicate it is.
         let started = match sfn
-            .execution_exists(&config.state_machine_arn, &run.run_name)
+            .execution_status(&config.state_machine_arn, &run.run_name)
             .await
         {
-            Ok(true) => Ok(StartOutcome::AlreadyExists),
-            Ok(false) => {
+            Ok(Some(_)) => Ok(StartOutcome::AlreadyExists),
+            Ok(None) => {
                 sfn.start_execution(&config.state_machine_arn, &run.run_name, &input)
                     .await
             }
@@ -127,11 +127,25 @@ pub async fn trigger(
     Ok(report)
 }
 
+/// resolve's input: the execution's input (when it is not a plan) and the execution's name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolveInput {
+    /// `{"job": …, "args": …, "input": …, "time": …, "run_name": …}`.
+    pub request: Value,
+    /// The execution's name (`$$.Execution.Name`): the run's name unless the request gives one, so that the
+    /// execution, the cluster and the Glue run share it (the janitor finds what a stopped run left by it).
+    #[serde(default)]
+    pub execution_name: Option<String>,
+}
+
 /// The console path: `{"job": …, "args": …}` (the state machine's input when it is not a plan) → the run's plan.
 pub fn resolve_plan(
     catalog: &Catalog,
     vars: &Vars,
-    request: Value,
+    ResolveInput {
+        mut request,
+        execution_name,
+    }: ResolveInput,
     now: DateTime<Utc>,
 ) -> Result<RunPlan, TaskError> {
     if !request.get("job").is_some_and(Value::is_string) {
@@ -139,6 +153,9 @@ pub fn resolve_plan(
             "a run's input is a plan (from `sparkplug plan`) or {\"job\": \"<name>\"} with optional \"args\", \
              \"input\", \"time\"",
         ));
+    }
+    if let (Some(fields), Some(name)) = (request.as_object_mut(), execution_name) {
+        fields.entry("run_name").or_insert(Value::String(name));
     }
     let mut resolution = resolve_event(catalog, &request, vars, now)
         .map_err(|e| TaskError::invalid(e.to_string()))?;

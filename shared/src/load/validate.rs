@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use crate::catalog::placeholders::{self as template, Placeholder};
@@ -16,11 +15,10 @@ use crate::catalog::shapes::enums::{
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
 use crate::catalog::{Catalog, Engine, Job, Vars};
-use crate::run::events::ObjectArrival;
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
-    self, PlanError, RunInput, RunPlan, Trigger, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES,
-    MAX_GLUE_TIMEOUT_MINUTES, MAX_PLAN_BYTES,
+    self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
+    MAX_PLAN_BYTES,
 };
 use crate::run::runkey::check_job_name;
 use crate::run::s3::{check_bucket_name, S3Location};
@@ -546,37 +544,8 @@ fn check_glue(c: &mut Checker<'_>, job: &Job) {
 
 /// Renders the job once, with a sample trigger and the catalog's var values, and checks the AWS requests.
 fn check_rendered(c: &mut Checker<'_>, name: &str, job: &Job) {
-    let time = Utc
-        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
     let vars = Vars::resolve(c.catalog, [], []).unwrap_or_default();
-    let trigger = match job.trigger.s3.first() {
-        Some(s3) => Trigger::S3(ObjectArrival {
-            bucket: vars.fill(&s3.bucket).unwrap_or_default(),
-            key: format!("{}sample{}", s3.prefix, s3.suffix.as_deref().unwrap_or("")),
-            version_id: None,
-            sequencer: Some("0".into()),
-            etag: None,
-            size: None,
-            time: Some(time),
-        }),
-        None if job.trigger.schedule.is_some() => Trigger::Schedule { time, rule: None },
-        None => Trigger::Manual {
-            time,
-            // A manual-only job may take its input from the run request.
-            input: Some(S3Location {
-                bucket: "sample-bucket".into(),
-                key: "sample/key".into(),
-            }),
-        },
-    };
-    let input = RunInput {
-        trigger,
-        args: Default::default(),
-        time,
-        run_name: None,
-    };
+    let input = plan::sample_input(job, &vars);
     let already_wrong = c
         .report
         .errors

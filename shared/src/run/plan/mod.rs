@@ -16,7 +16,7 @@ pub mod glue;
 pub use emr::{job_steps, spark_submit_step, supports_auto_termination};
 
 use crate::catalog::placeholders::{self, Placeholder};
-use crate::catalog::{Catalog, Engine, VarError, Vars};
+use crate::catalog::{Catalog, Engine, Job, VarError, Vars};
 use crate::run::events::ObjectArrival;
 use crate::run::runkey;
 use crate::run::s3::S3Location;
@@ -168,6 +168,38 @@ pub const BUILTIN_PARAMS: &[&str] = &[
     "input_prefix",
     "input_name",
 ];
+
+/// A run of `job` as its trigger would start it, at a fixed time, about a sample object: what validation renders to
+/// check a job's requests, and what a sweep renders to learn a job's Glue job name. Every valid job renders with it.
+pub fn sample_input(job: &Job, vars: &Vars) -> RunInput {
+    let time = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap_or_default(); // 2026-01-01T00:00:00Z
+    let trigger = match job.trigger.s3.first() {
+        Some(s3) => Trigger::S3(ObjectArrival {
+            bucket: vars.fill(&s3.bucket).unwrap_or_default(),
+            key: format!("{}sample{}", s3.prefix, s3.suffix.as_deref().unwrap_or("")),
+            version_id: None,
+            sequencer: Some("0".into()),
+            etag: None,
+            size: None,
+            time: Some(time),
+        }),
+        None if job.trigger.schedule.is_some() => Trigger::Schedule { time, rule: None },
+        None => Trigger::Manual {
+            time,
+            // A manual-only job may take its input from the run request.
+            input: Some(S3Location {
+                bucket: "sample-bucket".into(),
+                key: "sample/key".into(),
+            }),
+        },
+    };
+    RunInput {
+        trigger,
+        args: Default::default(),
+        time,
+        run_name: None,
+    }
+}
 
 /// Chooses the run's name: the caller's, or the run key of its trigger.
 pub fn run_name_for(job: &str, input: &RunInput) -> Result<String, PlanError> {

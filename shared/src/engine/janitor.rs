@@ -1,0 +1,337 @@
+//! The janitor: nothing a run started keeps running after its execution ends, however it ends.
+//!
+//! The run state machine's Catch paths terminate the cluster on every failure they see, but some ends skip every
+//! Catch: a console Stop (ABORTED), the execution's TimeoutSeconds (TIMED_OUT), the 25,000-event history limit and
+//! `States.DataLimitExceeded` (FAILED), a Terminate task that failed itself, or a Glue path that failed while its run
+//! went on. Two ways in:
+//!
+//! - **"Step Functions Execution Status Change"** (EventBridge; ABORTED, TIMED_OUT, FAILED of the run state machine):
+//!   the execution's input says which run it was — a plan, or a `{"job": …}` request resolved the way the state
+//!   machine resolved it (named after the execution) — and the janitor terminates that run's clusters and stops its
+//!   Glue runs. Idempotent: a second delivery finds nothing left to end.
+//! - **A sweep** (a schedule, or `{"sweep": true}`): events are best effort, so every active cluster tagged with this
+//!   environment and every running Glue run of the catalog's Glue jobs is checked against its execution; what
+//!   belongs to an execution that is no longer RUNNING is ended. What belongs to no execution of that name (a plan
+//!   pasted into the console under another execution name) is left alone: its execution's own event covers it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::emr::clusters_of_run;
+use super::errors::TaskError;
+use super::ports::{EmrApi, GlueApi, SfnApi};
+use super::states::{glue_run_status, Status};
+use super::trigger::{resolve_plan, ResolveInput};
+use crate::catalog::{Catalog, Engine, Vars};
+use crate::run::plan::{render, sample_input, TAG_ENVIRONMENT, TAG_RUN};
+use crate::run::RunPlan;
+
+/// The execution statuses after which the janitor cleans up (the ones the template's rule selects).
+pub const ENDED_BADLY: &[&str] = &["ABORTED", "TIMED_OUT", "FAILED"];
+
+/// What the janitor needs besides its clients: the catalog (to resolve `{"job": …}` inputs and to know the Glue
+/// jobs), the deployment's vars, and the run state machine whose executions it cleans up after.
+#[derive(Debug, Clone)]
+pub struct JanitorConfig {
+    pub catalog: Catalog,
+    pub vars: Vars,
+    pub state_machine_arn: String,
+}
+
+impl JanitorConfig {
+    fn environment(&self) -> Option<&str> {
+        self.vars.get("env")
+    }
+}
+
+/// What one janitor invocation ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupReport {
+    /// Clusters terminated.
+    pub clusters: Vec<String>,
+    /// Glue runs stopped, as `job/run-id`.
+    pub glue_runs: Vec<String>,
+    /// Why nothing was to be done, when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+/// The janitor's input: an execution's status change, or a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JanitorEvent {
+    ExecutionEnded {
+        state_machine_arn: String,
+        name: String,
+        status: String,
+        /// The execution's input, as a JSON string.
+        input: Option<String>,
+    },
+    Sweep,
+}
+
+impl JanitorEvent {
+    /// Reads an EventBridge event (or `{"sweep": true}`); anything else is `InvalidInput`, naming what it is.
+    pub fn parse(event: &Value) -> Result<JanitorEvent, TaskError> {
+        if event.get("sweep").and_then(Value::as_bool) == Some(true) {
+            return Ok(JanitorEvent::Sweep);
+        }
+        let text =
+            |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+        match (text(event, "source").as_deref(), text(event, "detail-type").as_deref()) {
+            (Some("aws.events" | "aws.scheduler"), Some("Scheduled Event")) => Ok(JanitorEvent::Sweep),
+            (Some("aws.states"), Some("Step Functions Execution Status Change")) => {
+                let detail = event.get("detail").unwrap_or(&Value::Null);
+                let field = |key: &str| {
+                    text(detail, key).ok_or_else(|| {
+                        TaskError::invalid(format!("janitor: the execution status change has no detail.{key}"))
+                    })
+                };
+                Ok(JanitorEvent::ExecutionEnded {
+                    state_machine_arn: field("stateMachineArn")?,
+                    name: field("name")?,
+                    status: field("status")?,
+                    input: text(detail, "input"),
+                })
+            }
+            (source, detail_type) => Err(TaskError::invalid(format!(
+                "janitor: expected a \"Step Functions Execution Status Change\" event, a \"Scheduled Event\" or \
+                 {{\"sweep\": true}}, found detail-type {detail_type:?} from {source:?}"
+            ))),
+        }
+    }
+}
+
+/// Cleans up after one ended execution, or sweeps.
+pub async fn janitor(
+    config: &JanitorConfig,
+    emr: &impl EmrApi,
+    glue: &impl GlueApi,
+    sfn: &impl SfnApi,
+    event: Value,
+    now: DateTime<Utc>,
+) -> Result<CleanupReport, TaskError> {
+    match JanitorEvent::parse(&event)? {
+        JanitorEvent::Sweep => sweep(config, emr, glue, sfn, now).await,
+        JanitorEvent::ExecutionEnded {
+            state_machine_arn,
+            name,
+            status,
+            input,
+        } => {
+            if state_machine_arn != config.state_machine_arn {
+                return Ok(ignored(format!(
+                    "{name} is an execution of {state_machine_arn}, not of this stack"
+                )));
+            }
+            if !ENDED_BADLY.contains(&status.as_str()) {
+                return Ok(ignored(format!(
+                    "{name} ended {status}: its own paths cleaned up"
+                )));
+            }
+            let plan = match plan_of_execution(config, &name, input.as_deref(), now) {
+                Ok(plan) => plan,
+                Err(why) => {
+                    return Ok(ignored(format!(
+                        "{name}: {why}: it cannot have started anything"
+                    )))
+                }
+            };
+            info!(run = %plan.run_name, execution = %name, status = %status, "cleaning up after the execution");
+            end_run(emr, glue, &plan).await
+        }
+    }
+}
+
+fn ignored(why: String) -> CleanupReport {
+    info!(reason = %why, "nothing to clean up");
+    CleanupReport {
+        ignored: Some(why),
+        ..CleanupReport::default()
+    }
+}
+
+/// The run an execution was: its input is a plan, or a request the state machine resolved under the execution's name.
+fn plan_of_execution(
+    config: &JanitorConfig,
+    execution_name: &str,
+    input: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<RunPlan, String> {
+    let input: Value = serde_json::from_str(input.unwrap_or("{}"))
+        .map_err(|e| format!("its input is not JSON: {e}"))?;
+    if input.get("plan_version").is_some() {
+        return serde_json::from_value(input)
+            .map_err(|e| format!("its input is not a readable plan: {e}"));
+    }
+    let request = ResolveInput {
+        request: input,
+        execution_name: Some(execution_name.to_string()),
+    };
+    resolve_plan(&config.catalog, &config.vars, request, now)
+        .map_err(|e| format!("its input resolves to no run ({e})"))
+}
+
+/// Ends whatever of `plan`'s run is still running: its clusters, its Glue runs.
+async fn end_run(
+    emr: &impl EmrApi,
+    glue: &impl GlueApi,
+    plan: &RunPlan,
+) -> Result<CleanupReport, TaskError> {
+    let mut report = CleanupReport::default();
+    match plan.engine {
+        Engine::Emr => {
+            let ids = clusters_of_run(emr, plan).await?;
+            if !ids.is_empty() {
+                emr.terminate_job_flows(&ids)
+                    .await
+                    .map_err(|e| TaskError::aws("TerminateJobFlows", e))?;
+                warn!(run = %plan.run_name, clusters = ?ids, "terminated what the run left running");
+                report.clusters = ids;
+            }
+        }
+        Engine::Glue => {
+            let Some(job_name) = plan
+                .glue
+                .as_ref()
+                .and_then(|g| g.job.get("Name"))
+                .and_then(Value::as_str)
+            else {
+                return Ok(ignored(format!(
+                    "run {} has no Glue job name",
+                    plan.run_name
+                )));
+            };
+            let runs = glue
+                .job_runs(job_name)
+                .await
+                .map_err(|e| TaskError::aws("GetJobRuns", e))?;
+            let live: Vec<String> = runs
+                .into_iter()
+                .filter(|run| {
+                    run.run_name.as_deref() == Some(plan.run_name.as_str()) && is_live(&run.state)
+                })
+                .map(|run| run.id)
+                .collect();
+            report.glue_runs = stop(glue, job_name, &live).await?;
+        }
+    }
+    if report.clusters.is_empty() && report.glue_runs.is_empty() {
+        info!(run = %plan.run_name, "nothing of the run is running");
+    }
+    Ok(report)
+}
+
+/// A Glue run that has not ended (an unknown state counts as live: stopping a finished run is harmless).
+fn is_live(state: &str) -> bool {
+    !matches!(
+        glue_run_status(state),
+        Ok(Status::Succeeded | Status::Failed)
+    )
+}
+
+async fn stop(
+    glue: &impl GlueApi,
+    job_name: &str,
+    run_ids: &[String],
+) -> Result<Vec<String>, TaskError> {
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stopped = glue
+        .stop_job_runs(job_name, run_ids)
+        .await
+        .map_err(|e| TaskError::aws("BatchStopJobRun", e))?;
+    warn!(glue_job = %job_name, runs = ?stopped, "stopped what the run left running");
+    Ok(stopped
+        .into_iter()
+        .map(|id| format!("{job_name}/{id}"))
+        .collect())
+}
+
+/// Whether the execution named `run` has ended: `None` when there is no such execution (leave its resources alone).
+async fn ended(
+    sfn: &impl SfnApi,
+    config: &JanitorConfig,
+    run: &str,
+) -> Result<Option<bool>, TaskError> {
+    let status = sfn
+        .execution_status(&config.state_machine_arn, run)
+        .await
+        .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+    Ok(status.map(|status| status != "RUNNING"))
+}
+
+/// Every cluster of this environment and every live run of the catalog's Glue jobs whose execution has ended.
+async fn sweep(
+    config: &JanitorConfig,
+    emr: &impl EmrApi,
+    glue: &impl GlueApi,
+    sfn: &impl SfnApi,
+    now: DateTime<Utc>,
+) -> Result<CleanupReport, TaskError> {
+    let mut report = CleanupReport::default();
+    let clusters = emr
+        .active_clusters()
+        .await
+        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    let mut leaked = Vec::new();
+    for summary in clusters {
+        let cluster = match emr.describe_cluster(&summary.id).await {
+            Ok(cluster) => cluster,
+            // Another environment's (or not sparkplug's): this function may not describe it.
+            Err(e) if e.code == "AccessDeniedException" => continue,
+            Err(e) => return Err(TaskError::aws("DescribeCluster", e)),
+        };
+        if cluster.tags.get(TAG_ENVIRONMENT).map(String::as_str) != config.environment() {
+            continue;
+        }
+        let Some(run) = cluster.tags.get(TAG_RUN) else {
+            continue;
+        };
+        if ended(sfn, config, run).await? == Some(true) {
+            leaked.push(summary.id);
+        }
+    }
+    if !leaked.is_empty() {
+        emr.terminate_job_flows(&leaked)
+            .await
+            .map_err(|e| TaskError::aws("TerminateJobFlows", e))?;
+        warn!(clusters = ?leaked, "sweep: terminated clusters whose execution has ended");
+        report.clusters = leaked;
+    }
+    for (name, job) in &config.catalog.jobs {
+        if job.engine != Engine::Glue {
+            continue;
+        }
+        let Some(job_name) = render(
+            &config.catalog,
+            name,
+            &sample_input(job, &config.vars),
+            &config.vars,
+        )
+        .ok()
+        .and_then(|plan| plan.glue?.job.get("Name")?.as_str().map(str::to_string)) else {
+            continue;
+        };
+        let runs = glue
+            .job_runs(&job_name)
+            .await
+            .map_err(|e| TaskError::aws("GetJobRuns", e))?;
+        let mut leaked = Vec::new();
+        for run in runs.into_iter().filter(|run| is_live(&run.state)) {
+            let Some(run_name) = &run.run_name else {
+                continue;
+            };
+            if ended(sfn, config, run_name).await? == Some(true) {
+                leaked.push(run.id);
+            }
+        }
+        report
+            .glue_runs
+            .extend(stop(glue, &job_name, &leaked).await?);
+    }
+    info!(clusters = report.clusters.len(), glue_runs = report.glue_runs.len(), at = %now, "sweep done");
+    Ok(report)
+}

@@ -1,0 +1,234 @@
+//! The janitor over real SDK clients and a request/response-level mock: what a stopped, timed-out or failed
+//! execution left running is ended, exactly that, once; the sweep ends what an event missed.
+
+mod common;
+
+use common::fake_aws::FakeAws;
+use common::{catalog, now, plan_of, vars};
+use serde_json::{json, Value};
+use sparkplug::engine::input::handle;
+use sparkplug::engine::janitor::{self, JanitorConfig};
+use sparkplug::engine::{ErrorKind, TaskError};
+
+const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
+
+fn config() -> JanitorConfig {
+    let catalog = catalog();
+    JanitorConfig {
+        vars: vars(&catalog),
+        catalog,
+        state_machine_arn: MACHINE.into(),
+    }
+}
+
+async fn janitor(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
+    let (emr, glue, sfn) = (aws.emr(), aws.glue(), aws.sfn());
+    let config = config();
+    handle("janitor", event, |e| {
+        janitor::janitor(&config, &emr, &glue, &sfn, e, now())
+    })
+    .await
+}
+
+/// "Step Functions Execution Status Change" as AWS documents it.
+fn ended(name: &str, status: &str, input: &Value) -> Value {
+    json!({
+        "version": "0", "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "account": "123456789012", "time": "2026-11-27T06:40:00Z", "region": "eu-west-1",
+        "resources": [format!("arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{name}")],
+        "detail": {
+            "executionArn": format!("arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{name}"),
+            "stateMachineArn": MACHINE, "name": name, "status": status,
+            "startDate": 1_795_933_200_000_i64, "stopDate": 1_795_933_800_000_i64,
+            "input": input.to_string(), "output": null,
+            "inputDetails": {"included": true}, "outputDetails": null
+        }
+    })
+}
+
+fn cluster(id: &str, name: &str, environment: &str) -> Value {
+    json!({"Cluster": {"Id": id, "Name": name, "Status": {"State": "WAITING"},
+        "Tags": [{"Key": "sparkplug:environment", "Value": environment}, {"Key": "sparkplug:run", "Value": name}]}})
+}
+
+#[tokio::test]
+async fn a_stopped_emr_run_has_its_cluster_terminated() {
+    let plan = plan_of("hello_world");
+    let aws = FakeAws::new();
+    aws.ok(
+        "ListClusters",
+        json!({"Clusters": [
+            {"Id": "j-OTHER", "Name": "another-run", "Status": {"State": "WAITING"}},
+            {"Id": "j-RUN", "Name": plan.run_name, "Status": {"State": "WAITING"}}
+        ]}),
+    );
+    aws.ok("DescribeCluster", cluster("j-RUN", &plan.run_name, "dev"));
+    aws.ok("TerminateJobFlows", json!({}));
+    let input = serde_json::to_value(&plan).unwrap();
+    let report = janitor(&aws, ended(&plan.run_name, "ABORTED", &input))
+        .await
+        .unwrap();
+    assert_eq!(report["clusters"], json!(["j-RUN"]));
+    assert_eq!(
+        aws.requests("TerminateJobFlows"),
+        vec![json!({"JobFlowIds": ["j-RUN"]})]
+    );
+
+    // A second delivery finds nothing left to end.
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    let report = janitor(&aws, ended(&plan.run_name, "ABORTED", &input))
+        .await
+        .unwrap();
+    assert_eq!(report["clusters"], json!([]));
+    assert!(aws.requests("TerminateJobFlows").is_empty());
+}
+
+#[tokio::test]
+async fn a_console_run_is_found_by_its_execution_name() {
+    // {"job": "hello_world"} from the console: the state machine named the run after the execution.
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-RUN", "Name": "console-7f3a", "Status": {"State": "RUNNING"}}]}));
+    aws.ok("DescribeCluster", cluster("j-RUN", "console-7f3a", "dev"));
+    aws.ok("TerminateJobFlows", json!({}));
+    let report = janitor(
+        &aws,
+        ended("console-7f3a", "TIMED_OUT", &json!({"job": "hello_world"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["clusters"], json!(["j-RUN"]));
+}
+
+#[tokio::test]
+async fn a_failed_glue_run_path_has_its_live_run_stopped_and_nothing_else() {
+    let plan = plan_of("customer_scores");
+    let job = plan.glue.as_ref().unwrap().job["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let aws = FakeAws::new();
+    aws.ok("GetJobRuns", json!({"JobRuns": [
+        {"Id": "jr_LIVE", "JobName": job, "JobRunState": "RUNNING", "Arguments": {"--sparkplug_run": plan.run_name}},
+        {"Id": "jr_DONE", "JobName": job, "JobRunState": "SUCCEEDED", "Arguments": {"--sparkplug_run": plan.run_name}},
+        {"Id": "jr_OTHER", "JobName": job, "JobRunState": "RUNNING", "Arguments": {"--sparkplug_run": "another-run"}}
+    ]}));
+    aws.ok(
+        "BatchStopJobRun",
+        json!({"SuccessfulSubmissions": [{"JobName": job, "JobRunId": "jr_LIVE"}], "Errors": []}),
+    );
+    let input = serde_json::to_value(&plan).unwrap();
+    let report = janitor(&aws, ended(&plan.run_name, "FAILED", &input))
+        .await
+        .unwrap();
+    assert_eq!(report["glue_runs"], json!([format!("{job}/jr_LIVE")]));
+    assert_eq!(
+        aws.requests("BatchStopJobRun"),
+        vec![json!({"JobName": job, "JobRunIds": ["jr_LIVE"]})]
+    );
+}
+
+#[tokio::test]
+async fn what_is_not_the_janitors_business_is_left_alone() {
+    let plan = plan_of("hello_world");
+    let input = serde_json::to_value(&plan).unwrap();
+    let aws = FakeAws::new();
+    // Succeeded runs cleaned up on their own paths; another stack's executions are its janitor's.
+    let report = janitor(&aws, ended(&plan.run_name, "SUCCEEDED", &input))
+        .await
+        .unwrap();
+    assert!(report["ignored"]
+        .as_str()
+        .unwrap()
+        .contains("ended SUCCEEDED"));
+    let mut other = ended(&plan.run_name, "ABORTED", &input);
+    other["detail"]["stateMachineArn"] =
+        json!("arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-prod");
+    let report = janitor(&aws, other).await.unwrap();
+    assert!(report["ignored"]
+        .as_str()
+        .unwrap()
+        .contains("not of this stack"));
+    // An input that resolves to no run started nothing.
+    let report = janitor(&aws, ended("bad", "FAILED", &json!({"job": "no_such_job"})))
+        .await
+        .unwrap();
+    assert!(
+        report["ignored"]
+            .as_str()
+            .unwrap()
+            .contains("resolves to no run"),
+        "{report}"
+    );
+    assert!(aws.actions().is_empty(), "{:?}", aws.actions());
+    // An event that is none of its events is refused, naming what it is.
+    let err = janitor(
+        &aws,
+        json!({"source": "aws.s3", "detail-type": "Object Created"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(err.message.contains("\"Object Created\""), "{err}");
+}
+
+#[tokio::test]
+async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
+    let aws = FakeAws::new();
+    aws.ok(
+        "ListClusters",
+        json!({"Clusters": [
+            {"Id": "j-PROD", "Name": "run-a", "Status": {"State": "WAITING"}},
+            {"Id": "j-LEAKED", "Name": "run-b", "Status": {"State": "WAITING"}},
+            {"Id": "j-LIVE", "Name": "run-c", "Status": {"State": "RUNNING"}},
+            {"Id": "j-NOEXEC", "Name": "run-d", "Status": {"State": "WAITING"}}
+        ]}),
+    );
+    aws.error(
+        "DescribeCluster",
+        400,
+        "AccessDeniedException",
+        "another environment's",
+    );
+    aws.ok("DescribeCluster", cluster("j-LEAKED", "run-b", "dev"));
+    aws.ok("DescribeCluster", cluster("j-LIVE", "run-c", "dev"));
+    aws.ok("DescribeCluster", cluster("j-NOEXEC", "run-d", "dev"));
+    let execution = |status: &str| json!({"executionArn": "arn:x", "stateMachineArn": MACHINE, "status": status, "startDate": 1.7e9});
+    aws.ok("DescribeExecution", execution("ABORTED"));
+    aws.ok("DescribeExecution", execution("RUNNING"));
+    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
+    // The Glue job of customer_scores: a live run of a timed-out execution.
+    aws.ok(
+        "GetJobRuns",
+        json!({"JobRuns": [
+            {"Id": "jr_LEAKED", "JobRunState": "RUNNING", "Arguments": {"--sparkplug_run": "run-e"}}
+        ]}),
+    );
+    aws.ok("DescribeExecution", execution("TIMED_OUT"));
+    aws.ok("TerminateJobFlows", json!({}));
+    aws.ok("BatchStopJobRun", json!({"SuccessfulSubmissions": [{"JobName": "sparkplug-customer_scores-dev", "JobRunId": "jr_LEAKED"}]}));
+    let report = janitor(&aws, json!({"sweep": true})).await.unwrap();
+    assert_eq!(report["clusters"], json!(["j-LEAKED"]));
+    assert_eq!(
+        aws.requests("TerminateJobFlows"),
+        vec![json!({"JobFlowIds": ["j-LEAKED"]})]
+    );
+    assert_eq!(
+        aws.requests("GetJobRuns"),
+        vec![json!({"JobName": "sparkplug-customer_scores-dev", "MaxResults": 200})]
+    );
+    assert_eq!(
+        report["glue_runs"],
+        json!(["sparkplug-customer_scores-dev/jr_LEAKED"])
+    );
+
+    // The scheduler's own event is a sweep too.
+    let scheduled =
+        json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    janitor(&aws, scheduled).await.unwrap();
+    assert_eq!(aws.actions(), vec!["ListClusters", "GetJobRuns"]);
+}
