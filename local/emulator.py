@@ -9,8 +9,10 @@ Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses 
   cluster to die mid-step (TERMINATED_WITH_ERRORS with a reason); a cluster terminated with unfinished steps
   cancels them, and ActionOnFailure is applied.
 - Glue job runs take time (STARTING → RUNNING → SUCCEEDED) and can be made to FAIL; UpdateJob is implemented.
-- S3 "Object Created" events go to the trigger function the way the template's EventBridge rule sends them
-  (for the buckets its pattern names), with a real per-PUT sequencer.
+- EventBridge rules as the template declares them (each function's `EventBridgeRule` events, matched by their
+  patterns): S3 "Object Created" events, with a real per-PUT sequencer, and "Step Functions Execution Status
+  Change" events when an execution ends, go to the functions whose rules match them, asynchronously.
+- Glue BatchStopJobRun (moto has none): the run goes STOPPING, then STOPPED.
 - API faults on demand: an error for the next N calls of an action (before or after the call takes effect), and
   Lambda function errors.
 
@@ -46,14 +48,17 @@ class Settings:
     step_seconds: float = 2.0
     glue_start_seconds: float = 1.0
     glue_run_seconds: float = 3.0
+    glue_stop_seconds: float = 1.0
 
 
 SETTINGS = Settings()
 LOCK = threading.RLock()
 # run name -> fault spec (see ControlHandler)
 FAULTS: dict[str, dict[str, Any]] = {}
-# S3 events delivered to the trigger, with the trigger's answer
+# Events delivered to functions by the rules, with each function's answer
 EVENTS: list[dict[str, Any]] = []
+# (function, event pattern) of every EventBridge rule of the template; set by `route` once the stack is deployed
+RULES: list[tuple[str, dict[str, Any]]] = []
 _SEQUENCE = [0]
 
 
@@ -306,9 +311,19 @@ def _patch_glue() -> None:
         elapsed = time.monotonic() - getattr(self, "_sp_started", 0)
         run = (self.arguments or {}).get("--sparkplug_run")
         failing = _fault(run).get("fail_glue_run")
+        stopped_at = getattr(self, "_sp_stopped_at", None)
+        if stopped_at is not None:
+            # BatchStopJobRun: STOPPING, then STOPPED (AWS Glue API, JobRun.JobRunState).
+            state = "STOPPING" if time.monotonic() - stopped_at < SETTINGS.glue_stop_seconds else "STOPPED"
+            if state == "STOPPED" and self.completed_on is None:
+                self.completed_on = _now()
+            result["CompletedOn"] = self.completed_on
+            result["JobRunState"] = state
+            result["LogGroupName"] = "/aws-glue/jobs"
+            return result
         if elapsed < SETTINGS.glue_start_seconds:
             state = "STARTING"
-        elif elapsed < SETTINGS.glue_start_seconds + SETTINGS.glue_run_seconds:
+        elif elapsed < SETTINGS.glue_start_seconds + _fault(run).get("glue_run_seconds", SETTINGS.glue_run_seconds):
             state = "RUNNING"
         else:
             state = failing.get("state", "FAILED") if failing else "SUCCEEDED"
@@ -361,6 +376,37 @@ def _patch_glue() -> None:
         return ActionResult({"JobName": name})
 
     responses.GlueResponse.update_job = update_job
+
+    def batch_stop_job_run(self: Any) -> Any:
+        # AWS Glue API, BatchStopJobRun: JobName and 1-25 JobRunIds; each run is either a SuccessfulSubmission or an
+        # Error (an unknown run, or one that has ended, cannot be stopped).
+        name = self._get_param("JobName")
+        run_ids = self._get_param("JobRunIds") or []
+        if not name or not 1 <= len(run_ids) <= 25:
+            raise _service_error(
+                "glue", {"code": "InvalidInputException", "message": "JobName and 1 to 25 JobRunIds are required"}
+            )
+        job = self.glue_backend.get_job(name)
+        submitted, errors = [], []
+        with LOCK:
+            for run_id in run_ids:
+                run = next((r for r in job.job_runs if r.job_run_id == run_id), None)
+                if run is None:
+                    errors.append(_stop_error(name, run_id, "EntityNotFoundException", "Job run not found"))
+                    continue
+                state = run.as_dict()["JobRunState"]
+                if state in ("SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "STOPPED", "EXPIRED"):
+                    errors.append(_stop_error(name, run_id, "InvalidInputException", f"Job run is {state}"))
+                    continue
+                run._sp_stopped_at = time.monotonic()
+                submitted.append({"JobName": name, "JobRunId": run_id})
+        return ActionResult({"SuccessfulSubmissions": submitted, "Errors": errors})
+
+    responses.GlueResponse.batch_stop_job_run = batch_stop_job_run
+
+
+def _stop_error(job: str, run_id: str, code: str, message: str) -> dict[str, Any]:
+    return {"JobName": job, "JobRunId": run_id, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}
 
 
 # ------------------------------------------------------------------------------------------ Lambda and S3 → trigger
@@ -464,18 +510,48 @@ def object_created_event(bucket: Any, key: Any, region: str, account: str) -> di
     }
 
 
-def _patch_s3(forwarder: LambdaForwarder, trigger_function: str, watched_buckets: set[str]) -> None:
-    from moto.s3 import notifications
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    """Whether `event` matches an EventBridge event pattern ("Amazon EventBridge event patterns", EventBridge User
+    Guide): every field the pattern names must be in the event; a list of values matches when the event's value (or,
+    for an array, one of its items) equals one of them; an object recurses. Only exact values are emulated: the
+    template uses nothing else, and a content filter such as `prefix` is refused rather than guessed at."""
+    if not isinstance(event, dict):
+        return False
+    for key, expected in pattern.items():
+        if key not in event:
+            return False
+        value = event[key]
+        if isinstance(expected, dict):
+            if not matches(expected, value):
+                return False
+        elif isinstance(expected, list):
+            if any(isinstance(item, dict) for item in expected):
+                raise ValueError(f"event pattern field {key}: content filters are not emulated: {expected}")
+            values = value if isinstance(value, list) else [value]
+            if not any(v in expected for v in values):
+                return False
+        else:
+            raise TypeError(f"event pattern field {key} must be a list or an object, found {expected!r}")
+    return True
 
-    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
-        name = str(getattr(event_name, "value", event_name))
-        if not name.startswith("s3:ObjectCreated") or bucket.name not in watched_buckets:
-            return
-        event = object_created_event(bucket, key, bucket.region_name, account_id)
 
-        def deliver() -> None:
-            answer = forwarder.invoke(FunctionName=trigger_function, Payload=json.dumps(event).encode())
+def route(rules: list[tuple[str, dict[str, Any]]]) -> None:
+    """The template's EventBridge rules, as (function, pattern) pairs."""
+    with LOCK:
+        RULES[:] = rules
+
+
+def publish(forwarder: LambdaForwarder, event: dict[str, Any]) -> None:
+    """Puts an event on the default bus: each function whose rule matches gets it, asynchronously, the way
+    EventBridge invokes Lambda targets."""
+    with LOCK:
+        targets = [function for function, pattern in RULES if matches(pattern, event)]
+    for function in targets:
+
+        def deliver(function: str = function) -> None:
+            answer = forwarder.invoke(FunctionName=function, Payload=json.dumps(event).encode())
             record = {
+                "function": function,
                 "event": event,
                 "error": "FunctionError" in answer,
                 "answer": json.loads(answer["Payload"].read() or b"null"),
@@ -483,13 +559,68 @@ def _patch_s3(forwarder: LambdaForwarder, trigger_function: str, watched_buckets
             with LOCK:
                 EVENTS.append(record)
 
-        # EventBridge invokes the target asynchronously.
         threading.Thread(target=deliver, daemon=True).start()
+
+
+def _patch_s3(forwarder: LambdaForwarder) -> None:
+    from moto.s3 import notifications
+
+    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+        # moto calls this only for buckets whose notification configuration has EventBridgeConfiguration.
+        name = str(getattr(event_name, "value", event_name))
+        if name.startswith("s3:ObjectCreated"):
+            publish(forwarder, object_created_event(bucket, key, bucket.region_name, account_id))
 
     notifications._send_event_bridge_message = send
 
 
-def install(lambda_endpoint: str, trigger_function: str, watched_buckets: set[str]) -> None:
+def execution_status_change_event(execution: Any) -> dict[str, Any]:
+    """A "Step Functions Execution Status Change" event as AWS documents it (Step Functions Developer Guide,
+    "Automating Step Functions event delivery with EventBridge"): dates in epoch milliseconds, input as a string."""
+
+    def millis(moment: Any) -> int | None:
+        return int(moment.timestamp() * 1000) if moment else None
+
+    arn = execution.exec_arn
+    region, account = arn.split(":")[3], arn.split(":")[4]
+    data = execution.input_data
+    return {
+        "version": "0",
+        "id": f"{time.time_ns():x}",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [arn],
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": execution.state_machine.arn,
+            "name": execution.name,
+            "status": execution.exec_status.value,
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": data if isinstance(data, str) else json.dumps(data),
+            "inputDetails": {"included": True},
+            "output": None,
+            "outputDetails": None,
+        },
+    }
+
+
+def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
+    from moto.stepfunctions.parser.backend import execution
+
+    terminated = execution.BaseExecutionWorkerCommunication.terminated
+
+    def ended(self: Any) -> None:
+        terminated(self)
+        publish(forwarder, execution_status_change_event(self.execution))
+
+    execution.BaseExecutionWorkerCommunication.terminated = ended
+
+
+def install(lambda_endpoint: str) -> None:
     import warnings
 
     # Injected error codes that the service model does not list (ThrottlingException) are meant.
@@ -504,7 +635,8 @@ def install(lambda_endpoint: str, trigger_function: str, watched_buckets: set[st
     _patch_emr()
     _patch_glue()
     _patch_lambda(forwarder)
-    _patch_s3(forwarder, trigger_function, watched_buckets)
+    _patch_s3(forwarder)
+    _patch_sfn_events(forwarder)
 
 
 # ----------------------------------------------------------------------------------------------------- control API
@@ -514,10 +646,10 @@ class ControlHandler(BaseHTTPRequestHandler):
     """The control API, for tests and the demo (JSON in, JSON out):
 
     GET  /health                       → {"ok": true}
-    GET  /events                       → the S3 events delivered to the trigger, with its answers
+    GET  /events                       → the events the rules delivered, with each function's answer
     POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings)
     POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file"},
-                     "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"},
+                     "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
                      "lambda_errors": [{"function", "error_type", "message", "times"}]}
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint

@@ -207,6 +207,15 @@ def deploy(endpoint: str) -> dict[str, Any]:
     variables = {k: str(template.eval(v)) for k, v in trigger["Properties"]["Environment"]["Variables"].items()}
     pattern = trigger["Properties"]["Events"]["DataArrived"]["Properties"]["Pattern"]
     watched = {str(template.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
+    # Every EventBridge rule of the template, with its pattern as deployed (refs resolved).
+    rules = [
+        (resource["Metadata"]["BuildProperties"]["Binary"], template.eval(event["Properties"]["Pattern"]))
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event["Type"] == "EventBridgeRule"
+    ]
+    emulator.route(rules)
     return {
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,
@@ -237,11 +246,7 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{port}"
     lambda_endpoint = f"http://127.0.0.1:{lambda_port}"
 
-    probe = Template(REPO / "template.yaml", samconfig_parameters("dev"), {})
-    trigger_binary = probe.resources["TriggerFunction"]["Metadata"]["BuildProperties"]["Binary"]
-    pattern = probe.resources["TriggerFunction"]["Properties"]["Events"]["DataArrived"]["Properties"]["Pattern"]
-    watched = {str(probe.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
-    emulator.install(lambda_endpoint, trigger_binary, watched)
+    emulator.install(lambda_endpoint)
 
     import logging
 

@@ -612,3 +612,117 @@ async fn bad_input_starts_nothing_and_the_trigger_says_why() {
         "{answer}"
     );
 }
+
+impl Aws {
+    async fn stop(&self, run_name: &str) {
+        self.sfn
+            .stop_execution()
+            .execution_arn(self.execution_arn(run_name))
+            .cause("stopped from the console (e2e)")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The Glue runs of customer_scores that carry this run's name: (id, state).
+    async fn glue_runs(&self, run_name: &str) -> Vec<(String, String)> {
+        let Ok(runs) = self
+            .glue
+            .get_job_runs()
+            .job_name("sparkplug-customer_scores-dev")
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        runs.job_runs()
+            .iter()
+            .filter(|r| {
+                r.arguments()
+                    .and_then(|a| a.get("--sparkplug_run"))
+                    .map(String::as_str)
+                    == Some(run_name)
+            })
+            .map(|r| {
+                let state = r
+                    .job_run_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
+                (r.id().unwrap_or_default().to_string(), state)
+            })
+            .collect()
+    }
+}
+
+/// Polls `done` until it holds, up to `limit`; the time it took.
+async fn within<F, Fut>(limit: Duration, what: &str, mut done: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_stop_of_an_emr_run_leaves_nothing_running() {
+    let aws = aws().await;
+    let run = unique("hello_world-stopped");
+    aws.start("hello_world", &run).await;
+    within(RUN, "the run's cluster is up", || async {
+        !aws.clusters(&run).await.is_empty()
+    })
+    .await;
+    aws.stop(&run).await;
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "ABORTED");
+    // Step Functions runs no Catch path after a Stop: the janitor, on the execution's status change, ends the cluster.
+    let took = within(
+        Duration::from_secs(60),
+        "the cluster terminated after the Stop",
+        || async {
+            let clusters = aws.clusters(&run).await;
+            !clusters.is_empty()
+                && clusters
+                    .iter()
+                    .all(|(_, state)| state.starts_with("TERMINAT"))
+        },
+    )
+    .await;
+    eprintln!(
+        "EMR run stopped from the console: nothing running {:.1} s after the Stop",
+        took.as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_stop_of_a_glue_run_stops_the_glue_run() {
+    let aws = aws().await;
+    let run = unique("customer_scores-stopped");
+    // A long Glue run, so that only a stop ends it.
+    aws.fault(&run, json!({"glue_run_seconds": 600})).await;
+    aws.start("customer_scores", &run).await;
+    within(RUN, "the Glue run started", || async {
+        !aws.glue_runs(&run).await.is_empty()
+    })
+    .await;
+    aws.stop(&run).await;
+    assert_eq!(aws.wait(&run, RUN).await.status, "ABORTED");
+    let took = within(
+        Duration::from_secs(60),
+        "the Glue run stopped after the Stop",
+        || async {
+            let runs = aws.glue_runs(&run).await;
+            !runs.is_empty() && runs.iter().all(|(_, state)| state == "STOPPED")
+        },
+    )
+    .await;
+    eprintln!(
+        "Glue run stopped from the console: nothing running {:.1} s after the Stop",
+        took.as_secs_f64()
+    );
+}
