@@ -236,7 +236,7 @@ class Bench:
         emulator.SETTINGS.cluster_start_seconds = 1
         emulator.SETTINGS.bootstrap_seconds = 0.5
         emulator.SETTINGS.step_seconds = 1
-        emulator.install(self.invoke_server.url, "trigger", set())
+        emulator.install(self.invoke_server.url)
         import logging
 
         from moto.core.config import default_user_config
@@ -250,6 +250,8 @@ class Bench:
         self.server.start()
         stack.wait_for(f"{self.endpoint}/moto-api/", 30)
         deployed = stack.deploy(self.endpoint)
+        # The bench invokes the functions itself: no rule delivers events on its own.
+        emulator.route([])
         self.state_machine_arn = deployed["state_machine_arn"]
         self.data_bucket = deployed["data_bucket"]
         self.env = {
@@ -322,8 +324,8 @@ class Bench:
 
     def representative_events(self) -> dict[str, list[Any]]:
         """One event per function, shaped like what it gets in a run (each cold start may run it again)."""
-        emr_plan = self.call("resolve", {"job": "hello_world"})
-        glue_plan = self.call("resolve", {"job": "customer_scores"})
+        emr_plan = self.call("resolve", {"request": {"job": "hello_world"}, "execution_name": "bench-emr"})
+        glue_plan = self.call("resolve", {"request": {"job": "customer_scores"}, "execution_name": "bench-glue"})
         cluster = self.call("emr-create-cluster", {"plan": emr_plan})["cluster_id"]
         steps = self.call("emr-add-steps", {"plan": emr_plan, "cluster_id": cluster})["step_ids"]
         glue_run = self.call("glue-start-run", {"plan": glue_plan})
@@ -331,7 +333,7 @@ class Bench:
         keys = [f"landing/sales/bench-{uuid.uuid4().hex[:8]}/_SUCCESS" for _ in range(64)]
         return {
             "trigger": [self.object_event(k) for k in keys],
-            "resolve": [{"job": "hello_world"}],
+            "resolve": [{"request": {"job": "hello_world"}, "execution_name": "bench-emr"}],
             "emr-create-cluster": [{"plan": emr_plan}],
             "emr-add-steps": [{"plan": emr_plan, "cluster_id": cluster, "poll": poll}],
             "emr-sense": [{"plan": emr_plan, "cluster_id": cluster, "step_ids": steps, "poll": poll}],
@@ -340,6 +342,7 @@ class Bench:
             "glue-sense": [
                 {"plan": glue_plan, "job_name": glue_run["job_name"], "run_id": glue_run["run_id"], "poll": poll}
             ],
+            "janitor": [{"sweep": True}],
         }
 
 
