@@ -563,7 +563,30 @@ def publish(forwarder: LambdaForwarder, event: dict[str, Any]) -> None:
 
 
 def _patch_s3(forwarder: LambdaForwarder) -> None:
-    from moto.s3 import notifications
+    from moto.core.responses import ActionResult
+    from moto.s3 import notifications, responses
+
+    reported = responses.S3Response.get_bucket_notification
+
+    def get_bucket_notification(self: Any) -> Any:
+        # moto leaves EventBridgeConfiguration out of GetBucketNotificationConfiguration; AWS returns it when it is on
+        # (S3 API Reference, GetBucketNotificationConfiguration: EventBridgeConfiguration, an empty element).
+        configuration = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if configuration is None or configuration.event_bridge is None:
+            return reported(self)
+        result = {
+            key: [_notification_item(item, arn) for item in getattr(configuration, attribute)]
+            for key, attribute, arn in (
+                ("TopicConfigurations", "topic", "TopicArn"),
+                ("QueueConfigurations", "queue", "QueueArn"),
+                ("LambdaFunctionConfigurations", "cloud_function", "LambdaFunctionArn"),
+            )
+        }
+        result["EventBridgeConfiguration"] = {}
+        self.data["Action"] = "GetBucketNotificationConfiguration"
+        return self.serialized(ActionResult(result))
+
+    responses.S3Response.get_bucket_notification = get_bucket_notification
 
     def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
         # moto calls this only for buckets whose notification configuration has EventBridgeConfiguration.
@@ -572,6 +595,13 @@ def _patch_s3(forwarder: LambdaForwarder) -> None:
             publish(forwarder, object_created_event(bucket, key, bucket.region_name, account_id))
 
     notifications._send_event_bridge_message = send
+
+
+def _notification_item(item: Any, arn_key: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"Id": item.id, arn_key: item.arn, "Events": item.events}
+    if item.filters:
+        config["Filter"] = {"Key": {"FilterRules": item.filters["S3Key"]["FilterRule"]}}
+    return config
 
 
 def execution_status_change_event(execution: Any) -> dict[str, Any]:

@@ -726,3 +726,68 @@ async fn a_console_stop_of_a_glue_run_stops_the_glue_run() {
         took.as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enabling_eventbridge_on_a_bucket_keeps_its_other_notifications() {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+
+    let aws = aws().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&aws.stack.endpoint)
+        .region(aws_config::Region::new(aws.stack.region.clone()))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "local", "local", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = unique("team-bucket");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // The bucket already notifies a queue of another team.
+    let queue = QueueConfiguration::builder()
+        .id("other-team")
+        .queue_arn(format!(
+            "arn:aws:sqs:{}:123456789012:other-team",
+            aws.stack.region
+        ))
+        .events(Event::S3ObjectCreated)
+        .build()
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let enabled = sparkplug_cli::bucket::enable_eventbridge(&s3, &bucket)
+        .await
+        .unwrap();
+    assert_eq!(enabled, sparkplug_cli::bucket::Enabled::Now { kept: 1 });
+    let after = s3
+        .get_bucket_notification_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(after.event_bridge_configuration().is_some());
+    assert_eq!(
+        after.queue_configurations().len(),
+        1,
+        "the other team's notification was lost"
+    );
+    assert_eq!(after.queue_configurations()[0].id(), Some("other-team"));
+    // Again: nothing to do.
+    let again = sparkplug_cli::bucket::enable_eventbridge(&s3, &bucket)
+        .await
+        .unwrap();
+    assert_eq!(again, sparkplug_cli::bucket::Enabled::Already);
+}

@@ -1,4 +1,5 @@
-//! The parts of the `sparkplug` command that other crates share: the local stack's client, used by the CLI's
-//! `--local` mode and demo and by the end-to-end tests.
+//! The parts of the `sparkplug` command that other crates share: the local stack's client (the CLI's `--local` mode,
+//! the demo, the end-to-end tests) and the bucket notification merge (tested end to end on the local stack).
 
+pub mod bucket;
 pub mod local;

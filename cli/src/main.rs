@@ -86,6 +86,26 @@ enum Command {
         #[command(subcommand)]
         command: LocalCommand,
     },
+    /// S3 buckets whose arrivals start jobs.
+    Bucket {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Let BUCKET send its events to EventBridge (where the trigger's rule listens), keeping the SNS, SQS and Lambda
+    /// notifications it already has (a plain put-bucket-notification-configuration would replace them).
+    EnableEventbridge {
+        bucket: String,
+        /// Use the local stack (`dev/local up`) instead of AWS.
+        #[arg(long)]
+        local: bool,
+        /// The local stack's state file.
+        #[arg(long, value_name = "FILE", default_value = sparkplug_cli::local::DEFAULT_STATE_FILE)]
+        state_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,9 +188,22 @@ fn run(cli: Cli) -> Result<(), String> {
     {
         return runtime()?.block_on(status(run_name, *follow, target));
     }
+    if let Command::Bucket {
+        command:
+            BucketCommand::EnableEventbridge {
+                bucket,
+                local,
+                state_file,
+            },
+    } = &cli.command
+    {
+        return runtime()?.block_on(enable_eventbridge(bucket, *local, state_file));
+    }
     let loaded = load_catalog(&cli.catalog)?;
     match cli.command {
-        Command::Local { .. } | Command::Status { .. } => unreachable!("handled above"),
+        Command::Local { .. } | Command::Status { .. } | Command::Bucket { .. } => {
+            unreachable!("handled above")
+        }
         Command::Run {
             job,
             input,
@@ -299,6 +332,36 @@ async fn status(run_name: &str, follow: bool, target: &TargetArgs) -> Result<(),
     }
     if let Some(cause) = execution.cause() {
         say!("cause: {cause}");
+    }
+    Ok(())
+}
+
+async fn enable_eventbridge(bucket: &str, local: bool, state_file: &Path) -> Result<(), String> {
+    use sparkplug_cli::bucket::{self, Enabled};
+
+    let s3 = if local {
+        let stack = sparkplug_cli::local::LocalStack::read(state_file)?;
+        let config = remote::local_sdk_config(&stack).await;
+        // The emulator serves buckets by path, not by virtual host.
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    } else {
+        aws_sdk_s3::Client::new(
+            &aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await,
+        )
+    };
+    match bucket::enable_eventbridge(&s3, bucket).await? {
+        Enabled::Already => {
+            say!("{bucket}: already sends its events to EventBridge; nothing changed")
+        }
+        Enabled::Now { kept } => {
+            say!("{bucket}: sends its events to EventBridge now; its {kept} other notification(s) kept")
+        }
     }
     Ok(())
 }

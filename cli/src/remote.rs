@@ -10,6 +10,22 @@ use sparkplug_cli::local::LocalStack;
 
 use crate::output::say;
 
+/// The SDK configuration that points every client at the local stack.
+pub async fn local_sdk_config(stack: &LocalStack) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&stack.endpoint)
+        .region(aws_config::Region::new(stack.region.clone()))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "sparkplug-local",
+        ))
+        .load()
+        .await
+}
+
 /// Where runs go: the state machine and the SDK clients.
 pub struct Target {
     pub state_machine_arn: String,
@@ -27,18 +43,7 @@ impl Target {
     }
 
     pub async fn local(stack: &LocalStack) -> Target {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&stack.endpoint)
-            .region(aws_config::Region::new(stack.region.clone()))
-            .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "sparkplug-local",
-            ))
-            .load()
-            .await;
+        let config = local_sdk_config(stack).await;
         Target::with_config(stack.state_machine_arn.clone(), &config)
     }
 
