@@ -13,6 +13,11 @@ Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses 
   patterns): S3 "Object Created" events, with a real per-PUT sequencer, and "Step Functions Execution Status
   Change" events when an execution ends, go to the functions whose rules match them, asynchronously.
 - Glue BatchStopJobRun (moto has none): the run goes STOPPING, then STOPPED.
+- AWS's rules, enforced where moto does not: every EMR, Glue and Step Functions request is checked against
+  botocore's service model (unknown or missing fields, types, enums, min/max) and refused with ValidationException
+  as AWS would; a cluster whose v2-managed service role lacks the for-use-with-amazon-emr-managed-policies tag ends
+  TERMINATED_WITH_ERRORS; AddJobFlowSteps refuses CANCEL_AND_WAIT/TERMINATE_CLUSTER when StepConcurrencyLevel > 1;
+  Glue refuses a Timeout of 10080 minutes or more.
 - API faults on demand: an error for the next N calls of an action (before or after the call takes effect), and
   Lambda function errors.
 
@@ -149,6 +154,21 @@ def _patch_emr() -> None:
     add_steps = models.Cluster.add_steps
 
     def add(self: Any, steps: list[dict[str, Any]]) -> list[Any]:
+        # EMR API, StepConfig.ActionOnFailure: with StepConcurrencyLevel > 1, a step with CANCEL_AND_WAIT or
+        # TERMINATE_CLUSTER "is not submitted and the action fails".
+        # (moto adds a request's initial steps before it sets the level.)
+        if (getattr(self, "step_concurrency_level", 1) or 1) > 1:
+            for step in steps:
+                action = step.get("action_on_failure") or step.get("ActionOnFailure")
+                if action in ("CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
+                    raise _service_error(
+                        "emr",
+                        {
+                            "code": "ValidationException",
+                            "message": f"ActionOnFailure {action} is not valid when StepConcurrencyLevel is "
+                            f"{self.step_concurrency_level}: use CONTINUE",
+                        },
+                    )
         state = getattr(self, "state", None)
         added = add_steps(self, steps)
         for step in added:
@@ -235,6 +255,34 @@ def _die(cluster: Any, code: str, message: str) -> None:
     cluster.state = "TERMINATED_WITH_ERRORS"
 
 
+V2_TAG = "for-use-with-amazon-emr-managed-policies"
+
+
+def _v2_managed_without_tag(cluster: Any) -> str | None:
+    """EMR's v2 managed policy (AmazonEMRServicePolicy_v2, the role EMR_DefaultRole_V2) lets EMR launch EC2 instances
+    only for a request tagged for-use-with-amazon-emr-managed-policies=true (EMR Management Guide, "Service role for
+    Amazon EMR (EMR role)", managed policy v2): without it the cluster fails as it starts. The reason, or None."""
+    if cluster._tags.get(V2_TAG) == "true":
+        return None
+    role = (cluster.service_role or "").rsplit("/", 1)[-1]
+    v2 = role == "EMR_DefaultRole_V2"
+    if not v2:
+        try:
+            from moto.iam.models import iam_backends
+
+            iam = iam_backends[cluster.account_id]["global"]
+            attached = iam.get_role(role).managed_policies
+            v2 = any(arn.endswith("/AmazonEMRServicePolicy_v2") for arn in attached)
+        except Exception:  # noqa: BLE001 - a role the emulator does not know is not a v2 one
+            v2 = False
+    if not v2:
+        return None
+    return (
+        f"The service role {role} uses AmazonEMRServicePolicy_v2, which lets EMR launch instances only for a "
+        f"cluster tagged {V2_TAG}=true; the request has no such tag."
+    )
+
+
 def _tick(cluster: Any) -> None:
     """Moves a cluster and its steps on to where they are by now."""
     if not hasattr(cluster, "_sp_started") or cluster.state in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
@@ -243,6 +291,10 @@ def _tick(cluster: Any) -> None:
     if not cluster._sp_ready:
         if elapsed < SETTINGS.cluster_start_seconds:
             cluster.state = "STARTING"
+            return
+        untagged = _v2_managed_without_tag(cluster)
+        if untagged:
+            _die(cluster, "VALIDATION_ERROR", untagged)
             return
         if elapsed < SETTINGS.cluster_start_seconds + SETTINGS.bootstrap_seconds:
             cluster.state = "BOOTSTRAPPING"
@@ -288,6 +340,118 @@ def _tick(cluster: Any) -> None:
                 progressed = True
     if cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
         cluster.state = "RUNNING" if any(s.state == "RUNNING" for s in cluster.steps) else "WAITING"
+
+
+# ------------------------------------------------------------------------------------------- AWS's rules, enforced
+
+
+# The services whose every request is checked against its botocore service model (the one the AWS CLI uses).
+VALIDATED_SERVICES = {"emr", "glue", "stepfunctions"}
+
+
+def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
+    """What AWS's request validation would refuse in `value` (a JSON protocol request body) by the botocore `shape`:
+    unknown and missing required members, wrong types, values outside an enum, lengths and numbers outside min/max.
+    moto checks none of this; AWS answers ValidationException."""
+    where = path or "the request"
+    kind = shape.type_name
+    problems: list[str] = []
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, found {type(value).__name__}"]
+        for name in value:
+            if name not in shape.members:
+                problems.append(f"{where}: unknown field {name}")
+        for name in shape.required_members:
+            if name not in value:
+                problems.append(f"{where}: missing required field {name}")
+        for name, member in shape.members.items():
+            if name in value and value[name] is not None:
+                problems += check_against_model(value[name], member, f"{path}.{name}" if path else name)
+    elif kind == "list":
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, found {type(value).__name__}"]
+        problems += _bounds(len(value), shape, where, "items")
+        for index, item in enumerate(value):
+            problems += check_against_model(item, shape.member, f"{path}[{index}]")
+    elif kind == "map":
+        if not isinstance(value, dict):
+            return [f"{where}: expected a map, found {type(value).__name__}"]
+        for key, item in value.items():
+            problems += check_against_model(key, shape.key, f"{where} key")
+            problems += check_against_model(item, shape.value, f"{path}.{key}")
+    elif kind == "string":
+        if not isinstance(value, str):
+            return [f"{where}: expected a string, found {type(value).__name__}"]
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{where}: `{value}` is not one of {', '.join(shape.enum)}")
+        problems += _bounds(len(value), shape, where, "characters")
+    elif kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return [f"{where}: expected an integer, found {value!r}"]
+        problems += _bounds(value, shape, where, "")
+    elif kind in ("double", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return [f"{where}: expected a number, found {value!r}"]
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return [f"{where}: expected true or false, found {value!r}"]
+    elif kind == "timestamp" and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+        return [f"{where}: expected a timestamp, found {value!r}"]
+    return problems
+
+
+def _bounds(size: float, shape: Any, where: str, unit: str) -> list[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    suffix = f" {unit}" if unit else ""
+    if low is not None and size < low:
+        return [f"{where}: {size}{suffix} is under the minimum of {low}"]
+    if high is not None and size > high:
+        return [f"{where}: {size}{suffix} is over the maximum of {high}"]
+    return []
+
+
+def _patch_model_validation() -> None:
+    from moto.core import responses
+
+    call_action = responses.BaseResponse.call_action
+
+    def validated(self: Any) -> Any:
+        if self.service_name in VALIDATED_SERVICES and self.body:
+            from moto.core.utils import get_service_model
+
+            operation = get_service_model(self.boto3_service_name).operation_model(self._get_action())
+            try:
+                body = json.loads(self.body)
+            except ValueError:
+                body = None
+            problems = (
+                check_against_model(body, operation.input_shape) if body is not None else ["the body is not JSON"]
+            )
+            problems += _service_rules(self.service_name, operation.name, body or {})
+            if problems:
+                error = _service_error(
+                    self.service_name, {"code": "ValidationException", "message": "; ".join(problems)}
+                )
+                return self.serialized(responses.ActionResult(error))
+        return call_action(self)
+
+    responses.BaseResponse.call_action = validated
+
+
+def _service_rules(service: str, action: str, body: dict[str, Any]) -> list[str]:
+    """Rules AWS documents beyond the service model."""
+    problems: list[str] = []
+    if service == "glue" and action in ("CreateJob", "StartJobRun"):
+        # Glue API, CreateJob/StartJobRun Timeout: "The maximum value is 10080 (7 days)"; Glue refuses it and more.
+        timeout = body.get("Timeout")
+        if isinstance(timeout, int) and timeout >= 10080:
+            problems.append(f"Timeout: {timeout} minutes; a job run's Timeout must be under 10080 (7 days)")
+    if service == "glue" and action == "UpdateJob":
+        timeout = (body.get("JobUpdate") or {}).get("Timeout")
+        if isinstance(timeout, int) and timeout >= 10080:
+            problems.append(f"JobUpdate.Timeout: {timeout} minutes; must be under 10080 (7 days)")
+    return problems
 
 
 # -------------------------------------------------------------------------------------------------------------- Glue
@@ -662,6 +826,7 @@ def install(lambda_endpoint: str) -> None:
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     default_user_config.setdefault("lambda", {})["use_docker"] = False
     forwarder = LambdaForwarder(lambda_endpoint)
+    _patch_model_validation()
     _patch_emr()
     _patch_glue()
     _patch_lambda(forwarder)

@@ -791,3 +791,172 @@ async fn enabling_eventbridge_on_a_bucket_keeps_its_other_notifications() {
         .unwrap();
     assert_eq!(again, sparkplug_cli::bucket::Enabled::Already);
 }
+
+/// The emulator is a witness: it refuses what AWS refuses, whoever sends it (here the SDK, bypassing sparkplug).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_refuses_what_aws_refuses() {
+    use aws_sdk_emr::types::{
+        ActionOnFailure, HadoopJarStepConfig, InstanceGroupConfig, InstanceRoleType,
+        JobFlowInstancesConfig, StepConfig, Tag,
+    };
+
+    let aws = aws().await;
+    let code = |e: &dyn aws_smithy_types::error::metadata::ProvideErrorMetadata| {
+        e.code().unwrap_or_default().to_string()
+    };
+
+    // A value outside the service model's enum (botocore's model, which moto does not check).
+    let err = aws
+        .glue
+        .create_job()
+        .name("sparkplug-witness")
+        .role("r")
+        .command(
+            aws_sdk_glue::types::JobCommand::builder()
+                .name("glueetl")
+                .script_location("s3://b/k")
+                .build(),
+        )
+        .worker_type(aws_sdk_glue::types::WorkerType::from("G.9X"))
+        .number_of_workers(2)
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    assert_eq!(code(&err), "ValidationException", "{err}");
+    let message =
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&err).unwrap_or_default();
+    assert!(
+        message.contains("WorkerType: `G.9X` is not one of"),
+        "{message}"
+    );
+
+    // Glue's 7-day limit on a run's Timeout.
+    let err = aws
+        .glue
+        .create_job()
+        .name("sparkplug-witness")
+        .role("r")
+        .command(
+            aws_sdk_glue::types::JobCommand::builder()
+                .name("glueetl")
+                .script_location("s3://b/k")
+                .build(),
+        )
+        .timeout(10080)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "ValidationException", "{err}");
+
+    // A cluster under a v2 managed service role without the tag the policy requires fails as it starts.
+    let group = |role: InstanceRoleType| {
+        InstanceGroupConfig::builder()
+            .instance_role(role)
+            .instance_type("m5.xlarge")
+            .instance_count(1)
+            .build()
+    };
+    let name = unique("witness-untagged");
+    let cluster = aws
+        .emr
+        .run_job_flow()
+        .name(&name)
+        .release_label("emr-7.5.0")
+        .service_role("EMR_DefaultRole_V2")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .instances(
+            JobFlowInstancesConfig::builder()
+                .instance_groups(group(InstanceRoleType::Master))
+                .keep_job_flow_alive_when_no_steps(true)
+                .build(),
+        )
+        .tags(
+            Tag::builder()
+                .key("sparkplug:environment")
+                .value("witness")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = cluster.job_flow_id().unwrap().to_string();
+    within(RUN, "the untagged v2 cluster fails", || async {
+        let described = aws
+            .emr
+            .describe_cluster()
+            .cluster_id(&id)
+            .send()
+            .await
+            .unwrap();
+        let status = described.cluster().unwrap().status().unwrap();
+        if status.state() == Some(&ClusterState::TerminatedWithErrors) {
+            let reason = status.state_change_reason().unwrap();
+            assert_eq!(reason.code().map(|c| c.as_str()), Some("VALIDATION_ERROR"));
+            assert!(reason
+                .message()
+                .unwrap()
+                .contains("for-use-with-amazon-emr-managed-policies"));
+            return true;
+        }
+        false
+    })
+    .await;
+
+    // Steps side by side take only CONTINUE.
+    let name = unique("witness-concurrent");
+    let cluster = aws
+        .emr
+        .run_job_flow()
+        .name(&name)
+        .release_label("emr-7.5.0")
+        .service_role("EMR_DefaultRole")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .step_concurrency_level(2)
+        .instances(
+            JobFlowInstancesConfig::builder()
+                .instance_groups(group(InstanceRoleType::Master))
+                .keep_job_flow_alive_when_no_steps(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = cluster.job_flow_id().unwrap().to_string();
+    let step = |action: ActionOnFailure| {
+        StepConfig::builder()
+            .name("s")
+            .action_on_failure(action)
+            .hadoop_jar_step(
+                HadoopJarStepConfig::builder()
+                    .jar("command-runner.jar")
+                    .args("true")
+                    .build(),
+            )
+            .build()
+    };
+    let err = aws
+        .emr
+        .add_job_flow_steps()
+        .job_flow_id(&id)
+        .steps(step(ActionOnFailure::CancelAndWait))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "ValidationException", "{err}");
+    aws.emr
+        .add_job_flow_steps()
+        .job_flow_id(&id)
+        .steps(step(ActionOnFailure::Continue))
+        .send()
+        .await
+        .unwrap();
+    aws.emr
+        .terminate_job_flows()
+        .job_flow_ids(&id)
+        .send()
+        .await
+        .unwrap();
+}
