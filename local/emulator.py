@@ -229,6 +229,26 @@ def _patch_emr() -> None:
 
         return wrapper
 
+    from moto.core.responses import ActionResult
+
+    def list_clusters(self: Any) -> Any:
+        # EMR API, ListClusters: 50 clusters a page and an opaque Marker. moto's generic paginator refuses a marker
+        # whose cluster left the filtered list (it changed state between two pages) with InvalidToken, which AWS
+        # does not do: here the marker is a position in the id order, valid whatever changed since.
+        clusters = self.backend.list_clusters(
+            self._get_param("ClusterStates", []), self._get_param("CreatedAfter"), self._get_param("CreatedBefore")
+        )
+        marker = self._get_param("Marker")
+        if marker:
+            clusters = [c for c in clusters if c.id > marker]
+        page = clusters[:50]
+        result: dict[str, Any] = {"Clusters": page}
+        if len(clusters) > len(page):
+            result["Marker"] = page[-1].id
+        return ActionResult(result)
+
+    response.list_clusters = list_clusters
+
     response.run_job_flow = faulty("RunJobFlow", response.run_job_flow, lambda self: [self._get_param("Name")])
     response.add_job_flow_steps = faulty(
         "AddJobFlowSteps", response.add_job_flow_steps, lambda self: cluster_names(self, [self._get_param("JobFlowId")])
