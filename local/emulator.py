@@ -588,6 +588,22 @@ def _patch_glue() -> None:
 
     responses.GlueResponse.batch_stop_job_run = batch_stop_job_run
 
+    # API faults for StartJobRun, by the run (its --sparkplug_run argument) they concern.
+    start_job_run = responses.GlueResponse.start_job_run
+
+    def faulty_start(self: Any) -> Any:
+        run = (self._get_param("Arguments") or {}).get("--sparkplug_run")
+        error = _take_api_error(run, "StartJobRun", after_call=False)
+        if error:
+            raise _service_error("glue", error)
+        result = start_job_run(self)
+        error = _take_api_error(run, "StartJobRun", after_call=True)
+        if error:
+            raise _service_error("glue", error)
+        return result
+
+    responses.GlueResponse.start_job_run = faulty_start
+
 
 def _stop_error(job: str, run_id: str, code: str, message: str) -> dict[str, Any]:
     return {"JobName": job, "JobRunId": run_id, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}

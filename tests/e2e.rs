@@ -407,12 +407,41 @@ async fn a_create_that_fails_after_the_cluster_exists_reuses_it_and_leaves_none(
     aws.start("hello_world", &run).await;
     let finished = aws.wait(&run, Duration::from_secs(240)).await;
     assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    // Exactly one cluster: the SDK never re-sends RunJobFlow; the task's retry finds the cluster the lost call made.
     let clusters = aws.clusters(&run).await;
-    assert!(!clusters.is_empty());
-    assert!(
-        clusters.iter().all(|(_, s)| s.starts_with("TERMINATED")),
-        "{clusters:?}"
-    );
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    assert!(clusters[0].1.starts_with("TERMINATED"), "{clusters:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_to_add_steps_and_start_job_run_add_exactly_one_of_each() {
+    let aws = aws().await;
+    // AddJobFlowSteps takes effect, then a 5xx loses its answer: one set of steps all the same.
+    let lost = |action: &str| json!({"api_errors": [{"action": action, "code": "InternalServerError", "message": "lost", "times": 1, "after_call": true}]});
+    let run = unique("lost-steps");
+    aws.fault(&run, lost("AddJobFlowSteps")).await;
+    aws.start("hello_world", &run).await;
+    let finished = aws.wait(&run, Duration::from_secs(240)).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    let clusters = aws.clusters(&run).await;
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    let steps = aws
+        .emr
+        .list_steps()
+        .cluster_id(&clusters[0].0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(steps.steps().len(), 1, "{:?}", steps.steps());
+
+    // StartJobRun, likewise: one Glue run.
+    let run = unique("customer_scores-lost-start");
+    aws.fault(&run, lost("StartJobRun")).await;
+    aws.start("customer_scores", &run).await;
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    let runs = aws.glue_runs(&run).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
