@@ -64,6 +64,8 @@ FAULTS: dict[str, dict[str, Any]] = {}
 EVENTS: list[dict[str, Any]] = []
 # (function, event pattern) of every EventBridge rule of the template; set by `route` once the stack is deployed
 RULES: list[tuple[str, dict[str, Any]]] = []
+# function → its Timeout in seconds (template.yaml); an invocation that takes longer fails as Lambda.Unknown
+TIMEOUTS: dict[str, float] = {}
 _SEQUENCE = [0]
 
 
@@ -636,11 +638,14 @@ class LambdaForwarder:
         request = urllib.request.Request(
             f"{self.endpoint}/2015-03-31/functions/{name}/invocations", data=body, method="POST"
         )
+        timeout = TIMEOUTS.get(name, 300)
         try:
-            with urllib.request.urlopen(request, timeout=300) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
+        except TimeoutError:
+            return 500, json.dumps(_timed_out(name, timeout)).encode()
         except OSError as error:
             return 502, json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": str(error)}).encode()
 
@@ -653,6 +658,10 @@ class LambdaForwarder:
         plan = payload.get("plan", payload) if isinstance(payload, dict) else {}
         run = plan.get("run_name") if isinstance(plan, dict) else None
         with LOCK:
+            for timeout in FAULTS.get(run or "", {}).get("lambda_timeouts", []):
+                if timeout.get("function") == name and timeout.get("times", 1) > 0:
+                    timeout["times"] = timeout.get("times", 1) - 1
+                    return _timed_out(name, TIMEOUTS.get(name, 300))
             for error in FAULTS.get(run or "", {}).get("lambda_errors", []):
                 if error.get("function") == name and error.get("times", 1) > 0:
                     error["times"] = error.get("times", 1) - 1
@@ -661,6 +670,12 @@ class LambdaForwarder:
                         "errorMessage": error.get("message", f"{name} failed (injected by the local emulator)"),
                     }
         return None
+
+
+def _timed_out(name: str, seconds: float) -> dict[str, str]:
+    """A function past its Timeout (template.yaml), as a Step Functions Lambda task sees it: `Lambda.Unknown`
+    (Step Functions Developer Guide, "Handling errors": timeouts, out-of-memory and crashes surface so)."""
+    return {"errorType": "Lambda.Unknown", "errorMessage": f"{name}: Task timed out after {seconds:.2f} seconds"}
 
 
 def _patch_lambda(forwarder: LambdaForwarder) -> None:
@@ -735,10 +750,12 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
     return True
 
 
-def route(rules: list[tuple[str, dict[str, Any]]]) -> None:
-    """The template's EventBridge rules, as (function, pattern) pairs."""
+def route(rules: list[tuple[str, dict[str, Any]]], timeouts: dict[str, float] | None = None) -> None:
+    """The template's EventBridge rules, as (function, pattern) pairs, and its functions' timeouts."""
     with LOCK:
         RULES[:] = rules
+        TIMEOUTS.clear()
+        TIMEOUTS.update(timeouts or {})
 
 
 def publish(forwarder: LambdaForwarder, event: dict[str, Any]) -> None:
@@ -882,7 +899,8 @@ class ControlHandler(BaseHTTPRequestHandler):
     POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file"},
                      "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
-                     "lambda_errors": [{"function", "error_type", "message", "times"}]}
+                     "lambda_errors": [{"function", "error_type", "message", "times"}],
+                     "lambda_timeouts": [{"function", "times"}]}   (the function runs past its Timeout)
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
     """
 

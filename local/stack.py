@@ -215,7 +215,13 @@ def deploy(endpoint: str) -> dict[str, Any]:
         for event in (resource["Properties"].get("Events") or {}).values()
         if event["Type"] == "EventBridgeRule"
     ]
-    emulator.route(rules)
+    default_timeout = (template.doc.get("Globals", {}).get("Function", {}) or {}).get("Timeout", 3)
+    timeouts = {
+        resource["Metadata"]["BuildProperties"]["Binary"]: float(resource["Properties"].get("Timeout", default_timeout))
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    emulator.route(rules, timeouts)
     return {
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,

@@ -989,3 +989,41 @@ async fn the_emulator_refuses_what_aws_refuses() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_timing_out_once_in_each_task_still_ends_the_run_as_it_should() {
+    // A function past its Timeout reaches Step Functions as Lambda.Unknown: every task retries it.
+    let aws = aws().await;
+    let once = |functions: &[&str]| {
+        let timeouts: Vec<Value> = functions
+            .iter()
+            .map(|f| json!({"function": f, "times": 1}))
+            .collect();
+        json!({"lambda_timeouts": timeouts})
+    };
+    let emr = unique("timeouts-emr");
+    aws.fault(
+        &emr,
+        once(&[
+            "emr-create-cluster",
+            "emr-add-steps",
+            "emr-sense",
+            "emr-terminate",
+        ]),
+    )
+    .await;
+    let glue = unique("customer_scores-timeouts");
+    aws.fault(&glue, once(&["glue-start-run", "glue-sense"]))
+        .await;
+    aws.start("hello_world", &emr).await;
+    aws.start("customer_scores", &glue).await;
+
+    let finished = aws.wait(&emr, Duration::from_secs(240)).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    let clusters = aws.clusters(&emr).await;
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    assert!(clusters[0].1.starts_with("TERMINATED"), "{clusters:?}");
+    let finished = aws.wait(&glue, Duration::from_secs(240)).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    assert_eq!(aws.glue_runs(&glue).await.len(), 1);
+}
