@@ -236,7 +236,7 @@ class Bench:
         emulator.SETTINGS.cluster_start_seconds = 1
         emulator.SETTINGS.bootstrap_seconds = 0.5
         emulator.SETTINGS.step_seconds = 1
-        emulator.install(self.invoke_server.url)
+        emulator.install({"dev": self.invoke_server.url})
         import logging
 
         from moto.core.config import default_user_config

@@ -614,11 +614,15 @@ def _stop_error(job: str, run_id: str, code: str, message: str) -> dict[str, Any
 # ------------------------------------------------------------------------------------------ Lambda and S3 → trigger
 
 
-class LambdaForwarder:
-    """A stand-in for a boto3 Lambda client whose `invoke` goes to `cargo lambda watch`."""
+# A function of another environment's stack is named `<binary>--<env>` (see local/stack.py).
+ENV_SEPARATOR = "--"
 
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint.rstrip("/")
+
+class LambdaForwarder:
+    """A stand-in for a boto3 Lambda client whose `invoke` goes to `cargo lambda watch` (one per environment)."""
+
+    def __init__(self, endpoints: dict[str, str]) -> None:
+        self.endpoints = {env: endpoint.rstrip("/") for env, endpoint in endpoints.items()}
 
     def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
         name = FunctionName.split(":function:")[-1].split(":")[0]
@@ -635,8 +639,10 @@ class LambdaForwarder:
         return result
 
     def _post(self, name: str, body: bytes) -> tuple[int, bytes]:
+        binary, _, env = name.partition(ENV_SEPARATOR)
+        endpoint = self.endpoints[env or "dev"]
         request = urllib.request.Request(
-            f"{self.endpoint}/2015-03-31/functions/{name}/invocations", data=body, method="POST"
+            f"{endpoint}/2015-03-31/functions/{binary}/invocations", data=body, method="POST"
         )
         timeout = TIMEOUTS.get(name, 300)
         try:
@@ -650,7 +656,8 @@ class LambdaForwarder:
             return 502, json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": str(error)}).encode()
 
     @staticmethod
-    def _injected_error(name: str, body: bytes) -> dict[str, str] | None:
+    def _injected_error(qualified: str, body: bytes) -> dict[str, str] | None:
+        name = qualified.partition(ENV_SEPARATOR)[0]
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
@@ -661,7 +668,7 @@ class LambdaForwarder:
             for timeout in FAULTS.get(run or "", {}).get("lambda_timeouts", []):
                 if timeout.get("function") == name and timeout.get("times", 1) > 0:
                     timeout["times"] = timeout.get("times", 1) - 1
-                    return _timed_out(name, TIMEOUTS.get(name, 300))
+                    return _timed_out(name, TIMEOUTS.get(qualified, 300))
             for error in FAULTS.get(run or "", {}).get("lambda_errors", []):
                 if error.get("function") == name and error.get("times", 1) > 0:
                     error["times"] = error.get("times", 1) - 1
@@ -867,7 +874,8 @@ def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
     execution.BaseExecutionWorkerCommunication.terminated = ended
 
 
-def install(lambda_endpoint: str) -> None:
+def install(lambda_endpoints: dict[str, str]) -> None:
+    """Patches moto; `lambda_endpoints` are the Invoke APIs of each environment's functions."""
     import warnings
 
     # Injected error codes that the service model does not list (ThrottlingException) are meant.
@@ -878,7 +886,7 @@ def install(lambda_endpoint: str) -> None:
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     default_user_config.setdefault("lambda", {})["use_docker"] = False
-    forwarder = LambdaForwarder(lambda_endpoint)
+    forwarder = LambdaForwarder(lambda_endpoints)
     _patch_model_validation()
     _patch_emr()
     _patch_glue()

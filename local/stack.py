@@ -1,9 +1,11 @@
 """Runs sparkplug's whole pipeline on this machine: the local AWS emulator (moto + local/emulator.py), the real
 Lambda functions under `cargo lambda watch`, and the real state machine — deployed from the repository's own
-template.yaml (with samconfig.toml's [dev] parameters), statemachines/*.asl.json and glue/.
+template.yaml (with samconfig.toml's [dev] parameters), statemachines/*.asl.json and glue/. With
+`--environments dev,prod`, prod's stack too (samconfig.toml's [prod]), side by side in the same emulator, as two
+stacks share one account.
 
     python local/stack.py up [--port 5000] [--lambda-port 9000] [--control-port 5001] [--state-file F]
-                             [--exit-with-parent PID]
+                             [--exit-with-parent PID] [--environments dev,prod]
 
 It writes the state file (endpoints, the state machine's ARN, buckets) once everything answers, and runs until
 SIGINT/SIGTERM (or until the parent process is gone), stopping the functions on the way out.
@@ -151,21 +153,28 @@ def wait_for(url: str, seconds: float, method: str = "GET", data: bytes | None =
             time.sleep(0.2)
 
 
-def deploy(endpoint: str) -> dict[str, Any]:
-    """Creates what the template creates, in the emulator; returns what the functions and the CLI need."""
+def function_name(binary: str, env: str) -> str:
+    """The local name of a function of `env`'s stack: dev's keep their binary's name; another environment's carry
+    it as a suffix (on AWS each stack names its own functions), which the emulator's Lambda forwarder reads."""
+    return binary if env == "dev" else f"{binary}{emulator.ENV_SEPARATOR}{env}"
+
+
+def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
+    """Creates what the template creates for `env` (samconfig.toml's parameters), in the emulator; returns what the
+    functions and the CLI need."""
     import boto3
 
     session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
     client = lambda service: session.client(service, endpoint_url=endpoint)
 
-    parameters = samconfig_parameters("dev")
+    parameters = samconfig_parameters(env)
     parameters.update(LOCAL_PARAMETERS)
     function_arns = {}
     probe = Template(REPO / "template.yaml", parameters, {})
     for name, resource in probe.resources.items():
         if resource["Type"] == "AWS::Serverless::Function":
             binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            function_arns[f"{name}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary}"
+            function_arns[f"{name}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name(binary, env)}"
     machine = probe.resources["RunStateMachine"]["Properties"]
     machine_name = probe.eval(machine["Name"])
     machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name}"
@@ -209,7 +218,10 @@ def deploy(endpoint: str) -> dict[str, Any]:
     watched = {str(template.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
     # Every EventBridge rule of the template, with its pattern as deployed (refs resolved).
     rules = [
-        (resource["Metadata"]["BuildProperties"]["Binary"], template.eval(event["Properties"]["Pattern"]))
+        (
+            function_name(resource["Metadata"]["BuildProperties"]["Binary"], env),
+            template.eval(event["Properties"]["Pattern"]),
+        )
         for resource in template.resources.values()
         if resource["Type"] == "AWS::Serverless::Function"
         for event in (resource["Properties"].get("Events") or {}).values()
@@ -217,18 +229,27 @@ def deploy(endpoint: str) -> dict[str, Any]:
     ]
     default_timeout = (template.doc.get("Globals", {}).get("Function", {}) or {}).get("Timeout", 3)
     timeouts = {
-        resource["Metadata"]["BuildProperties"]["Binary"]: float(resource["Properties"].get("Timeout", default_timeout))
+        function_name(resource["Metadata"]["BuildProperties"]["Binary"], env): float(
+            resource["Properties"].get("Timeout", default_timeout)
+        )
         for resource in template.resources.values()
         if resource["Type"] == "AWS::Serverless::Function"
     }
-    emulator.route(rules, timeouts)
     return {
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,
         "watched_buckets": sorted(watched),
         "trigger_function": trigger["Metadata"]["BuildProperties"]["Binary"],
-        "functions": sorted(arn.rsplit(":", 1)[1] for arn in function_arns.values()),
+        "functions": sorted(
+            {
+                resource["Metadata"]["BuildProperties"]["Binary"]
+                for resource in template.resources.values()
+                if resource["Type"] == "AWS::Serverless::Function"
+            }
+        ),
         "function_environment": variables,
+        "rules": rules,
+        "timeouts": timeouts,
     }
 
 
@@ -244,15 +265,26 @@ def main() -> None:
     parser.add_argument("--state-file", type=Path, default=REPO / ".local/state.json")
     parser.add_argument("--exit-with-parent", type=int, default=0, help="stop when this process is gone")
     parser.add_argument("--log-file", type=Path, default=REPO / ".local/functions.log")
+    parser.add_argument(
+        "--environments",
+        default="dev",
+        help="comma-separated samconfig environments to deploy side by side in one emulator (dev first)",
+    )
     args = parser.parse_args()
+    environments = args.environments.split(",")
+    if environments[0] != "dev":
+        raise SystemExit("--environments starts with dev (the stack the CLI and the demo use)")
 
     port = args.port or free_port()
-    lambda_port = args.lambda_port or free_port()
     control_port = args.control_port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    lambda_endpoint = f"http://127.0.0.1:{lambda_port}"
+    lambda_ports = {
+        env: (args.lambda_port if env == "dev" and args.lambda_port else free_port()) for env in environments
+    }
+    lambda_endpoints = {env: f"http://127.0.0.1:{p}" for env, p in lambda_ports.items()}
+    lambda_endpoint = lambda_endpoints["dev"]
 
-    emulator.install(lambda_endpoint)
+    emulator.install(lambda_endpoints)
 
     import logging
 
@@ -264,52 +296,64 @@ def main() -> None:
     server.start()
     control = emulator.serve_control("127.0.0.1", control_port, endpoint)
     wait_for(f"{endpoint}/moto-api/", 30)
-    state = deploy(endpoint)
-
-    environment = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "RUST_LOG": os.environ.get("RUST_LOG", "info"),
-        **state.pop("function_environment"),
-    }
-    args.state_file.parent.mkdir(parents=True, exist_ok=True)
-    env_file = args.state_file.with_suffix(".env")
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
-    args.log_file.parent.mkdir(parents=True, exist_ok=True)
-    log = open(args.log_file, "ab")  # noqa: SIM115 - lives as long as the process
-    functions = subprocess.Popen(
-        [
-            "cargo",
-            "lambda",
-            "watch",
-            "--ignore-changes",
-            "--quiet",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            str(lambda_port),
-            "--env-file",
-            str(env_file),
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    states = {env: deploy(endpoint, env) for env in environments}
+    emulator.route(
+        [rule for state in states.values() for rule in state.pop("rules")],
+        {name: seconds for state in states.values() for name, seconds in state.pop("timeouts").items()},
     )
 
+    args.state_file.parent.mkdir(parents=True, exist_ok=True)
+    args.log_file.parent.mkdir(parents=True, exist_ok=True)
+    log = open(args.log_file, "ab")  # noqa: SIM115 - lives as long as the process
+    watchers = []
+    for env, state in states.items():
+        environment = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+            **state.pop("function_environment"),
+        }
+        env_file = args.state_file.with_suffix(f".{env}.env")
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
+        # One `cargo lambda watch` per environment: each stack's functions have their own configuration.
+        watchers.append(
+            subprocess.Popen(
+                [
+                    "cargo",
+                    "lambda",
+                    "watch",
+                    "--ignore-changes",
+                    "--quiet",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    str(lambda_ports[env]),
+                    "--env-file",
+                    str(env_file),
+                ],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    state = states["dev"]
+
     def stop(*_: Any) -> None:
-        try:
-            os.killpg(functions.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            functions.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(functions.pid, signal.SIGKILL)
+        for functions in watchers:
+            try:
+                os.killpg(functions.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for functions in watchers:
+            try:
+                functions.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(functions.pid, signal.SIGKILL)
         control.shutdown()
         server.stop()
         args.state_file.unlink(missing_ok=True)
@@ -330,13 +374,15 @@ def main() -> None:
         threading.Thread(target=watch_parent, daemon=True).start()
 
     # Warm every function up (the first invocation starts its process), in parallel; {} is refused at once.
-    wait_for(f"{lambda_endpoint}/", 120)
+    for env_endpoint in lambda_endpoints.values():
+        wait_for(f"{env_endpoint}/", 120)
     warmers = [
         threading.Thread(
             target=wait_for,
-            args=(f"{lambda_endpoint}/2015-03-31/functions/{name}/invocations", 300, "POST", b"{}"),
+            args=(f"{lambda_endpoints[env]}/2015-03-31/functions/{name}/invocations", 300, "POST", b"{}"),
         )
-        for name in state["functions"] + [state["trigger_function"]]
+        for env, env_state in states.items()
+        for name in env_state["functions"]
     ]
     for warmer in warmers:
         warmer.start()
@@ -349,6 +395,16 @@ def main() -> None:
         lambda_endpoint=lambda_endpoint,
         region=REGION,
         pid=os.getpid(),
+        # Every environment's stack, dev's included: its state machine, data bucket and functions' endpoint.
+        environments={
+            env: {
+                "state_machine_arn": env_state["state_machine_arn"],
+                "data_bucket": env_state["data_bucket"],
+                "trigger_function": env_state["trigger_function"],
+                "lambda_endpoint": lambda_endpoints[env],
+            }
+            for env, env_state in states.items()
+        },
     )
     tmp = args.state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2))

@@ -14,7 +14,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// One local stack for the whole test binary; it stops itself when this process ends.
+/// One local stack for the whole test binary, with dev's and prod's stacks side by side as in one account; it stops
+/// itself when this process ends.
 fn stack() -> &'static LocalStack {
     static STACK: OnceLock<StartedStack> = OnceLock::new();
     &STACK
@@ -23,6 +24,7 @@ fn stack() -> &'static LocalStack {
             let id = std::process::id();
             StartedStack::start(
                 &repo(),
+                &["dev", "prod"],
                 &dir.join(format!("e2e-{id}.json")),
                 &dir.join(format!("e2e-{id}.log")),
                 Duration::from_secs(1200),
@@ -1026,4 +1028,86 @@ async fn a_function_timing_out_once_in_each_task_still_ends_the_run_as_it_should
     let finished = aws.wait(&glue, Duration::from_secs(240)).await;
     assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
     assert_eq!(aws.glue_runs(&glue).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_and_prod_in_one_account_run_the_same_job_at_the_same_minute_on_their_own_clusters() {
+    let aws = aws().await;
+    let (dev, prod) = (
+        &aws.stack.environments["dev"],
+        &aws.stack.environments["prod"],
+    );
+    // The same request at the same minute in both environments: the same run name in each state machine.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let time = chrono::DateTime::from_timestamp(nanos as i64 / 60 * 60, 0).unwrap();
+    let request = json!({"job": "hello_world", "time": time.to_rfc3339(), "args": {}});
+    let invoke = |stack: &sparkplug_cli::local::EnvironmentStack| {
+        let (stack, request) = (stack.clone(), request.clone());
+        tokio::task::spawn_blocking(move || stack.invoke(&stack.trigger_function, &request))
+    };
+    // dev's cluster is up before prod's run looks for one of that name: prod must not adopt it.
+    let dev_answer = invoke(dev).await.unwrap().unwrap();
+    let run = dev_answer["started"][0].as_str().unwrap().to_string();
+    within(RUN, "dev's cluster exists", || async {
+        !aws.clusters(&run).await.is_empty()
+    })
+    .await;
+    let prod_answer = invoke(prod).await.unwrap().unwrap();
+    assert_eq!(prod_answer["started"][0], run, "{prod_answer}");
+
+    for machine in [&dev.state_machine_arn, &prod.state_machine_arn] {
+        let arn = format!(
+            "{}:{run}",
+            machine.replacen(":stateMachine:", ":execution:", 1)
+        );
+        within(Duration::from_secs(240), "both executions end", || async {
+            let execution = aws
+                .sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .unwrap();
+            execution.status().as_str() != "RUNNING"
+        })
+        .await;
+        let execution = aws
+            .sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            execution.status().as_str(),
+            "SUCCEEDED",
+            "{arn}: {:?}",
+            execution.cause()
+        );
+    }
+    // Two clusters of that name, one per environment, both terminated: neither adopted the other's.
+    let clusters = aws.clusters(&run).await;
+    assert_eq!(clusters.len(), 2, "{clusters:?}");
+    let mut environments = Vec::new();
+    for (id, state) in &clusters {
+        assert!(state.starts_with("TERMINATED"), "{clusters:?}");
+        let described = aws
+            .emr
+            .describe_cluster()
+            .cluster_id(id)
+            .send()
+            .await
+            .unwrap();
+        let tags = described.cluster().unwrap().tags();
+        let env = tags
+            .iter()
+            .find(|t| t.key() == Some("sparkplug:environment"))
+            .and_then(|t| t.value());
+        environments.push(env.unwrap_or_default().to_string());
+    }
+    environments.sort();
+    assert_eq!(environments, ["dev", "prod"]);
 }

@@ -25,6 +25,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     let waiting = spinner("starting the local stack");
     let stack = StartedStack::start(
         repo,
+        &["dev"],
         &repo.join(".local/demo-state.json"),
         &repo.join(".local/demo.log"),
         Duration::from_secs(900),

@@ -1,6 +1,7 @@
 //! The local stack (`dev/local up`, see `local/stack.py`): its state file and its control API, for the CLI's
 //! `--local` mode, the demo and the end-to-end tests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,6 +25,19 @@ pub struct LocalStack {
     pub state_machine_arn: String,
     pub data_bucket: String,
     pub trigger_function: String,
+    /// Every environment's stack (dev's included) when the stack runs several side by side, as in one account.
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentStack>,
+}
+
+/// One environment's stack inside the local stack.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnvironmentStack {
+    pub state_machine_arn: String,
+    pub data_bucket: String,
+    pub trigger_function: String,
+    /// `cargo lambda watch`'s Invoke API for this environment's functions.
+    pub lambda_endpoint: String,
 }
 
 impl LocalStack {
@@ -49,26 +63,23 @@ impl LocalStack {
 
     /// Invokes a function through `cargo lambda watch`; `Err` carries a function error's JSON.
     pub fn invoke(&self, function: &str, payload: &Value) -> Result<Value, Value> {
-        let url = format!(
-            "{}/2015-03-31/functions/{function}/invocations",
-            self.lambda_endpoint
-        );
-        match http(&url, Some(payload)) {
-            Ok((200, body)) => Ok(serde_json::from_str(&body).unwrap_or(Value::String(body))),
-            Ok((_, body)) => Err(serde_json::from_str(&body).unwrap_or(Value::String(body))),
-            Err(e) => Err(Value::String(e)),
-        }
+        invoke_at(&self.lambda_endpoint, function, payload)
     }
+}
 
-    /// The environment that points the AWS SDK at this stack.
-    pub fn sdk_environment(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_REGION", self.region.clone()),
-            ("AWS_ACCESS_KEY_ID", "local".into()),
-            ("AWS_SECRET_ACCESS_KEY", "local".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+impl EnvironmentStack {
+    /// Invokes one of this environment's functions; `Err` carries a function error's JSON.
+    pub fn invoke(&self, function: &str, payload: &Value) -> Result<Value, Value> {
+        invoke_at(&self.lambda_endpoint, function, payload)
+    }
+}
+
+fn invoke_at(lambda_endpoint: &str, function: &str, payload: &Value) -> Result<Value, Value> {
+    let url = format!("{lambda_endpoint}/2015-03-31/functions/{function}/invocations");
+    match http(&url, Some(payload)) {
+        Ok((200, body)) => Ok(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+        Ok((_, body)) => Err(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+        Err(e) => Err(Value::String(e)),
     }
 }
 
@@ -80,9 +91,11 @@ pub struct StartedStack {
 }
 
 impl StartedStack {
-    /// Runs `dev/local up` from `repo` and waits until it is ready. Output goes to `log`.
+    /// Runs `dev/local up` from `repo` with the stacks of `environments` (dev first; more than one deploys them side
+    /// by side in one emulator, as in one account) and waits until it is ready. Output goes to `log`.
     pub fn start(
         repo: &Path,
+        environments: &[&str],
         state_file: &Path,
         log: &Path,
         timeout: Duration,
@@ -100,6 +113,8 @@ impl StartedStack {
             .arg(state_file)
             .arg("--exit-with-parent")
             .arg(std::process::id().to_string())
+            .arg("--environments")
+            .arg(environments.join(","))
             .current_dir(repo)
             .stdin(Stdio::null())
             .stdout(output)
@@ -115,6 +130,7 @@ impl StartedStack {
                 state_machine_arn: String::new(),
                 data_bucket: String::new(),
                 trigger_function: String::new(),
+                environments: BTreeMap::new(),
             },
             state_file: state_file.to_path_buf(),
             child,
