@@ -40,6 +40,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 # Local poll intervals: the emulator's clusters start in seconds, not minutes.
 LOCAL_PARAMETERS = {"PollStartingSeconds": "1", "PollRunningSeconds": "1"}
+# Instances of each function that may run at once (`cargo lambda watch --concurrency`).
+FUNCTION_CONCURRENCY = 8
 
 
 # -------------------------------------------------------------------------------- template.yaml, read as CloudFormation
@@ -334,6 +336,10 @@ def main() -> None:
                     str(lambda_ports[env]),
                     "--env-file",
                     str(env_file),
+                    # Lambda runs many instances of a function at once; one would queue 200 runs' tasks behind each
+                    # other until they pass their functions' timeouts.
+                    "--concurrency",
+                    str(FUNCTION_CONCURRENCY),
                 ],
                 cwd=REPO,
                 stdout=log,

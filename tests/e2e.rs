@@ -1111,3 +1111,58 @@ async fn dev_and_prod_in_one_account_run_the_same_job_at_the_same_minute_on_thei
     environments.sort();
     assert_eq!(environments, ["dev", "prod"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_console_runs_at_once_with_mixed_faults_end_as_their_faults_say() {
+    let aws = aws().await;
+    let mut runs = Vec::new();
+    for index in 0..200 {
+        let run = unique(&format!("burst-{index:03}"));
+        // A third of them with a fault: a failing step, a dying cluster, a throttled create.
+        let expected = match index % 6 {
+            1 => {
+                aws.fault(
+                    &run,
+                    json!({"fail_step": {"name": "hello_world", "reason": "Unknown Error."}}),
+                )
+                .await;
+                ("FAILED", Some("StepFailed"))
+            }
+            3 => {
+                aws.fault(
+                    &run,
+                    json!({"kill_cluster": {"code": "INSTANCE_FAILURE", "message": "lost"}}),
+                )
+                .await;
+                ("FAILED", Some("ClusterTerminated"))
+            }
+            5 => {
+                let throttled = json!({"api_errors": [{"action": "RunJobFlow", "code": "ThrottlingException", "times": 2}]});
+                aws.fault(&run, throttled).await;
+                ("SUCCEEDED", None)
+            }
+            _ => ("SUCCEEDED", None),
+        };
+        runs.push((run, expected));
+    }
+    let started = Instant::now();
+    for (run, _) in &runs {
+        aws.start("hello_world", run).await;
+    }
+    for (run, (status, error)) in &runs {
+        let finished = aws.wait(run, Duration::from_secs(900)).await;
+        assert_eq!(finished.status, *status, "{run}: {:?}", finished.cause);
+        assert_eq!(finished.error.as_deref(), *error, "{run}");
+    }
+    let ended = started.elapsed().as_secs_f64();
+    // Nothing left running: every run's cluster terminated, exactly one cluster per run.
+    for (run, _) in &runs {
+        let clusters = aws.clusters(run).await;
+        assert_eq!(clusters.len(), 1, "{run}: {clusters:?}");
+        assert!(
+            clusters[0].1.starts_with("TERMINATED"),
+            "{run}: {clusters:?}"
+        );
+    }
+    eprintln!("200 console runs with mixed faults: all ended as expected in {ended:.0} s, nothing left running");
+}

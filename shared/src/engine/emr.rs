@@ -199,14 +199,16 @@ pub async fn emr_sense(
     now: DateTime<Utc>,
 ) -> Result<SenseReport, TaskError> {
     check_plan(&plan, Engine::Emr)?;
-    let cluster = emr
-        .describe_cluster(&cluster_id)
-        .await
-        .map_err(|e| TaskError::aws("DescribeCluster", e))?;
+    // Steps first, then the cluster: the two answers are not one snapshot, and a cluster that dies between them
+    // cancels its steps. Read in this order, a cancelled step is always seen beside the cluster that ended.
     let steps = emr
         .list_steps(&cluster_id)
         .await
         .map_err(|e| TaskError::aws("ListSteps", e))?;
+    let cluster = emr
+        .describe_cluster(&cluster_id)
+        .await
+        .map_err(|e| TaskError::aws("DescribeCluster", e))?;
     let report = sense_emr(&plan, &cluster, &steps, &step_ids, poll, now);
     info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, status = ?report.status,
         progress = %report.progress, "sensed");
