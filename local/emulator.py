@@ -13,6 +13,10 @@ Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses 
   patterns): S3 "Object Created" events, with a real per-PUT sequencer, and "Step Functions Execution Status
   Change" events when an execution ends, go to the functions whose rules match them, asynchronously.
 - Glue BatchStopJobRun (moto has none): the run goes STOPPING, then STOPPED.
+- IAM, per function: each call a function makes (its name in the User-Agent, its environment in the access key)
+  is checked against its policy in template.yaml — actions, resource ARNs, StringEquals conditions on request and
+  resource tags — and refused with AccessDeniedException when the policy does not allow it; every call is recorded
+  (GET /iam), so that a test can hold the policies to what the functions do.
 - AWS's rules, enforced where moto does not: every EMR, Glue and Step Functions request is checked against
   botocore's service model (unknown or missing fields, types, enums, min/max) and refused with ValidationException
   as AWS would; a cluster whose v2-managed service role lacks the for-use-with-amazon-emr-managed-policies tag ends
@@ -28,8 +32,10 @@ API (see `ControlHandler`).
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -451,6 +457,10 @@ def _patch_model_validation() -> None:
                 check_against_model(body, operation.input_shape) if body is not None else ["the body is not JSON"]
             )
             problems += _service_rules(self.service_name, operation.name, body or {})
+            denied = _authorize(self, self.service_name, operation.name, body or {})
+            if denied:
+                error = _service_error(self.service_name, {"code": "AccessDeniedException", "message": denied})
+                return self.serialized(responses.ActionResult(error))
             if problems:
                 error = _service_error(
                     self.service_name, {"code": "ValidationException", "message": "; ".join(problems)}
@@ -474,6 +484,134 @@ def _service_rules(service: str, action: str, body: dict[str, Any]) -> list[str]
         if isinstance(timeout, int) and timeout >= 10080:
             problems.append(f"JobUpdate.Timeout: {timeout} minutes; must be under 10080 (7 days)")
     return problems
+
+
+# ------------------------------------------------------------------------------------------- IAM, from the traffic
+
+# function (its local name) → the IAM statements of its policy in template.yaml, as deployed
+POLICIES: dict[str, list[dict[str, Any]]] = {}
+# every call a function made: its function, IAM action, resources, and whether its policy allows it
+CALLS: list[dict[str, Any]] = []
+IAM_PREFIX = {"emr": "elasticmapreduce", "glue": "glue", "stepfunctions": "states"}
+
+
+def _caller(headers: Any) -> str | None:
+    """The function that made a request: its name in the User-Agent (`app/<name>`, which sparkplug's SDK
+    configuration sets from AWS_LAMBDA_FUNCTION_NAME) and its environment in the access key (`local-<env>`)."""
+    agent = headers.get("x-amz-user-agent") or headers.get("User-Agent") or ""
+    app = re.search(r"\bapp/(\S+)", agent)
+    if not app:
+        return None
+    key = re.search(r"Credential=([^/]+)/", headers.get("Authorization") or "")
+    env = key.group(1).removeprefix("local-") if key and key.group(1).startswith("local-") else "dev"
+    return app.group(1) if env == "dev" else f"{app.group(1)}{ENV_SEPARATOR}{env}"
+
+
+def _resources(service: str, action: str, body: dict[str, Any], region: str, account: str) -> list[tuple[str, dict]]:
+    """The resources a call acts on, each with its condition context (Service Authorization Reference: resource
+    types per action), for the actions sparkplug's functions call."""
+    if service == "emr":
+        ids = body.get("JobFlowIds") or [i for i in (body.get("ClusterId"), body.get("JobFlowId")) if i]
+        if not ids:  # ListClusters, RunJobFlow: no resource-level permission
+            tags = {f"aws:RequestTag/{t['Key']}": t.get("Value", "") for t in body.get("Tags") or []}
+            return [("*", tags)]
+        from moto.emr.models import emr_backends
+
+        clusters = emr_backends[account][region].clusters
+        return [
+            (
+                f"arn:aws:elasticmapreduce:{region}:{account}:cluster/{cluster_id}",
+                {f"aws:ResourceTag/{k}": v for k, v in getattr(clusters.get(cluster_id), "_tags", {}).items()},
+            )
+            for cluster_id in ids
+        ]
+    if service == "glue":
+        name = body.get("JobName") or body.get("Name")
+        return [(f"arn:aws:glue:{region}:{account}:job/{name}", {})]
+    if service == "stepfunctions":
+        return [(body.get("executionArn") or body.get("stateMachineArn") or "*", {})]
+    return [("*", {})]
+
+
+def _matches(patterns: Any, value: str) -> bool:
+    patterns = patterns if isinstance(patterns, list) else [patterns]
+    return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in patterns)
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """IAM condition operators the template uses: StringEquals and StringEqualsIfExists (IAM User Guide, "IAM JSON
+    policy elements: Condition operators"). Any other operator is refused rather than guessed at."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            expected = expected if isinstance(expected, list) else [expected]
+            if key not in context:
+                if operator.endswith("IfExists"):
+                    continue
+                return False
+            if operator.removesuffix("IfExists") != "StringEquals":
+                raise ValueError(f"condition operator {operator} is not emulated")
+            if context[key] not in [str(e) for e in expected]:
+                return False
+    return True
+
+
+def _allowed(function: str, action: str, resource: str, context: dict[str, str]) -> bool:
+    return any(
+        statement.get("Effect") == "Allow"
+        and _matches(statement.get("Action", []), action)
+        and _matches(statement.get("Resource", []), resource)
+        and _condition_holds(statement.get("Condition") or {}, context)
+        for statement in POLICIES.get(function, [])
+    )
+
+
+def _authorize(handler: Any, service: str, action: str, body: dict[str, Any]) -> str | None:
+    """Checks a function's call against its policy, as IAM would, and records it; the AccessDenied message when the
+    policy does not allow it (IAM: an action is denied unless a statement allows it for every resource)."""
+    function = _caller(handler.headers)
+    if function is None or not POLICIES:
+        return None
+    iam_action = f"{IAM_PREFIX[service]}:{action}"
+    denied = None
+    for resource, context in _resources(service, action, body, handler.region, handler.current_account):
+        allowed = _allowed(function, iam_action, resource, context)
+        with LOCK:
+            CALLS.append(
+                {
+                    "function": function,
+                    "action": iam_action,
+                    "resource": resource,
+                    "context": context,
+                    "allowed": allowed,
+                }
+            )
+        if not allowed:
+            denied = (
+                f"User: {function} is not authorized to perform: {iam_action} on resource: {resource} because no "
+                f"identity-based policy allows the {iam_action} action"
+            )
+    return denied
+
+
+def iam_report() -> dict[str, Any]:
+    """What the functions called, what their policies refused, and what each policy grants."""
+    with LOCK:
+        calls = list(CALLS)
+    used: dict[str, set[str]] = {}
+    for call in calls:
+        used.setdefault(call["function"], set()).add(call["action"])
+    granted = {
+        function: sorted(
+            {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        )
+        for function, statements in POLICIES.items()
+    }
+    return {
+        "denied": [c for c in calls if not c["allowed"]],
+        "used": {function: sorted(actions) for function, actions in used.items()},
+        "granted": granted,
+        "calls": len(calls),
+    }
 
 
 # -------------------------------------------------------------------------------------------------------------- Glue
@@ -757,12 +895,18 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
     return True
 
 
-def route(rules: list[tuple[str, dict[str, Any]]], timeouts: dict[str, float] | None = None) -> None:
-    """The template's EventBridge rules, as (function, pattern) pairs, and its functions' timeouts."""
+def route(
+    rules: list[tuple[str, dict[str, Any]]],
+    timeouts: dict[str, float] | None = None,
+    policies: dict[str, list[dict[str, Any]]] | None = None,
+) -> None:
+    """The template's EventBridge rules, as (function, pattern) pairs, its functions' timeouts and IAM statements."""
     with LOCK:
         RULES[:] = rules
         TIMEOUTS.clear()
         TIMEOUTS.update(timeouts or {})
+        POLICIES.clear()
+        POLICIES.update(policies or {})
 
 
 def publish(forwarder: LambdaForwarder, event: dict[str, Any]) -> None:
@@ -903,6 +1047,8 @@ class ControlHandler(BaseHTTPRequestHandler):
 
     GET  /health                       → {"ok": true}
     GET  /events                       → the events the rules delivered, with each function's answer
+    GET  /iam                          → every call a function made, checked against its policy in template.yaml:
+                                         {"denied": [...], "used": {function: [actions]}, "granted": {...}}
     POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings)
     POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file"},
                      "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
@@ -935,6 +1081,8 @@ class ControlHandler(BaseHTTPRequestHandler):
         elif self.path == "/events":
             with LOCK:
                 self._reply(200, list(EVENTS))
+        elif self.path == "/iam":
+            self._reply(200, iam_report())
         else:
             self._reply(404, {"error": f"no {self.path}"})
 

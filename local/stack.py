@@ -237,7 +237,18 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
         for resource in template.resources.values()
         if resource["Type"] == "AWS::Serverless::Function"
     }
+    # Each function's IAM statements as deployed, for the emulator's check of every call it makes.
+    policies = {
+        function_name(resource["Metadata"]["BuildProperties"]["Binary"], env): [
+            statement
+            for policy in template.eval(resource["Properties"].get("Policies") or [])
+            for statement in (policy.get("Statement") or [])
+        ]
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
     return {
+        "policies": policies,
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,
         "watched_buckets": sorted(watched),
@@ -302,6 +313,7 @@ def main() -> None:
     emulator.route(
         [rule for state in states.values() for rule in state.pop("rules")],
         {name: seconds for state in states.values() for name, seconds in state.pop("timeouts").items()},
+        {name: policy for state in states.values() for name, policy in state.pop("policies").items()},
     )
 
     args.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +325,8 @@ def main() -> None:
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local",
+            # The access key names the environment, for the emulator's per-function IAM check.
+            "AWS_ACCESS_KEY_ID": f"local-{env}",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_EC2_METADATA_DISABLED": "true",
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),

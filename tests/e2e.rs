@@ -1178,3 +1178,139 @@ async fn two_hundred_console_runs_at_once_with_mixed_faults_end_as_their_faults_
     }
     eprintln!("200 console runs with mixed faults: all ended as expected in {ended:.0} s, nothing left running");
 }
+
+/// Actions AWS authorizes as part of another call, never called by the functions themselves: tags and the idle
+/// policy set by RunJobFlow, tags set by CreateJob, roles passed by RunJobFlow and CreateJob, and the failed-events
+/// queue written by Lambda's on-failure destination.
+const AUTHORIZED_WITHIN_ANOTHER_CALL: &[&str] = &[
+    "elasticmapreduce:AddTags",
+    "elasticmapreduce:PutAutoTerminationPolicy",
+    "glue:TagResource",
+    "iam:PassRole",
+    "sqs:SendMessage",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is_used() {
+    let aws = aws().await;
+    // Traffic on every path: an S3 arrival, an EMR run, a Glue run whose job definition changed, a stopped EMR run and
+    // a stopped Glue run (the janitor's event path), and a sweep.
+    // The Glue job is created by a first run, then found changed (another definition) by a second run.
+    let job = "sparkplug-customer_scores-dev";
+    let _ = aws.glue.delete_job().job_name(job).send().await;
+    let first = unique("customer_scores-iam-first");
+    aws.start("customer_scores", &first).await;
+    assert_eq!(aws.wait(&first, RUN).await.status, "SUCCEEDED", "{first}");
+    let stale = aws_sdk_glue::types::JobUpdate::builder()
+        .role("sparkplug-glue")
+        .command(
+            aws_sdk_glue::types::JobCommand::builder()
+                .name("glueetl")
+                .script_location("s3://acme-artifacts-dev/old.scala")
+                .build(),
+        )
+        .max_retries(5)
+        .build();
+    aws.glue
+        .update_job()
+        .job_name(job)
+        .job_update(stale)
+        .send()
+        .await
+        .unwrap();
+    let emr = unique("iam-emr");
+    let glue = unique("customer_scores-iam");
+    let emr_stopped = unique("iam-emr-stopped");
+    let glue_stopped = unique("customer_scores-iam-stopped");
+    aws.fault(&glue_stopped, json!({"glue_run_seconds": 600}))
+        .await;
+    // A create whose answer is lost: its retry describes the cluster it finds.
+    let emr_retried = unique("iam-emr-retried");
+    let lost = json!({"api_errors": [{"action": "RunJobFlow", "code": "InternalServerError", "message": "lost", "times": 1, "after_call": true}]});
+    aws.fault(&emr_retried, lost).await;
+    aws.start("hello_world", &emr_retried).await;
+    aws.put(&format!("landing/sales/{}/_SUCCESS", unique("iam")))
+        .await;
+    aws.start("hello_world", &emr).await;
+    aws.start("customer_scores", &glue).await;
+    aws.start("hello_world", &emr_stopped).await;
+    aws.start("customer_scores", &glue_stopped).await;
+    within(RUN, "the runs to stop have started", || async {
+        !aws.clusters(&emr_stopped).await.is_empty()
+            && !aws.glue_runs(&glue_stopped).await.is_empty()
+    })
+    .await;
+    aws.stop(&emr_stopped).await;
+    aws.stop(&glue_stopped).await;
+    for run in [&emr, &glue, &emr_retried] {
+        assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED", "{run}");
+    }
+    within(
+        Duration::from_secs(60),
+        "the janitor ended the stopped runs",
+        || async {
+            aws.glue_runs(&glue_stopped)
+                .await
+                .iter()
+                .all(|(_, s)| s == "STOPPED")
+                && aws
+                    .clusters(&emr_stopped)
+                    .await
+                    .iter()
+                    .all(|(_, s)| s.starts_with("TERMINAT"))
+        },
+    )
+    .await;
+    let swept = aws
+        .stack
+        .invoke("janitor", &json!({"sweep": true}))
+        .unwrap();
+    assert!(swept.get("clusters").is_some(), "{swept}");
+
+    let report = aws.stack.control_get("/iam").unwrap();
+    assert!(
+        report["calls"].as_u64().unwrap() > 0,
+        "no call was attributed to a function"
+    );
+    // The only refusals by design: a cluster of another environment, described to find out whose it is.
+    for denied in report["denied"].as_array().unwrap() {
+        let function = denied["function"].as_str().unwrap();
+        let own = if function.ends_with("--prod") {
+            "prod"
+        } else {
+            "dev"
+        };
+        assert_eq!(
+            denied["action"], "elasticmapreduce:DescribeCluster",
+            "{denied}"
+        );
+        assert_ne!(
+            denied["context"]["aws:ResourceTag/sparkplug:environment"], own,
+            "{denied}"
+        );
+    }
+    // Every action a dev function's policy grants, it used.
+    for (function, granted) in report["granted"].as_object().unwrap() {
+        if function.contains("--") {
+            continue;
+        }
+        let used = &report["used"][function];
+        let unused: Vec<&str> = granted
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|action| !AUTHORIZED_WITHIN_ANOTHER_CALL.contains(action))
+            .filter(|action| !used.as_array().into_iter().flatten().any(|u| u == action))
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "{function} is granted {unused:?}, which it never called"
+        );
+    }
+    eprintln!(
+        "IAM from traffic: {} calls by {} functions, each allowed by its policy; every grant used",
+        report["calls"],
+        report["used"].as_object().unwrap().len()
+    );
+}

@@ -84,6 +84,14 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
         config = config.endpoint_url(endpoint);
     }
+    // The function's name in every request's User-Agent (`app/<name>`): CloudTrail then says which function made a
+    // call, and the local emulator checks each call against that function's policy.
+    if let Some(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .ok()
+        .and_then(|name| aws_config::AppName::new(name).ok())
+    {
+        config = config.app_name(name);
+    }
     config
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
