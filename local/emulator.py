@@ -1006,6 +1006,55 @@ def execution_status_change_event(execution: Any) -> dict[str, Any]:
     }
 
 
+# Step Functions' hard quota of execution history events (Developer Guide, "Avoid reaching the history quota").
+HISTORY_LIMIT = 25_000
+
+
+def _patch_history_limit() -> None:
+    """At its 25,000th history event an execution that has not succeeded fails (Step Functions Developer Guide,
+    "Avoid reaching the history quota"), past every Catch. A `history_limit` fault lowers the quota for one run; a
+    `timeout_seconds` fault times it out as its TimeoutSeconds would (ExecutionTimedOut, no Catch)."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
+
+    init = environment.Environment.__init__
+
+    def tracked(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.event_manager._sp_environment = self
+        self._sp_started = time.monotonic()
+
+    environment.Environment.__init__ = tracked
+    add_event = event_manager.EventManager.add_event
+
+    def counted(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        event_id = add_event(self, context, event_type, *args, **kwargs)
+        env = getattr(self, "_sp_environment", None)
+        if env is None or event_type == HistoryEventType.ExecutionSucceeded or not env.is_running():
+            return event_id
+        name = env.states.context_object.context_object_data.get("Execution", {}).get("Name")
+        limit = _fault(name).get("history_limit", HISTORY_LIMIT)
+        # The interpreter can end a program only between states: the failure lands at the first state exit at or
+        # past the quota (a few events late at most).
+        at_exit = str(event_type.value).endswith("StateExited")
+        # A `timeout_seconds` fault stands for the execution's TimeoutSeconds (the template's is 48 hours).
+        timeout = _fault(name).get("timeout_seconds")
+        if at_exit and timeout is not None and time.monotonic() - env._sp_started > timeout:
+            env.set_timed_out()
+            return event_id
+        if event_id >= limit - 1 and at_exit:
+            env.set_error(
+                ExecutionFailedEventDetails(
+                    error="States.Runtime",
+                    cause=f"The execution reached the maximum number of history events ({limit}).",
+                )
+            )
+        return event_id
+
+    event_manager.EventManager.add_event = counted
+
+
 def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
     from moto.stepfunctions.parser.backend import execution
 
@@ -1037,6 +1086,7 @@ def install(lambda_endpoints: dict[str, str]) -> None:
     _patch_lambda(forwarder)
     _patch_s3(forwarder)
     _patch_sfn_events(forwarder)
+    _patch_history_limit()
 
 
 # ----------------------------------------------------------------------------------------------------- control API
@@ -1054,7 +1104,9 @@ class ControlHandler(BaseHTTPRequestHandler):
                      "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
                      "lambda_errors": [{"function", "error_type", "message", "times"}],
-                     "lambda_timeouts": [{"function", "times"}]}   (the function runs past its Timeout)
+                     "lambda_timeouts": [{"function", "times"}],   (the function runs past its Timeout)
+                     "history_limit": N,   (this execution's history quota, instead of 25,000 events)
+                     "timeout_seconds": N}   (this execution's TimeoutSeconds: it ends TIMED_OUT past it)
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
     """
 

@@ -1314,3 +1314,58 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         report["used"].as_object().unwrap().len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_past_the_history_limit_fails_and_leaves_nothing_running() {
+    // Step Functions fails an execution at its history quota, past every Catch: only the janitor can clean up.
+    let aws = aws().await;
+    let run = unique("history-limit");
+    // The quota lowered for this run, so that the run reaches it while its cluster is up.
+    aws.fault(&run, json!({"history_limit": 40})).await;
+    aws.start("hello_world", &run).await;
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "FAILED");
+    assert!(
+        finished
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("maximum number of history events"),
+        "{:?}",
+        finished.cause
+    );
+    within(
+        Duration::from_secs(60),
+        "the janitor terminated the cluster",
+        || async {
+            let clusters = aws.clusters(&run).await;
+            !clusters.is_empty()
+                && clusters
+                    .iter()
+                    .all(|(_, state)| state.starts_with("TERMINAT"))
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_times_out_leaves_nothing_running() {
+    // The execution's TimeoutSeconds ends it TIMED_OUT, past every Catch: only the janitor can clean up.
+    let aws = aws().await;
+    let run = unique("timed-out");
+    aws.fault(&run, json!({"timeout_seconds": 2})).await;
+    aws.start("hello_world", &run).await;
+    assert_eq!(aws.wait(&run, RUN).await.status, "TIMED_OUT");
+    within(
+        Duration::from_secs(60),
+        "the janitor terminated the cluster",
+        || async {
+            let clusters = aws.clusters(&run).await;
+            !clusters.is_empty()
+                && clusters
+                    .iter()
+                    .all(|(_, state)| state.starts_with("TERMINAT"))
+        },
+    )
+    .await;
+}
