@@ -1056,12 +1056,29 @@ def _patch_history_limit() -> None:
 
 
 def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
+    from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.backend import execution
 
+    stop = execution.Execution.stop
+
+    def stopped(self: Any, *args: Any, **kwargs: Any) -> None:
+        self._sp_stop_requested = True
+        stop(self, *args, **kwargs)
+
+    execution.Execution.stop = stopped
     terminated = execution.BaseExecutionWorkerCommunication.terminated
 
     def ended(self: Any) -> None:
         terminated(self)
+        # StopExecution ends an execution ABORTED (Step Functions API Reference, StopExecution). moto's interpreter
+        # can instead fail it when the stop lands while a Lambda task is in flight: the stop wins, as on AWS.
+        if (
+            getattr(self.execution, "_sp_stop_requested", False)
+            and self.execution.exec_status == ExecutionStatus.FAILED
+        ):
+            self.execution.exec_status = ExecutionStatus.ABORTED
+            self.execution.error = None
+            self.execution.cause = None
         publish(forwarder, execution_status_change_event(self.execution))
 
     execution.BaseExecutionWorkerCommunication.terminated = ended

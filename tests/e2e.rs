@@ -742,7 +742,12 @@ async fn a_console_stop_of_a_glue_run_stops_the_glue_run() {
     })
     .await;
     aws.stop(&run).await;
-    assert_eq!(aws.wait(&run, RUN).await.status, "ABORTED");
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(
+        finished.status, "ABORTED",
+        "{:?} {:?}",
+        finished.error, finished.cause
+    );
     let took = within(
         Duration::from_secs(60),
         "the Glue run stopped after the Stop",
