@@ -113,7 +113,7 @@ pub async fn janitor(
     now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
     match JanitorEvent::parse(&event)? {
-        JanitorEvent::Sweep => sweep(config, emr, glue, sfn, now).await,
+        JanitorEvent::Sweep => sweep(config, emr, glue, sfn).await,
         JanitorEvent::ExecutionEnded {
             state_machine_arn,
             name,
@@ -269,7 +269,6 @@ async fn sweep(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
     sfn: &impl SfnApi,
-    now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
     let mut report = CleanupReport::default();
     let clusters = emr
@@ -332,6 +331,10 @@ async fn sweep(
             .glue_runs
             .extend(stop(glue, &job_name, &leaked).await?);
     }
-    info!(clusters = report.clusters.len(), glue_runs = report.glue_runs.len(), at = %now, "sweep done");
+    info!(
+        clusters = report.clusters.len(),
+        glue_runs = report.glue_runs.len(),
+        "sweep done"
+    );
     Ok(report)
 }
