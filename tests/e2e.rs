@@ -645,6 +645,22 @@ async fn bad_input_starts_nothing_and_the_trigger_says_why() {
 }
 
 impl Aws {
+    /// Within 60 s, the run's cluster is terminated: after an end no Catch sees, only the janitor does it.
+    async fn janitor_ends_the_cluster_of(&self, run: &str) -> Duration {
+        within(
+            Duration::from_secs(60),
+            "the janitor terminated the cluster",
+            || async {
+                let clusters = self.clusters(run).await;
+                !clusters.is_empty()
+                    && clusters
+                        .iter()
+                        .all(|(_, state)| state.starts_with("TERMINAT"))
+            },
+        )
+        .await
+    }
+
     async fn stop(&self, run_name: &str) {
         self.sfn
             .stop_execution()
@@ -1339,18 +1355,7 @@ async fn a_run_past_the_history_limit_fails_and_leaves_nothing_running() {
         "{:?}",
         finished.cause
     );
-    within(
-        Duration::from_secs(60),
-        "the janitor terminated the cluster",
-        || async {
-            let clusters = aws.clusters(&run).await;
-            !clusters.is_empty()
-                && clusters
-                    .iter()
-                    .all(|(_, state)| state.starts_with("TERMINAT"))
-        },
-    )
-    .await;
+    aws.janitor_ends_the_cluster_of(&run).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1361,16 +1366,5 @@ async fn a_run_that_times_out_leaves_nothing_running() {
     aws.fault(&run, json!({"timeout_seconds": 2})).await;
     aws.start("hello_world", &run).await;
     assert_eq!(aws.wait(&run, RUN).await.status, "TIMED_OUT");
-    within(
-        Duration::from_secs(60),
-        "the janitor terminated the cluster",
-        || async {
-            let clusters = aws.clusters(&run).await;
-            !clusters.is_empty()
-                && clusters
-                    .iter()
-                    .all(|(_, state)| state.starts_with("TERMINAT"))
-        },
-    )
-    .await;
+    aws.janitor_ends_the_cluster_of(&run).await;
 }
