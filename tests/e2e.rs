@@ -1368,3 +1368,61 @@ async fn a_run_that_times_out_leaves_nothing_running() {
     assert_eq!(aws.wait(&run, RUN).await.status, "TIMED_OUT");
     aws.janitor_ends_the_cluster_of(&run).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_runs_newest_first_with_their_trigger_times_and_failure() {
+    let aws = aws().await;
+    let ok = unique("history-ok");
+    let failed = unique("history-failed");
+    aws.fault(
+        &failed,
+        json!({"fail_step": {"name": "hello_world", "reason": "Unknown Error."}}),
+    )
+    .await;
+    aws.start("hello_world", &ok).await;
+    assert_eq!(aws.wait(&ok, RUN).await.status, "SUCCEEDED");
+    aws.start("hello_world", &failed).await;
+    assert_eq!(aws.wait(&failed, RUN).await.status, "FAILED");
+
+    let since = chrono::Utc::now() - chrono::TimeDelta::minutes(30);
+    let runs = sparkplug_cli::history::runs(
+        &aws.sfn,
+        &aws.stack.state_machine_arn,
+        Some("hello_world"),
+        since,
+    )
+    .await
+    .unwrap();
+    assert!(runs.iter().all(|r| r.job == "hello_world"));
+    let position = |name: &str| runs.iter().position(|r| r.run_name == name).unwrap();
+    assert!(position(&failed) < position(&ok), "newest first");
+    let ok_run = &runs[position(&ok)];
+    assert_eq!(
+        (ok_run.status.as_str(), ok_run.trigger.as_str()),
+        ("SUCCEEDED", "console")
+    );
+    assert!(
+        ok_run.startup_seconds.is_some() && ok_run.execution_seconds.is_some(),
+        "{ok_run:?}"
+    );
+    let failed_run = &runs[position(&failed)];
+    assert_eq!(failed_run.status, "FAILED");
+    assert!(
+        failed_run
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("StepFailed"),
+        "{failed_run:?}"
+    );
+    // Another job's filter excludes them.
+    let glue = sparkplug_cli::history::runs(
+        &aws.sfn,
+        &aws.stack.state_machine_arn,
+        Some("customer_scores"),
+        since,
+    )
+    .await
+    .unwrap();
+    assert!(glue.iter().all(|r| r.job == "customer_scores"));
+}

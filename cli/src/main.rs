@@ -81,6 +81,19 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Recent runs, newest first: status, trigger, start-up and execution time, why a run failed.
+    History {
+        /// Only this job's runs.
+        job: Option<String>,
+        /// How far back: 7d, 12h, 30m.
+        #[arg(long, default_value = "7d", value_parser = sparkplug_cli::history::parse_since)]
+        since: chrono::TimeDelta,
+        /// The runs as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// The local stack.
     Local {
         #[command(subcommand)]
@@ -188,6 +201,15 @@ fn run(cli: Cli) -> Result<(), String> {
     {
         return runtime()?.block_on(status(run_name, *follow, target));
     }
+    if let Command::History {
+        job,
+        since,
+        json,
+        target,
+    } = &cli.command
+    {
+        return runtime()?.block_on(history(job.as_deref(), *since, *json, target));
+    }
     if let Command::Bucket {
         command:
             BucketCommand::EnableEventbridge {
@@ -201,7 +223,10 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let loaded = load_catalog(&cli.catalog)?;
     match cli.command {
-        Command::Local { .. } | Command::Status { .. } | Command::Bucket { .. } => {
+        Command::Local { .. }
+        | Command::Status { .. }
+        | Command::Bucket { .. }
+        | Command::History { .. } => {
             unreachable!("handled above")
         }
         Command::Run {
@@ -333,6 +358,64 @@ async fn status(run_name: &str, follow: bool, target: &TargetArgs) -> Result<(),
     if let Some(cause) = execution.cause() {
         say!("cause: {cause}");
     }
+    Ok(())
+}
+
+async fn history(
+    job: Option<&str>,
+    since: chrono::TimeDelta,
+    json: bool,
+    target: &TargetArgs,
+) -> Result<(), String> {
+    let target = target.target().await?;
+    let runs = sparkplug_cli::history::runs(
+        &target.sfn,
+        &target.state_machine_arn,
+        job,
+        chrono::Utc::now() - since,
+    )
+    .await?;
+    if json {
+        print_json(&serde_json::to_value(&runs).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    if runs.is_empty() {
+        say!(
+            "no run since {}",
+            (chrono::Utc::now() - since).format("%Y-%m-%d %H:%M UTC")
+        );
+        return Ok(());
+    }
+    let seconds = |s: Option<i64>| s.map_or("-".to_string(), |s| format!("{s} s"));
+    let rows = runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.started.format("%Y-%m-%d %H:%M:%S").to_string(),
+                run.run_name.clone(),
+                run.job.clone(),
+                run.status.clone(),
+                run.trigger.clone(),
+                seconds(run.startup_seconds),
+                seconds(run.execution_seconds),
+                run.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "started (UTC)",
+        "run",
+        "job",
+        "status",
+        "trigger",
+        "start-up",
+        "execution",
+        "reason",
+    ];
+    say!(
+        "{}",
+        output::table(&header, &["start-up", "execution"], rows)
+    );
     Ok(())
 }
 

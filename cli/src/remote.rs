@@ -268,36 +268,12 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// The outputs of the execution's successful Lambda tasks, newest first.
 async fn task_outputs(target: &Target, execution_arn: &str) -> Vec<Value> {
-    let Ok(history) = target
-        .sfn
-        .get_execution_history()
-        .execution_arn(execution_arn)
-        .reverse_order(true)
-        .send()
-        .await
-    else {
-        return Vec::new();
-    };
-    history
-        .events()
-        .iter()
-        .filter_map(|event| event.lambda_function_succeeded_event_details()?.output())
-        .filter_map(|output| serde_json::from_str(output).ok())
-        .collect()
+    sparkplug_cli::history::task_outputs(&target.sfn, execution_arn).await
 }
 
-/// The run summary a task returned (the terminate task, or the Glue sensor's last look).
 async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
-    task_outputs(target, execution_arn)
-        .await
-        .into_iter()
-        .find_map(|value| {
-            let summary = value.get("summary").cloned().unwrap_or(value);
-            (summary.get("run_name").is_some() && summary.get("status").is_some())
-                .then_some(summary)
-        })
+    sparkplug_cli::history::last_summary(&target.sfn, execution_arn).await
 }
 
 /// The Glue job and run id, from the start task's output.

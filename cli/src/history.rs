@@ -1,0 +1,207 @@
+//! `sparkplug history`: recent runs of the run state machine, newest first — status, what triggered them, start-up
+//! and execution time, and why a failed one failed — read from Step Functions alone (the execution's input says
+//! which job and trigger, its output or its last task's summary says the rest).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One run, as `history` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    pub run_name: String,
+    pub job: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+    pub status: String,
+    /// `s3://bucket/key`, `schedule`, `manual` or `console`.
+    pub trigger: String,
+    pub started: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_seconds: Option<i64>,
+    /// The failure's name and cause, for a run that did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The runs started since `since`, newest first, of `job` when given.
+pub async fn runs(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine_arn: &str,
+    job: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Vec<Run>, String> {
+    let explain = |e: &dyn std::error::Error| {
+        aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+    };
+    let mut found = Vec::new();
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(state_machine_arn)
+        .into_paginator()
+        .send();
+    'pages: while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| format!("ListExecutions: {}", explain(&e)))?;
+        for listed in page.executions() {
+            let started = to_chrono(listed.start_date());
+            // ListExecutions answers newest first.
+            if started < since {
+                break 'pages;
+            }
+            let execution = sfn
+                .describe_execution()
+                .execution_arn(listed.execution_arn())
+                .send()
+                .await
+                .map_err(|e| format!("DescribeExecution {}: {}", listed.name(), explain(&e)))?;
+            let input: Value = execution
+                .input()
+                .and_then(|i| serde_json::from_str(i).ok())
+                .unwrap_or_default();
+            let (run_job, trigger) = job_and_trigger(&input);
+            if job.is_some_and(|wanted| wanted != run_job) {
+                continue;
+            }
+            let status = execution.status().as_str().to_string();
+            let summary = match execution
+                .output()
+                .and_then(|o| serde_json::from_str::<Value>(o).ok())
+            {
+                Some(output) => Some(output),
+                None if status != "RUNNING" => last_summary(sfn, listed.execution_arn()).await,
+                None => None,
+            };
+            let timeline = summary.as_ref().map(|s| &s["timeline"]);
+            let reason = (status != "SUCCEEDED" && status != "RUNNING").then(|| {
+                let error = execution.error().unwrap_or(status.as_str());
+                match execution.cause() {
+                    Some(cause) => format!("{error}: {cause}"),
+                    None => error.to_string(),
+                }
+            });
+            found.push(Run {
+                run_name: listed.name().to_string(),
+                job: run_job,
+                status,
+                trigger,
+                started,
+                startup_seconds: timeline.and_then(|t| t["startup_seconds"].as_i64()),
+                execution_seconds: timeline.and_then(|t| t["execution_seconds"].as_i64()),
+                reason,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The job and what triggered it, from an execution's input: a plan, or a `{"job": …}` request.
+pub fn job_and_trigger(input: &Value) -> (String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    if input.get("plan_version").is_some() {
+        let trigger = &input["trigger"];
+        let kind = match text(&trigger["type"]).as_str() {
+            "s3" => format!(
+                "s3://{}/{}",
+                text(&trigger["bucket"]),
+                text(&trigger["key"])
+            ),
+            other => other.to_string(),
+        };
+        return (text(&input["job"]), kind);
+    }
+    let kind = if input["scheduled"].as_bool() == Some(true) {
+        "schedule"
+    } else {
+        "console"
+    };
+    (text(&input["job"]), kind.to_string())
+}
+
+/// The summary the run's last task returned (a failed execution has no output).
+pub async fn last_summary(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Option<Value> {
+    task_outputs(sfn, execution_arn)
+        .await
+        .into_iter()
+        .find_map(|value| {
+            let summary = value.get("summary").cloned().unwrap_or(value);
+            (summary.get("run_name").is_some() && summary.get("status").is_some())
+                .then_some(summary)
+        })
+}
+
+/// The outputs of the execution's successful Lambda tasks, newest first.
+pub async fn task_outputs(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Vec<Value> {
+    let Ok(history) = sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    history
+        .events()
+        .iter()
+        .filter_map(|event| event.lambda_function_succeeded_event_details()?.output())
+        .filter_map(|output| serde_json::from_str(output).ok())
+        .collect()
+}
+
+fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos()).unwrap_or_default()
+}
+
+/// `7d`, `12h`, `30m`: how far back `history` looks.
+pub fn parse_since(text: &str) -> Result<chrono::TimeDelta, String> {
+    let bad = || format!("`{text}` is not a duration such as 7d, 12h or 30m");
+    let (number, unit) = text.trim().split_at(text.trim().len().saturating_sub(1));
+    let amount: i64 = number.parse().map_err(|_| bad())?;
+    let delta = match unit {
+        "d" => chrono::TimeDelta::try_days(amount),
+        "h" => chrono::TimeDelta::try_hours(amount),
+        "m" => chrono::TimeDelta::try_minutes(amount),
+        _ => None,
+    };
+    delta
+        .filter(|d| *d > chrono::TimeDelta::zero())
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn durations_read_as_days_hours_minutes_and_nothing_else() {
+        assert_eq!(parse_since("7d"), Ok(chrono::TimeDelta::days(7)));
+        assert_eq!(parse_since("12h"), Ok(chrono::TimeDelta::hours(12)));
+        assert_eq!(parse_since("30m"), Ok(chrono::TimeDelta::minutes(30)));
+        for bad in ["", "7", "d", "7w", "-1d", "0d", "9999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_job_and_trigger_come_from_a_plan_or_a_request() {
+        let plan = json!({"plan_version": 1, "job": "sales_daily",
+            "trigger": {"type": "s3", "bucket": "b", "key": "landing/x/_SUCCESS"}});
+        assert_eq!(
+            job_and_trigger(&plan),
+            ("sales_daily".into(), "s3://b/landing/x/_SUCCESS".into())
+        );
+        let plan =
+            json!({"plan_version": 1, "job": "customer_scores", "trigger": {"type": "schedule"}});
+        assert_eq!(job_and_trigger(&plan).1, "schedule");
+        assert_eq!(
+            job_and_trigger(&json!({"job": "hello_world"})),
+            ("hello_world".into(), "console".into())
+        );
+        assert_eq!(
+            job_and_trigger(&json!({"job": "x", "scheduled": true})).1,
+            "schedule"
+        );
+    }
+}
