@@ -1426,3 +1426,56 @@ async fn history_lists_runs_newest_first_with_their_trigger_times_and_failure() 
     .unwrap();
     assert!(glue.iter().all(|r| r.job == "customer_scores"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_three_day_backfill_starts_three_runs_and_run_again_starts_none() {
+    use sparkplug_cli::backfill;
+
+    let aws = aws().await;
+    // A period no other test uses: this test's own days, far in the past.
+    let offset = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 100_000) as i64;
+    let from = backfill::parse_time("2000-01-01").unwrap() + chrono::TimeDelta::days(offset * 10);
+    let times = backfill::periods(
+        from,
+        from + chrono::TimeDelta::days(2),
+        chrono::TimeDelta::days(1),
+    )
+    .unwrap();
+    assert_eq!(times.len(), 3);
+    let runs: Vec<_> = times
+        .iter()
+        .map(|t| (*t, format!("hello_world-backfill-{}", t.format("%Y%m%d"))))
+        .collect();
+    let args = Default::default();
+    let machine = &aws.stack.state_machine_arn;
+    let first = backfill::run(&aws.sfn, machine, "hello_world", &args, &runs, 2, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(),
+        ["SUCCEEDED"; 3]
+    );
+    for (time, name) in &runs {
+        // Each run has its period's time.
+        let execution = aws
+            .sfn
+            .describe_execution()
+            .execution_arn(aws.execution_arn(name))
+            .send()
+            .await
+            .unwrap();
+        let input: Value = serde_json::from_str(execution.input().unwrap()).unwrap();
+        assert_eq!(input["time"], time.to_rfc3339());
+    }
+    let again = backfill::run(&aws.sfn, machine, "hello_world", &args, &runs, 2, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(),
+        ["already run"; 3]
+    );
+}

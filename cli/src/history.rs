@@ -153,7 +153,7 @@ fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(time.secs(), time.subsec_nanos()).unwrap_or_default()
 }
 
-/// `7d`, `12h`, `30m`: how far back `history` looks.
+/// `7d`, `12h`, `30m`: how far back `history` looks, how far apart backfill periods are.
 pub fn parse_since(text: &str) -> Result<chrono::TimeDelta, String> {
     let bad = || format!("`{text}` is not a duration such as 7d, 12h or 30m");
     let (number, unit) = text.trim().split_at(text.trim().len().saturating_sub(1));

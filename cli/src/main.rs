@@ -5,6 +5,7 @@ mod demo;
 mod output;
 mod remote;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -91,6 +92,28 @@ enum Command {
         /// The runs as a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// One manual run of JOB per period from --from to --to (inclusive), with that period's time as the run's
+    /// `{date}`; run again, it starts nothing for the periods already run.
+    Backfill {
+        job: String,
+        /// The first period: 2026-11-01 (midnight UTC) or 2026-11-01T06:00:00Z.
+        #[arg(long, value_parser = sparkplug_cli::backfill::parse_time)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// The last period, included.
+        #[arg(long, value_parser = sparkplug_cli::backfill::parse_time)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// The time between periods: 1d, 6h, 30m.
+        #[arg(long, default_value = "1d", value_parser = sparkplug_cli::history::parse_since)]
+        every: chrono::TimeDelta,
+        /// Runs at once.
+        #[arg(long, default_value_t = 4)]
+        max_concurrent: usize,
+        /// One of the job's params (`{name}`), for every run.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -243,6 +266,26 @@ fn run(cli: Cli) -> Result<(), String> {
             detach,
             &target,
         )),
+        Command::Backfill {
+            job,
+            from,
+            to,
+            every,
+            max_concurrent,
+            set,
+            target,
+        } => {
+            let args: BTreeMap<String, String> = set.into_iter().collect();
+            let request = BackfillRequest {
+                job: &job,
+                from,
+                to,
+                every,
+                max_concurrent,
+                args: &args,
+            };
+            runtime()?.block_on(backfill(&loaded.catalog, request, &target))
+        }
         Command::Validate => {
             say!("{}", summary(&cli.catalog, &loaded.catalog));
             Ok(())
@@ -417,6 +460,88 @@ async fn history(
         output::table(&header, &["start-up", "execution"], rows)
     );
     Ok(())
+}
+
+struct BackfillRequest<'a> {
+    job: &'a str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    every: chrono::TimeDelta,
+    max_concurrent: usize,
+    args: &'a BTreeMap<String, String>,
+}
+
+async fn backfill(
+    catalog: &Catalog,
+    request: BackfillRequest<'_>,
+    target: &TargetArgs,
+) -> Result<(), String> {
+    use sparkplug::run::plan::run_name_for;
+
+    let times = sparkplug_cli::backfill::periods(request.from, request.to, request.every)?;
+    // Each period's run is planned here first: a job or a param that does not exist starts nothing.
+    let vars = vars(catalog, Vec::new())?;
+    let mut runs = Vec::new();
+    for time in times {
+        let input = RunInput {
+            trigger: Trigger::Manual { time, input: None },
+            args: request.args.clone(),
+            time,
+            run_name: None,
+        };
+        render(catalog, request.job, &input, &vars).map_err(|e| e.to_string())?;
+        runs.push((
+            time,
+            run_name_for(request.job, &input).map_err(|e| e.to_string())?,
+        ));
+    }
+    let target = target.target().await?;
+    let bar = output::progress(runs.len() as u64, &format!("backfill of {}", request.job));
+    let periods = sparkplug_cli::backfill::run(
+        &target.sfn,
+        &target.state_machine_arn,
+        request.job,
+        request.args,
+        &runs,
+        request.max_concurrent,
+        &|period| {
+            bar.inc(1);
+            bar.set_message(format!("{} {}", period.run_name, period.status));
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let periods = periods?;
+    let rows = periods
+        .iter()
+        .map(|p| {
+            vec![
+                p.time.format("%Y-%m-%d %H:%M").to_string(),
+                p.run_name.clone(),
+                p.status.clone(),
+            ]
+        })
+        .collect();
+    say!(
+        "{}",
+        output::table(&["period (UTC)", "run", "status"], &[], rows)
+    );
+    let count = |status: &str| periods.iter().filter(|p| p.status == status).count();
+    say!(
+        "{} period(s): {} succeeded, {} already run, {} did not succeed",
+        periods.len(),
+        count("SUCCEEDED"),
+        count("already run"),
+        periods.len() - count("SUCCEEDED") - count("already run")
+    );
+    if periods
+        .iter()
+        .all(|p| p.status == "SUCCEEDED" || p.status == "already run")
+    {
+        Ok(())
+    } else {
+        Err("some periods did not succeed (see the table)".into())
+    }
 }
 
 async fn enable_eventbridge(bucket: &str, local: bool, state_file: &Path) -> Result<(), String> {

@@ -64,6 +64,15 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
+/// A progress bar of `total` steps on standard error; hidden when that is not a terminal.
+pub fn progress(total: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total).with_message(message.to_string());
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
