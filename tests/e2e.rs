@@ -1479,3 +1479,13 @@ async fn a_three_day_backfill_starts_three_runs_and_run_again_starts_none() {
         ["already run"; 3]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_on_instance_fleets_runs_and_leaves_nothing_running() {
+    let aws = aws().await;
+    let run = unique("fleet_pi");
+    aws.start("fleet_pi", &run).await;
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    aws.assert_no_cluster_left(&run).await;
+}

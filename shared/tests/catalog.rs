@@ -484,3 +484,36 @@ fn a_plan_too_large_for_the_execution_state_is_refused() {
     let jobs = format!("{GOOD_EMR}args = [{}]\n", args.join(", "));
     assert_problem(&jobs, "etl: a run plan of this job is");
 }
+
+#[test]
+fn what_emr_refuses_of_fleets_is_refused() {
+    let fleets = |extra: &str| {
+        format!(
+            "{GOOD_EMR}\n[jobs.etl.emr.fleets]\nmaster = {{ instance_types = [{{ type = \"m5.xlarge\" }}], on_demand = 1 }}\n{extra}"
+        )
+    };
+    // The job's fleets replace the defaults' instance groups.
+    assert_eq!(problems(&fleets("")), Vec::<String>::new());
+    // Both at one level is what EMR refuses.
+    let both = format!("{GOOD_EMR}\n[jobs.etl.emr]\nmaster = {{ instance_type = \"m5.xlarge\" }}\n[jobs.etl.emr.fleets]\nmaster = {{ instance_types = [{{ type = \"m5.xlarge\" }}], on_demand = 1 }}\n");
+    assert_problem(
+        &both,
+        "etl.emr.fleets: a cluster has instance groups (master/core/task) or fleets, not both",
+    );
+    assert_problem(
+        &fleets("allocation_strategy = \"cheapest\"\n"),
+        "etl.emr.fleets.allocation_strategy: `cheapest` is not one of",
+    );
+    assert_problem(
+        &fleets("core = { instance_types = [], on_demand = 0 }\n"),
+        "etl.emr.fleets.core.instance_types: is empty",
+    );
+    assert_problem(
+        &fleets("core = { instance_types = [{ type = \"r5.xlarge\" }] }\n"),
+        "etl.emr.fleets.core: has no capacity",
+    );
+    assert_problem(
+        &fleets("spot_timeout_minutes = 2\n"),
+        "etl.emr.fleets.spot_timeout_minutes: must be from 5",
+    );
+}

@@ -522,3 +522,47 @@ DefaultArguments = { "--class" = "com.acme.Legacy", "--extra-jars" = "s3://artif
     assert_eq!(glue.job["DefaultArguments"]["--class"], "com.acme.Legacy");
     assert_eq!(glue.job["DefaultArguments"]["--job-language"], "scala");
 }
+
+#[test]
+fn instance_fleets_become_run_job_flow_instance_fleets() {
+    let catalog = sparkplug::load::from_toml(
+        r#"
+[defaults.emr]
+release_label = "emr-7.5.0"
+service_role = "r"
+instance_profile = "p"
+subnet_id = "subnet-1"
+
+[jobs.etl]
+engine = "emr"
+jar = "s3://bucket/etl.jar"
+class = "com.acme.Etl"
+
+[jobs.etl.emr.fleets]
+allocation_strategy = "capacity-optimized"
+spot_timeout_minutes = 15
+on_spot_timeout = "terminate"
+master = { instance_types = [{ type = "m5.xlarge" }], on_demand = 1 }
+core = { instance_types = [{ type = "r5.xlarge" }, { type = "r5a.2xlarge", weight = 2 }], on_demand = 2, spot = 4 }
+"#,
+        &common::fixtures(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .catalog;
+    let plan = render(&catalog, "etl", &manual(&[], None), &defaults(&catalog)).unwrap();
+    let instances = &plan.emr.unwrap().cluster["Instances"];
+    assert!(instances.get("InstanceGroups").is_none());
+    assert_eq!(instances["Ec2SubnetIds"], json!(["subnet-1"]));
+    assert_eq!(
+        instances["InstanceFleets"],
+        json!([
+            {"Name": "Primary", "InstanceFleetType": "MASTER", "TargetOnDemandCapacity": 1, "TargetSpotCapacity": 0,
+             "InstanceTypeConfigs": [{"InstanceType": "m5.xlarge", "WeightedCapacity": 1}]},
+            {"Name": "Core", "InstanceFleetType": "CORE", "TargetOnDemandCapacity": 2, "TargetSpotCapacity": 4,
+             "InstanceTypeConfigs": [{"InstanceType": "r5.xlarge", "WeightedCapacity": 1},
+                                     {"InstanceType": "r5a.2xlarge", "WeightedCapacity": 2}],
+             "LaunchSpecifications": {"SpotSpecification": {"AllocationStrategy": "capacity-optimized",
+                 "TimeoutDurationMinutes": 15, "TimeoutAction": "TERMINATE_CLUSTER"}}}
+        ])
+    );
+}

@@ -1,7 +1,9 @@
 //! The enumerations sparkplug validates catalog values against equal the AWS SDK's own (generated from the service
 //! models): a value AWS refuses is refused by `sparkplug validate`, and a value AWS adds is not.
 
-use aws_sdk_emr::types::{ActionOnFailure, InstanceRoleType, MarketType};
+use aws_sdk_emr::types::{
+    ActionOnFailure, InstanceRoleType, MarketType, SpotProvisioningAllocationStrategy,
+};
 use aws_sdk_glue::types::WorkerType;
 use sparkplug::catalog::shapes::enums;
 

@@ -164,6 +164,8 @@ pub struct EmrSettings {
     pub master: Option<InstanceGroupSpec>,
     pub core: Option<InstanceGroupSpec>,
     pub task: Option<InstanceGroupSpec>,
+    /// Instance fleets instead of groups: several instance types per node kind, on-demand and spot capacity.
+    pub fleets: Option<FleetsSpec>,
     /// Idle time after which EMR itself terminates the cluster: a backstop against leaked clusters.
     pub idle_timeout_seconds: Option<u32>,
     /// Step `ActionOnFailure` when a step does not set its own; `CANCEL_AND_WAIT` when unset.
@@ -177,6 +179,49 @@ pub struct InstanceGroupSpec {
     pub count: Option<u32>,
     pub market: Option<Market>,
     pub bid_price: Option<String>,
+}
+
+/// EMR instance fleets (RunJobFlow `Instances.InstanceFleets`): one per node kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetsSpec {
+    pub master: Option<FleetSpec>,
+    pub core: Option<FleetSpec>,
+    pub task: Option<FleetSpec>,
+    /// How spot capacity is chosen: `price-capacity-optimized` (default), `capacity-optimized`, …
+    pub allocation_strategy: Option<String>,
+    /// How long to wait for spot capacity before `on_spot_timeout`.
+    pub spot_timeout_minutes: Option<u32>,
+    pub on_spot_timeout: Option<SpotTimeoutAction>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    pub instance_types: Vec<FleetInstanceType>,
+    /// Target on-demand capacity, in units of the types' weights.
+    #[serde(default)]
+    pub on_demand: u32,
+    /// Target spot capacity, in units of the types' weights.
+    #[serde(default)]
+    pub spot: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetInstanceType {
+    #[serde(rename = "type")]
+    pub instance_type: String,
+    /// Capacity units one instance counts for (1 when unset).
+    pub weight: Option<u32>,
+    pub bid_price: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpotTimeoutAction {
+    SwitchToOnDemand,
+    Terminate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,11 +261,20 @@ macro_rules! merge_fields {
 }
 
 impl EmrSettings {
-    /// These settings, with each unset field taken from `defaults`.
+    /// These settings, with each unset field taken from `defaults` — but nodes come whole from one level: fleets
+    /// set here replace the defaults' instance groups, and groups set here replace the defaults' fleets.
     pub fn over(&self, defaults: &EmrSettings) -> EmrSettings {
-        merge_fields!(self, defaults; release_label, log_uri, service_role, instance_profile, subnet_id,
-            ec2_key_name, security_configuration, applications, master, core, task, idle_timeout_seconds,
-            action_on_failure)
+        let mut merged = merge_fields!(self, defaults; release_label, log_uri, service_role, instance_profile,
+            subnet_id, ec2_key_name, security_configuration, applications, master, core, task, fleets,
+            idle_timeout_seconds, action_on_failure);
+        let own_groups = self.master.is_some() || self.core.is_some() || self.task.is_some();
+        if self.fleets.is_some() && !own_groups {
+            (merged.master, merged.core, merged.task) = (None, None, None);
+        }
+        if own_groups && self.fleets.is_none() {
+            merged.fleets = None;
+        }
+        merged
     }
 }
 

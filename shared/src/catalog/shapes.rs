@@ -255,6 +255,14 @@ pub mod enums {
     ];
     /// EMR `InstanceRoleType`.
     pub const EMR_INSTANCE_ROLES: &[&str] = &["CORE", "MASTER", "TASK"];
+    /// EMR `SpotProvisioningAllocationStrategy`.
+    pub const EMR_SPOT_ALLOCATION_STRATEGIES: &[&str] = &[
+        "capacity-optimized",
+        "capacity-optimized-prioritized",
+        "diversified",
+        "lowest-price",
+        "price-capacity-optimized",
+    ];
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::catalog::placeholders::{self as template, Placeholder};
 use crate::catalog::schedule::check_expression;
 use crate::catalog::shapes::enums::{
-    EMR_ACTIONS_ON_FAILURE, EMR_INSTANCE_ROLES, EMR_MARKETS, GLUE_WORKER_TYPES,
+    EMR_ACTIONS_ON_FAILURE, EMR_INSTANCE_ROLES, EMR_MARKETS, EMR_SPOT_ALLOCATION_STRATEGIES,
+    GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
 use crate::catalog::{Catalog, Engine, Job, Vars};
@@ -366,6 +367,13 @@ fn check_emr(c: &mut Checker<'_>, job: &Job) {
         check_class(c, &format!("{path}.class"), &step.class);
     }
     let settings = job.emr_settings(&c.catalog.defaults);
+    if let Some(fleets) = &settings.fleets {
+        check_fleets(
+            c,
+            fleets,
+            settings.master.is_some() || settings.core.is_some() || settings.task.is_some(),
+        );
+    }
     if let Some(log_uri) = &settings.log_uri {
         c.s3_uri("emr.log_uri", log_uri, false);
     }
@@ -413,6 +421,75 @@ fn check_emr(c: &mut Checker<'_>, job: &Job) {
             ),
         ),
         None => {}
+    }
+}
+
+/// What EMR refuses of instance fleets (EMR Management Guide, "Configure instance fleets"): fleets beside instance
+/// groups, a fleet without capacity or types, more than 30 types in a fleet (5 without an allocation strategy,
+/// which sparkplug always sets), a primary fleet of other than one instance.
+fn check_fleets(c: &mut Checker<'_>, fleets: &crate::catalog::FleetsSpec, has_groups: bool) {
+    if has_groups {
+        c.error(
+            "emr.fleets",
+            "a cluster has instance groups (master/core/task) or fleets, not both: EMR refuses the mix",
+        );
+    }
+    if fleets.master.is_none() {
+        c.error(
+            "emr.fleets.master",
+            "missing: a cluster needs its primary fleet",
+        );
+    }
+    for (kind, fleet) in [
+        ("master", &fleets.master),
+        ("core", &fleets.core),
+        ("task", &fleets.task),
+    ] {
+        let Some(fleet) = fleet else { continue };
+        let path = format!("emr.fleets.{kind}");
+        if fleet.instance_types.is_empty() {
+            c.error(
+                &format!("{path}.instance_types"),
+                "is empty: give at least one instance type",
+            );
+        }
+        if fleet.instance_types.len() > 30 {
+            c.error(
+                &format!("{path}.instance_types"),
+                "EMR takes at most 30 instance types per fleet",
+            );
+        }
+        if fleet.on_demand + fleet.spot == 0 {
+            c.error(&path, "has no capacity: set on_demand and/or spot");
+        }
+        if kind == "master" && fleet.on_demand + fleet.spot != 1 {
+            c.error(
+                &path,
+                "the primary fleet is one instance: on_demand + spot must be 1",
+            );
+        }
+        if fleet.instance_types.iter().any(|t| t.weight == Some(0)) {
+            c.error(&format!("{path}.instance_types"), "a weight is at least 1");
+        }
+    }
+    if let Some(strategy) = &fleets.allocation_strategy {
+        if !EMR_SPOT_ALLOCATION_STRATEGIES.contains(&strategy.as_str()) {
+            c.error(
+                "emr.fleets.allocation_strategy",
+                format!(
+                    "`{strategy}` is not one of {}",
+                    EMR_SPOT_ALLOCATION_STRATEGIES.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(minutes) = fleets.spot_timeout_minutes {
+        if !(5..=1440).contains(&minutes) {
+            c.error(
+                "emr.fleets.spot_timeout_minutes",
+                "must be from 5 to 1440 (EMR's range)",
+            );
+        }
     }
 }
 

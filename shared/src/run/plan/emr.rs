@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{set_tag, EmrPlan, PlanError, DEFAULT_IDLE_TIMEOUT_SECONDS, TAG_EMR_MANAGED_POLICIES};
-use crate::catalog::{ActionOnFailure, Catalog, InstanceGroupSpec, Job, Market, StepSpec};
+use crate::catalog::{
+    ActionOnFailure, Catalog, FleetsSpec, InstanceGroupSpec, Job, Market, SpotTimeoutAction,
+    StepSpec,
+};
 
 /// Whether a release supports `AutoTerminationPolicy` (EMR 5.30.0+ and 6.1.0+).
 pub fn supports_auto_termination(release_label: &str) -> bool {
@@ -82,8 +85,16 @@ fn base_cluster(catalog: &Catalog, job: &Job, run_name: &str) -> Map<String, Val
     if !groups.is_empty() {
         instances.insert("InstanceGroups".into(), Value::Array(groups));
     }
+    if let Some(fleets) = &settings.fleets {
+        instances.insert("InstanceFleets".into(), instance_fleets(fleets));
+    }
     if let Some(subnet) = &settings.subnet_id {
-        instances.insert("Ec2SubnetId".into(), json!(subnet));
+        // Fleets take a list of subnets, EMR choosing the one with capacity; groups take one.
+        if settings.fleets.is_some() {
+            instances.insert("Ec2SubnetIds".into(), json!([subnet]));
+        } else {
+            instances.insert("Ec2SubnetId".into(), json!(subnet));
+        }
     }
     if let Some(key) = &settings.ec2_key_name {
         instances.insert("Ec2KeyName".into(), json!(key));
@@ -98,6 +109,46 @@ fn base_cluster(catalog: &Catalog, job: &Job, run_name: &str) -> Map<String, Val
         );
     }
     cluster
+}
+
+/// The fleets as RunJobFlow `Instances.InstanceFleets`.
+fn instance_fleets(fleets: &FleetsSpec) -> Value {
+    let spot = json!({
+        "AllocationStrategy": fleets.allocation_strategy.as_deref().unwrap_or("price-capacity-optimized"),
+        "TimeoutDurationMinutes": fleets.spot_timeout_minutes.unwrap_or(10),
+        "TimeoutAction": match fleets.on_spot_timeout.unwrap_or(SpotTimeoutAction::SwitchToOnDemand) {
+            SpotTimeoutAction::SwitchToOnDemand => "SWITCH_TO_ON_DEMAND",
+            SpotTimeoutAction::Terminate => "TERMINATE_CLUSTER",
+        },
+    });
+    [("MASTER", "Primary", &fleets.master), ("CORE", "Core", &fleets.core), ("TASK", "Task", &fleets.task)]
+        .into_iter()
+        .filter_map(|(kind, name, fleet)| {
+            let fleet = fleet.as_ref()?;
+            let types: Vec<Value> = fleet
+                .instance_types
+                .iter()
+                .map(|t| {
+                    let mut config = json!({"InstanceType": t.instance_type, "WeightedCapacity": t.weight.unwrap_or(1)});
+                    if let Some(bid) = &t.bid_price {
+                        config["BidPrice"] = json!(bid);
+                    }
+                    config
+                })
+                .collect();
+            let mut value = json!({
+                "Name": name,
+                "InstanceFleetType": kind,
+                "TargetOnDemandCapacity": fleet.on_demand,
+                "TargetSpotCapacity": fleet.spot,
+                "InstanceTypeConfigs": types,
+            });
+            if fleet.spot > 0 {
+                value["LaunchSpecifications"] = json!({"SpotSpecification": spot});
+            }
+            Some(value)
+        })
+        .collect()
 }
 
 /// One spark-submit step on EMR through command-runner.jar.
