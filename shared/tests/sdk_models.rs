@@ -28,4 +28,8 @@ fn validation_enumerations_are_the_sdks() {
         sorted(enums::EMR_INSTANCE_ROLES),
         sorted(InstanceRoleType::values())
     );
+    assert_eq!(
+        sorted(enums::EMR_SPOT_ALLOCATION_STRATEGIES),
+        sorted(SpotProvisioningAllocationStrategy::values())
+    );
 }
