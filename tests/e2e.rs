@@ -857,18 +857,21 @@ async fn the_emulator_refuses_what_aws_refuses() {
         e.code().unwrap_or_default().to_string()
     };
 
+    // A Glue job otherwise valid; each case below adds one value AWS refuses.
+    let witness_job = || {
+        aws.glue
+            .create_job()
+            .name("sparkplug-witness")
+            .role("r")
+            .command(
+                aws_sdk_glue::types::JobCommand::builder()
+                    .name("glueetl")
+                    .script_location("s3://b/k")
+                    .build(),
+            )
+    };
     // A value outside the service model's enum (botocore's model, which moto does not check).
-    let err = aws
-        .glue
-        .create_job()
-        .name("sparkplug-witness")
-        .role("r")
-        .command(
-            aws_sdk_glue::types::JobCommand::builder()
-                .name("glueetl")
-                .script_location("s3://b/k")
-                .build(),
-        )
+    let err = witness_job()
         .worker_type(aws_sdk_glue::types::WorkerType::from("G.9X"))
         .number_of_workers(2)
         .send()
@@ -884,17 +887,7 @@ async fn the_emulator_refuses_what_aws_refuses() {
     );
 
     // Glue's 7-day limit on a run's Timeout.
-    let err = aws
-        .glue
-        .create_job()
-        .name("sparkplug-witness")
-        .role("r")
-        .command(
-            aws_sdk_glue::types::JobCommand::builder()
-                .name("glueetl")
-                .script_location("s3://b/k")
-                .build(),
-        )
+    let err = witness_job()
         .timeout(10080)
         .send()
         .await
@@ -910,20 +903,23 @@ async fn the_emulator_refuses_what_aws_refuses() {
             .instance_count(1)
             .build()
     };
+    // A one-node cluster under `service_role`.
+    let one_node = |name: &str, service_role: &str| {
+        aws.emr
+            .run_job_flow()
+            .name(name)
+            .release_label("emr-7.5.0")
+            .service_role(service_role)
+            .job_flow_role("EMR_EC2_DefaultRole")
+            .instances(
+                JobFlowInstancesConfig::builder()
+                    .instance_groups(group(InstanceRoleType::Master))
+                    .keep_job_flow_alive_when_no_steps(true)
+                    .build(),
+            )
+    };
     let name = unique("witness-untagged");
-    let cluster = aws
-        .emr
-        .run_job_flow()
-        .name(&name)
-        .release_label("emr-7.5.0")
-        .service_role("EMR_DefaultRole_V2")
-        .job_flow_role("EMR_EC2_DefaultRole")
-        .instances(
-            JobFlowInstancesConfig::builder()
-                .instance_groups(group(InstanceRoleType::Master))
-                .keep_job_flow_alive_when_no_steps(true)
-                .build(),
-        )
+    let cluster = one_node(&name, "EMR_DefaultRole_V2")
         .tags(
             Tag::builder()
                 .key("sparkplug:environment")
@@ -958,20 +954,8 @@ async fn the_emulator_refuses_what_aws_refuses() {
 
     // Steps side by side take only CONTINUE.
     let name = unique("witness-concurrent");
-    let cluster = aws
-        .emr
-        .run_job_flow()
-        .name(&name)
-        .release_label("emr-7.5.0")
-        .service_role("EMR_DefaultRole")
-        .job_flow_role("EMR_EC2_DefaultRole")
+    let cluster = one_node(&name, "EMR_DefaultRole")
         .step_concurrency_level(2)
-        .instances(
-            JobFlowInstancesConfig::builder()
-                .instance_groups(group(InstanceRoleType::Master))
-                .keep_job_flow_alive_when_no_steps(true)
-                .build(),
-        )
         .send()
         .await
         .unwrap();

@@ -476,8 +476,6 @@ async fn backfill(
     request: BackfillRequest<'_>,
     target: &TargetArgs,
 ) -> Result<(), String> {
-    use sparkplug::run::plan::run_name_for;
-
     let times = sparkplug_cli::backfill::periods(request.from, request.to, request.every)?;
     // Each period's run is planned here first: a job or a param that does not exist starts nothing.
     let vars = vars(catalog, Vec::new())?;
@@ -489,11 +487,8 @@ async fn backfill(
             time,
             run_name: None,
         };
-        render(catalog, request.job, &input, &vars).map_err(|e| e.to_string())?;
-        runs.push((
-            time,
-            run_name_for(request.job, &input).map_err(|e| e.to_string())?,
-        ));
+        let plan = render(catalog, request.job, &input, &vars).map_err(|e| e.to_string())?;
+        runs.push((time, plan.run_name));
     }
     let target = target.target().await?;
     let bar = output::progress(runs.len() as u64, &format!("backfill of {}", request.job));

@@ -147,44 +147,35 @@ async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_
         {"Id": "j-DEV", "Name": plan.run_name, "Status": {"State": "WAITING"}}
     ]});
 
-    // Create: prod's clusters are seen (one the policy may not describe, one tagged prod), dev's is adopted.
-    let aws = FakeAws::new();
-    aws.ok("ListClusters", listed.clone());
-    aws.error(
-        "DescribeCluster",
-        400,
-        "AccessDeniedException",
-        "not authorized",
-    );
-    aws.ok(
-        "DescribeCluster",
-        described("j-PROD2", &plan.run_name, Some("prod")),
-    );
-    aws.ok(
-        "DescribeCluster",
-        described("j-DEV", &plan.run_name, Some("dev")),
-    );
+    // prod's clusters are seen (one the policy may not describe, one tagged prod), then dev's.
+    let three_clusters = || {
+        let aws = FakeAws::new();
+        aws.ok("ListClusters", listed.clone());
+        aws.error(
+            "DescribeCluster",
+            400,
+            "AccessDeniedException",
+            "not authorized",
+        );
+        aws.ok(
+            "DescribeCluster",
+            described("j-PROD2", &plan.run_name, Some("prod")),
+        );
+        aws.ok(
+            "DescribeCluster",
+            described("j-DEV", &plan.run_name, Some("dev")),
+        );
+        aws
+    };
+
+    // Create: dev's is adopted.
+    let aws = three_clusters();
     let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
     assert_eq!(out, json!({"cluster_id": "j-DEV", "reused": true}));
     assert!(aws.requests("RunJobFlow").is_empty());
 
     // Terminate: only dev's cluster.
-    let aws = FakeAws::new();
-    aws.ok("ListClusters", listed.clone());
-    aws.error(
-        "DescribeCluster",
-        400,
-        "AccessDeniedException",
-        "not authorized",
-    );
-    aws.ok(
-        "DescribeCluster",
-        described("j-PROD2", &plan.run_name, Some("prod")),
-    );
-    aws.ok(
-        "DescribeCluster",
-        described("j-DEV", &plan.run_name, Some("dev")),
-    );
+    let aws = three_clusters();
     aws.ok("TerminateJobFlows", json!({}));
     terminate(&aws, json!({"plan": plan}), now()).await.unwrap();
     assert_eq!(

@@ -457,7 +457,7 @@ fn every_cluster_carries_the_tag_the_v2_managed_policies_require() {
 
 #[test]
 fn steps_side_by_side_default_to_continue() {
-    let catalog = sparkplug::load::from_toml(
+    let plan = plan_from(
         r#"
 [defaults.emr]
 release_label = "emr-7.5.0"
@@ -470,18 +470,15 @@ jar = "s3://bucket/etl.jar"
 class = "com.acme.Etl"
 job_flow_overrides = { StepConcurrencyLevel = 2 }
 "#,
-        &common::fixtures(),
-    )
-    .unwrap()
-    .catalog;
-    let plan = render(&catalog, "etl", &manual(&[], None), &defaults(&catalog)).unwrap();
+        "etl",
+    );
     assert_eq!(plan.emr.unwrap().steps[0]["ActionOnFailure"], "CONTINUE");
 }
 
 #[test]
 fn a_verbatim_boto3_create_job_is_never_contradicted_by_sparkplug_defaults() {
     // As a talk's code passes it to boto3: MaxCapacity sizing, an old GlueVersion, its own DefaultArguments.
-    let catalog = sparkplug::load::from_toml(
+    let plan = plan_from(
         r#"
 [defaults.glue]
 role = "sparkplug-glue"
@@ -498,11 +495,8 @@ MaxCapacity = 10.0
 GlueVersion = "3.0"
 DefaultArguments = { "--class" = "com.acme.Legacy", "--extra-jars" = "s3://artifacts/legacy.jar", "--job-language" = "scala" }
 "#,
-        &common::fixtures(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-    .catalog;
-    let plan = render(&catalog, "legacy", &manual(&[], None), &defaults(&catalog)).unwrap();
+        "legacy",
+    );
     let glue = plan.glue.unwrap();
     assert_eq!(glue.job["MaxCapacity"], 10.0);
     assert_eq!(glue.job["GlueVersion"], "3.0");
@@ -525,7 +519,7 @@ DefaultArguments = { "--class" = "com.acme.Legacy", "--extra-jars" = "s3://artif
 
 #[test]
 fn instance_fleets_become_run_job_flow_instance_fleets() {
-    let catalog = sparkplug::load::from_toml(
+    let plan = plan_from(
         r#"
 [defaults.emr]
 release_label = "emr-7.5.0"
@@ -545,11 +539,8 @@ on_spot_timeout = "terminate"
 master = { instance_types = [{ type = "m5.xlarge" }], on_demand = 1 }
 core = { instance_types = [{ type = "r5.xlarge" }, { type = "r5a.2xlarge", weight = 2 }], on_demand = 2, spot = 4 }
 "#,
-        &common::fixtures(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-    .catalog;
-    let plan = render(&catalog, "etl", &manual(&[], None), &defaults(&catalog)).unwrap();
+        "etl",
+    );
     let instances = &plan.emr.unwrap().cluster["Instances"];
     assert!(instances.get("InstanceGroups").is_none());
     assert_eq!(instances["Ec2SubnetIds"], json!(["subnet-1"]));
@@ -565,4 +556,12 @@ core = { instance_types = [{ type = "r5.xlarge" }, { type = "r5a.2xlarge", weigh
                  "TimeoutDurationMinutes": 15, "TimeoutAction": "TERMINATE_CLUSTER"}}}
         ])
     );
+}
+
+/// The manual run's plan of `job` in an inline catalog.
+fn plan_from(catalog: &str, job: &str) -> sparkplug::RunPlan {
+    let catalog = sparkplug::load::from_toml(catalog, &common::fixtures())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .catalog;
+    render(&catalog, job, &manual(&[], None), &defaults(&catalog)).unwrap()
 }
