@@ -22,8 +22,11 @@ Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses 
   as AWS would; a cluster whose v2-managed service role lacks the for-use-with-amazon-emr-managed-policies tag ends
   TERMINATED_WITH_ERRORS; AddJobFlowSteps refuses CANCEL_AND_WAIT/TERMINATE_CLUSTER when StepConcurrencyLevel > 1;
   Glue refuses a Timeout of 10080 minutes or more.
-- API faults on demand: an error for the next N calls of an action (before or after the call takes effect), and
-  Lambda function errors.
+- State-change events as AWS documents them, at the moment the state changes (a clock moves clusters and Glue runs
+  on without being asked): "EMR Step Status Change", "EMR Cluster State Change", "Glue Job State Change", to the
+  functions whose template rules match. Task tokens: SendTaskFailure keeps its cause, a second answer is refused.
+- API faults on demand: an error for the next N calls of an action (before or after the call takes effect), Lambda
+  function errors, and state-change events dropped, delayed, duplicated or reordered.
 
 Faults are keyed by run name (the EMR cluster's Name, the Glue run's `--sparkplug_run` argument, the plan's
 `run_name` in a Lambda payload), so concurrent tests do not disturb each other. They are set through the control
@@ -184,6 +187,7 @@ def _patch_emr() -> None:
             step.start_date_time = None
         self.state = state
         _tick(self)
+        _announce_cluster(self)
         return added
 
     models.Cluster.add_steps = add
@@ -197,6 +201,7 @@ def _patch_emr() -> None:
         if not getattr(self, "_sp_reason", None):
             self._sp_reason = {"Code": "USER_REQUEST", "Message": "Terminated by user request"}
         terminate(self)
+        _announce_cluster(self)
 
     models.Cluster.terminate = end
 
@@ -312,7 +317,12 @@ def _v2_managed_without_tag(cluster: Any) -> str | None:
 
 
 def _tick(cluster: Any) -> None:
-    """Moves a cluster and its steps on to where they are by now."""
+    """Moves a cluster and its steps on to where they are by now, and announces every state change (EventBridge)."""
+    _advance(cluster)
+    _announce_cluster(cluster)
+
+
+def _advance(cluster: Any) -> None:
     if not hasattr(cluster, "_sp_started") or cluster.state in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
         return
     elapsed = time.monotonic() - cluster._sp_started
@@ -358,6 +368,7 @@ def _tick(cluster: Any) -> None:
                 else:
                     step.state = "COMPLETED"
                 progressed = True
+                _announce_cluster(cluster)
         else:
             pending = [s for s in cluster.steps if s.state == "PENDING"]
             if pending:
@@ -366,15 +377,173 @@ def _tick(cluster: Any) -> None:
                 step.start_date_time = _now()
                 step._sp_started = time.monotonic()
                 progressed = True
+                if cluster.state != "RUNNING":
+                    cluster.state = "RUNNING"
+                _announce_cluster(cluster)
     if cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
         cluster.state = "RUNNING" if any(s.state == "RUNNING" for s in cluster.steps) else "WAITING"
+
+
+# --------------------------------------------------------------------------------------------- state-change events
+
+# (kind, id) → the state last announced, so that each change is announced once
+_ANNOUNCED: dict[tuple[str, str], str] = {}
+# run → events held back by a `reorder` fault, delivered right after the run's next event
+_HELD: dict[str, list[dict[str, Any]]] = {}
+# The forwarder the events go through (set by `install`)
+_FORWARDER: list[Any] = []
+# How often the clock moves clusters and Glue runs on when nobody asks (seconds)
+TICK_SECONDS = 0.05
+
+# EMR Management Guide, "Amazon EMR events" (severity per state); Glue Developer Guide, "Automating AWS Glue with
+# EventBridge" ("Glue Job State Change" for SUCCEEDED, FAILED, TIMEOUT, STOPPED).
+STEP_SEVERITY = {"FAILED": "ERROR", "CANCELLED": "WARN", "INTERRUPTED": "WARN"}
+CLUSTER_SEVERITY = {"TERMINATED_WITH_ERRORS": "CRITICAL"}
+GLUE_EVENT_STATES = ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED")
+GLUE_SEVERITY = {"FAILED": "ERROR", "TIMEOUT": "WARN", "STOPPED": "INFO", "SUCCEEDED": "INFO"}
+
+
+def _state_event(detail_type: str, source: str, account: str, region: str, detail: dict[str, Any]) -> dict[str, Any]:
+    with LOCK:
+        _SEQUENCE[0] += 1
+        number = _SEQUENCE[0]
+    return {
+        "version": "0",
+        "id": f"{time.time_ns():x}-{number}",
+        "detail-type": detail_type,
+        "source": source,
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def _announce_cluster(cluster: Any) -> None:
+    """The "EMR Step Status Change" and "EMR Cluster State Change" events of every change since the last call, steps
+    first (a dying cluster cancels its steps before it is TERMINATED_WITH_ERRORS), with `detail` as AWS documents it:
+    stateChangeReason is a JSON-encoded string."""
+    account, region = cluster.emr_backend.account_id, cluster.emr_backend.region_name
+    for step in sorted(cluster.steps, key=lambda s: s.creation_date_time):
+        if _ANNOUNCED.get(("step", step.id)) == step.state:
+            continue
+        _ANNOUNCED[("step", step.id)] = step.state
+        detail = {
+            "severity": STEP_SEVERITY.get(step.state, "INFO"),
+            "actionOnFailure": step.action_on_failure,
+            "stepId": step.id,
+            "name": step.name,
+            "clusterId": cluster.id,
+            "state": step.state,
+            "message": f"Step {step.id} ({step.name}) in Amazon EMR cluster {cluster.id} ({cluster.name}) is "
+            f"{step.state}.",
+        }
+        _emit(cluster.name, _state_event("EMR Step Status Change", "aws.emr", account, region, detail))
+    if _ANNOUNCED.get(("cluster", cluster.id)) != cluster.state:
+        _ANNOUNCED[("cluster", cluster.id)] = cluster.state
+        reason = getattr(cluster, "_sp_reason", {}) or {}
+        detail = {
+            "severity": CLUSTER_SEVERITY.get(cluster.state, "INFO"),
+            "stateChangeReason": json.dumps({k.lower(): v for k, v in reason.items()}),
+            "name": cluster.name,
+            "clusterId": cluster.id,
+            "state": cluster.state,
+            "message": f"Amazon EMR cluster {cluster.id} ({cluster.name}) is {cluster.state}.",
+        }
+        _emit(cluster.name, _state_event("EMR Cluster State Change", "aws.emr", account, region, detail))
+
+
+def _announce_glue_run(run: Any, account: str, region: str) -> None:
+    state = run.as_dict()["JobRunState"]
+    if state not in GLUE_EVENT_STATES or _ANNOUNCED.get(("glue", run.job_run_id)) == state:
+        return
+    _ANNOUNCED[("glue", run.job_run_id)] = state
+    detail = {
+        "jobName": run.job_name,
+        "severity": GLUE_SEVERITY[state],
+        "state": state,
+        "jobRunId": run.job_run_id,
+        "message": f"Job run {state.lower()}",
+    }
+    name = (run.arguments or {}).get("--sparkplug_run")
+    _emit(name, _state_event("Glue Job State Change", "aws.glue", account, region, detail))
+
+
+def _event_fault(run: str | None, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The next `events` fault of this run that matches the event (by detail-type and state), counted down."""
+    with LOCK:
+        for fault in FAULTS.get(run or "", {}).get("events", []):
+            if fault.get("detail_type", event["detail-type"]) != event["detail-type"]:
+                continue
+            if fault.get("state", event["detail"].get("state")) != event["detail"].get("state"):
+                continue
+            if fault.get("times", 1) > 0:
+                fault["times"] = fault.get("times", 1) - 1
+                return fault
+    return None
+
+
+def _emit(run: str | None, event: dict[str, Any]) -> None:
+    """Puts a state-change event on the default bus, unless a fault drops, delays, duplicates or reorders it."""
+    if not _FORWARDER:
+        return
+    forwarder = _FORWARDER[0]
+    fault = _event_fault(run, event)
+    action = fault.get("action") if fault else None
+    if action == "drop":
+        with LOCK:
+            EVENTS.append({"function": None, "event": event, "dropped": True})
+        return
+    if action == "reorder":
+        with LOCK:
+            _HELD.setdefault(run or "", []).append(event)
+        return
+    with LOCK:
+        held = _HELD.pop(run or "", [])
+    if action == "delay":
+        timer = threading.Timer(float(fault.get("seconds", 2)), publish, (forwarder, event))
+        timer.daemon = True
+        timer.start()
+    else:
+        publish(forwarder, event)
+    if action == "duplicate":
+        publish(forwarder, event)
+    for late in held:
+        # After the event that overtook it, as EventBridge may deliver them.
+        timer = threading.Timer(0.2, publish, (forwarder, late))
+        timer.daemon = True
+        timer.start()
+
+
+def _clock() -> None:
+    """Moves every cluster and Glue run on as time passes, so that their events come when their states change (on
+    AWS nobody has to ask first)."""
+    from moto.emr.models import emr_backends
+    from moto.glue.models import glue_backends
+
+    while True:
+        time.sleep(TICK_SECONDS)
+        try:
+            with LOCK:
+                for _, regions in emr_backends.items():
+                    for _, backend in regions.items():
+                        for cluster in list(backend.clusters.values()):
+                            _tick(cluster)
+                for account, regions in glue_backends.items():
+                    for region, backend in regions.items():
+                        for job in list(backend.jobs.values()):
+                            for run in list(job.job_runs):
+                                _announce_glue_run(run, account, region)
+        except Exception as error:  # noqa: BLE001 - the clock must keep ticking
+            print(f"emulator clock: {type(error).__name__}: {error}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------- AWS's rules, enforced
 
 
 # The services whose every request is checked against its botocore service model (the one the AWS CLI uses).
-VALIDATED_SERVICES = {"emr", "glue", "stepfunctions"}
+VALIDATED_SERVICES = {"emr", "glue", "stepfunctions", "dynamodb"}
 
 
 def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
@@ -492,7 +661,7 @@ def _service_rules(service: str, action: str, body: dict[str, Any]) -> list[str]
 POLICIES: dict[str, list[dict[str, Any]]] = {}
 # every call a function made: its function, IAM action, resources, and whether its policy allows it
 CALLS: list[dict[str, Any]] = []
-IAM_PREFIX = {"emr": "elasticmapreduce", "glue": "glue", "stepfunctions": "states"}
+IAM_PREFIX = {"emr": "elasticmapreduce", "glue": "glue", "stepfunctions": "states", "dynamodb": "dynamodb"}
 
 
 def _caller(headers: Any) -> str | None:
@@ -529,8 +698,25 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
         name = body.get("JobName") or body.get("Name")
         return [(f"arn:aws:glue:{region}:{account}:job/{name}", {})]
     if service == "stepfunctions":
+        if "taskToken" in body:
+            # SendTaskSuccess/Failure/Heartbeat act on the state machine whose execution waits on the token.
+            return [(_machine_of_token(body["taskToken"], region, account) or "*", {})]
         return [(body.get("executionArn") or body.get("stateMachineArn") or "*", {})]
+    if service == "dynamodb":
+        return [(f"arn:aws:dynamodb:{region}:{account}:table/{body.get('TableName')}", {})]
     return [("*", {})]
+
+
+def _machine_of_token(token: str, region: str, account: str) -> str | None:
+    from moto.stepfunctions.responses import get_backend
+
+    for machine in get_backend(account, region).state_machines:
+        for execution in machine.executions:
+            worker = getattr(execution, "exec_worker", None)
+            pool = getattr(getattr(worker, "env", None), "callback_pool_manager", None)
+            if pool is not None and pool.get(token) is not None:
+                return machine.arn
+    return None
 
 
 def _matches(patterns: Any, value: str) -> bool:
@@ -1084,6 +1270,33 @@ def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
     execution.BaseExecutionWorkerCommunication.terminated = ended
 
 
+def _patch_callbacks() -> None:
+    """Task tokens as the Step Functions API Reference has them: SendTaskFailure carries `error` and `cause` (moto
+    drops the cause), and a token whose task has closed — answered already — is refused with TaskTimedOut ("the task
+    associated with the token has already been closed"; moto takes a second answer silently)."""
+    from moto.stepfunctions import responses
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+
+    def send_task_failure(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    responses.StepFunctionResponse.send_task_failure = send_task_failure
+    notify = callback.CallbackPoolManager.notify
+
+    def notify_once(self: Any, callback_id: str, outcome: Any) -> bool:
+        endpoint = self._pool.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            raise callback.CallbackNotifyConsumerError(callback_consumer_error=callback.CallbackConsumerTimeout())
+        return notify(self, callback_id, outcome)
+
+    callback.CallbackPoolManager.notify = notify_once
+
+
 def install(lambda_endpoints: dict[str, str]) -> None:
     """Patches moto; `lambda_endpoints` are the Invoke APIs of each environment's functions."""
     import warnings
@@ -1104,6 +1317,9 @@ def install(lambda_endpoints: dict[str, str]) -> None:
     _patch_s3(forwarder)
     _patch_sfn_events(forwarder)
     _patch_history_limit()
+    _patch_callbacks()
+    _FORWARDER[:] = [forwarder]
+    threading.Thread(target=_clock, daemon=True).start()
 
 
 # ----------------------------------------------------------------------------------------------------- control API
@@ -1123,7 +1339,10 @@ class ControlHandler(BaseHTTPRequestHandler):
                      "lambda_errors": [{"function", "error_type", "message", "times"}],
                      "lambda_timeouts": [{"function", "times"}],   (the function runs past its Timeout)
                      "history_limit": N,   (this execution's history quota, instead of 25,000 events)
-                     "timeout_seconds": N}   (this execution's TimeoutSeconds: it ends TIMED_OUT past it)
+                     "timeout_seconds": N,   (this execution's TimeoutSeconds: it ends TIMED_OUT past it)
+                     "events": [{"detail_type", "state", "action", "seconds", "times"}]}
+                                         (state-change events of the run: `drop`, `delay` by seconds, `duplicate`,
+                                         or `reorder` — held until the run's next event has been delivered)
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
     """
 

@@ -38,8 +38,8 @@ import emulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-# Local poll intervals: the emulator's clusters start in seconds, not minutes.
-LOCAL_PARAMETERS = {"PollStartingSeconds": "1", "PollRunningSeconds": "1"}
+# Template parameters the local stack sets beyond samconfig.toml's.
+LOCAL_PARAMETERS: dict[str, str] = {}
 # Instances of each function that may run at once (`cargo lambda watch --concurrency`).
 FUNCTION_CONCURRENCY = 8
 
@@ -180,7 +180,30 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
     machine = probe.resources["RunStateMachine"]["Properties"]
     machine_name = probe.eval(machine["Name"])
     machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name}"
-    template = Template(REPO / "template.yaml", parameters, {**function_arns, "RunStateMachine": machine_arn})
+    tables = {
+        name: probe.eval(resource["Properties"])
+        for name, resource in probe.resources.items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+    table_refs = {}
+    for name, properties in tables.items():
+        table_refs[name] = properties["TableName"]
+        table_refs[f"{name}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{properties['TableName']}"
+    template = Template(
+        REPO / "template.yaml", parameters, {**function_arns, **table_refs, "RunStateMachine": machine_arn}
+    )
+
+    dynamodb = client("dynamodb")
+    for properties in tables.values():
+        dynamodb.create_table(
+            TableName=properties["TableName"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            KeySchema=properties["KeySchema"],
+            BillingMode=properties["BillingMode"],
+        )
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=properties["TableName"], TimeToLiveSpecification=ttl)
 
     s3 = client("s3")
     buckets = {template.ref(p) for p in ("DataBucketName", "ArtifactsBucketName", "LogBucketName")}
@@ -215,7 +238,14 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
     sfn.create_state_machine(name=machine_name, definition=definition, roleArn=role, type="STANDARD")
 
     trigger = template.resources["TriggerFunction"]
-    variables = {k: str(template.eval(v)) for k, v in trigger["Properties"]["Environment"]["Variables"].items()}
+    # One `cargo lambda watch` serves all of an environment's functions: the union of their variables (the template
+    # gives a variable the same value wherever it sets it).
+    variables = {
+        k: str(template.eval(v))
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for k, v in ((resource["Properties"].get("Environment") or {}).get("Variables") or {}).items()
+    }
     pattern = trigger["Properties"]["Events"]["DataArrived"]["Properties"]["Pattern"]
     watched = {str(template.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
     # Every EventBridge rule of the template, with its pattern as deployed (refs resolved).

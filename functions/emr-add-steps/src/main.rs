@@ -1,11 +1,14 @@
-//! The emr-add-steps Lambda: AddJobFlowSteps with the plan's steps that are not on the cluster yet.
+//! The emr-add-steps Lambda: AddJobFlowSteps with the plan's steps that are not on the cluster yet, then the task
+//! token into the token table (the state machine waits on it). Environment: `TOKEN_TABLE`.
 
-use sparkplug::aws::{emr::Emr, lambda};
+use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, lambda};
 use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
-    let client = Emr::new(&lambda::sdk_config().await);
-    lambda::serve(|event| engine::emr::emr_add_steps(&client, event)).await
+    let sdk = lambda::sdk_config().await;
+    let client = Emr::new(&sdk);
+    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    lambda::serve(|event| engine::emr::emr_add_steps(&client, &tokens, event, chrono::Utc::now())).await
 }

@@ -1,11 +1,14 @@
-//! The glue-start-run Lambda: creates or updates the Glue job as planned, then StartJobRun (a retry reuses the run).
+//! The glue-start-run Lambda: creates or updates the Glue job as planned, then StartJobRun (a retry reuses the run),
+//! then the task token into the token table (the state machine waits on it). Environment: `TOKEN_TABLE`.
 
-use sparkplug::aws::{glue::Glue, lambda};
+use sparkplug::aws::{dynamodb::TokenTable, glue::Glue, lambda};
 use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
-    let client = Glue::new(&lambda::sdk_config().await);
-    lambda::serve(|event| engine::glue::glue_start_run(&client, event)).await
+    let sdk = lambda::sdk_config().await;
+    let client = Glue::new(&sdk);
+    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    lambda::serve(|event| engine::glue::glue_start_run(&client, &tokens, event, chrono::Utc::now())).await
 }

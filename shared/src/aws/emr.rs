@@ -45,6 +45,11 @@ impl EmrApi for Emr {
                 Some(ClusterSummary {
                     id: c.id()?.to_string(),
                     name: c.name().unwrap_or_default().to_string(),
+                    state: c
+                        .status()
+                        .and_then(|s| s.state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                 })
             }));
         }

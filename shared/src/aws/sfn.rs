@@ -1,11 +1,12 @@
 //! [`SfnApi`] over aws-sdk-sfn.
 
+use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
 
 use super::classify;
-use crate::engine::ports::{AwsError, SfnApi, StartOutcome};
+use crate::engine::ports::{AwsError, CallbackApi, SfnApi, StartOutcome, TokenAnswer};
 
 #[derive(Debug, Clone)]
 pub struct Sfn {
@@ -84,5 +85,55 @@ impl SfnApi for Sfn {
             }
             Err(error) => Err(classify(error)),
         }
+    }
+}
+
+/// The answers that mean "nobody waits on this token any more" (Step Functions API Reference, SendTaskSuccess).
+const GONE: &[&str] = &["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"];
+
+fn answered<O, E>(
+    result: Result<O, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<TokenAnswer, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(TokenAnswer::Delivered),
+        Err(error) => match error.as_service_error().and_then(|e| e.code()) {
+            Some(code) if GONE.contains(&code) => Ok(TokenAnswer::Gone {
+                code: code.to_string(),
+            }),
+            _ => Err(classify(error)),
+        },
+    }
+}
+
+impl CallbackApi for Sfn {
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<TokenAnswer, AwsError> {
+        answered(
+            self.client
+                .send_task_success()
+                .task_token(token)
+                .output(output)
+                .send()
+                .await,
+        )
+    }
+
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<TokenAnswer, AwsError> {
+        answered(
+            self.client
+                .send_task_failure()
+                .task_token(token)
+                .error(error)
+                .cause(cause)
+                .send()
+                .await,
+        )
     }
 }

@@ -1,4 +1,5 @@
-//! The EMR handlers: create the cluster, add the steps, sense them, terminate the cluster (on every path). Each
+//! The EMR handlers: create the cluster, add the steps (and wait for them on a task token), terminate the cluster
+//! (on every path). Each
 //! takes and returns a public type: that is its contract with the state machine. Each is safe to retry.
 
 use std::collections::BTreeMap;
@@ -8,20 +9,29 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
+use super::callback::{register, waiter_for};
 use super::errors::{ErrorKind, TaskError};
 use super::input::check_plan;
-use super::ports::{ClusterSummary, EmrApi};
-use super::report::{Poll, SenseReport};
-use super::sense::sense_emr;
+use super::ports::{ClusterSummary, EmrApi, TokenStore, Work};
+use super::report::SenseReport;
 use super::summary::{finish, summarize, CaughtError, RunSummary};
 use crate::catalog::Engine;
 use crate::run::plan::{EmrPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
-/// emr-create-cluster's input: `{"plan": …}`.
+/// emr-create-cluster's input: `{"plan": …, "retry_count": $$.State.RetryCount}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanInput {
     pub plan: RunPlan,
+    /// The task's attempt (`$$.State.RetryCount`): on the first, nothing of this run can exist yet, so nothing is
+    /// looked for. Without it, every attempt looks.
+    #[serde(default)]
+    pub retry_count: Option<u32>,
+}
+
+/// Whether a task's earlier attempt may have made something already (an answer lost, a timeout).
+fn may_be_retry(retry_count: Option<u32>) -> bool {
+    retry_count != Some(0)
 }
 
 /// emr-create-cluster's output, kept by the state machine at `$.cluster`.
@@ -31,22 +41,30 @@ pub struct ClusterOutput {
     /// An active cluster of this run existed already (a retried create).
     #[serde(default)]
     pub reused: bool,
+    /// Created by the task's first attempt: no earlier attempt can have left another cluster, so terminate need not
+    /// look for one.
+    #[serde(default)]
+    pub first_attempt: bool,
 }
 
 /// RunJobFlow from the plan, unless a cluster of this run is already up (a retry after the call went through).
 pub async fn emr_create_cluster(
     emr: &impl EmrApi,
-    PlanInput { plan }: PlanInput,
+    PlanInput { plan, retry_count }: PlanInput,
 ) -> Result<ClusterOutput, TaskError> {
     check_plan(&plan, Engine::Emr)?;
     let request = &emr_plan(&plan)?.cluster;
-    let existing = clusters_of_run(emr, &plan).await?;
-    if let Some(cluster_id) = existing.first() {
-        info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, "reusing this run's cluster");
-        return Ok(ClusterOutput {
-            cluster_id: cluster_id.clone(),
-            reused: true,
-        });
+    let retry = may_be_retry(retry_count);
+    if retry {
+        let existing = clusters_of_run(emr, &plan).await?;
+        if let Some(cluster_id) = existing.first() {
+            info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, "reusing this run's cluster");
+            return Ok(ClusterOutput {
+                cluster_id: cluster_id.clone(),
+                reused: true,
+                first_attempt: false,
+            });
+        }
     }
     let cluster_id = emr
         .run_job_flow(request)
@@ -56,6 +74,7 @@ pub async fn emr_create_cluster(
     Ok(ClusterOutput {
         cluster_id,
         reused: false,
+        first_attempt: !retry,
     })
 }
 
@@ -68,7 +87,7 @@ pub async fn clusters_of_run(emr: &impl EmrApi, plan: &RunPlan) -> Result<Vec<St
         .await
         .map_err(|e| TaskError::aws("ListClusters", e))?;
     let mut ours = Vec::new();
-    for ClusterSummary { id, name } in candidates {
+    for ClusterSummary { id, name, .. } in candidates {
         if name != plan.run_name {
             continue;
         }
@@ -98,44 +117,54 @@ fn emr_plan(plan: &RunPlan) -> Result<&EmrPlan, TaskError> {
         .ok_or_else(|| TaskError::invalid(format!("run {} has no `emr` section", plan.run_name)))
 }
 
-/// emr-add-steps' input.
+/// emr-add-steps' input: the plan, the cluster, and the task token the state machine waits on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepsInput {
     pub plan: RunPlan,
     pub cluster_id: String,
+    /// `$$.Task.Token` of the `waitForTaskToken` task.
+    pub task_token: String,
+    /// `$$.State.RetryCount`: on the first attempt no step of this run is on the cluster yet.
     #[serde(default)]
-    pub poll: Poll,
+    pub retry_count: Option<u32>,
 }
 
-/// emr-add-steps' output, kept by the state machine at `$.steps`.
+/// emr-add-steps' own output (the state machine waits for the token's answer instead; logs and tests read it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepsOutput {
     /// The run's steps' ids, in plan order.
     pub step_ids: Vec<String>,
     pub added: usize,
-    /// Seconds to wait before the first look: the cluster is still starting.
-    pub wait_seconds: u64,
 }
 
 fn step_name(step: &Value) -> &str {
     step.get("Name").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// AddJobFlowSteps with the plan's steps that are not on the cluster yet (a retry after the call went through).
+/// AddJobFlowSteps with the plan's steps that are not on the cluster yet (a retry after the call went through), then
+/// the task token into the token table under the cluster's id: the state machine waits until `notify` (or the
+/// reconciler) answers it with the steps' report.
 pub async fn emr_add_steps(
     emr: &impl EmrApi,
+    tokens: &impl TokenStore,
     StepsInput {
         plan,
         cluster_id,
-        poll,
+        task_token,
+        retry_count,
     }: StepsInput,
+    now: DateTime<Utc>,
 ) -> Result<StepsOutput, TaskError> {
     check_plan(&plan, Engine::Emr)?;
-    let steps = &emr_plan(&plan)?.steps;
-    let present = emr
-        .list_steps(&cluster_id)
-        .await
-        .map_err(|e| TaskError::aws("ListSteps", e))?;
+    let emr_plan = emr_plan(&plan)?;
+    let steps = &emr_plan.steps;
+    let present = if may_be_retry(retry_count) {
+        emr.list_steps(&cluster_id)
+            .await
+            .map_err(|e| TaskError::aws("ListSteps", e))?
+    } else {
+        Vec::new()
+    };
     let mut ids: BTreeMap<&str, String> = present
         .iter()
         .filter(|s| steps.iter().any(|p| step_name(p) == s.name))
@@ -165,54 +194,27 @@ pub async fn emr_add_steps(
             ids.insert(step_name(step), id);
         }
     }
-    let step_ids = steps
+    let step_ids: Vec<String> = steps
         .iter()
         .map(|s| ids.get(step_name(s)).cloned().unwrap_or_default())
         .collect();
     info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, added = missing.len(), "steps on the cluster");
+    let sequential = emr_plan
+        .cluster
+        .get("StepConcurrencyLevel")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        <= 1;
+    let work = Work::Emr {
+        cluster_id,
+        step_ids: step_ids.clone(),
+        sequential,
+    };
+    register(tokens, &waiter_for(&plan, work, &task_token, now)).await?;
     Ok(StepsOutput {
         step_ids,
         added: missing.len(),
-        wait_seconds: poll.starting(),
     })
-}
-
-/// emr-sense's input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SenseInput {
-    pub plan: RunPlan,
-    pub cluster_id: String,
-    pub step_ids: Vec<String>,
-    #[serde(default)]
-    pub poll: Poll,
-}
-
-/// DescribeCluster + ListSteps → running (with the next wait), succeeded or failed (with the reason and logs).
-pub async fn emr_sense(
-    emr: &impl EmrApi,
-    SenseInput {
-        plan,
-        cluster_id,
-        step_ids,
-        poll,
-    }: SenseInput,
-    now: DateTime<Utc>,
-) -> Result<SenseReport, TaskError> {
-    check_plan(&plan, Engine::Emr)?;
-    // Steps first, then the cluster: the two answers are not one snapshot, and a cluster that dies between them
-    // cancels its steps. Read in this order, a cancelled step is always seen beside the cluster that ended.
-    let steps = emr
-        .list_steps(&cluster_id)
-        .await
-        .map_err(|e| TaskError::aws("ListSteps", e))?;
-    let cluster = emr
-        .describe_cluster(&cluster_id)
-        .await
-        .map_err(|e| TaskError::aws("DescribeCluster", e))?;
-    let report = sense_emr(&plan, &cluster, &steps, &step_ids, poll, now);
-    info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, status = ?report.status,
-        progress = %report.progress, "sensed");
-    Ok(report)
 }
 
 /// emr-terminate's input: the whole execution state, on every path. Only the plan must be there: what earlier tasks
@@ -247,7 +249,18 @@ pub async fn emr_terminate(
 ) -> Result<RunSummary, TaskError> {
     let plan = &state.plan;
     let known = RunState::field(&state.cluster, "cluster_id");
-    let mut ids = clusters_of_run(emr, plan).await?;
+    let first_attempt = state
+        .cluster
+        .as_ref()
+        .and_then(|c| c.get("first_attempt"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    // A cluster made by the create task's first attempt is the run's only one; otherwise an attempt whose answer was
+    // lost may have left another, named after the run.
+    let mut ids = match (&known, first_attempt) {
+        (Some(id), true) => vec![id.clone()],
+        _ => clusters_of_run(emr, plan).await?,
+    };
     if let Some(id) = &known {
         if !ids.contains(id) {
             ids.insert(0, id.clone());

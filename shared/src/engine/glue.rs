@@ -1,18 +1,19 @@
-//! The Glue handlers: define the job as planned and start the run (a retry finds the run it started), then sense it.
-//! Each takes and returns a public type: that is its contract with the state machine.
+//! The Glue handlers: define the job as planned, start the run (a retry finds the run it started) and wait for it on
+//! a task token; then sum the run up, stopping it if the run ended before it did. Each takes and returns a public
+//! type: that is its contract with the state machine.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
+use super::callback::{register, waiter_for};
 use super::errors::TaskError;
 use super::input::check_plan;
-use super::ports::GlueApi;
-use super::report::{Poll, SenseReport};
-use super::sense::sense_glue;
-use super::states::Status;
-use super::summary::{finish, summarize, RunSummary};
+use super::ports::{GlueApi, TokenStore, Work};
+use super::report::SenseReport;
+use super::states::{glue_run_status, Status};
+use super::summary::{finish, summarize, CaughtError, RunSummary};
 use crate::catalog::Engine;
 use crate::run::RunPlan;
 
@@ -48,40 +49,56 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// glue-start-run's output, kept by the state machine at `$.glue`.
+/// glue-start-run's own output (the state machine waits for the token's answer instead; logs and tests read it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GlueStartOutput {
     pub job_name: String,
     pub run_id: String,
     /// The run had been started already (a retried start).
     pub reused: bool,
-    pub wait_seconds: u64,
 }
 
-/// glue-start-run's input.
+/// glue-start-run's input: the plan and the task token the state machine waits on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GlueStartInput {
     pub plan: RunPlan,
+    /// `$$.Task.Token` of the `waitForTaskToken` task.
+    pub task_token: String,
+    /// `$$.State.RetryCount`: on the first attempt no run of this run's name exists yet.
     #[serde(default)]
-    pub poll: Poll,
+    pub retry_count: Option<u32>,
 }
 
-/// Makes sure the Glue job is defined as the plan says (created if missing, updated if it differs), then starts the
-/// run — unless a run of this run's name exists already.
-pub async fn glue_start_run(
-    glue: &impl GlueApi,
-    GlueStartInput { plan, poll }: GlueStartInput,
-) -> Result<GlueStartOutput, TaskError> {
-    check_plan(&plan, Engine::Glue)?;
+fn glue_job_name(plan: &RunPlan) -> Result<String, TaskError> {
     let glue_plan = plan.glue.as_ref().ok_or_else(|| {
         TaskError::invalid(format!("run {} has no `glue` section", plan.run_name))
     })?;
-    let job_name = glue_plan
+    glue_plan
         .job
         .get("Name")
         .and_then(Value::as_str)
-        .ok_or_else(|| TaskError::invalid("glue.job has no Name"))?
-        .to_string();
+        .map(str::to_string)
+        .ok_or_else(|| TaskError::invalid("glue.job has no Name"))
+}
+
+/// Makes sure the Glue job is defined as the plan says (created if missing, updated if it differs), then starts the
+/// run — unless a run of this run's name exists already — and leaves the task token in the token table under the
+/// job and run id: the state machine waits until `notify` (or the reconciler) answers it with the run's report.
+pub async fn glue_start_run(
+    glue: &impl GlueApi,
+    tokens: &impl TokenStore,
+    GlueStartInput {
+        plan,
+        task_token,
+        retry_count,
+    }: GlueStartInput,
+    now: DateTime<Utc>,
+) -> Result<GlueStartOutput, TaskError> {
+    check_plan(&plan, Engine::Glue)?;
+    let job_name = glue_job_name(&plan)?;
+    let glue_plan = plan.glue.as_ref().ok_or_else(|| {
+        TaskError::invalid(format!("run {} has no `glue` section", plan.run_name))
+    })?;
     match glue
         .get_job(&job_name)
         .await
@@ -111,13 +128,16 @@ pub async fn glue_start_run(
             }
         }
     }
-    let existing = glue
-        .job_runs(&job_name)
-        .await
-        .map_err(|e| TaskError::aws("GetJobRuns", e))?
-        .into_iter()
-        .find(|run| run.run_name.as_deref() == Some(plan.run_name.as_str()))
-        .map(|run| run.id);
+    let existing = if retry_count == Some(0) {
+        None
+    } else {
+        glue.job_runs(&job_name)
+            .await
+            .map_err(|e| TaskError::aws("GetJobRuns", e))?
+            .into_iter()
+            .find(|run| run.run_name.as_deref() == Some(plan.run_name.as_str()))
+            .map(|run| run.id)
+    };
     let (run_id, reused) = match existing {
         Some(id) => (id, true),
         None => (
@@ -128,55 +148,65 @@ pub async fn glue_start_run(
         ),
     };
     info!(job = %plan.job, run = %plan.run_name, glue_job = %job_name, glue_run = %run_id, reused, "Glue run started");
+    let work = Work::Glue {
+        job_name: job_name.clone(),
+        run_id: run_id.clone(),
+    };
+    register(tokens, &waiter_for(&plan, work, &task_token, now)).await?;
     Ok(GlueStartOutput {
         job_name,
         run_id,
         reused,
-        wait_seconds: poll.running(),
     })
 }
 
-/// glue-sense's input.
+/// glue-finish's input: the execution state after the waiting task, on every path.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GlueSenseInput {
+pub struct GlueFinishInput {
     pub plan: RunPlan,
-    pub job_name: String,
-    pub run_id: String,
+    /// The waiting task's answer: the run's report.
     #[serde(default)]
-    pub poll: Poll,
+    pub sense: Option<Value>,
+    /// What the state machine caught instead (the run's limit, a failed start).
+    #[serde(default)]
+    pub error: Option<CaughtError>,
 }
 
-/// glue-sense's output: the sensor's report, and the run's summary once it has ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GlueSenseOutput {
-    #[serde(flatten)]
-    pub report: SenseReport,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<RunSummary>,
-}
-
-/// GetJobRun → running / succeeded / failed; a finished run also gets its summary and metric line.
-pub async fn glue_sense(
+/// Sums the run up and emits its metric line. When the run ended without its Glue run's end (its limit, a failed
+/// task), the Glue run of this run's name is stopped first, so that nothing keeps running.
+pub async fn glue_finish(
     glue: &impl GlueApi,
-    GlueSenseInput {
-        plan,
-        job_name,
-        run_id,
-        poll,
-    }: GlueSenseInput,
+    GlueFinishInput { plan, sense, error }: GlueFinishInput,
     now: DateTime<Utc>,
-) -> Result<GlueSenseOutput, TaskError> {
+) -> Result<RunSummary, TaskError> {
     check_plan(&plan, Engine::Glue)?;
-    let run = glue
-        .get_job_run(&job_name, &run_id)
-        .await
-        .map_err(|e| TaskError::aws("GetJobRun", e))?;
-    let report = sense_glue(&plan, &run, poll, now);
-    info!(job = %plan.job, run = %plan.run_name, glue_run = %run_id, status = ?report.status, "sensed");
-    let summary = (report.status != Status::Running).then(|| {
-        let summary = summarize(&plan, Some(&run_id), Some(&report), None);
-        finish(&summary, now);
-        summary
-    });
-    Ok(GlueSenseOutput { report, summary })
+    let report: Option<SenseReport> = sense.and_then(|v| serde_json::from_value(v).ok());
+    let ended = report.as_ref().is_some_and(|r| r.status != Status::Running);
+    let mut run_id = report.as_ref().and_then(|r| r.resource_id.clone());
+    if !ended {
+        let job_name = glue_job_name(&plan)?;
+        let runs: Vec<_> = glue
+            .job_runs(&job_name)
+            .await
+            .map_err(|e| TaskError::aws("GetJobRuns", e))?
+            .into_iter()
+            .filter(|run| run.run_name.as_deref() == Some(plan.run_name.as_str()))
+            .collect();
+        let running: Vec<String> = runs
+            .iter()
+            .filter(|run| glue_run_status(&run.state) == Ok(Status::Running))
+            .map(|run| run.id.clone())
+            .collect();
+        if !running.is_empty() {
+            let stopped = glue
+                .stop_job_runs(&job_name, &running)
+                .await
+                .map_err(|e| TaskError::aws("BatchStopJobRun", e))?;
+            info!(job = %plan.job, run = %plan.run_name, glue_runs = ?stopped, "Glue run stopped");
+        }
+        run_id = runs.first().map(|run| run.id.clone());
+    }
+    let summary = summarize(&plan, run_id.as_deref(), report.as_ref(), error.as_ref());
+    finish(&summary, now);
+    Ok(summary)
 }

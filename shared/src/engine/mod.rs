@@ -6,8 +6,11 @@
 //!   reports the sensors give, the run summary and its metric line.
 //! - [`input`], [`trigger`], [`emr`], [`glue`]: the handlers. Each takes and returns public types (its contract
 //!   with the state machine), reads only its input, and is safe to retry.
+//! - [`callback`]: the task tokens the starting tasks leave, answered by `notify` on AWS's state-change events and
+//!   by the reconciler for the events that never came.
 //! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths.
 
+pub mod callback;
 pub mod emr;
 pub mod errors;
 pub mod glue;

@@ -27,6 +27,8 @@ pub struct StateChange {
 pub struct ClusterSummary {
     pub id: String,
     pub name: String,
+    /// STARTING, BOOTSTRAPPING, RUNNING (a step runs) or WAITING (no step to run).
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -181,4 +183,97 @@ pub trait SfnApi {
         name: &str,
         input: &str,
     ) -> impl Future<Output = Result<StartOutcome, AwsError>> + Send;
+}
+
+/// What became of a task token sparkplug answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenAnswer {
+    /// Step Functions took the answer: the waiting task goes on.
+    Delivered,
+    /// Nobody waits on this token any more (TaskTimedOut, TaskDoesNotExist, InvalidToken: the task timed out, the
+    /// execution was stopped or has ended, or another answer came first). Log it and drop it; never retry.
+    Gone { code: String },
+}
+
+/// The callback side of Step Functions: answers to `waitForTaskToken` tasks.
+pub trait CallbackApi {
+    /// SendTaskSuccess with this JSON output.
+    fn send_task_success(
+        &self,
+        token: &str,
+        output: &str,
+    ) -> impl Future<Output = Result<TokenAnswer, AwsError>> + Send;
+    /// SendTaskFailure: the waiting task fails with `error` (its Catch sees it) and `cause`.
+    fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = Result<TokenAnswer, AwsError>> + Send;
+}
+
+/// The work a task token waits on, named the way AWS's state-change events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "engine", rename_all = "lowercase")]
+pub enum Work {
+    /// The run's steps on its cluster: the token is answered once all are done or one failed, or the cluster ended.
+    Emr {
+        cluster_id: String,
+        /// The run's steps, in plan order.
+        step_ids: Vec<String>,
+        /// Steps run one after the other (StepConcurrencyLevel 1): a COMPLETED step that is not the last says
+        /// nothing new, and costs no API call.
+        sequential: bool,
+    },
+    Glue { job_name: String, run_id: String },
+}
+
+impl Work {
+    /// The waiter's key: what an event about this work names.
+    pub fn key(&self) -> String {
+        match self {
+            Work::Emr { cluster_id, .. } => emr_key(cluster_id),
+            Work::Glue { job_name, run_id } => glue_key(job_name, run_id),
+        }
+    }
+}
+
+pub fn emr_key(cluster_id: &str) -> String {
+    format!("emr#{cluster_id}")
+}
+
+pub fn glue_key(job_name: &str, run_id: &str) -> String {
+    format!("glue#{job_name}#{run_id}")
+}
+
+/// A task token waiting for a run's work to end, as kept in the token table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiter {
+    pub work: Work,
+    /// Up to 2,048 characters (Step Functions' task token limit).
+    pub token: String,
+    pub run_name: String,
+    pub job: String,
+    pub registered: DateTime<Utc>,
+    /// When the table's TTL may delete it: after the run's limit, with a day to spare.
+    pub expires: DateTime<Utc>,
+}
+
+/// Where task tokens wait (a DynamoDB table: key, token, run, TTL).
+pub trait TokenStore {
+    /// Stores the waiter; a retried task's new token replaces the old one of the same run. Another run's waiter
+    /// under the same key is never replaced: `Ok(false)`.
+    fn put_waiter(&self, waiter: &Waiter) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn get_waiter(&self, key: &str) -> impl Future<Output = Result<Option<Waiter>, AwsError>> + Send;
+    /// Deletes the waiter if it still holds `token` (a newer token of a retried task stays).
+    fn delete_waiter(
+        &self,
+        key: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Every waiter registered before `before`.
+    fn waiters_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Waiter>, AwsError>> + Send;
 }

@@ -1,65 +1,10 @@
-//! What the engine tasks report to the state machine: the poll intervals, the timeline of a run (start-up vs
-//! execution), the sensor's report, and why a run failed.
+//! What the engine tasks report to the state machine: the timeline of a run (start-up vs execution), the sensor's
+//! report (the answer to a waiting task), and why a run failed.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::states::Status;
-
-fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Number(u64),
-        Text(String),
-    }
-    match Option::<Either>::deserialize(d)? {
-        None => Ok(None),
-        Some(Either::Number(n)) => Ok(Some(n)),
-        Some(Either::Text(t)) => t
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a number of seconds"))),
-    }
-}
-
-/// How long to wait between looks. The state machine passes its `DefinitionSubstitutions` here (as strings, so that
-/// the ASL file stays valid JSON).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Poll {
-    /// While the cluster starts: nothing can finish, so look rarely.
-    #[serde(
-        default,
-        deserialize_with = "number_or_string",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub starting_seconds: Option<u64>,
-    /// Once steps (or a Glue run) run.
-    #[serde(
-        default,
-        deserialize_with = "number_or_string",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub running_seconds: Option<u64>,
-}
-
-pub const DEFAULT_POLL_STARTING_SECONDS: u64 = 120;
-pub const DEFAULT_POLL_RUNNING_SECONDS: u64 = 30;
-
-impl Poll {
-    pub fn starting(&self) -> u64 {
-        self.starting_seconds
-            .unwrap_or(DEFAULT_POLL_STARTING_SECONDS)
-            .max(1)
-    }
-
-    pub fn running(&self) -> u64 {
-        self.running_seconds
-            .unwrap_or(DEFAULT_POLL_RUNNING_SECONDS)
-            .max(1)
-    }
-}
 
 /// The name of a run's failure: the `Error` of the state machine's `Fail` state and the summary's `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,8 +159,9 @@ pub struct Timeline {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SenseReport {
     pub status: Status,
-    /// Seconds the state machine waits before the next look (its Wait state's `SecondsPath`).
-    pub wait_seconds: u64,
+    /// The cluster's or the Glue run's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
     /// The cluster's or the Glue run's state.
     pub state: String,
     pub progress: String,

@@ -4,41 +4,18 @@
 use chrono::{DateTime, Utc};
 
 use super::ports::{ClusterView, GlueRunView, StepView};
-use super::report::{FailureName, Poll, RunFailure, SenseReport, StepTimes, Timeline};
+use super::report::{FailureName, RunFailure, SenseReport, StepTimes, Timeline};
 use super::states::{
     emr_cluster_phase, emr_step_status, glue_run_status, ClusterPhase, Status, UnknownState,
 };
-use crate::run::RunPlan;
 
 fn seconds_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<i64> {
     Some((to? - from?).num_seconds())
 }
 
-fn timed_out(
-    plan: &RunPlan,
-    since: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<RunFailure> {
-    let since = since?;
-    let limit = i64::try_from(plan.timeout_seconds).unwrap_or(i64::MAX);
-    ((now - since).num_seconds() > limit).then(|| RunFailure {
-        reason: Some(format!(
-            "the run exceeded its {} minute limit (timeout_minutes)",
-            plan.timeout_seconds / 60
-        )),
-        ..RunFailure::new(FailureName::Timeout)
-    })
-}
-
-/// The EMR sensor: the cluster and the run's steps (by id, in plan order) → a report.
-pub fn sense_emr(
-    plan: &RunPlan,
-    cluster: &ClusterView,
-    all_steps: &[StepView],
-    step_ids: &[String],
-    poll: Poll,
-    now: DateTime<Utc>,
-) -> SenseReport {
+/// The EMR sensor: the cluster and the run's steps (by id, in plan order) → a report. The run's time limit is not
+/// the sensor's: the waiting task's timeout ends the run (`States.Timeout`).
+pub fn sense_emr(cluster: &ClusterView, all_steps: &[StepView], step_ids: &[String]) -> SenseReport {
     let steps: Vec<Option<&StepView>> = step_ids
         .iter()
         .map(|id| all_steps.iter().find(|s| &s.id == id))
@@ -75,9 +52,9 @@ pub fn sense_emr(
         cluster.state,
         step_ids.len()
     );
-    let report = |status, wait_seconds, failure| SenseReport {
+    let report = |status, failure| SenseReport {
         status,
-        wait_seconds,
+        resource_id: Some(cluster.id.clone()),
         state: cluster.state.clone(),
         progress: progress.clone(),
         failure,
@@ -93,12 +70,12 @@ pub fn sense_emr(
                 reason: Some("the step is not on the cluster".into()),
                 ..RunFailure::new(FailureName::StepMissing)
             };
-            return report(Status::Failed, 0, Some(failure));
+            return report(Status::Failed, Some(failure));
         };
         match emr_step_status(&step.state) {
             Ok(status) => statuses.push((step, status)),
             Err(UnknownState(state)) => {
-                return report(Status::Failed, 0, Some(unknown("step", &state)));
+                return report(Status::Failed, Some(unknown("step", &state)));
             }
         }
     }
@@ -115,13 +92,13 @@ pub fn sense_emr(
         }
     };
     if let Some((step, _)) = statuses.iter().find(|(s, _)| s.state == "FAILED") {
-        return report(Status::Failed, 0, Some(step_failure(step)));
+        return report(Status::Failed, Some(step_failure(step)));
     }
     let all_succeeded = statuses
         .iter()
         .all(|(_, status)| *status == Status::Succeeded);
     if all_succeeded && !step_ids.is_empty() {
-        return report(Status::Succeeded, 0, None);
+        return report(Status::Succeeded, None);
     }
     let cluster_gone = matches!(emr_cluster_phase(&cluster.state), Ok(ClusterPhase::Gone));
     // Cancelled or interrupted steps on a live cluster: the steps are the story. On a dead cluster, the cluster is.
@@ -130,11 +107,11 @@ pub fn sense_emr(
             .iter()
             .find(|(_, status)| *status == Status::Failed)
         {
-            return report(Status::Failed, 0, Some(step_failure(step)));
+            return report(Status::Failed, Some(step_failure(step)));
         }
     }
     match emr_cluster_phase(&cluster.state) {
-        Err(UnknownState(state)) => report(Status::Failed, 0, Some(unknown("cluster", &state))),
+        Err(UnknownState(state)) => report(Status::Failed, Some(unknown("cluster", &state))),
         Ok(ClusterPhase::Gone) => {
             let failure = RunFailure {
                 reason: cluster
@@ -145,18 +122,9 @@ pub fn sense_emr(
                 message: cluster.state_change.message.clone(),
                 ..RunFailure::new(FailureName::ClusterTerminated)
             };
-            report(Status::Failed, 0, Some(failure))
+            report(Status::Failed, Some(failure))
         }
-        Ok(phase) => {
-            if let Some(failure) = timed_out(plan, cluster.created, now) {
-                return report(Status::Failed, 0, Some(failure));
-            }
-            let wait = match phase {
-                ClusterPhase::Starting => poll.starting(),
-                _ => poll.running(),
-            };
-            report(Status::Running, wait, None)
-        }
+        Ok(ClusterPhase::Starting | ClusterPhase::Up) => report(Status::Running, None),
     }
 }
 
@@ -170,12 +138,7 @@ fn unknown(what: &str, state: &str) -> RunFailure {
 }
 
 /// The Glue sensor: a job run → a report.
-pub fn sense_glue(
-    plan: &RunPlan,
-    run: &GlueRunView,
-    poll: Poll,
-    now: DateTime<Utc>,
-) -> SenseReport {
+pub fn sense_glue(run: &GlueRunView) -> SenseReport {
     let mut timeline = Timeline {
         created: run.started,
         ended: run.completed,
@@ -189,16 +152,16 @@ pub fn sense_glue(
         // Glue reports only the whole run and its execution time: the rest is start-up.
         timeline.startup_seconds = Some((total - execution).max(0));
     }
-    let report = |status, wait_seconds, failure| SenseReport {
+    let report = |status, failure| SenseReport {
         status,
-        wait_seconds,
+        resource_id: Some(run.id.clone()),
         state: run.state.clone(),
         progress: format!("Glue run {} {}", run.id, run.state),
         failure,
         timeline: timeline.clone(),
     };
     match glue_run_status(&run.state) {
-        Ok(Status::Succeeded) => report(Status::Succeeded, 0, None),
+        Ok(Status::Succeeded) => report(Status::Succeeded, None),
         Ok(Status::Failed) => {
             let failure = RunFailure {
                 reason: Some(format!("Glue run {}", run.state)),
@@ -206,12 +169,9 @@ pub fn sense_glue(
                 log: run.log_group.clone(),
                 ..RunFailure::new(FailureName::GlueRunFailed)
             };
-            report(Status::Failed, 0, Some(failure))
+            report(Status::Failed, Some(failure))
         }
-        Ok(Status::Running) => match timed_out(plan, run.started, now) {
-            Some(failure) => report(Status::Failed, 0, Some(failure)),
-            None => report(Status::Running, poll.running(), None),
-        },
-        Err(UnknownState(state)) => report(Status::Failed, 0, Some(unknown("Glue run", &state))),
+        Ok(Status::Running) => report(Status::Running, None),
+        Err(UnknownState(state)) => report(Status::Failed, Some(unknown("Glue run", &state))),
     }
 }

@@ -52,6 +52,14 @@ pub fn summarize(
     caught: Option<&CaughtError>,
 ) -> RunSummary {
     let failure = match (caught, sense) {
+        // The waiting task's TimeoutSecondsPath is the run's limit.
+        (Some(caught), _) if caught.error == "States.Timeout" => Some(RunFailure {
+            reason: Some(format!(
+                "the run exceeded its {} minute limit (timeout_minutes)",
+                plan.timeout_seconds / 60
+            )),
+            ..RunFailure::new(FailureName::Timeout)
+        }),
         (Some(caught), _) if !caught.error.is_empty() => Some(RunFailure {
             message: Some(caught_message(&caught.cause)),
             ..RunFailure::new(FailureName::from(caught.error.clone()))

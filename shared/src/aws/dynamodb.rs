@@ -1,0 +1,175 @@
+//! [`TokenStore`] over aws-sdk-dynamodb: one item per waiting task token.
+//!
+//! Item: `key` (S, the partition key: `emr#<cluster-id>` or `glue#<job>#<run-id>`), `token` (S), `run_name`,
+//! `job` (S), `work` (S, the [`Work`] as JSON), `registered` (N, epoch seconds) and `expires` (N, epoch seconds: the
+//! table's TTL attribute). A task token is up to 2,048 characters; an item holds up to 400 KB.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use super::classify;
+use crate::engine::errors::{AwsError, ErrorKind};
+use crate::engine::ports::{TokenStore, Waiter, Work};
+
+#[derive(Debug, Clone)]
+pub struct TokenTable {
+    client: Client,
+    table: String,
+}
+
+impl TokenTable {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::from_client(Client::new(config), table)
+    }
+
+    pub fn from_client(client: Client, table: impl Into<String>) -> Self {
+        TokenTable {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn item_of(waiter: &Waiter) -> Result<HashMap<String, AttributeValue>, AwsError> {
+    let work = serde_json::to_string(&waiter.work).map_err(|e| bad_item(&e.to_string()))?;
+    Ok(HashMap::from([
+        ("key".to_string(), s(&waiter.work.key())),
+        ("token".to_string(), s(&waiter.token)),
+        ("run_name".to_string(), s(&waiter.run_name)),
+        ("job".to_string(), s(&waiter.job)),
+        ("work".to_string(), s(&work)),
+        ("registered".to_string(), n(waiter.registered.timestamp())),
+        ("expires".to_string(), n(waiter.expires.timestamp())),
+    ]))
+}
+
+fn bad_item(why: &str) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Failed,
+        code: String::new(),
+        message: format!("a token table item sparkplug cannot read: {why}"),
+    }
+}
+
+fn waiter_of(item: &HashMap<String, AttributeValue>) -> Result<Waiter, AwsError> {
+    let text = |name: &str| -> Result<String, AwsError> {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| bad_item(&format!("no `{name}`")))
+    };
+    let time = |name: &str| -> Result<DateTime<Utc>, AwsError> {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .ok_or_else(|| bad_item(&format!("no `{name}` time")))
+    };
+    let work: Work = serde_json::from_str(&text("work")?).map_err(|e| bad_item(&e.to_string()))?;
+    Ok(Waiter {
+        work,
+        token: text("token")?,
+        run_name: text("run_name")?,
+        job: text("job")?,
+        registered: time("registered")?,
+        expires: time("expires")?,
+    })
+}
+
+impl TokenStore for TokenTable {
+    async fn put_waiter(&self, waiter: &Waiter) -> Result<bool, AwsError> {
+        // A retried task's new token replaces its run's old one; another run's waiter is never replaced.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item_of(waiter)?))
+            .condition_expression("attribute_not_exists(#key) OR run_name = :run")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":run", s(&waiter.run_name))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn get_waiter(&self, key: &str) -> Result<Option<Waiter>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("key", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item().map(waiter_of).transpose()
+    }
+
+    async fn delete_waiter(&self, key: &str, token: &str) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("key", s(key))
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        match result {
+            // Gone already, or a retried task's newer token: either way not this token's to delete.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()).map_err(classify),
+        }
+    }
+
+    async fn waiters_before(&self, before: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("registered < :before")
+            .expression_attribute_values(":before", n(before.timestamp()))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut waiters = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(classify)?.items() {
+                waiters.push(waiter_of(item)?);
+            }
+        }
+        Ok(waiters)
+    }
+}
