@@ -526,8 +526,8 @@ def _clock() -> None:
         time.sleep(TICK_SECONDS)
         try:
             with LOCK:
-                for _, regions in emr_backends.items():
-                    for _, backend in regions.items():
+                for regions in emr_backends.values():
+                    for backend in regions.values():
                         for cluster in list(backend.clusters.values()):
                             _tick(cluster)
                 for account, regions in glue_backends.items():

@@ -5,13 +5,13 @@
 mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::fake_aws::FakeAws;
+use common::fake_aws::{state_change, waiter_item, FakeAws};
 use common::{catalog, event as fixture, now, plan_of, to_json, vars};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use sparkplug::engine::input::handle;
 use sparkplug::engine::trigger::TriggerConfig;
-use sparkplug::engine::{emr, glue, trigger, ErrorKind, TaskError};
+use sparkplug::engine::{callback, emr, glue, trigger, ErrorKind, TaskError};
 
 async fn create_cluster(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
     let client = aws.emr();
@@ -22,13 +22,19 @@ async fn create_cluster(aws: &FakeAws, input: Value) -> Result<Value, TaskError>
 }
 
 async fn add_steps(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
-    let client = aws.emr();
-    handle("emr-add-steps", input, |i| emr::emr_add_steps(&client, i)).await
+    let (client, tokens) = (aws.emr(), aws.tokens());
+    handle("emr-add-steps", input, |i| {
+        emr::emr_add_steps(&client, &tokens, i, now())
+    })
+    .await
 }
 
-async fn emr_sense(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
-    let client = aws.emr();
-    handle("emr-sense", input, |i| emr::emr_sense(&client, i, now)).await
+async fn notify(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
+    let (emr, glue, sfn, tokens) = (aws.emr(), aws.glue(), aws.sfn(), aws.tokens());
+    handle("notify", event, |e| {
+        callback::notify(&emr, &glue, &sfn, &tokens, e, now())
+    })
+    .await
 }
 
 async fn terminate(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
@@ -40,16 +46,19 @@ async fn terminate(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Va
 }
 
 async fn glue_start(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
-    let client = aws.glue();
+    let (client, tokens) = (aws.glue(), aws.tokens());
     handle("glue-start-run", input, |i| {
-        glue::glue_start_run(&client, i)
+        glue::glue_start_run(&client, &tokens, i, now())
     })
     .await
 }
 
-async fn glue_sense(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
+async fn glue_finish(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
     let client = aws.glue();
-    handle("glue-sense", input, |i| glue::glue_sense(&client, i, now)).await
+    handle("glue-finish", input, |i| {
+        glue::glue_finish(&client, i, now())
+    })
+    .await
 }
 
 async fn start(
@@ -96,8 +105,13 @@ async fn create_sends_the_plans_run_job_flow_request_verbatim() {
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW", "ClusterArn": "arn:aws:elasticmapreduce:eu-west-1:1:cluster/j-NEW"}));
     let plan = plan_of("airflow_pi");
-    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
-    assert_eq!(out, json!({"cluster_id": "j-NEW", "reused": false}));
+    let out = create_cluster(&aws, json!({"plan": plan, "retry_count": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"cluster_id": "j-NEW", "reused": false, "first_attempt": false})
+    );
     // The body is exactly the plan's request: every Airflow field included (bootstrap actions, configurations…).
     assert_eq!(aws.requests("RunJobFlow"), vec![plan.emr.unwrap().cluster]);
     let listed = &aws.requests("ListClusters")[0];
@@ -122,9 +136,36 @@ async fn a_retried_create_reuses_the_runs_cluster() {
         "DescribeCluster",
         described("j-MINE", &plan.run_name, Some("dev")),
     );
-    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
-    assert_eq!(out, json!({"cluster_id": "j-MINE", "reused": true}));
+    let out = create_cluster(&aws, json!({"plan": plan, "retry_count": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"cluster_id": "j-MINE", "reused": true, "first_attempt": false})
+    );
     assert!(aws.requests("RunJobFlow").is_empty());
+}
+
+#[tokio::test]
+async fn a_first_attempt_creates_without_looking_and_terminate_then_ends_only_its_cluster() {
+    // The first attempt of the create task: nothing of this run can exist yet (one EMR call, not two).
+    let plan = plan_of("hello_world");
+    let aws = FakeAws::new();
+    aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW"}));
+    let out = create_cluster(&aws, json!({"plan": plan, "retry_count": 0}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"cluster_id": "j-NEW", "reused": false, "first_attempt": true})
+    );
+    assert_eq!(aws.actions(), vec!["RunJobFlow"]);
+    // …so terminate knows it is the run's only cluster: no ListClusters.
+    let aws = FakeAws::new();
+    aws.ok("TerminateJobFlows", json!({}));
+    let state = json!({"plan": plan, "cluster": out});
+    terminate(&aws, state, now()).await.unwrap();
+    assert_eq!(aws.actions(), vec!["TerminateJobFlows"]);
 }
 
 /// A DescribeCluster answer for an active cluster, tagged with its environment.
@@ -170,8 +211,13 @@ async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_
 
     // Create: dev's is adopted.
     let aws = three_clusters();
-    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
-    assert_eq!(out, json!({"cluster_id": "j-DEV", "reused": true}));
+    let out = create_cluster(&aws, json!({"plan": plan, "retry_count": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"cluster_id": "j-DEV", "reused": true, "first_attempt": false})
+    );
     assert!(aws.requests("RunJobFlow").is_empty());
 
     // Terminate: only dev's cluster.
@@ -191,8 +237,13 @@ async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_
         described("j-PROD", &plan.run_name, Some("prod")),
     );
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW"}));
-    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
-    assert_eq!(out, json!({"cluster_id": "j-NEW", "reused": false}));
+    let out = create_cluster(&aws, json!({"plan": plan, "retry_count": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"cluster_id": "j-NEW", "reused": false, "first_attempt": false})
+    );
 }
 
 #[tokio::test]
@@ -253,16 +304,39 @@ async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
         json!({"Steps": [{"Id": "s-INGEST", "Name": "ingest", "Status": {"State": "PENDING"}}]}),
     );
     aws.ok("AddJobFlowSteps", json!({"StepIds": ["s-AGG"]}));
-    let input = json!({"plan": plan, "cluster_id": "j-1", "poll": {"starting_seconds": "5", "running_seconds": "2"}});
+    aws.ok("PutItem", json!({}));
+    let input =
+        json!({"plan": plan, "cluster_id": "j-1", "task_token": "TOKEN-1", "retry_count": 1});
     let out = add_steps(&aws, input).await.unwrap();
-    assert_eq!(
-        out,
-        json!({"step_ids": ["s-INGEST", "s-AGG"], "added": 1, "wait_seconds": 5})
-    );
-    let steps = plan.emr.unwrap().steps;
+    assert_eq!(out, json!({"step_ids": ["s-INGEST", "s-AGG"], "added": 1}));
+    let steps = plan.emr.as_ref().unwrap().steps.clone();
     assert_eq!(
         aws.requests("AddJobFlowSteps"),
         vec![json!({"JobFlowId": "j-1", "Steps": [steps[1]]})]
+    );
+    // The token waits under the cluster id, with the run's steps; another run's waiter is never replaced.
+    let put = &aws.requests("PutItem")[0];
+    assert_eq!(put["TableName"], "sparkplug-dev-tokens");
+    assert_eq!(put["Item"]["key"], json!({"S": "emr#j-1"}));
+    assert_eq!(put["Item"]["token"], json!({"S": "TOKEN-1"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(put["Item"]["work"]["S"].as_str().unwrap()).unwrap(),
+        json!({"engine": "emr", "cluster_id": "j-1", "step_ids": ["s-INGEST", "s-AGG"], "sequential": true})
+    );
+    assert_eq!(
+        put["ConditionExpression"],
+        "attribute_not_exists(#key) OR run_name = :run"
+    );
+    assert_eq!(
+        put["ExpressionAttributeValues"][":run"],
+        json!({"S": plan.run_name})
+    );
+    // TTL: the run's limit and a day.
+    let expires: i64 = put["Item"]["expires"]["N"].as_str().unwrap().parse().unwrap();
+    let registered: i64 = put["Item"]["registered"]["N"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        expires - registered,
+        i64::try_from(plan.timeout_seconds).unwrap() + 86_400
     );
 
     // All present: nothing is added.
@@ -274,14 +348,43 @@ async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
             {"Id": "s-INGEST", "Name": "ingest", "Status": {"State": "RUNNING"}}
         ]}),
     );
+    aws.ok("PutItem", json!({}));
     let out = add_steps(
         &aws,
-        json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1"}),
+        json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1", "task_token": "TOKEN-2"}),
     )
     .await
     .unwrap();
     assert_eq!(out["step_ids"], json!(["s-INGEST", "s-AGG"]));
     assert!(aws.requests("AddJobFlowSteps").is_empty());
+
+    // The first attempt adds every step without looking; a key held by another run is a failure, not an overwrite.
+    let aws = FakeAws::new();
+    aws.ok("AddJobFlowSteps", json!({"StepIds": ["s-1", "s-2"]}));
+    aws.error(
+        "PutItem",
+        400,
+        "ConditionalCheckFailedException",
+        "The conditional request failed",
+    );
+    let err = add_steps(
+        &aws,
+        json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1", "task_token": "T", "retry_count": 0}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(aws.actions(), vec!["AddJobFlowSteps", "PutItem"]);
+    assert!(err.message.contains("another run's waiter"), "{}", err.message);
+    // No token, no wait: a task not invoked with waitForTaskToken is refused before it adds anything.
+    let aws = FakeAws::new();
+    let err = add_steps(
+        &aws,
+        json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::InvalidInput);
+    assert!(aws.actions().is_empty());
 }
 
 // ---------------------------------------------------------------- EMR sense
@@ -302,13 +405,36 @@ fn step(id: &str, name: &str, state: &str, extra: Value) -> Value {
     json!({"Id": id, "Name": name, "Status": status})
 }
 
+/// What notify answers the waiting task with after an event about step s-2 of j-1, when EMR answers these; for work
+/// that has not ended, `{"status": "running", "dropped": [why]}` (no answer is sent).
 async fn sense(cluster_answer: Value, steps: Vec<Value>) -> Value {
     let aws = FakeAws::new();
+    let work = json!({"engine": "emr", "cluster_id": "j-1", "step_ids": ["s-1", "s-2"], "sequential": true});
+    aws.ok("GetItem", json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}));
     aws.ok("DescribeCluster", cluster_answer);
     aws.ok("ListSteps", json!({"Steps": steps}));
-    let input = json!({"plan": plan_of("sales_daily"), "cluster_id": "j-1", "step_ids": ["s-1", "s-2"],
-        "poll": {"starting_seconds": 90, "running_seconds": "15"}});
-    emr_sense(&aws, input, now()).await.unwrap()
+    aws.ok("SendTaskSuccess", json!({}));
+    aws.ok("DeleteItem", json!({}));
+    let event = state_change(
+        "EMR Step Status Change",
+        "aws.emr",
+        json!({"severity": "INFO", "stepId": "s-2", "name": "aggregate", "clusterId": "j-1", "state": "COMPLETED"}),
+    );
+    let report = notify(&aws, event).await.unwrap();
+    match aws.requests("SendTaskSuccess").first() {
+        Some(sent) => {
+            assert_eq!(sent["taskToken"], "TOKEN");
+            assert_eq!(
+                aws.requests("DeleteItem")[0]["ExpressionAttributeValues"][":token"],
+                json!({"S": "TOKEN"})
+            );
+            serde_json::from_str(sent["output"].as_str().unwrap()).unwrap()
+        }
+        None => {
+            assert!(aws.requests("DeleteItem").is_empty());
+            json!({"status": "running", "dropped": report["dropped"]})
+        }
+    }
 }
 
 #[tokio::test]
@@ -322,23 +448,9 @@ async fn sense_maps_emr_states_and_times_the_run() {
     )
     .await;
     assert_eq!(running["status"], "running");
-    assert_eq!(running["wait_seconds"], 15);
-    assert_eq!(running["progress"], "cluster RUNNING, 0/2 steps completed");
-
-    let starting = sense(
-        cluster("STARTING", json!({})),
-        vec![
-            step("s-1", "ingest", "PENDING", json!({})),
-            step("s-2", "aggregate", "PENDING", json!({})),
-        ],
-    )
-    .await;
     assert_eq!(
-        (
-            starting["status"].as_str(),
-            starting["wait_seconds"].as_u64()
-        ),
-        (Some("running"), Some(90))
+        running["dropped"],
+        json!(["run run: cluster RUNNING, 0/2 steps completed (not ended yet)"])
     );
 
     let done = sense(
@@ -350,6 +462,7 @@ async fn sense_maps_emr_states_and_times_the_run() {
     )
     .await;
     assert_eq!(done["status"], "succeeded");
+    assert_eq!(done["resource_id"], "j-1");
     assert_eq!(done["timeline"]["startup_seconds"], 9 * 60);
     assert_eq!(done["timeline"]["execution_seconds"], 2 * 60);
     assert_eq!(done["timeline"]["steps"][0]["name"], "ingest");
@@ -494,14 +607,24 @@ async fn glue_start_creates_a_missing_job_and_starts_the_planned_run() {
         "CreateJob",
         json!({"Name": "sparkplug-customer_scores-dev"}),
     );
-    aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
-    let out = glue_start(&aws, json!({"plan": plan, "poll": {"running_seconds": 7}}))
-        .await
-        .unwrap();
+    aws.ok("PutItem", json!({}));
+    let out = glue_start(
+        &aws,
+        json!({"plan": plan, "task_token": "TOKEN-G", "retry_count": 0}),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         out,
-        json!({"job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1", "reused": false, "wait_seconds": 7})
+        json!({"job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1", "reused": false})
+    );
+    // A first attempt looks for no earlier run; the token waits under the job and run id.
+    assert!(aws.requests("GetJobRuns").is_empty());
+    let put = &aws.requests("PutItem")[0];
+    assert_eq!(
+        put["Item"]["key"],
+        json!({"S": "glue#sparkplug-customer_scores-dev#jr_1"})
     );
     assert_eq!(aws.requests("CreateJob"), vec![glue.job]);
     assert_eq!(aws.requests("StartJobRun"), vec![glue.run]);
@@ -519,7 +642,8 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     aws.ok("GetJob", json!({"Job": current}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_2"}));
-    glue_start(&aws, json!({"plan": plan})).await.unwrap();
+    aws.ok("PutItem", json!({}));
+    glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap();
     assert!(
         aws.requests("UpdateJob").is_empty(),
         "{:?}",
@@ -536,7 +660,8 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     );
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_3"}));
-    glue_start(&aws, json!({"plan": plan_of("customer_scores")}))
+    aws.ok("PutItem", json!({}));
+    glue_start(&aws, json!({"plan": plan_of("customer_scores"), "task_token": "T"}))
         .await
         .unwrap();
     let update = &aws.requests("UpdateJob")[0];
@@ -557,7 +682,8 @@ async fn a_retried_glue_start_reuses_the_run_it_started() {
             {"Id": "jr_mine", "Arguments": {"--sparkplug_run": plan.run_name}}
         ]}),
     );
-    let out = glue_start(&aws, json!({"plan": plan})).await.unwrap();
+    aws.ok("PutItem", json!({}));
+    let out = glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap();
     assert_eq!(
         (out["run_id"].as_str(), out["reused"].as_bool()),
         (Some("jr_mine"), Some(true))
@@ -577,26 +703,39 @@ async fn concurrent_runs_exceeded_is_retryable() {
         "ConcurrentRunsExceededException",
         "too many",
     );
-    let err = glue_start(&aws, json!({"plan": plan})).await.unwrap_err();
+    let err = glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
 }
 
-#[tokio::test]
-async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
-    let plan = plan_of("customer_scores");
-    let input =
-        json!({"plan": plan, "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
+/// notify's answer after a Glue event, when GetJobRun answers `run`; `None` when it sends none.
+async fn glue_notified(run: Value) -> Option<Value> {
     let aws = FakeAws::new();
-    aws.ok(
-        "GetJobRun",
-        json!({"JobRun": {"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)}}),
+    let work = json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
+    aws.ok("GetItem", json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}));
+    aws.ok("GetJobRun", json!({"JobRun": run}));
+    aws.ok("SendTaskSuccess", json!({}));
+    aws.ok("DeleteItem", json!({}));
+    let event = state_change(
+        "Glue Job State Change",
+        "aws.glue",
+        json!({"jobName": "sparkplug-customer_scores-dev", "severity": "INFO", "state": "SUCCEEDED", "jobRunId": "jr_1",
+            "message": "Job run succeeded"}),
     );
-    let out = glue_sense(&aws, input.clone(), now()).await.unwrap();
+    notify(&aws, event).await.unwrap();
     assert_eq!(
-        (out["status"].as_str(), out["wait_seconds"].as_u64()),
-        (Some("running"), Some(30))
+        aws.requests("GetJobRun")[0],
+        json!({"JobName": "sparkplug-customer_scores-dev", "RunId": "jr_1"})
     );
-    assert!(out.get("summary").is_none());
+    aws.requests("SendTaskSuccess")
+        .first()
+        .map(|sent| serde_json::from_str(sent["output"].as_str().unwrap()).unwrap())
+}
+
+#[tokio::test]
+async fn glue_runs_are_sensed_on_their_event_and_summed_up_by_finish() {
+    let still_running =
+        glue_notified(json!({"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)})).await;
+    assert_eq!(still_running, None);
 
     for (state, status) in [
         ("SUCCEEDED", "succeeded"),
@@ -605,22 +744,62 @@ async fn glue_sense_maps_states_and_sums_up_a_finished_run() {
         ("ERROR", "failed"),
         ("EXPIRED", "failed"),
     ] {
+        let sensed = glue_notified(json!({"Id": "jr_1", "JobRunState": state, "StartedOn": epoch(6, 0),
+            "CompletedOn": epoch(6, 12), "ExecutionTime": 600, "ErrorMessage": "boom", "LogGroupName": "/aws-glue/jobs"}))
+        .await
+        .unwrap();
+        assert_eq!(sensed["status"], status, "{state}");
+        assert_eq!(sensed["timeline"]["startup_seconds"], 120);
+        assert_eq!(sensed["timeline"]["execution_seconds"], 600);
+        // glue-finish sums the ended run up without a call.
         let aws = FakeAws::new();
-        aws.ok("GetJobRun", json!({"JobRun": {"Id": "jr_1", "JobRunState": state, "StartedOn": epoch(6, 0),
-            "CompletedOn": epoch(6, 12), "ExecutionTime": 600, "ErrorMessage": "boom", "LogGroupName": "/aws-glue/jobs"}}));
-        let out = glue_sense(&aws, input.clone(), now()).await.unwrap();
-        assert_eq!(out["status"], status, "{state}");
-        assert_eq!(out["summary"]["status"], status);
-        assert_eq!(out["timeline"]["startup_seconds"], 120);
-        assert_eq!(out["timeline"]["execution_seconds"], 600);
+        let summary = glue_finish(&aws, json!({"plan": plan_of("customer_scores"), "sense": sensed}))
+            .await
+            .unwrap();
+        assert!(aws.actions().is_empty());
+        assert_eq!(summary["status"], status);
+        assert_eq!(summary["glue_run_id"], "jr_1");
         if status == "failed" {
-            assert_eq!(out["summary"]["error"], "GlueRunFailed");
+            assert_eq!(summary["error"], "GlueRunFailed");
             assert_eq!(
-                out["summary"]["cause"],
+                summary["cause"],
                 format!("Glue run {state}: boom (logs: /aws-glue/jobs)")
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_run_past_its_limit_stops_its_glue_run_and_says_why() {
+    let plan = plan_of("customer_scores");
+    let aws = FakeAws::new();
+    aws.ok(
+        "GetJobRuns",
+        json!({"JobRuns": [
+            {"Id": "jr_other", "JobRunState": "RUNNING", "Arguments": {"--sparkplug_run": "another-run"}},
+            {"Id": "jr_mine", "JobRunState": "RUNNING", "Arguments": {"--sparkplug_run": plan.run_name}}
+        ]}),
+    );
+    aws.ok(
+        "BatchStopJobRun",
+        json!({"SuccessfulSubmissions": [{"JobName": "sparkplug-customer_scores-dev", "JobRunId": "jr_mine"}], "Errors": []}),
+    );
+    let state = json!({"plan": plan, "error": {"Error": "States.Timeout", "Cause": ""}});
+    let summary = glue_finish(&aws, state).await.unwrap();
+    assert_eq!(
+        aws.requests("BatchStopJobRun"),
+        vec![json!({"JobName": "sparkplug-customer_scores-dev", "JobRunIds": ["jr_mine"]})]
+    );
+    assert_eq!(summary["status"], "failed");
+    assert_eq!(summary["error"], "Timeout");
+    assert_eq!(summary["glue_run_id"], "jr_mine");
+    assert!(
+        summary["cause"]
+            .as_str()
+            .unwrap()
+            .contains("minute limit (timeout_minutes)"),
+        "{summary}"
+    );
 }
 
 // ---------------------------------------------------------------- Trigger
@@ -811,15 +990,20 @@ async fn a_lost_answer_is_never_resent_by_the_sdk_the_task_retry_finds_what_it_m
         "DescribeCluster",
         described("j-LOST", &plan.run_name, Some("dev")),
     );
-    let out = create_cluster(&aws, json!({"plan": plan})).await.unwrap();
-    assert_eq!(out, json!({"cluster_id": "j-LOST", "reused": true}));
+    let out = create_cluster(&aws, json!({"plan": plan, "retry_count": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"cluster_id": "j-LOST", "reused": true, "first_attempt": false})
+    );
     assert!(aws.requests("RunJobFlow").is_empty());
 
     // AddJobFlowSteps and StartJobRun, likewise: one request each.
     let aws = FakeAws::with_sdk_retries();
     aws.ok("ListSteps", json!({"Steps": []}));
     aws.error("AddJobFlowSteps", 503, "ServiceUnavailable", "lost");
-    let err = add_steps(&aws, json!({"plan": plan, "cluster_id": "j-1"}))
+    let err = add_steps(&aws, json!({"plan": plan, "cluster_id": "j-1", "task_token": "T"}))
         .await
         .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
@@ -837,7 +1021,7 @@ async fn a_lost_answer_is_never_resent_by_the_sdk_the_task_retry_finds_what_it_m
     );
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.error("StartJobRun", 500, "InternalServiceException", "lost");
-    let err = glue_start(&aws, json!({"plan": glue_plan}))
+    let err = glue_start(&aws, json!({"plan": glue_plan, "task_token": "T"}))
         .await
         .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
@@ -856,7 +1040,8 @@ async fn a_glue_job_created_by_a_concurrent_first_run_is_used_not_a_failure() {
     aws.error("CreateJob", 400, "AlreadyExistsException", "already exists");
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
-    let out = glue_start(&aws, json!({"plan": plan})).await.unwrap();
+    aws.ok("PutItem", json!({}));
+    let out = glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap();
     assert_eq!(out["run_id"], "jr_1");
     assert_eq!(aws.requests("StartJobRun").len(), 1);
 }

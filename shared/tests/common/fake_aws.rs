@@ -145,3 +145,37 @@ impl FakeAws {
         sparkplug::aws::sfn::Sfn::new(&self.sdk_config())
     }
 }
+
+impl FakeAws {
+    pub fn tokens(&self) -> sparkplug::aws::dynamodb::TokenTable {
+        sparkplug::aws::dynamodb::TokenTable::new(&self.sdk_config(), "sparkplug-dev-tokens")
+    }
+}
+
+/// A token table item (GetItem's `Item`, a Scan's `Items` entry) for a waiter of `run` on `work`.
+pub fn waiter_item(run: &str, work: Value, token: &str, registered: i64) -> Value {
+    let engine = work["engine"].as_str().unwrap_or_default().to_string();
+    let key = match engine.as_str() {
+        "emr" => format!("emr#{}", work["cluster_id"].as_str().unwrap()),
+        _ => format!(
+            "glue#{}#{}",
+            work["job_name"].as_str().unwrap(),
+            work["run_id"].as_str().unwrap()
+        ),
+    };
+    json!({
+        "key": {"S": key},
+        "token": {"S": token},
+        "run_name": {"S": run},
+        "job": {"S": "sales_daily"},
+        "work": {"S": work.to_string()},
+        "registered": {"N": registered.to_string()},
+        "expires": {"N": (registered + 86_400).to_string()},
+    })
+}
+
+/// An EventBridge state-change event as AWS sends it.
+pub fn state_change(detail_type: &str, source: &str, detail: Value) -> Value {
+    json!({"version": "0", "id": "e-1", "detail-type": detail_type, "source": source, "account": "123456789012",
+        "time": "2026-11-27T06:30:00Z", "region": "eu-west-1", "resources": [], "detail": detail})
+}
