@@ -256,7 +256,115 @@ fn no_emr_path_skips_terminate() {
         }
         todo.extend(next);
     }
-    assert!(seen.contains("Sense"));
+    assert!(seen.contains("RunSteps"));
+}
+
+#[test]
+fn no_glue_path_skips_finish() {
+    let (_, machine) = state_machines()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("run.asl.json"))
+        .unwrap();
+    let states = machine["States"].as_object().unwrap();
+    let start = &states["StartGlueRun"];
+    assert_eq!(start["Next"], "FinishGlue");
+    assert!(start["Catch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(
+            |c| c["ErrorEquals"] == serde_json::json!(["States.ALL"]) && c["Next"] == "FinishGlue"
+        ));
+}
+
+/// Every task that waits on a token: invoked with the token, limited by the run's limit, its function able to keep
+/// the token (PutItem on the token table, TOKEN_TABLE set); and notify hears every event that ends a wait and may
+/// answer the state machine's tokens.
+#[test]
+fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
+    let (_, machine) = state_machines()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("run.asl.json"))
+        .unwrap();
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    let substitutions = &resources["RunStateMachine"]["Properties"]["DefinitionSubstitutions"];
+    let mut waits = 0;
+    for (name, state) in machine["States"].as_object().unwrap() {
+        if state["Resource"] != "arn:aws:states:::lambda:invoke.waitForTaskToken" {
+            // No Lambda task polls: only waiting tasks and plain invocations.
+            assert!(
+                state["Type"] != "Wait",
+                "{name}: a Wait state (a poll loop)"
+            );
+            continue;
+        }
+        waits += 1;
+        assert_eq!(
+            state["TimeoutSecondsPath"], "$.plan.timeout_seconds",
+            "{name}"
+        );
+        assert_eq!(
+            state["Parameters"]["Payload"]["task_token.$"], "$$.Task.Token",
+            "{name}"
+        );
+        let function = state["Parameters"]["FunctionName"].as_str().unwrap();
+        let key = function.trim_start_matches("${").trim_end_matches('}');
+        let target = substitutions[key]
+            .as_str()
+            .unwrap()
+            .trim_end_matches(".Arn");
+        let properties = &resources[target]["Properties"];
+        assert_eq!(
+            properties["Environment"]["Variables"]["TOKEN_TABLE"].as_str(),
+            Some("TokenTable"),
+            "{target}"
+        );
+        let puts = properties["Policies"][0]["Statement"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|s| {
+                s["Action"].as_str() == Some("dynamodb:PutItem")
+                    && s["Resource"].as_str() == Some("TokenTable.Arn")
+            });
+        assert!(puts, "{target} cannot keep its token");
+    }
+    assert_eq!(waits, 2, "EMR steps and the Glue run");
+
+    let notify = &resources["NotifyFunction"]["Properties"];
+    let heard: BTreeSet<&str> = notify["Events"]
+        .as_hash()
+        .unwrap()
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("EventBridgeRule"))
+        .flat_map(|e| e["Properties"]["Pattern"]["detail-type"].as_vec().unwrap())
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        heard,
+        BTreeSet::from([
+            "EMR Step Status Change",
+            "EMR Cluster State Change",
+            "Glue Job State Change"
+        ])
+    );
+    let reconciles = notify["Events"].as_hash().unwrap().values().any(|e| {
+        e["Type"].as_str() == Some("ScheduleV2")
+            && e["Properties"]["Input"].as_str() == Some(r#"{"reconcile": true}"#)
+    });
+    assert!(reconciles, "no reconciler schedule");
+    let answers = notify["Policies"][0]["Statement"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .any(|s| {
+            s["Action"].as_vec().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a.as_str() == Some("states:SendTaskSuccess"))
+            }) && s["Resource"].as_str() == Some("RunStateMachine")
+        });
+    assert!(answers, "notify cannot answer the state machine's tokens");
 }
 
 #[test]

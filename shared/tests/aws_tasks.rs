@@ -332,8 +332,16 @@ async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
         json!({"S": plan.run_name})
     );
     // TTL: the run's limit and a day.
-    let expires: i64 = put["Item"]["expires"]["N"].as_str().unwrap().parse().unwrap();
-    let registered: i64 = put["Item"]["registered"]["N"].as_str().unwrap().parse().unwrap();
+    let expires: i64 = put["Item"]["expires"]["N"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let registered: i64 = put["Item"]["registered"]["N"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(
         expires - registered,
         i64::try_from(plan.timeout_seconds).unwrap() + 86_400
@@ -374,7 +382,11 @@ async fn add_steps_adds_only_the_steps_not_yet_on_the_cluster() {
     .await
     .unwrap_err();
     assert_eq!(aws.actions(), vec!["AddJobFlowSteps", "PutItem"]);
-    assert!(err.message.contains("another run's waiter"), "{}", err.message);
+    assert!(
+        err.message.contains("another run's waiter"),
+        "{}",
+        err.message
+    );
     // No token, no wait: a task not invoked with waitForTaskToken is refused before it adds anything.
     let aws = FakeAws::new();
     let err = add_steps(
@@ -410,7 +422,10 @@ fn step(id: &str, name: &str, state: &str, extra: Value) -> Value {
 async fn sense(cluster_answer: Value, steps: Vec<Value>) -> Value {
     let aws = FakeAws::new();
     let work = json!({"engine": "emr", "cluster_id": "j-1", "step_ids": ["s-1", "s-2"], "sequential": true});
-    aws.ok("GetItem", json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}));
+    aws.ok(
+        "GetItem",
+        json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}),
+    );
     aws.ok("DescribeCluster", cluster_answer);
     aws.ok("ListSteps", json!({"Steps": steps}));
     aws.ok("SendTaskSuccess", json!({}));
@@ -643,7 +658,9 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_2"}));
     aws.ok("PutItem", json!({}));
-    glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap();
+    glue_start(&aws, json!({"plan": plan, "task_token": "T"}))
+        .await
+        .unwrap();
     assert!(
         aws.requests("UpdateJob").is_empty(),
         "{:?}",
@@ -661,9 +678,12 @@ async fn glue_start_updates_a_job_that_differs_and_leaves_an_equal_one() {
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_3"}));
     aws.ok("PutItem", json!({}));
-    glue_start(&aws, json!({"plan": plan_of("customer_scores"), "task_token": "T"}))
-        .await
-        .unwrap();
+    glue_start(
+        &aws,
+        json!({"plan": plan_of("customer_scores"), "task_token": "T"}),
+    )
+    .await
+    .unwrap();
     let update = &aws.requests("UpdateJob")[0];
     assert_eq!(update["JobName"], "sparkplug-customer_scores-dev");
     assert_eq!(update["JobUpdate"]["NumberOfWorkers"], 4);
@@ -683,7 +703,9 @@ async fn a_retried_glue_start_reuses_the_run_it_started() {
         ]}),
     );
     aws.ok("PutItem", json!({}));
-    let out = glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap();
+    let out = glue_start(&aws, json!({"plan": plan, "task_token": "T"}))
+        .await
+        .unwrap();
     assert_eq!(
         (out["run_id"].as_str(), out["reused"].as_bool()),
         (Some("jr_mine"), Some(true))
@@ -703,15 +725,21 @@ async fn concurrent_runs_exceeded_is_retryable() {
         "ConcurrentRunsExceededException",
         "too many",
     );
-    let err = glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap_err();
+    let err = glue_start(&aws, json!({"plan": plan, "task_token": "T"}))
+        .await
+        .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
 }
 
 /// notify's answer after a Glue event, when GetJobRun answers `run`; `None` when it sends none.
 async fn glue_notified(run: Value) -> Option<Value> {
     let aws = FakeAws::new();
-    let work = json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
-    aws.ok("GetItem", json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}));
+    let work =
+        json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
+    aws.ok(
+        "GetItem",
+        json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}),
+    );
     aws.ok("GetJobRun", json!({"JobRun": run}));
     aws.ok("SendTaskSuccess", json!({}));
     aws.ok("DeleteItem", json!({}));
@@ -734,7 +762,8 @@ async fn glue_notified(run: Value) -> Option<Value> {
 #[tokio::test]
 async fn glue_runs_are_sensed_on_their_event_and_summed_up_by_finish() {
     let still_running =
-        glue_notified(json!({"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)})).await;
+        glue_notified(json!({"Id": "jr_1", "JobRunState": "RUNNING", "StartedOn": epoch(6, 0)}))
+            .await;
     assert_eq!(still_running, None);
 
     for (state, status) in [
@@ -753,9 +782,12 @@ async fn glue_runs_are_sensed_on_their_event_and_summed_up_by_finish() {
         assert_eq!(sensed["timeline"]["execution_seconds"], 600);
         // glue-finish sums the ended run up without a call.
         let aws = FakeAws::new();
-        let summary = glue_finish(&aws, json!({"plan": plan_of("customer_scores"), "sense": sensed}))
-            .await
-            .unwrap();
+        let summary = glue_finish(
+            &aws,
+            json!({"plan": plan_of("customer_scores"), "sense": sensed}),
+        )
+        .await
+        .unwrap();
         assert!(aws.actions().is_empty());
         assert_eq!(summary["status"], status);
         assert_eq!(summary["glue_run_id"], "jr_1");
@@ -1003,9 +1035,12 @@ async fn a_lost_answer_is_never_resent_by_the_sdk_the_task_retry_finds_what_it_m
     let aws = FakeAws::with_sdk_retries();
     aws.ok("ListSteps", json!({"Steps": []}));
     aws.error("AddJobFlowSteps", 503, "ServiceUnavailable", "lost");
-    let err = add_steps(&aws, json!({"plan": plan, "cluster_id": "j-1", "task_token": "T"}))
-        .await
-        .unwrap_err();
+    let err = add_steps(
+        &aws,
+        json!({"plan": plan, "cluster_id": "j-1", "task_token": "T"}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
     assert_eq!(
         aws.requests("AddJobFlowSteps").len(),
@@ -1041,7 +1076,9 @@ async fn a_glue_job_created_by_a_concurrent_first_run_is_used_not_a_failure() {
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("StartJobRun", json!({"JobRunId": "jr_1"}));
     aws.ok("PutItem", json!({}));
-    let out = glue_start(&aws, json!({"plan": plan, "task_token": "T"})).await.unwrap();
+    let out = glue_start(&aws, json!({"plan": plan, "task_token": "T"}))
+        .await
+        .unwrap();
     assert_eq!(out["run_id"], "jr_1");
     assert_eq!(aws.requests("StartJobRun").len(), 1);
 }

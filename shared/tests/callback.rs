@@ -215,19 +215,36 @@ async fn a_token_nobody_waits_on_is_dropped_not_retried() {
             vec![step("s-2", "COMPLETED"), step("s-1", "COMPLETED")],
             "WAITING",
         );
-        aws.error("SendTaskSuccess", 400, code, "Provided task does not exist anymore");
+        aws.error(
+            "SendTaskSuccess",
+            400,
+            code,
+            "Provided task does not exist anymore",
+        );
         let report = notify(&aws, step_event("j-1", "s-2", "COMPLETED"))
             .await
             .unwrap();
-        assert!(report["dropped"][0].as_str().unwrap().contains(code), "{report}");
-        assert_eq!(aws.requests("DeleteItem").len(), 1, "{code}: the waiter is forgotten");
+        assert!(
+            report["dropped"][0].as_str().unwrap().contains(code),
+            "{report}"
+        );
+        assert_eq!(
+            aws.requests("DeleteItem").len(),
+            1,
+            "{code}: the waiter is forgotten"
+        );
     }
     // A throttled answer is Retryable: Lambda's async retry delivers the event again, and the waiter stays.
     let aws = waiting_on_j1_unanswered(
         vec![step("s-2", "COMPLETED"), step("s-1", "COMPLETED")],
         "WAITING",
     );
-    aws.error("SendTaskSuccess", 400, "ThrottlingException", "Rate exceeded");
+    aws.error(
+        "SendTaskSuccess",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    );
     let err = notify(&aws, step_event("j-1", "s-2", "COMPLETED"))
         .await
         .unwrap_err();
@@ -238,9 +255,16 @@ async fn a_token_nobody_waits_on_is_dropped_not_retried() {
 #[tokio::test]
 async fn glue_events_are_keyed_by_job_and_run() {
     let aws = FakeAws::new();
-    let work = json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
-    aws.ok("GetItem", json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}));
-    aws.ok("GetJobRun", json!({"JobRun": {"Id": "jr_1", "JobRunState": "FAILED", "ErrorMessage": "boom"}}));
+    let work =
+        json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"});
+    aws.ok(
+        "GetItem",
+        json!({"Item": waiter_item("run", work, "TOKEN", 1_800_000_000)}),
+    );
+    aws.ok(
+        "GetJobRun",
+        json!({"JobRun": {"Id": "jr_1", "JobRunState": "FAILED", "ErrorMessage": "boom"}}),
+    );
     aws.ok("SendTaskSuccess", json!({}));
     aws.ok("DeleteItem", json!({}));
     let event = state_change(
@@ -262,7 +286,11 @@ async fn bad_events_are_invalid_input_and_call_nothing() {
     let aws = FakeAws::new();
     for (event, names) in [
         (
-            state_change("EMR Step Status Change", "aws.emr", json!({"stepId": "s-1", "state": "FAILED"})),
+            state_change(
+                "EMR Step Status Change",
+                "aws.emr",
+                json!({"stepId": "s-1", "state": "FAILED"}),
+            ),
             "`clusterId`",
         ),
         (
@@ -301,9 +329,17 @@ async fn the_reconciler_looks_only_at_old_waiters_whose_work_may_have_ended() {
         ]}),
     );
     aws.ok("ListSteps", json!({"Steps": [step("s-D", "COMPLETED")]}));
-    aws.error("ListSteps", 400, "InvalidRequestException", "Cluster id 'j-LOST' is not valid.");
+    aws.error(
+        "ListSteps",
+        400,
+        "InvalidRequestException",
+        "Cluster id 'j-LOST' is not valid.",
+    );
     aws.ok("DescribeCluster", described("j-DONE", "WAITING"));
-    aws.ok("GetJobRun", json!({"JobRun": {"Id": "jr_1", "JobRunState": "RUNNING"}}));
+    aws.ok(
+        "GetJobRun",
+        json!({"JobRun": {"Id": "jr_1", "JobRunState": "RUNNING"}}),
+    );
     aws.ok("SendTaskSuccess", json!({}));
     aws.ok("SendTaskFailure", json!({}));
     aws.ok("DeleteItem", json!({}));

@@ -10,5 +10,6 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let client = Emr::new(&sdk);
     let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
-    lambda::serve(|event| engine::emr::emr_add_steps(&client, &tokens, event, chrono::Utc::now())).await
+    lambda::serve(|event| engine::emr::emr_add_steps(&client, &tokens, event, chrono::Utc::now()))
+        .await
 }

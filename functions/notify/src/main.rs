@@ -14,5 +14,6 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
-    lambda::serve(|event| callback::notify(&emr, &glue, &sfn, &tokens, event, chrono::Utc::now())).await
+    lambda::serve(|event| callback::notify(&emr, &glue, &sfn, &tokens, event, chrono::Utc::now()))
+        .await
 }

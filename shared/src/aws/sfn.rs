@@ -92,7 +92,10 @@ impl SfnApi for Sfn {
 const GONE: &[&str] = &["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"];
 
 fn answered<O, E>(
-    result: Result<O, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    result: Result<
+        O,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
 ) -> Result<TokenAnswer, AwsError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,

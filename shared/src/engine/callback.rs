@@ -124,7 +124,10 @@ fn text<'a>(detail: &'a Value, key: &str) -> Result<&'a str, TaskError> {
 
 /// Which waiter an event may concern, and whether it is worth a look (only ends are).
 enum Interest {
-    Look { key: String, step: Option<(String, String)> },
+    Look {
+        key: String,
+        step: Option<(String, String)>,
+    },
     Ignore(String),
 }
 
@@ -281,7 +284,10 @@ pub async fn reconcile(
         if let (Work::Emr { cluster_id, .. }, Some(active)) = (&waiter.work, &active) {
             // RUNNING: a step runs; STARTING, BOOTSTRAPPING: none can have ended. Only a WAITING cluster (its steps
             // done) or one no longer active is worth the two calls of a look.
-            let state = active.iter().find(|c| &c.id == cluster_id).map(|c| c.state.as_str());
+            let state = active
+                .iter()
+                .find(|c| &c.id == cluster_id)
+                .map(|c| c.state.as_str());
             if matches!(state, Some("STARTING" | "BOOTSTRAPPING" | "RUNNING")) {
                 continue;
             }
@@ -297,7 +303,11 @@ pub async fn reconcile(
             }
         }
     }
-    info!(looked_at = report.looked_at, answered = report.answered.len(), "reconciled");
+    info!(
+        looked_at = report.looked_at,
+        answered = report.answered.len(),
+        "reconciled"
+    );
     match first_error {
         Some(error) if report.answered.is_empty() => Err(error),
         _ => Ok(report),
@@ -361,7 +371,9 @@ async fn settle(
                 .delete_waiter(&key, &waiter.token)
                 .await
                 .map_err(|e| TaskError::aws("DeleteItem", e))?;
-            report.answered.push(format!("{}: {WORK_LOST}", waiter.run_name));
+            report
+                .answered
+                .push(format!("{}: {WORK_LOST}", waiter.run_name));
             return Ok(report);
         }
         Err(error) => return Err(error),
@@ -385,7 +397,9 @@ async fn settle(
     match answer {
         TokenAnswer::Delivered => {
             info!(run = %waiter.run_name, key = %key, status = %status, "task answered");
-            report.answered.push(format!("{}: {status}", waiter.run_name));
+            report
+                .answered
+                .push(format!("{}: {status}", waiter.run_name));
         }
         TokenAnswer::Gone { code } => {
             report = report.drop(format!(

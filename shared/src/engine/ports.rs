@@ -225,7 +225,10 @@ pub enum Work {
         /// nothing new, and costs no API call.
         sequential: bool,
     },
-    Glue { job_name: String, run_id: String },
+    Glue {
+        job_name: String,
+        run_id: String,
+    },
 }
 
 impl Work {
@@ -264,7 +267,10 @@ pub trait TokenStore {
     /// Stores the waiter; a retried task's new token replaces the old one of the same run. Another run's waiter
     /// under the same key is never replaced: `Ok(false)`.
     fn put_waiter(&self, waiter: &Waiter) -> impl Future<Output = Result<bool, AwsError>> + Send;
-    fn get_waiter(&self, key: &str) -> impl Future<Output = Result<Option<Waiter>, AwsError>> + Send;
+    fn get_waiter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Waiter>, AwsError>> + Send;
     /// Deletes the waiter if it still holds `token` (a newer token of a retried task stays).
     fn delete_waiter(
         &self,

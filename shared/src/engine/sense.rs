@@ -15,7 +15,11 @@ fn seconds_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Op
 
 /// The EMR sensor: the cluster and the run's steps (by id, in plan order) → a report. The run's time limit is not
 /// the sensor's: the waiting task's timeout ends the run (`States.Timeout`).
-pub fn sense_emr(cluster: &ClusterView, all_steps: &[StepView], step_ids: &[String]) -> SenseReport {
+pub fn sense_emr(
+    cluster: &ClusterView,
+    all_steps: &[StepView],
+    step_ids: &[String],
+) -> SenseReport {
     let steps: Vec<Option<&StepView>> = step_ids
         .iter()
         .map(|id| all_steps.iter().find(|s| &s.id == id))
