@@ -619,7 +619,8 @@ def _patch_model_validation() -> None:
 
             operation = get_service_model(self.boto3_service_name).operation_model(self._get_action())
             try:
-                body = json.loads(self.body)
+                # DynamoDB's handler has parsed its body already.
+                body = self.body if isinstance(self.body, dict) else json.loads(self.body)
             except ValueError:
                 body = None
             problems = (
