@@ -350,7 +350,7 @@ def _advance(cluster: Any) -> None:
                 kill = fault["kill_cluster"]
                 _die(cluster, kill.get("code", "INSTANCE_FAILURE"), kill.get("message", "The cluster was lost."))
                 return
-            if time.monotonic() - step._sp_started >= SETTINGS.step_seconds:
+            if time.monotonic() - step._sp_started >= fault.get("step_seconds", SETTINGS.step_seconds):
                 step.end_date_time = _now()
                 failing = fault.get("fail_step")
                 if failing and failing.get("name") == step.name:
@@ -700,12 +700,19 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
         return [(f"arn:aws:glue:{region}:{account}:job/{name}", {})]
     if service == "stepfunctions":
         if "taskToken" in body:
-            # SendTaskSuccess/Failure/Heartbeat act on the state machine whose execution waits on the token.
-            return [(_machine_of_token(body["taskToken"], region, account) or "*", {})]
+            # SendTaskSuccess/Failure/Heartbeat act on the state machine whose execution issued the token. A token no
+            # execution issued names no resource: Step Functions answers InvalidToken ("the provided token is not
+            # valid"), which moto does.
+            machine = _machine_of_token(body["taskToken"], region, account)
+            return [(machine or NO_RESOURCE, {})]
         return [(body.get("executionArn") or body.get("stateMachineArn") or "*", {})]
     if service == "dynamodb":
         return [(f"arn:aws:dynamodb:{region}:{account}:table/{body.get('TableName')}", {})]
     return [("*", {})]
+
+
+# A call about nothing that exists (a task token no execution issued): no policy is consulted; the service refuses it.
+NO_RESOURCE = "(no such resource)"
 
 
 def _machine_of_token(token: str, region: str, account: str) -> str | None:
@@ -761,7 +768,7 @@ def _authorize(handler: Any, service: str, action: str, body: dict[str, Any]) ->
     iam_action = f"{IAM_PREFIX[service]}:{action}"
     denied = None
     for resource, context in _resources(service, action, body, handler.region, handler.current_account):
-        allowed = _allowed(function, iam_action, resource, context)
+        allowed = resource == NO_RESOURCE or _allowed(function, iam_action, resource, context)
         with LOCK:
             CALLS.append(
                 {
@@ -1297,6 +1304,24 @@ def _patch_callbacks() -> None:
 
     callback.CallbackPoolManager.notify = notify_once
 
+    # StopExecution ends an execution at once, ABORTED, whatever its task waits on (Step Functions API Reference,
+    # StopExecution); so do its TimeoutSeconds and its history quota. moto's waiting task blocks until its own timeout
+    # instead: every task token of the execution is released when the execution is stopped, timed out or failed.
+    from moto.stepfunctions.parser.asl.eval import environment
+
+    def releasing(method: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = method(self, *args, **kwargs)
+            pool = getattr(self, "callback_pool_manager", None)
+            for endpoint in list(getattr(pool, "_pool", {}).values()):
+                endpoint.interrupt_all()
+            return result
+
+        return wrapper
+
+    for name in ("set_stop", "set_timed_out", "set_error"):
+        setattr(environment.Environment, name, releasing(getattr(environment.Environment, name)))
+
 
 def install(lambda_endpoints: dict[str, str]) -> None:
     """Patches moto; `lambda_endpoints` are the Invoke APIs of each environment's functions."""
@@ -1336,6 +1361,7 @@ class ControlHandler(BaseHTTPRequestHandler):
     POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings)
     POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file"},
                      "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
+                     "step_seconds": N,   (each of this run's EMR steps takes N seconds)
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
                      "lambda_errors": [{"function", "error_type", "message", "times"}],
                      "lambda_timeouts": [{"function", "times"}],   (the function runs past its Timeout)

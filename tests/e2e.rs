@@ -499,17 +499,30 @@ async fn a_cluster_dying_mid_step_fails_the_run_with_its_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_sensor_failing_repeatedly_ends_in_terminate() {
+async fn a_run_whose_end_never_comes_ends_at_its_limit_and_terminates_its_cluster() {
+    // Every state-change event of the run is lost and its step outlasts the run's limit: the waiting task's timeout
+    // (the plan's timeout_seconds) ends the run, and Terminate ends the cluster.
     let aws = aws().await;
-    let fault = json!({"lambda_errors": [{"function": "emr-sense", "error_type": "Retryable", "message": "sensor down", "times": 100}]});
-    let finished = faulty_run(&aws, "sense-down", fault).await;
+    let run = unique("never-ends");
+    aws.fault(
+        &run,
+        json!({"step_seconds": 600, "events": [{"action": "drop", "times": 1000}]}),
+    )
+    .await;
+    aws.start_with_limit("hello_world", &run, 6).await;
+    let finished = aws.wait(&run, RUN).await;
     assert_eq!(finished.status, "FAILED");
-    assert_eq!(finished.error.as_deref(), Some("Retryable"));
+    assert_eq!(finished.error.as_deref(), Some("Timeout"));
     assert!(
-        finished.cause.as_deref().unwrap().contains("sensor down"),
+        finished
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("(timeout_minutes)"),
         "{:?}",
         finished.cause
     );
+    aws.assert_no_cluster_left(&run).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -720,10 +733,23 @@ async fn a_console_stop_of_an_emr_run_leaves_nothing_running() {
     let aws = aws().await;
     let run = unique("hello_world-stopped");
     aws.start("hello_world", &run).await;
-    within(RUN, "the run's cluster is up", || async {
-        !aws.clusters(&run).await.is_empty()
+    // Stopped while its task waits for the steps (the step outlasts the test).
+    aws.fault(&run, json!({"step_seconds": 600})).await;
+    within(RUN, "the run's steps are on its cluster", || async {
+        match aws.clusters(&run).await.first() {
+            Some((cluster, _)) => aws
+                .emr
+                .list_steps()
+                .cluster_id(cluster)
+                .send()
+                .await
+                .is_ok_and(|s| !s.steps().is_empty()),
+            None => false,
+        }
     })
     .await;
+    // The token is kept just after the steps are added.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     aws.stop(&run).await;
     let finished = aws.wait(&run, RUN).await;
     assert_eq!(finished.status, "ABORTED");
@@ -743,6 +769,31 @@ async fn a_console_stop_of_an_emr_run_leaves_nothing_running() {
     eprintln!(
         "EMR run stopped from the console: nothing running {:.1} s after the Stop",
         took.as_secs_f64()
+    );
+    // The cluster's end reached notify after nobody waited any more: dropped quietly, not failed.
+    within(
+        Duration::from_secs(30),
+        "notify heard of the terminated cluster",
+        || async {
+            aws.notified(&run)
+                .await
+                .iter()
+                .any(|(state, _)| state == "TERMINATED")
+        },
+    )
+    .await;
+    let notified = aws.notified(&run).await;
+    for (state, answer) in &notified {
+        assert!(answer.get("errorType").is_none(), "{state}: {answer}");
+        assert!(answer["answered"].is_null(), "{state}: {answer}");
+    }
+    // The first end event found the token dead (the execution was stopped) and forgot it; later ones found none.
+    assert!(
+        notified.iter().any(|(_, answer)| answer["dropped"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nobody waits on its token")),
+        "{notified:?}"
     );
 }
 
@@ -1011,16 +1062,11 @@ async fn a_function_timing_out_once_in_each_task_still_ends_the_run_as_it_should
     let emr = unique("timeouts-emr");
     aws.fault(
         &emr,
-        once(&[
-            "emr-create-cluster",
-            "emr-add-steps",
-            "emr-sense",
-            "emr-terminate",
-        ]),
+        once(&["emr-create-cluster", "emr-add-steps", "emr-terminate"]),
     )
     .await;
     let glue = unique("customer_scores-timeouts");
-    aws.fault(&glue, once(&["glue-start-run", "glue-sense"]))
+    aws.fault(&glue, once(&["glue-start-run", "glue-finish"]))
         .await;
     aws.start("hello_world", &emr).await;
     aws.start("customer_scores", &glue).await;
@@ -1231,7 +1277,9 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         .await;
     // A create whose answer is lost: its retry describes the cluster it finds.
     let emr_retried = unique("iam-emr-retried");
-    let lost = json!({"api_errors": [{"action": "RunJobFlow", "code": "InternalServerError", "message": "lost", "times": 1, "after_call": true}]});
+    // …and whose add-steps fails once: its retry lists the steps already there.
+    let lost = json!({"api_errors": [{"action": "RunJobFlow", "code": "InternalServerError", "message": "lost", "times": 1, "after_call": true}],
+        "lambda_errors": [{"function": "emr-add-steps", "times": 1}]});
     aws.fault(&emr_retried, lost).await;
     aws.start("hello_world", &emr_retried).await;
     aws.put(&format!("landing/sales/{}/_SUCCESS", unique("iam")))
@@ -1240,6 +1288,20 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     aws.start("customer_scores", &glue).await;
     aws.start("hello_world", &emr_stopped).await;
     aws.start("customer_scores", &glue_stopped).await;
+    // A Glue start retried once (it looks for the run it may have started), and a Glue run past its limit (glue-finish
+    // stops it).
+    let glue_retried = unique("customer_scores-iam-retried");
+    aws.fault(
+        &glue_retried,
+        json!({"lambda_errors": [{"function": "glue-start-run", "times": 1}]}),
+    )
+    .await;
+    aws.start("customer_scores", &glue_retried).await;
+    let glue_limited = unique("customer_scores-iam-limited");
+    aws.fault(&glue_limited, json!({"glue_run_seconds": 600}))
+        .await;
+    aws.start_with_limit("customer_scores", &glue_limited, 4)
+        .await;
     within(RUN, "the runs to stop have started", || async {
         !aws.clusters(&emr_stopped).await.is_empty()
             && !aws.glue_runs(&glue_stopped).await.is_empty()
@@ -1247,9 +1309,18 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     .await;
     aws.stop(&emr_stopped).await;
     aws.stop(&glue_stopped).await;
-    for run in [&emr, &glue, &emr_retried] {
+    for run in [&emr, &glue, &emr_retried, &glue_retried] {
         assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED", "{run}");
     }
+    assert_eq!(
+        aws.wait(&glue_limited, RUN).await.error.as_deref(),
+        Some("Timeout")
+    );
+    assert!(aws
+        .glue_runs(&glue_limited)
+        .await
+        .iter()
+        .all(|(_, s)| s == "STOPPING" || s == "STOPPED"));
     within(
         Duration::from_secs(60),
         "the janitor ended the stopped runs",
@@ -1271,14 +1342,23 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         .invoke("janitor", &json!({"sweep": true}))
         .unwrap();
     assert!(swept.get("clusters").is_some(), "{swept}");
+    aws.reconcile_a_waiter_whose_cluster_is_gone().await;
 
     let report = aws.stack.control_get("/iam").unwrap();
     assert!(
         report["calls"].as_u64().unwrap() > 0,
         "no call was attributed to a function"
     );
-    // The only refusals by design: a cluster of another environment, described to find out whose it is.
+    // The only refusals by design: a cluster of another environment, described to find out whose it is; and the gone
+    // waiter's cluster (no such cluster carries this environment's tag).
     for denied in report["denied"].as_array().unwrap() {
+        if denied["resource"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/j-GONE0000000")
+        {
+            continue;
+        }
         let function = denied["function"].as_str().unwrap();
         let own = if function.ends_with("--prod") {
             "prod"
@@ -1325,8 +1405,9 @@ async fn a_run_past_the_history_limit_fails_and_leaves_nothing_running() {
     // Step Functions fails an execution at its history quota, past every Catch: only the janitor can clean up.
     let aws = aws().await;
     let run = unique("history-limit");
-    // The quota lowered for this run, so that the run reaches it while its cluster is up.
-    aws.fault(&run, json!({"history_limit": 40})).await;
+    // The quota lowered for this run, so that the run reaches it while its cluster is up: a run writes ~23 events up to
+    // the end of its wait for the steps (33 in all).
+    aws.fault(&run, json!({"history_limit": 22})).await;
     aws.start("hello_world", &run).await;
     let finished = aws.wait(&run, RUN).await;
     assert_eq!(finished.status, "FAILED");
@@ -1472,4 +1553,346 @@ async fn a_job_on_instance_fleets_runs_and_leaves_nothing_running() {
     let finished = aws.wait(&run, RUN).await;
     assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
     aws.assert_no_cluster_left(&run).await;
+}
+
+// ------------------------------------------------------------------------------------------ event-driven completion
+
+impl Aws {
+    /// The execution's history: (type, state entered or exited, timestamp).
+    async fn history(&self, run_name: &str) -> Vec<(String, Option<String>, f64)> {
+        let mut events = Vec::new();
+        let mut pages = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(self.execution_arn(run_name))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for event in page.unwrap().events() {
+                let name = event
+                    .state_entered_event_details()
+                    .map(|d| d.name().to_string());
+                let at = event.timestamp().as_secs_f64();
+                events.push((event.r#type().as_str().to_string(), name, at));
+            }
+        }
+        events
+    }
+
+    /// Starts `job` under `run_name` with its plan's limit (`timeout_seconds`) set to `seconds`: the plan is resolved
+    /// by the stack's resolve function and passed whole, as the console may.
+    async fn start_with_limit(&self, job: &str, run_name: &str, seconds: u64) {
+        let mut plan = self
+            .stack
+            .invoke(
+                "resolve",
+                &json!({"request": {"job": job}, "execution_name": run_name}),
+            )
+            .unwrap();
+        plan["timeout_seconds"] = json!(seconds);
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.stack.state_machine_arn)
+            .name(run_name)
+            .input(plan.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn status(&self, run_name: &str) -> String {
+        let execution = self
+            .sfn
+            .describe_execution()
+            .execution_arn(self.execution_arn(run_name))
+            .send()
+            .await
+            .unwrap();
+        execution.status().as_str().to_string()
+    }
+
+    /// When the last of the run's steps ended (EMR's EndDateTime), in epoch seconds.
+    async fn last_step_end(&self, run_name: &str) -> f64 {
+        let (cluster, _) = self.clusters(run_name).await.remove(0);
+        let steps = self
+            .emr
+            .list_steps()
+            .cluster_id(cluster)
+            .send()
+            .await
+            .unwrap();
+        steps
+            .steps()
+            .iter()
+            .filter_map(|s| s.status()?.timeline()?.end_date_time())
+            .map(|t| t.as_secs_f64())
+            .fold(f64::MIN, f64::max)
+    }
+
+    /// What notify did with the state-change events about this run's cluster: (state, its answer).
+    async fn notified(&self, run_name: &str) -> Vec<(String, Value)> {
+        let (cluster, _) = self.clusters(run_name).await.remove(0);
+        let events = self.stack.control_get("/events").unwrap();
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["function"] == "notify" && e["event"]["detail"]["clusterId"] == cluster.as_str()
+            })
+            .map(|e| {
+                (
+                    e["event"]["detail"]["state"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["answer"].clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs `hello_world` under `run` with its step taking `step_seconds`; (history length, completion lag in seconds:
+/// the step's end → the state machine entering Terminate).
+async fn event_driven_run(aws: &Aws, run: &str, step_seconds: u64) -> (usize, f64) {
+    aws.fault(run, json!({"step_seconds": step_seconds})).await;
+    aws.start("hello_world", run).await;
+    let finished = aws.wait(run, RUN).await;
+    assert_eq!(
+        finished.status, "SUCCEEDED",
+        "{:?} {:?}",
+        finished.error, finished.cause
+    );
+    let history = aws.history(run).await;
+    let terminate = history
+        .iter()
+        .find(|(_, state, _)| state.as_deref() == Some("Terminate"))
+        .map(|(_, _, at)| *at)
+        .unwrap();
+    let lag = terminate - aws.last_step_end(run).await;
+    assert!(
+        !history
+            .iter()
+            .any(|(kind, _, _)| kind == "WaitStateEntered"),
+        "a Wait state: the run polls"
+    );
+    (history.len(), lag)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_step_is_acted_on_within_seconds_and_history_does_not_grow_with_step_length() {
+    let aws = aws().await;
+    let (short_history, short_lag) = event_driven_run(&aws, &unique("evented-1s"), 1).await;
+    let (long_history, long_lag) = event_driven_run(&aws, &unique("evented-8s"), 8).await;
+    eprintln!(
+        "event-driven hello_world: {short_history} history events with a 1 s step, {long_history} with an 8 s step; \
+         completion lag {short_lag:.2} s and {long_lag:.2} s"
+    );
+    assert_eq!(
+        short_history, long_history,
+        "history grows with the step's length"
+    );
+    for lag in [short_lag, long_lag] {
+        assert!((0.0..=2.0).contains(&lag), "completion lag {lag:.2} s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_step_event_is_made_good_by_the_reconciler() {
+    let aws = aws().await;
+    let run = unique("dropped-event");
+    aws.fault(
+        &run,
+        json!({"events": [{"detail_type": "EMR Step Status Change", "state": "COMPLETED", "action": "drop"}]}),
+    )
+    .await;
+    aws.start("hello_world", &run).await;
+    within(RUN, "the step completed", || async {
+        !aws.clusters(&run).await.is_empty() && aws.last_step_end(&run).await > 0.0
+    })
+    .await;
+    // Its event was lost: nothing answers the waiting task…
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(aws.status(&run).await, "RUNNING");
+    // …until the reconciler's schedule fires (here: invoked as the schedule would, with no minimum age).
+    let report = aws
+        .stack
+        .invoke(
+            "notify",
+            &json!({"reconcile": true, "older_than_seconds": 0}),
+        )
+        .unwrap();
+    assert!(
+        report["answered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str() == Some(&format!("{run}: succeeded"))),
+        "{report}"
+    );
+    assert_eq!(aws.wait(&run, RUN).await.status, "SUCCEEDED");
+    aws.assert_no_cluster_left(&run).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_and_out_of_order_events_complete_a_run_once() {
+    let aws = aws().await;
+    let run = unique("sales-dup");
+    // sales_daily has two steps: the first one's COMPLETED arrives after the second's, which arrives twice.
+    aws.fault(
+        &run,
+        json!({"events": [
+            {"detail_type": "EMR Step Status Change", "state": "RUNNING", "action": "reorder"},
+            {"detail_type": "EMR Step Status Change", "state": "COMPLETED", "action": "reorder"},
+            {"detail_type": "EMR Step Status Change", "state": "COMPLETED", "action": "duplicate"}
+        ]}),
+    )
+    .await;
+    let input = json!({"job": "sales_daily", "run_name": run,
+        "input": format!("s3://{}/landing/sales/dup/_SUCCESS", aws.stack.data_bucket)});
+    aws.sfn
+        .start_execution()
+        .state_machine_arn(&aws.stack.state_machine_arn)
+        .name(&run)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let finished = aws.wait(&run, RUN).await;
+    assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
+    aws.assert_no_cluster_left(&run).await;
+    // Let the late copies arrive, then count: one answer, every other delivery dropped quietly.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let notified = aws.notified(&run).await;
+    let answered: Vec<_> = notified
+        .iter()
+        .filter(|(_, answer)| answer["answered"].as_array().is_some_and(|a| !a.is_empty()))
+        .collect();
+    assert_eq!(answered.len(), 1, "{notified:?}");
+    let completed = notified
+        .iter()
+        .filter(|(state, _)| state == "COMPLETED")
+        .count();
+    assert!(
+        completed >= 3,
+        "the duplicate was not delivered: {notified:?}"
+    );
+    assert!(
+        notified
+            .iter()
+            .all(|(_, answer)| answer.get("errorType").is_none()),
+        "{notified:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_about_a_cluster_sparkplug_did_not_start_are_dropped() {
+    let aws = aws().await;
+    let name = unique("someone-elses-cluster");
+    let cluster = aws
+        .emr
+        .run_job_flow()
+        .name(&name)
+        .release_label("emr-7.5.0")
+        .service_role("EMR_DefaultRole")
+        .job_flow_role("EMR_EC2_DefaultRole")
+        .instances(
+            aws_sdk_emr::types::JobFlowInstancesConfig::builder()
+                .master_instance_type("m5.xlarge")
+                .instance_count(1)
+                .keep_job_flow_alive_when_no_steps(false)
+                .build(),
+        )
+        .steps(
+            aws_sdk_emr::types::StepConfig::builder()
+                .name("theirs")
+                .hadoop_jar_step(
+                    aws_sdk_emr::types::HadoopJarStepConfig::builder()
+                        .jar("command-runner.jar")
+                        .args("true")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .job_flow_id()
+        .unwrap()
+        .to_string();
+    let dropped = within(RUN, "notify heard of the stranger's step", || async {
+        aws.notified(&name)
+            .await
+            .iter()
+            .any(|(state, _)| state == "COMPLETED")
+    })
+    .await;
+    let notified = aws.notified(&name).await;
+    for (_, answer) in &notified {
+        assert!(answer["answered"].is_null(), "{answer}");
+        assert!(
+            answer["dropped"][0]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no task waits on it"),
+            "{answer}"
+        );
+    }
+    eprintln!(
+        "{cluster}: {} events about it dropped ({:.1} s)",
+        notified.len(),
+        dropped.as_secs_f64()
+    );
+    aws.emr
+        .terminate_job_flows()
+        .job_flow_ids(&cluster)
+        .send()
+        .await
+        .unwrap();
+}
+
+impl Aws {
+    /// A waiter in the token table whose cluster EMR does not know (its record outlived it): the reconciler fails its
+    /// task (WorkLost) instead of keeping it for ever, and forgets it. Its token is long dead: the answer is dropped.
+    async fn reconcile_a_waiter_whose_cluster_is_gone(&self) {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.stack.endpoint)
+            .region(aws_config::Region::new(self.stack.region.clone()))
+            .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+                "local", "local", None, None, "e2e",
+            ))
+            .load()
+            .await;
+        let tokens = sparkplug::aws::dynamodb::TokenTable::new(&config, "sparkplug-dev-tokens");
+        let gone = sparkplug::engine::ports::Work::Emr {
+            cluster_id: "j-GONE0000000".into(),
+            step_ids: vec!["s-GONE".into()],
+            sequential: true,
+        };
+        let run = unique("gone");
+        let waiter = sparkplug::engine::ports::Waiter {
+            work: gone,
+            token: "a-token-nobody-waits-on".into(),
+            run_name: run.clone(),
+            job: "hello_world".into(),
+            registered: chrono::Utc::now() - chrono::Duration::hours(1),
+            expires: chrono::Utc::now() + chrono::Duration::hours(1),
+        };
+        use sparkplug::engine::ports::TokenStore;
+        assert!(tokens.put_waiter(&waiter).await.unwrap());
+        let report = self
+            .stack
+            .invoke("notify", &json!({"reconcile": true}))
+            .unwrap();
+        assert!(
+            report["answered"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str() == Some(&format!("{run}: WorkLost"))),
+            "{report}"
+        );
+        assert_eq!(tokens.get_waiter("emr#j-GONE0000000").await.unwrap(), None);
+    }
 }
