@@ -39,10 +39,10 @@ FUNCTIONS = [
     "resolve",
     "emr-create-cluster",
     "emr-add-steps",
-    "emr-sense",
     "emr-terminate",
     "glue-start-run",
-    "glue-sense",
+    "glue-finish",
+    "notify",
 ]
 MEMORY_MB = 128  # template.yaml Globals
 
@@ -250,6 +250,7 @@ class Bench:
         self.server.start()
         stack.wait_for(f"{self.endpoint}/moto-api/", 30)
         deployed = stack.deploy(self.endpoint)
+        self.deployed = deployed
         # The bench invokes the functions itself: no rule delivers events on its own.
         emulator.route([])
         self.state_machine_arn = deployed["state_machine_arn"]
@@ -326,22 +327,47 @@ class Bench:
         """One event per function, shaped like what it gets in a run (each cold start may run it again)."""
         emr_plan = self.call("resolve", {"request": {"job": "hello_world"}, "execution_name": "bench-emr"})
         glue_plan = self.call("resolve", {"request": {"job": "customer_scores"}, "execution_name": "bench-glue"})
+        # The bench run's step never ends, so that every notify cold start does the same work: a look, no answer.
+        emulator.FAULTS[emr_plan["run_name"]] = {"step_seconds": 10**9}
         cluster = self.call("emr-create-cluster", {"plan": emr_plan})["cluster_id"]
-        steps = self.call("emr-add-steps", {"plan": emr_plan, "cluster_id": cluster})["step_ids"]
-        glue_run = self.call("glue-start-run", {"plan": glue_plan})
-        poll = {"starting_seconds": "120", "running_seconds": "30"}
+        waiting = {"plan": emr_plan, "cluster_id": cluster, "task_token": "bench-token"}
+        steps = self.call("emr-add-steps", waiting)["step_ids"]
+        self.call("glue-start-run", {"plan": glue_plan, "task_token": "bench-token"})
+        step_ended = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "EMR Step Status Change",
+            "source": "aws.emr",
+            "account": stack.ACCOUNT,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": stack.REGION,
+            "resources": [],
+            "detail": {
+                "severity": "INFO",
+                "stepId": steps[-1],
+                "name": "hello_world",
+                "clusterId": cluster,
+                "state": "COMPLETED",
+                "message": "bench",
+            },
+        }
+        glue_report = {
+            "status": "succeeded",
+            "resource_id": "jr_bench",
+            "state": "SUCCEEDED",
+            "progress": "Glue run jr_bench SUCCEEDED",
+            "timeline": {},
+        }
         keys = [f"landing/sales/bench-{uuid.uuid4().hex[:8]}/_SUCCESS" for _ in range(64)]
         return {
             "trigger": [self.object_event(k) for k in keys],
             "resolve": [{"request": {"job": "hello_world"}, "execution_name": "bench-emr"}],
             "emr-create-cluster": [{"plan": emr_plan}],
-            "emr-add-steps": [{"plan": emr_plan, "cluster_id": cluster, "poll": poll}],
-            "emr-sense": [{"plan": emr_plan, "cluster_id": cluster, "step_ids": steps, "poll": poll}],
+            "emr-add-steps": [waiting],
             "emr-terminate": [{"plan": emr_plan, "cluster": {"cluster_id": cluster}}],
-            "glue-start-run": [{"plan": glue_plan, "poll": poll}],
-            "glue-sense": [
-                {"plan": glue_plan, "job_name": glue_run["job_name"], "run_id": glue_run["run_id"], "poll": poll}
-            ],
+            "glue-start-run": [{"plan": glue_plan, "task_token": "bench-token"}],
+            "glue-finish": [{"plan": glue_plan, "sense": glue_report}],
+            "notify": [step_ended],
             "janitor": [{"sweep": True}],
         }
 
@@ -411,7 +437,7 @@ def measure_functions(bench: Bench, samples: int, warm: int) -> dict[str, Any]:
         print(f"  {name:<20} init {results[name]['init_ms_median']:6.1f} ms median", file=sys.stderr)
     baseline_env = {**bench.env, "PYTHONPATH": str(HERE / "baseline"), "SPARKPLUG_CATALOG": str(REPO / "jobs.toml")}
     baselines = {}
-    for name, module in [("trigger", "trigger"), ("emr-sense", "emr_sense")]:
+    for name, module in [("trigger", "trigger"), ("notify", "notify")]:
         command = [bench.python, str(HERE / "baseline/bootstrap.py"), module]
         runs = [cold_start(command, f"python-{name}", baseline_env, events[name], warm) for _ in range(samples)]
         baselines[name] = summarise(runs)
@@ -500,10 +526,16 @@ def burst(bench: Bench, distinct: int, processes: int) -> dict[str, Any]:
     }
 
 
-def one_run_history(bench: Bench) -> dict[str, Any]:
-    """Runs hello_world end to end on the emulator with the release binaries; counts what it cost."""
+def one_run_history(bench: Bench, step_seconds: float) -> dict[str, Any]:
+    """Runs hello_world end to end on the emulator with the release binaries, its step taking `step_seconds`, events
+    delivered to notify by the template's rules; counts what it cost and how late its end was acted on."""
     bench.sfn_config["execute_state_machine"] = True
+    emulator.route(bench.deployed["rules"], bench.deployed["timeouts"], bench.deployed["policies"])
+    with emulator.LOCK:
+        emulator.CALLS.clear()
+    invoked_before = dict(bench.invoke_server.invocations)
     name = f"hello_world-bench-{uuid.uuid4().hex[:8]}"
+    emulator.FAULTS[name] = {"step_seconds": step_seconds}
     bench.sfn.start_execution(
         stateMachineArn=bench.state_machine_arn, name=name, input=json.dumps({"job": "hello_world", "run_name": name})
     )
@@ -513,6 +545,7 @@ def one_run_history(bench: Bench) -> dict[str, Any]:
         if time.time() > deadline:
             raise RuntimeError(f"{name} did not finish")
         time.sleep(0.5)
+    time.sleep(1)  # the cluster's TERMINATED event reaches notify too
     events = []
     for page in bench.sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
         events.extend(page["events"])
@@ -521,15 +554,34 @@ def one_run_history(bench: Bench) -> dict[str, Any]:
     for event in entered:
         state = event["stateEnteredEventDetails"]["name"]
         by_state[state] = by_state.get(state, 0) + 1
-    invocations = sum(1 for e in events if e["type"] == "LambdaFunctionScheduled")
+    invocations = {
+        function: count - invoked_before.get(function, 0)
+        for function, count in bench.invoke_server.invocations.items()
+        if count > invoked_before.get(function, 0)
+    }
+    with emulator.LOCK:
+        calls = [c for c in emulator.CALLS if c["action"].startswith("elasticmapreduce:")]
+    emr_calls: dict[str, int] = {}
+    for call in calls:
+        emr_calls[call["action"]] = emr_calls.get(call["action"], 0) + 1
+    cluster = next(c for c in bench.emr.list_clusters()["Clusters"] if c["Name"] == name)
+    steps = bench.emr.list_steps(ClusterId=cluster["Id"])["Steps"]
+    last_end = max(s["Status"]["Timeline"]["EndDateTime"] for s in steps)
+    terminate = next(e for e in entered if e["stateEnteredEventDetails"]["name"] == "Terminate")
     status = bench.sfn.describe_execution(executionArn=arn)["status"]
+    emulator.route([])
     bench.sfn_config["execute_state_machine"] = False
     return {
         "status": status,
+        "step_seconds": step_seconds,
         "transitions": len(entered),
-        "lambda_invocations": invocations,
+        "lambda_invocations": sum(invocations.values()),
+        "invocations_by_function": invocations,
+        "emr_calls": sum(emr_calls.values()),
+        "emr_calls_by_action": emr_calls,
+        "history_events": len(events),
+        "lag_s": (terminate["timestamp"] - last_end).total_seconds(),
         "by_state": by_state,
-        "durations_ms": bench.invoke_server.invocations,
     }
 
 
@@ -537,50 +589,62 @@ PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICE_PER_GB_SECOND_X86 = 0.0000166667
 
+# What one look cost in round 1's poll loop (statemachines/run.asl.json before event-driven completion): a Wait, the
+# emr-sense task and the Choice — 3 transitions, 1 invocation, 2 EMR calls (ListSteps + DescribeCluster) and 9
+# history events (Wait entered/exited, task entered/scheduled/started/succeeded/exited, Choice entered/exited).
+LOOK = {"transitions": 3, "invocations": 1, "emr_calls": 2, "history_events": 9}
+# What round 1 paid once that the waiting task does not: AddSteps + WaitForCluster instead of RunSteps (one more
+# transition and one more history event), ListClusters in create and ListSteps in add-steps on every first attempt.
+ROUND1_EXTRA = {"transitions": 1, "invocations": 0, "emr_calls": 2, "history_events": 1}
 
-def cost_model(history: dict[str, Any], warm_ms: float, starting: int, running: int) -> list[dict[str, Any]]:
+
+def cost_model(measured: dict[str, Any], warm_ms: float, starting: int, running: int) -> list[dict[str, Any]]:
     """Per-run control-plane cost for a modelled 10-minute cluster start and a 60-minute step.
 
-    Each look at the cluster is Sense + StepsDone + WaitForSteps: 3 transitions and 1 invocation; everything else is
-    a fixed cost, taken from the measured run (its own looks removed)."""
-    looks = history["by_state"].get("Sense", 0)
-    fixed_transitions = history["transitions"] - 3 * looks
-    fixed_invocations = history["lambda_invocations"] - looks
+    Event-driven: the measured run, whatever its length (notify's invocations included). The poll loops: the same
+    run's fixed part in round 1's shape, plus LOOK per look."""
     start_s, step_s = 600, 3600
+    notify = measured["invocations_by_function"].get("notify", 0)
+    fixed = {
+        "transitions": measured["transitions"] + ROUND1_EXTRA["transitions"],
+        "invocations": measured["lambda_invocations"] - notify,
+        "emr_calls": measured["emr_calls"] + ROUND1_EXTRA["emr_calls"],
+        "history_events": measured["history_events"] + ROUND1_EXTRA["history_events"],
+    }
 
-    def row(
-        label: str, n_looks: int, lag: int, transitions: int | None = None, invocations: int | None = None
-    ) -> dict[str, Any]:
-        t = fixed_transitions + 3 * n_looks if transitions is None else transitions
-        i = fixed_invocations + n_looks if invocations is None else invocations
-        gb_seconds = i * (warm_ms / 1000) * (MEMORY_MB / 1024)
-        dollars = t * PRICE_PER_TRANSITION + i * PRICE_PER_REQUEST + gb_seconds * PRICE_PER_GB_SECOND_X86
+    def dollars(transitions: int, invocations: int) -> float:
+        gb_seconds = invocations * (warm_ms / 1000) * (MEMORY_MB / 1024)
+        return (
+            transitions * PRICE_PER_TRANSITION + invocations * PRICE_PER_REQUEST + gb_seconds * PRICE_PER_GB_SECOND_X86
+        )
+
+    def poll(label: str, looks: int, lag: int) -> dict[str, Any]:
+        row = {k: fixed[k] + LOOK[k] * looks for k in fixed}
         return {
             "schedule": label,
-            "looks": n_looks,
-            "transitions": t,
-            "invocations": i,
-            "cost_usd": dollars,
+            "looks": looks,
+            **row,
+            "cost_usd": dollars(row["transitions"], row["invocations"]),
             "worst_case_lag_s": lag,
         }
 
-    adaptive = row(
-        f"sparkplug adaptive ({starting} s while starting, {running} s once running)",
+    event_driven = {
+        "schedule": "event-driven (task token, notify on EMR events)",
+        "looks": 0,
+        "transitions": measured["transitions"],
+        "invocations": measured["lambda_invocations"],
+        "emr_calls": measured["emr_calls"],
+        "history_events": measured["history_events"],
+        "cost_usd": dollars(measured["transitions"], measured["lambda_invocations"]),
+        "worst_case_lag_s": f"{measured['lag_s']:.2f} (measured)",
+    }
+    adaptive = poll(
+        f"round 1 adaptive poll ({starting} s while starting, {running} s once running)",
         start_s // starting + step_s // running,
         running,
     )
-    fixed = row("fixed 30 s loop", (start_s + step_s) // 30, 30)
-    # The native .sync integrations poll inside Step Functions: no transitions or invocations per look, no Wait
-    # state, and create/add step/terminate need no Lambda (only resolve, when the input is not a plan, does).
-    sync_looks = start_s // 60 + step_s // 300
-    sync = row(
-        ".sync integrations (60 s for 10 min, then 300 s)",
-        sync_looks,
-        300,
-        transitions=fixed_transitions - 1,
-        invocations=fixed_invocations - 3,
-    )
-    return [adaptive, fixed, sync]
+    fixed_loop = poll("fixed 30 s poll", (start_s + step_s) // 30, 30)
+    return [event_driven, adaptive, fixed_loop]
 
 
 def markdown(results: dict[str, Any], functions_only: bool = False) -> str:
@@ -627,21 +691,30 @@ def markdown(results: dict[str, Any], functions_only: bool = False) -> str:
             f"{b['executions_started']} | {b['executions_listed']} | {b['duplicates_reported']} | {b['latency_ms_p50']:.1f} | {b['latency_ms_p99']:.1f} |"
         ),
     ]
-    h = results["history"]
     lines += [
         "",
-        (
-            f"### Control-plane cost per EMR run (measured run: {h['status']}, {h['transitions']} transitions, "
-            f"{h['lambda_invocations']} Lambda invocations, {h['by_state'].get('Sense', 0)} looks)"
-        ),
+        "### One EMR run on the local stack, event-driven (release binaries, real timings)",
         "",
-        "| poll schedule (10 min start + 60 min step) | looks | transitions | Lambda invocations | $ per run | worst-case detection lag |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| step length | status | transitions | Lambda invocations | EMR API calls | history events | completion lag (s) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for h in results["runs"]:
+        calls = ", ".join(f"{a.split(':')[1]} {n}" for a, n in sorted(h["emr_calls_by_action"].items()))
+        lines.append(
+            f"| {h['step_seconds']:g} s | {h['status']} | {h['transitions']} | {h['lambda_invocations']} | "
+            f"{h['emr_calls']} ({calls}) | {h['history_events']} | {h['lag_s']:.2f} |"
+        )
+    lines += [
+        "",
+        "### Control-plane cost per EMR run, modelled: 10-minute cluster start + 60-minute step",
+        "",
+        "| completion | looks | transitions | Lambda invocations | EMR API calls | history events | $ per run | detection lag (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results["cost"]:
         lines.append(
-            f"| {row['schedule']} | {row['looks']} | {row['transitions']} | {row['invocations']} | "
-            f"{row['cost_usd']:.5f} | {row['worst_case_lag_s']} s |"
+            f"| {row['schedule']} | {row['looks']} | {row['transitions']} | {row['invocations']} | {row['emr_calls']} | "
+            f"{row['history_events']} | {row['cost_usd']:.5f} | {row['worst_case_lag_s']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -670,10 +743,10 @@ def main() -> None:
         os._exit(0)
     print("burst…", file=sys.stderr)
     results["burst"] = burst(bench, args.burst, args.burst_processes)
-    print("one EMR run for the cost model…", file=sys.stderr)
-    results["history"] = one_run_history(bench)
-    warm = results["functions"]["rust"]["emr-sense"]["warm_ms_median"]
-    results["cost"] = cost_model(results["history"], warm, 120, 30)
+    print("EMR runs, event-driven, a 1 s and an 8 s step…", file=sys.stderr)
+    results["runs"] = [one_run_history(bench, 1), one_run_history(bench, 8)]
+    warm = results["functions"]["rust"]["notify"]["warm_ms_median"]
+    results["cost"] = cost_model(results["runs"][0], warm, 120, 30)
     bench.invoke_server.close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

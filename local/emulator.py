@@ -1232,7 +1232,7 @@ def _patch_history_limit() -> None:
         # The interpreter can end a program only between states: the failure lands at the first state exit at or
         # past the quota (a few events late at most).
         at_exit = str(event_type.value).endswith("StateExited")
-        # A `timeout_seconds` fault stands for the execution's TimeoutSeconds (the template's is 48 hours).
+        # A `timeout_seconds` fault stands for the execution's TimeoutSeconds (the template's is 8 days).
         timeout = _fault(name).get("timeout_seconds")
         if at_exit and timeout is not None and time.monotonic() - env._sp_started > timeout:
             env.set_timed_out()

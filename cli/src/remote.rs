@@ -210,9 +210,9 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                 }
             }
         }
-        // Glue: the run id is in the start task's output.
+        // Glue: the run carries the run's name in its arguments.
         if glue_run.is_none() {
-            glue_run = glue_run_of(target, &arn).await;
+            glue_run = glue_run_of(target, &arn, run_name, execution.input()).await;
         }
         if let Some((job, id)) = &glue_run {
             if let Ok(run) = target
@@ -276,17 +276,48 @@ async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
     sparkplug_cli::history::last_summary(&target.sfn, execution_arn).await
 }
 
-/// The Glue job and run id, from the start task's output.
-async fn glue_run_of(target: &Target, execution_arn: &str) -> Option<(String, String)> {
-    task_outputs(target, execution_arn)
-        .await
+/// The Glue job and run id of a Glue run: the job from the plan (the execution's input, or what resolve made of
+/// it), the run by its `--sparkplug_run` argument.
+async fn glue_run_of(
+    target: &Target,
+    execution_arn: &str,
+    run_name: &str,
+    input: Option<&str>,
+) -> Option<(String, String)> {
+    let input: Option<Value> = input.and_then(|i| serde_json::from_str(i).ok());
+    let plans = input
         .into_iter()
-        .find_map(|value| {
-            Some((
-                value.get("job_name")?.as_str()?.to_string(),
-                value.get("run_id")?.as_str()?.to_string(),
-            ))
+        .chain(task_outputs(target, execution_arn).await);
+    let job = plans
+        .filter_map(|plan| {
+            Some(
+                plan.get("glue")?
+                    .get("job")?
+                    .get("Name")?
+                    .as_str()?
+                    .to_string(),
+            )
         })
+        .next()?;
+    let runs = target
+        .glue
+        .get_job_runs()
+        .job_name(&job)
+        .send()
+        .await
+        .ok()?;
+    let id = runs
+        .job_runs()
+        .iter()
+        .find(|run| {
+            run.arguments()
+                .and_then(|a| a.get("--sparkplug_run"))
+                .map(String::as_str)
+                == Some(run_name)
+        })?
+        .id()?
+        .to_string();
+    Some((job, id))
 }
 
 /// Prints the end of a run: its status, and the summary's start-up vs execution times or its failure.

@@ -450,7 +450,7 @@ fn values_aws_refuses_are_refused() {
     );
     assert_problem(
         &format!("{GOOD_EMR}\ntimeout_minutes = 99999\n"),
-        "etl.timeout_minutes: 99999 is over the emr limit of 1380 minutes",
+        "etl.timeout_minutes: 99999 is over the emr limit of 10079 minutes",
     );
     assert_eq!(
         problems(&format!("{GOOD_GLUE}\ntimeout_minutes = 10079\n")),

@@ -180,7 +180,7 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     let (limit, why) = match job.engine {
         Engine::Emr => (
             MAX_EMR_TIMEOUT_MINUTES,
-            "Step Functions' 25,000-event history ends a polled run after about 23 hours",
+            "a run must end before the run state machine's 8-day backstop",
         ),
         Engine::Glue => (
             MAX_GLUE_TIMEOUT_MINUTES,

@@ -43,9 +43,10 @@ pub const TAG_EMR_MANAGED_POLICIES: &str = "for-use-with-amazon-emr-managed-poli
 pub const MAX_PLAN_BYTES: usize = 128 * 1024;
 /// Glue refuses a job or run Timeout of 10080 minutes (7 days) or more.
 pub const MAX_GLUE_TIMEOUT_MINUTES: u32 = 10_079;
-/// An EMR run's longest limit while the run state machine polls: ~9 history events a look at the default 30 s
-/// running poll reach Step Functions' 25,000-event limit after about 23 hours.
-pub const MAX_EMR_TIMEOUT_MINUTES: u32 = 23 * 60;
+/// An EMR run's longest limit: it must end before the run state machine's own backstop (TimeoutSeconds, 8 days), so
+/// that the run's limit, not the backstop, ends it and terminates the cluster. (A run waits on a task token: its
+/// history does not grow with its length.)
+pub const MAX_EMR_TIMEOUT_MINUTES: u32 = 7 * 24 * 60 - 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunPlan {
