@@ -63,6 +63,9 @@ class Settings:
     glue_start_seconds: float = 1.0
     glue_run_seconds: float = 3.0
     glue_stop_seconds: float = 1.0
+    # EMR copies a step's logs to the cluster's log URI minutes after the step ends (EMR Management Guide, "View log
+    # files archived to Amazon S3": "every five minutes"); here, seconds.
+    step_log_delay_seconds: float = 2.0
 
 
 SETTINGS = Settings()
@@ -273,6 +276,45 @@ def _patch_emr() -> None:
     )
 
 
+def _step_log_dir(cluster: Any, step: Any) -> str | None:
+    """`<LogUri><cluster-id>/steps/<step-id>/`, where EMR archives a step's logs, when the cluster has a log URI."""
+    log_uri = getattr(cluster, "log_uri", None)
+    if not log_uri:
+        return None
+    return f"{log_uri.rstrip('/')}/{cluster.id}/steps/{step.id}/"
+
+
+def _write_step_stderr_later(cluster: Any, step: Any, failing: dict[str, Any]) -> None:
+    """The failed step's stderr.gz, written to S3 after `step_log_delay_seconds`, as EMR's log archiving does: a Spark
+    driver's last words (the fault's `stderr`, or a stack trace made of its message)."""
+    import gzip
+
+    log_dir = _step_log_dir(cluster, step) or ""
+    bucket, _, prefix = log_dir.removeprefix("s3://").partition("/")
+    message = failing.get("message", "the step failed")
+    text = failing.get("stderr") or "\n".join(
+        [f"26/11/27 06:00:{i:02d} INFO SparkContext: Running Spark job, stage {i}" for i in range(60)]
+        + [
+            f'Exception in thread "main" {message}',
+            "\tat org.apache.spark.deploy.SparkSubmit.runMain(SparkSubmit.scala:1034)",
+            "\tat org.apache.spark.deploy.SparkSubmit.main(SparkSubmit.scala)",
+        ]
+    )
+    account = cluster.emr_backend.account_id
+
+    def write() -> None:
+        from moto.s3.models import s3_backends
+
+        try:
+            s3_backends[account]["aws"].put_object(bucket, f"{prefix}stderr.gz", gzip.compress(text.encode()))
+        except Exception as error:  # noqa: BLE001 - no log bucket: EMR would archive nothing either
+            print(f"emulator: no step log for {step.id}: {error}", flush=True)
+
+    timer = threading.Timer(SETTINGS.step_log_delay_seconds, write)
+    timer.daemon = True
+    timer.start()
+
+
 def _cancel_unfinished(cluster: Any, why: str) -> None:
     for step in cluster.steps:
         if step.state in ("PENDING", "RUNNING", "CANCEL_PENDING"):
@@ -355,11 +397,14 @@ def _advance(cluster: Any) -> None:
                 failing = fault.get("fail_step")
                 if failing and failing.get("name") == step.name:
                     step.state = "FAILED"
+                    log_dir = _step_log_dir(cluster, step)
                     step._sp_failure = {
                         "Reason": failing.get("reason", "Unknown Error."),
                         "Message": failing.get("message", "the step failed"),
-                        "LogFile": failing.get("log_file", f"s3://logs/{cluster.id}/steps/{step.id}/"),
+                        "LogFile": failing.get("log_file", log_dir or f"s3://logs/{cluster.id}/steps/{step.id}/"),
                     }
+                    if log_dir and not failing.get("no_log"):
+                        _write_step_stderr_later(cluster, step, failing)
                     if step.action_on_failure in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
                         _die(cluster, "STEP_FAILURE", f"Shut down as step failed: {step.name}")
                         return
@@ -534,6 +579,7 @@ def _clock() -> None:
                     for region, backend in regions.items():
                         for job in list(backend.jobs.values()):
                             for run in list(job.job_runs):
+                                run._sp_account, run._sp_region = account, region
                                 _announce_glue_run(run, account, region)
         except Exception as error:  # noqa: BLE001 - the clock must keep ticking
             print(f"emulator clock: {type(error).__name__}: {error}", flush=True)
@@ -543,7 +589,7 @@ def _clock() -> None:
 
 
 # The services whose every request is checked against its botocore service model (the one the AWS CLI uses).
-VALIDATED_SERVICES = {"emr", "glue", "stepfunctions", "dynamodb"}
+VALIDATED_SERVICES = {"emr", "glue", "stepfunctions", "dynamodb", "logs", "events"}
 
 
 def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
@@ -662,7 +708,14 @@ def _service_rules(service: str, action: str, body: dict[str, Any]) -> list[str]
 POLICIES: dict[str, list[dict[str, Any]]] = {}
 # every call a function made: its function, IAM action, resources, and whether its policy allows it
 CALLS: list[dict[str, Any]] = []
-IAM_PREFIX = {"emr": "elasticmapreduce", "glue": "glue", "stepfunctions": "states", "dynamodb": "dynamodb"}
+IAM_PREFIX = {
+    "emr": "elasticmapreduce",
+    "glue": "glue",
+    "stepfunctions": "states",
+    "dynamodb": "dynamodb",
+    "logs": "logs",
+    "events": "events",
+}
 
 
 def _caller(headers: Any) -> str | None:
@@ -708,6 +761,12 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
         return [(body.get("executionArn") or body.get("stateMachineArn") or "*", {})]
     if service == "dynamodb":
         return [(f"arn:aws:dynamodb:{region}:{account}:table/{body.get('TableName')}", {})]
+    if service == "logs":
+        group, stream = body.get("logGroupName"), body.get("logStreamName")
+        return [(f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream or ''}", {})]
+    if service == "events":
+        buses = {entry.get("EventBusName") or "default" for entry in body.get("Entries") or [{}]}
+        return [(f"arn:aws:events:{region}:{account}:event-bus/{bus}", {}) for bus in sorted(buses)]
     return [("*", {})]
 
 
@@ -847,6 +906,8 @@ def _patch_glue() -> None:
             state = failing.get("state", "FAILED") if failing else "SUCCEEDED"
             if self.completed_on is None:
                 self.completed_on = _now()
+                if failing:
+                    _write_glue_error_log(self, failing)
             result["CompletedOn"] = self.completed_on
             result["ExecutionTime"] = int(SETTINGS.glue_run_seconds)
             if failing:
@@ -937,6 +998,30 @@ def _patch_glue() -> None:
         return result
 
     responses.GlueResponse.start_job_run = faulty_start
+
+
+def _write_glue_error_log(run: Any, failing: dict[str, Any]) -> None:
+    """A failed Glue run's stream in /aws-glue/jobs/error, named by its run id (Glue Developer Guide, "Logging for
+    AWS Glue jobs"): the driver's error output."""
+    from moto.logs.models import logs_backends
+
+    message = failing.get("message", "the job failed")
+    lines = failing.get("stderr", "").splitlines() or [
+        *(f"26/11/27 06:00:{i:02d} WARN GlueJobRunner: retrying partition {i}" for i in range(10)),
+        f"Exception in User Class: {message}",
+    ]
+    try:
+        # The clock tells each run where it lives; moto's default account and region until it has.
+        account = getattr(run, "_sp_account", "123456789012")
+        backend = logs_backends[account][getattr(run, "_sp_region", "us-east-1")]
+        group = "/aws-glue/jobs/error"
+        if group not in backend.groups:
+            backend.create_log_group(group, {})
+        backend.create_log_stream(group, run.job_run_id)
+        now_ms = int(time.time() * 1000)
+        backend.put_log_events(group, run.job_run_id, [{"timestamp": now_ms, "message": line} for line in lines])
+    except Exception as error:  # noqa: BLE001 - a missing log only costs the alert its tail
+        print(f"emulator: no Glue error log for {run.job_run_id}: {error}", flush=True)
 
 
 def _stop_error(job: str, run_id: str, code: str, message: str) -> dict[str, Any]:
@@ -1278,6 +1363,24 @@ def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
     execution.BaseExecutionWorkerCommunication.terminated = ended
 
 
+# Entries functions put on EventBridge buses (PutEvents), for the tests to read
+BUS: list[dict[str, Any]] = []
+
+
+def _patch_put_events() -> None:
+    """PutEvents entries are kept (moto delivers only to its own targets), for GET /bus."""
+    from moto.events import models
+
+    put_events = models.EventsBackend.put_events
+
+    def recorded(self: Any, events: list[dict[str, Any]]) -> Any:
+        with LOCK:
+            BUS.extend(events)
+        return put_events(self, events)
+
+    models.EventsBackend.put_events = recorded
+
+
 def _patch_callbacks() -> None:
     """Task tokens as the Step Functions API Reference has them: SendTaskFailure carries `error` and `cause` (moto
     drops the cause), and a token whose task has closed — answered already — is refused with TaskTimedOut ("the task
@@ -1344,6 +1447,7 @@ def install(lambda_endpoints: dict[str, str]) -> None:
     _patch_sfn_events(forwarder)
     _patch_history_limit()
     _patch_callbacks()
+    _patch_put_events()
     _FORWARDER[:] = [forwarder]
     threading.Thread(target=_clock, daemon=True).start()
 
@@ -1356,10 +1460,12 @@ class ControlHandler(BaseHTTPRequestHandler):
 
     GET  /health                       → {"ok": true}
     GET  /events                       → the events the rules delivered, with each function's answer
+    GET  /sns                          → every message published to an SNS topic: [{"topic", "subject", "message"}]
+    GET  /bus                          → every event a function put on an EventBridge bus (PutEvents entries)
     GET  /iam                          → every call a function made, checked against its policy in template.yaml:
                                          {"denied": [...], "used": {function: [actions]}, "granted": {...}}
     POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings)
-    POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file"},
+    POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file", "stderr", "no_log"},
                      "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
                      "step_seconds": N,   (each of this run's EMR steps takes N seconds)
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
@@ -1398,6 +1504,11 @@ class ControlHandler(BaseHTTPRequestHandler):
                 self._reply(200, list(EVENTS))
         elif self.path == "/iam":
             self._reply(200, iam_report())
+        elif self.path == "/sns":
+            self._reply(200, sns_messages())
+        elif self.path == "/bus":
+            with LOCK:
+                self._reply(200, list(BUS))
         else:
             self._reply(404, {"error": f"no {self.path}"})
 
@@ -1432,6 +1543,18 @@ class ControlHandler(BaseHTTPRequestHandler):
                 self._reply(404, {"error": f"no {self.path}"})
         except Exception as error:  # noqa: BLE001 - report any bad request to the caller
             self._reply(400, {"error": f"{type(error).__name__}: {error}"})
+
+
+def sns_messages() -> list[dict[str, Any]]:
+    from moto.sns.models import sns_backends
+
+    found = []
+    for regions in sns_backends.values():
+        for backend in regions.values():
+            for arn, topic in backend.topics.items():
+                for _, message, subject, *_ in topic.sent_notifications:
+                    found.append({"topic": arn, "subject": subject, "message": message})
+    return found
 
 
 def serve_control(host: str, port: int, moto_endpoint: str) -> ThreadingHTTPServer:

@@ -38,8 +38,9 @@ import emulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-# Template parameters the local stack sets beyond samconfig.toml's.
-LOCAL_PARAMETERS: dict[str, str] = {}
+# Template parameters the local stack sets beyond samconfig.toml's: the emulator writes a failed step's log within
+# seconds, so an alert need not wait 10 minutes for one that will not come.
+LOCAL_PARAMETERS: dict[str, str] = {"AlertLogWaitSeconds": "20"}
 # Instances of each function that may run at once (`cargo lambda watch --concurrency`).
 FUNCTION_CONCURRENCY = 8
 
@@ -189,8 +190,17 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
     for name, properties in tables.items():
         table_refs[name] = properties["TableName"]
         table_refs[f"{name}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{properties['TableName']}"
+    topics = {
+        name: probe.eval(resource["Properties"])["TopicName"]
+        for name, resource in probe.resources.items()
+        if resource["Type"] == "AWS::SNS::Topic"
+    }
+    sns = client("sns")
+    topic_refs = {name: sns.create_topic(Name=topic)["TopicArn"] for name, topic in topics.items()}
     template = Template(
-        REPO / "template.yaml", parameters, {**function_arns, **table_refs, "RunStateMachine": machine_arn}
+        REPO / "template.yaml",
+        parameters,
+        {**function_arns, **table_refs, **topic_refs, "RunStateMachine": machine_arn},
     )
 
     dynamodb = client("dynamodb")

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sparkplug_cli::local::{LocalStack, StartedStack};
 
-use crate::output::{say, spinner, table};
+use crate::output::{self, say, spinner, table};
 use crate::remote::{follow, print_outcome, run_input, Outcome, Target};
 
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -20,7 +20,7 @@ struct Expectation {
 }
 
 pub async fn demo(repo: &Path) -> Result<(), String> {
-    say!("Starting the local stack (AWS emulator, the 8 Lambda functions, the run state machine)…");
+    say!("Starting the local stack (AWS emulator, the 9 Lambda functions, the run state machine)…");
     let started = Instant::now();
     let waiting = spinner("starting the local stack");
     let stack = StartedStack::start(
@@ -121,6 +121,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
             outcome.status.clone(),
             seconds("startup_seconds"),
             seconds("execution_seconds"),
+            output::usd(outcome.summary["cost"]["usd"].as_f64()),
             if ok { "yes" } else { "NO" }.to_string(),
         ]);
     }
@@ -130,9 +131,13 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         "status",
         "start-up",
         "execution",
+        "cost (est.)",
         "as expected",
     ];
-    say!("\n{}", table(&header, &["start-up", "execution"], rows));
+    say!(
+        "\n{}",
+        table(&header, &["start-up", "execution", "cost (est.)"], rows)
+    );
     drop(stack);
     if all_expected {
         say!("\nEvery run ended as expected; no cluster is left running.");

@@ -1,5 +1,5 @@
 //! `sparkplug history`: recent runs of the run state machine, newest first — status, what triggered them, start-up
-//! and execution time, and why a failed one failed — read from Step Functions alone (the execution's input says
+//! and execution time, cost estimate, and why a failed one failed — read from Step Functions alone (the execution's input says
 //! which job and trigger, its output or its last task's summary says the rest).
 
 use chrono::{DateTime, Utc};
@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One run, as `history` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub run_name: String,
     pub job: String,
@@ -20,6 +20,9 @@ pub struct Run {
     pub startup_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_seconds: Option<i64>,
+    /// The run's cost estimate in USD (the summary's `cost.usd`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     /// The failure's name and cause, for a run that did not succeed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -88,6 +91,7 @@ pub async fn runs(
                 started,
                 startup_seconds: timeline.and_then(|t| t["startup_seconds"].as_i64()),
                 execution_seconds: timeline.and_then(|t| t["execution_seconds"].as_i64()),
+                cost_usd: summary.as_ref().and_then(|s| s["cost"]["usd"].as_f64()),
                 reason,
             });
         }

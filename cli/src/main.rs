@@ -441,6 +441,7 @@ async fn history(
                 run.trigger.clone(),
                 seconds(run.startup_seconds),
                 seconds(run.execution_seconds),
+                output::usd(run.cost_usd),
                 run.reason.clone().unwrap_or_default(),
             ]
         })
@@ -453,11 +454,12 @@ async fn history(
         "trigger",
         "start-up",
         "execution",
+        "cost (est.)",
         "reason",
     ];
     say!(
         "{}",
-        output::table(&header, &["start-up", "execution"], rows)
+        output::table(&header, &["start-up", "execution", "cost (est.)"], rows)
     );
     Ok(())
 }

@@ -73,9 +73,25 @@ pub fn progress(total: u64, message: &str) -> ProgressBar {
     bar
 }
 
+/// A cost estimate for a table cell: `$0.00023` under a cent, `$0.79` above, `-` when there is none.
+pub fn usd(value: Option<f64>) -> String {
+    match value {
+        Some(usd) if usd < 0.01 => format!("${usd:.5}"),
+        Some(usd) => format!("${usd:.2}"),
+        None => "-".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costs_show_five_decimals_under_a_cent_and_two_above() {
+        assert_eq!(usd(Some(0.000234)), "$0.00023");
+        assert_eq!(usd(Some(0.7862)), "$0.79");
+        assert_eq!(usd(None), "-");
+    }
 
     #[test]
     fn a_table_aligns_its_columns_and_right_aligns_numbers() {

@@ -32,6 +32,8 @@ pub struct Target {
     pub sfn: aws_sdk_sfn::Client,
     pub emr: aws_sdk_emr::Client,
     pub glue: aws_sdk_glue::Client,
+    /// The local stack, whose emulator lists the state-change events it delivered (AWS keeps no such list).
+    pub local: Option<LocalStack>,
 }
 
 impl Target {
@@ -44,7 +46,10 @@ impl Target {
 
     pub async fn local(stack: &LocalStack) -> Target {
         let config = local_sdk_config(stack).await;
-        Target::with_config(stack.state_machine_arn.clone(), &config)
+        Target {
+            local: Some(stack.clone()),
+            ..Target::with_config(stack.state_machine_arn.clone(), &config)
+        }
     }
 
     fn with_config(state_machine_arn: String, config: &aws_config::SdkConfig) -> Target {
@@ -53,6 +58,7 @@ impl Target {
             sfn: aws_sdk_sfn::Client::new(config),
             emr: aws_sdk_emr::Client::new(config),
             glue: aws_sdk_glue::Client::new(config),
+            local: None,
         }
     }
 
@@ -165,6 +171,10 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                     .cloned(),
             );
         }
+        let cluster_ids: Vec<String> = clusters
+            .iter()
+            .filter_map(|c| c.id().map(str::to_string))
+            .collect();
         for cluster in &clusters {
             let id = cluster.id().unwrap_or_default();
             let state = cluster
@@ -208,6 +218,13 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                     );
                     timeline.note(&name, state, failure.trim());
                 }
+            }
+        }
+        // Locally: the state-change events that reached notify, and what it did with each.
+        if let Some(stack) = &target.local {
+            let glue_id = glue_run.as_ref().map(|(_, id)| id.as_str());
+            for (what, state, answer) in notified(stack, &cluster_ids, glue_id) {
+                timeline.note(&what, &state, &answer);
             }
         }
         // Glue: the run carries the run's name in its arguments.
@@ -274,6 +291,54 @@ async fn task_outputs(target: &Target, execution_arn: &str) -> Vec<Value> {
 
 async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
     sparkplug_cli::history::last_summary(&target.sfn, execution_arn).await
+}
+
+/// The state-change events about these clusters (or this Glue run) that the local emulator delivered to notify:
+/// (what, state, what notify did).
+fn notified(
+    stack: &LocalStack,
+    clusters: &[String],
+    glue_run: Option<&str>,
+) -> Vec<(String, String, String)> {
+    let Ok(Value::Array(events)) = stack.control_get("/events") else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .filter(|e| e["function"] == "notify")
+        .filter_map(|e| {
+            let detail = &e["event"]["detail"];
+            let ours = detail["clusterId"]
+                .as_str()
+                .is_some_and(|c| clusters.iter().any(|id| id == c))
+                || (glue_run.is_some() && detail["jobRunId"].as_str() == glue_run);
+            if !ours {
+                return None;
+            }
+            let subject = detail["stepId"]
+                .as_str()
+                .or(detail["clusterId"].as_str())
+                .or(detail["jobRunId"].as_str())
+                .unwrap_or_default();
+            let answer = &e["answer"];
+            let did = if answer["answered"].as_array().is_some_and(|a| !a.is_empty()) {
+                "→ notify answered the waiting task".to_string()
+            } else if answer.get("errorType").is_some() {
+                format!("→ notify failed: {}", answer["errorMessage"])
+            } else {
+                "→ notify: nothing to answer".to_string()
+            };
+            Some((
+                format!(
+                    "event {} {}",
+                    e["event"]["detail-type"].as_str().unwrap_or_default(),
+                    short(subject)
+                ),
+                detail["state"].as_str().unwrap_or_default().to_string(),
+                did,
+            ))
+        })
+        .collect()
 }
 
 /// The Glue job and run id of a Glue run: the job from the plan (the execution's input, or what resolve made of

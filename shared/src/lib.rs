@@ -8,6 +8,7 @@
 //! - [`catalog`]: the catalog's model (jobs, settings), placeholders and vars, AWS request shapes, schedules.
 //! - [`run`]: trigger events, S3 locations, run keys, run plans per engine, resolving an event to its runs.
 //! - [`load`]: validating a catalog (it renders a trial plan of each job) and loading one from a file.
+//! - [`cost`]: a run's cost estimate from the price table `cost/prices.toml`.
 //! - [`engine`]: ports to AWS, state maps, sensing, run summaries, and the handlers with their typed contracts.
 //! - [`aws`] (feature `aws`): the one adapter over the AWS SDK, the AWS error-code table, and the Lambda glue.
 //!
@@ -16,6 +17,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalog;
+pub mod cost;
 pub mod engine;
 pub mod load;
 pub mod run;

@@ -9,6 +9,7 @@ use common::fake_aws::{state_change, waiter_item, FakeAws};
 use common::{catalog, event as fixture, now, plan_of, to_json, vars};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
+use sparkplug::cost::Pricing;
 use sparkplug::engine::input::handle;
 use sparkplug::engine::trigger::TriggerConfig;
 use sparkplug::engine::{callback, emr, glue, trigger, ErrorKind, TaskError};
@@ -37,10 +38,14 @@ async fn notify(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
     .await
 }
 
+fn pricing() -> Pricing {
+    Pricing::shipped("eu-west-1").unwrap()
+}
+
 async fn terminate(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
-    let client = aws.emr();
+    let (client, pricing) = (aws.emr(), pricing());
     handle("emr-terminate", input, |i| {
-        emr::emr_terminate(&client, i, now)
+        emr::emr_terminate(&client, &pricing, i, now)
     })
     .await
 }
@@ -54,9 +59,9 @@ async fn glue_start(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
 }
 
 async fn glue_finish(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
-    let client = aws.glue();
+    let (client, pricing) = (aws.glue(), pricing());
     handle("glue-finish", input, |i| {
-        glue::glue_finish(&client, i, now())
+        glue::glue_finish(&client, &pricing, i, now())
     })
     .await
 }

@@ -158,7 +158,8 @@ fn the_plan_is_json_with_the_documented_top_level_fields() {
             "environment",
             "trigger",
             "timeout_seconds",
-            "emr"
+            "emr",
+            "notify"
         ]
     );
     assert_eq!(value["engine"], "emr");

@@ -2,7 +2,8 @@
 //!
 //! Item: `key` (S, the partition key: `emr#<cluster-id>` or `glue#<job>#<run-id>`), `token` (S), `run_name`,
 //! `job` (S), `work` (S, the [`Work`] as JSON), `registered` (N, epoch seconds) and `expires` (N, epoch seconds: the
-//! table's TTL attribute). A task token is up to 2,048 characters; an item holds up to 400 KB.
+//! table's TTL attribute). A task token is up to 2,048 characters; an item holds up to 400 KB. A claim marker
+//! (`key` and `expires` only) records something done once per run, such as its alert.
 
 use std::collections::HashMap;
 
@@ -154,6 +155,31 @@ impl TokenStore for TokenTable {
         }
     }
 
+    async fn claim(&self, key: &str, expires: DateTime<Utc>) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("key", s(key))
+            .item("expires", n(expires.timestamp()))
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", "key")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
     async fn waiters_before(&self, before: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
         let mut pages = self
             .client
@@ -166,6 +192,7 @@ impl TokenStore for TokenTable {
             .send();
         let mut waiters = Vec::new();
         while let Some(page) = pages.next().await {
+            // Claim markers (an alert's) carry no `registered`: the filter leaves them out.
             for item in page.map_err(classify)?.items() {
                 waiters.push(waiter_of(item)?);
             }

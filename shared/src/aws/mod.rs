@@ -1,6 +1,7 @@
 //! The one adapter over the AWS SDK: each port of [`crate::engine::ports`] implemented with its service's client, plus the
 //! Lambda glue the functions share. `AWS_ENDPOINT_URL` points every client at a local emulator.
 
+pub mod alerts;
 pub mod dynamodb;
 pub mod emr;
 pub mod errors;

@@ -6,7 +6,9 @@ use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
 
 use super::classify;
-use crate::engine::ports::{AwsError, CallbackApi, SfnApi, StartOutcome, TokenAnswer};
+use crate::engine::ports::{
+    AwsError, CallbackApi, ExecutionView, ExecutionsApi, SfnApi, StartOutcome, TokenAnswer,
+};
 
 #[derive(Debug, Clone)]
 pub struct Sfn {
@@ -138,5 +140,52 @@ impl CallbackApi for Sfn {
                 .send()
                 .await,
         )
+    }
+}
+
+impl ExecutionsApi for Sfn {
+    async fn describe_execution(&self, execution_arn: &str) -> Result<ExecutionView, AwsError> {
+        let output = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(classify)?;
+        let parse = |text: Option<&str>| text.and_then(|t| serde_json::from_str(t).ok());
+        Ok(ExecutionView {
+            status: output.status().as_str().to_string(),
+            input: parse(output.input()).unwrap_or(serde_json::Value::Null),
+            output: parse(output.output()),
+            error: output.error().map(str::to_string),
+            cause: output.cause().map(str::to_string),
+        })
+    }
+
+    async fn task_outputs(&self, execution_arn: &str) -> Result<Vec<serde_json::Value>, AwsError> {
+        let mut pages = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .into_paginator()
+            .send();
+        let mut outputs = Vec::new();
+        while let Some(page) = pages.next().await {
+            for event in page.map_err(classify)?.events() {
+                let output = event
+                    .lambda_function_succeeded_event_details()
+                    .and_then(|d| d.output())
+                    .or_else(|| {
+                        event
+                            .task_succeeded_event_details()
+                            .and_then(|d| d.output())
+                    });
+                if let Some(value) = output.and_then(|o| serde_json::from_str(o).ok()) {
+                    outputs.push(value);
+                }
+            }
+        }
+        Ok(outputs)
     }
 }

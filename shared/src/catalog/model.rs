@@ -31,6 +31,21 @@ pub struct Defaults {
     pub glue: GlueSettings,
 }
 
+/// When a run's alert is sent (a job's `notify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    /// The run failed, was stopped or timed out.
+    Failure,
+    /// The run succeeded.
+    Success,
+}
+
+/// Alerts by default: on failure only.
+pub fn default_notify() -> Vec<NotifyOn> {
+    vec![NotifyOn::Failure]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
@@ -89,6 +104,9 @@ pub struct Job {
     /// Glue CreateJob fields (boto3 `create_job` kwargs), or the path of a JSON file holding them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_job: Option<Value>,
+    /// When the run's alert goes out: `["failure"]` (the default), `["failure", "success"]`, or `[]` for never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<NotifyOn>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

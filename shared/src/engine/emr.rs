@@ -16,6 +16,7 @@ use super::ports::{ClusterSummary, EmrApi, TokenStore, Work};
 use super::report::SenseReport;
 use super::summary::{finish, summarize, CaughtError, RunSummary};
 use crate::catalog::Engine;
+use crate::cost::Pricing;
 use crate::run::plan::{EmrPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
@@ -244,6 +245,7 @@ impl RunState {
 /// whose answer was lost) — then sums the run up and emits its metric line. Runs on every path, failures included.
 pub async fn emr_terminate(
     emr: &impl EmrApi,
+    pricing: &Pricing,
     state: RunState,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
@@ -279,7 +281,8 @@ pub async fn emr_terminate(
         known.as_deref().or(ids.first().map(String::as_str)),
         state.sense().as_ref(),
         state.error.as_ref(),
-    );
+    )
+    .priced(pricing, plan, now);
     finish(&summary, now);
     Ok(summary)
 }

@@ -15,6 +15,7 @@ use super::report::SenseReport;
 use super::states::{glue_run_status, Status};
 use super::summary::{finish, summarize, CaughtError, RunSummary};
 use crate::catalog::Engine;
+use crate::cost::Pricing;
 use crate::run::RunPlan;
 
 /// The CreateJob fields UpdateJob cannot take in a `JobUpdate`.
@@ -176,6 +177,7 @@ pub struct GlueFinishInput {
 /// task), the Glue run of this run's name is stopped first, so that nothing keeps running.
 pub async fn glue_finish(
     glue: &impl GlueApi,
+    pricing: &Pricing,
     GlueFinishInput { plan, sense, error }: GlueFinishInput,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
@@ -206,7 +208,8 @@ pub async fn glue_finish(
         }
         run_id = runs.first().map(|run| run.id.clone());
     }
-    let summary = summarize(&plan, run_id.as_deref(), report.as_ref(), error.as_ref());
+    let summary = summarize(&plan, run_id.as_deref(), report.as_ref(), error.as_ref())
+        .priced(pricing, &plan, now);
     finish(&summary, now);
     Ok(summary)
 }

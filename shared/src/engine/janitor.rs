@@ -74,6 +74,11 @@ pub enum JanitorEvent {
 impl JanitorEvent {
     /// Reads an EventBridge event (or `{"sweep": true}`); anything else is `InvalidInput`, naming what it is.
     pub fn parse(event: &Value) -> Result<JanitorEvent, TaskError> {
+        Self::parse_for("janitor", event)
+    }
+
+    /// [`JanitorEvent::parse`], with errors that name `function` (the alert function reads the same events).
+    pub fn parse_for(function: &str, event: &Value) -> Result<JanitorEvent, TaskError> {
         if event.get("sweep").and_then(Value::as_bool) == Some(true) {
             return Ok(JanitorEvent::Sweep);
         }
@@ -85,7 +90,7 @@ impl JanitorEvent {
                 let detail = event.get("detail").unwrap_or(&Value::Null);
                 let field = |key: &str| {
                     text(detail, key).ok_or_else(|| {
-                        TaskError::invalid(format!("janitor: the execution status change has no detail.{key}"))
+                        TaskError::invalid(format!("{function}: the execution status change has no detail.{key}"))
                     })
                 };
                 Ok(JanitorEvent::ExecutionEnded {
@@ -96,7 +101,7 @@ impl JanitorEvent {
                 })
             }
             (source, detail_type) => Err(TaskError::invalid(format!(
-                "janitor: expected a \"Step Functions Execution Status Change\" event, a \"Scheduled Event\" or \
+                "{function}: expected a \"Step Functions Execution Status Change\" event, a \"Scheduled Event\" or \
                  {{\"sweep\": true}}, found detail-type {detail_type:?} from {source:?}"
             ))),
         }

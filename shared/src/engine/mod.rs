@@ -8,8 +8,10 @@
 //!   with the state machine), reads only its input, and is safe to retry.
 //! - [`callback`]: the task tokens the starting tasks leave, answered by `notify` on AWS's state-change events and
 //!   by the reconciler for the events that never came.
+//! - [`alert`]: one message per run that ended badly, with the failed step, the reason and the log's last lines.
 //! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths.
 
+pub mod alert;
 pub mod callback;
 pub mod emr;
 pub mod errors;

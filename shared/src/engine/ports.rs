@@ -277,9 +277,74 @@ pub trait TokenStore {
         key: &str,
         token: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Claims `key` once (a conditional put of a marker item, deleted by the TTL at `expires`): `true` the first
+    /// time, `false` for every later claim. What happens once per run (its alert) claims first.
+    fn claim(
+        &self,
+        key: &str,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Every waiter registered before `before`.
     fn waiters_before(
         &self,
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Waiter>, AwsError>> + Send;
+}
+
+/// An execution of the run state machine, as DescribeExecution tells it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionView {
+    pub status: String,
+    /// The input, parsed (`Null` when it is not JSON).
+    pub input: Value,
+    /// The output of a succeeded execution, parsed.
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// What the alert needs from Step Functions: an execution, and what its tasks returned.
+pub trait ExecutionsApi {
+    fn describe_execution(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<ExecutionView, AwsError>> + Send;
+    /// Every task's output (Lambda tasks and answered waits), newest first, parsed.
+    fn task_outputs(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, AwsError>> + Send;
+}
+
+/// Where logs are read: S3 objects (EMR's step logs) and CloudWatch Logs streams (Glue's).
+pub trait LogsApi {
+    /// The object's bytes; `None` when there is no such object (yet).
+    fn s3_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+    /// The last `lines` messages of a log stream, oldest first; `None` when the stream does not exist (yet).
+    fn log_events(
+        &self,
+        group: &str,
+        stream: &str,
+        lines: usize,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, AwsError>> + Send;
+}
+
+/// Where alerts go: an SNS topic and the default EventBridge bus.
+pub trait AlertsApi {
+    fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn put_event(
+        &self,
+        source: &str,
+        detail_type: &str,
+        detail: &Value,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }

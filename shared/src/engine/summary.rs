@@ -9,6 +9,7 @@ use tracing::{info, warn};
 use super::report::{FailureName, RunFailure, SenseReport, Timeline};
 use super::states::Status;
 use crate::catalog::Engine;
+use crate::cost::{self, CostEstimate, Pricing};
 use crate::run::RunPlan;
 
 /// A task error the state machine caught (`Catch` with `ResultPath: $.error`).
@@ -21,7 +22,7 @@ pub struct CaughtError {
 }
 
 /// The output of a run: what the console shows and what the metrics are made of.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub job: String,
     pub engine: Engine,
@@ -42,6 +43,27 @@ pub struct RunSummary {
     pub error: Option<FailureName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// What the run cost, estimated (`cost::estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostEstimate>,
+}
+
+impl RunSummary {
+    /// The summary with its cost estimate: the cluster's life (created → ended, or `now` as it is terminated) or the
+    /// Glue run's execution time, priced in `pricing`'s region.
+    pub fn priced(mut self, pricing: &Pricing, plan: &RunPlan, now: DateTime<Utc>) -> RunSummary {
+        let timeline = self.timeline.clone().unwrap_or_default();
+        self.cost = Some(cost::estimate(
+            &pricing.book,
+            &pricing.region,
+            plan,
+            timeline.created,
+            timeline.ended,
+            timeline.execution_seconds,
+            now,
+        ));
+        self
+    }
 }
 
 /// Sums up a run from its last sensor report and any error the state machine caught on the way.
@@ -94,6 +116,7 @@ pub fn summarize(
         error: failure.as_ref().map(|f| f.error.clone()),
         cause: failure.as_ref().map(RunFailure::cause),
         failure,
+        cost: None,
     }
 }
 
@@ -110,7 +133,7 @@ fn caught_message(cause: &str) -> String {
 }
 
 /// One CloudWatch Embedded Metric Format line for a finished run: a log line CloudWatch turns into metrics
-/// (StartupSeconds, ExecutionSeconds, RunSucceeded/RunFailed by job, engine and environment), no API call.
+/// (StartupSeconds, ExecutionSeconds, RunSucceeded/RunFailed, CostUSD by job, engine and environment), no API call.
 pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
     let succeeded = u8::from(summary.status == Status::Succeeded);
     let timeline = summary.timeline.clone().unwrap_or_default();
@@ -143,6 +166,10 @@ pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
             metrics.push(json!({"Name": name, "Unit": "Seconds"}));
             line[name] = json!(value);
         }
+    }
+    if let Some(cost) = &summary.cost {
+        metrics.push(json!({"Name": "CostUSD", "Unit": "None"}));
+        line["CostUSD"] = json!(cost.usd);
     }
     line["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(metrics);
     if let Some(error) = &summary.error {

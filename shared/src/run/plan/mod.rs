@@ -16,7 +16,7 @@ pub mod glue;
 pub use emr::{job_steps, spark_submit_step, supports_auto_termination};
 
 use crate::catalog::placeholders::{self, Placeholder};
-use crate::catalog::{Catalog, Engine, Job, VarError, Vars};
+use crate::catalog::{Catalog, Engine, Job, NotifyOn, VarError, Vars};
 use crate::run::events::ObjectArrival;
 use crate::run::runkey;
 use crate::run::s3::S3Location;
@@ -66,6 +66,9 @@ pub struct RunPlan {
     pub emr: Option<EmrPlan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glue: Option<GluePlan>,
+    /// When the run's alert goes out (the job's `notify`).
+    #[serde(default = "crate::catalog::default_notify")]
+    pub notify: Vec<NotifyOn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -322,6 +325,10 @@ pub fn render(
         timeout_seconds: u64::from(timeout_minutes) * 60,
         emr,
         glue,
+        notify: job
+            .notify
+            .clone()
+            .unwrap_or_else(crate::catalog::default_notify),
     })
 }
 

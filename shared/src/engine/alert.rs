@@ -1,0 +1,383 @@
+//! Alerts: one message per run that ended badly — failed, stopped, timed out — (or well, when its job asks), with
+//! what an operator needs to act: the job, the run, what triggered it, the failed step and its reason, where the
+//! logs are, a link to the execution, the cost estimate, and the **last lines of the log that says why** — the
+//! failed EMR step's `stderr.gz` (which EMR writes to the cluster's log URI minutes after the failure: looked for
+//! with backoff, then sent without it, saying so) or the Glue run's stream in `/aws-glue/jobs/error`.
+//!
+//! Published to the stack's SNS topic (email, chat) and as an EventBridge event (`source` [`EVENT_SOURCE`],
+//! `detail-type` [`EVENT_DETAIL_TYPE`]). Once per run: the first delivery claims the run in the token table, a
+//! second delivery of the same status change sends nothing.
+
+use std::future::Future;
+use std::io::Read;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::info;
+
+use super::errors::TaskError;
+use super::janitor::JanitorEvent;
+use super::ports::{AlertsApi, ExecutionsApi, LogsApi, TokenStore};
+use crate::catalog::{Engine, NotifyOn};
+use crate::run::{RunPlan, Trigger};
+
+pub const EVENT_SOURCE: &str = "sparkplug";
+pub const EVENT_DETAIL_TYPE: &str = "sparkplug Run Alert";
+/// How many log lines an alert carries.
+pub const TAIL_LINES: usize = 50;
+/// Glue's error log group (Glue Developer Guide, "Logging for AWS Glue jobs": a stream per run id).
+pub const GLUE_ERROR_LOG_GROUP: &str = "/aws-glue/jobs/error";
+
+/// What the alert function needs besides its clients.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    pub topic_arn: String,
+    pub region: String,
+    /// How long to keep looking for a log that has not arrived yet (EMR writes a step's logs minutes late).
+    pub log_wait: StdDuration,
+    /// The first pause between looks; each next one doubles.
+    pub first_pause: StdDuration,
+}
+
+/// What one alert invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertReport {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// The alert, as it goes out (the EventBridge event's `detail`; the SNS message is its text form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub job: String,
+    pub run_name: String,
+    pub engine: Engine,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+    pub status: String,
+    /// `s3://bucket/key`, `schedule <time>`, `manual`.
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    pub console_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// The last lines of the relevant log, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+    /// Why there is no tail, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail_note: Option<String>,
+}
+
+impl Alert {
+    pub fn subject(&self) -> String {
+        let subject = format!(
+            "sparkplug {}: {} {}",
+            self.environment.as_deref().unwrap_or("-"),
+            self.job,
+            self.status
+        );
+        // SNS subjects are at most 100 characters.
+        subject.chars().take(100).collect()
+    }
+
+    /// The SNS message: readable in an email or a chat, the tail last.
+    pub fn text(&self) -> String {
+        let mut lines = vec![
+            format!(
+                "sparkplug run {}: {} ({})",
+                self.status,
+                self.job,
+                self.engine.as_str()
+            ),
+            format!(
+                "run: {}  environment: {}",
+                self.run_name,
+                self.environment.as_deref().unwrap_or("-")
+            ),
+            format!("triggered by: {}", self.trigger),
+        ];
+        if let Some(error) = &self.error {
+            lines.push(format!("error: {error}"));
+        }
+        if let Some(step) = &self.failed_step {
+            lines.push(format!("failed step: {step}"));
+        }
+        if let Some(reason) = &self.reason {
+            lines.push(format!("reason: {reason}"));
+        }
+        if let Some(log) = &self.log {
+            lines.push(format!("logs: {log}"));
+        }
+        if let Some(cost) = self.cost_usd {
+            lines.push(format!("cost (estimate): ${cost:.5}"));
+        }
+        lines.push(format!("execution: {}", self.console_url));
+        if !self.log_tail.is_empty() {
+            lines.push(String::new());
+            lines.push(format!("last {} lines of the log:", self.log_tail.len()));
+            lines.extend(self.log_tail.iter().cloned());
+        } else if let Some(note) = &self.log_tail_note {
+            lines.push(String::new());
+            lines.push(format!("(no log tail: {note})"));
+        }
+        lines.join("\n")
+    }
+}
+
+/// The Step Functions console's page of an execution.
+pub fn console_url(region: &str, execution_arn: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}")
+}
+
+fn describe_trigger(trigger: &Trigger) -> String {
+    match (trigger, trigger.input()) {
+        (Trigger::S3(_), Some(object)) => object.to_string(),
+        (Trigger::Schedule { time, .. }, _) => {
+            format!("schedule {}", time.format("%Y-%m-%dT%H:%MZ"))
+        }
+        (Trigger::Manual { .. }, Some(object)) => format!("manual, input {object}"),
+        _ => "manual".to_string(),
+    }
+}
+
+/// The plan of the execution: its input when that is a plan, else what the resolve task made of it.
+fn plan_of(input: &Value, outputs: &[Value]) -> Option<RunPlan> {
+    std::iter::once(input)
+        .chain(outputs.iter())
+        .find(|v| v.get("plan_version").is_some() && v.get("run_name").is_some())
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// The run's summary: the execution's output, else the last task output that is one (a failed execution has none).
+fn summary_of(output: Option<&Value>, outputs: &[Value]) -> Option<Value> {
+    output
+        .into_iter()
+        .chain(outputs.iter())
+        .find(|v| {
+            v.get("status").is_some()
+                && v.get("run_name").is_some()
+                && v.get("plan_version").is_none()
+        })
+        .cloned()
+}
+
+/// Where the failed EMR step's stderr is: `<LogUri><cluster-id>/steps/<step-id>/stderr.gz` (EMR Management Guide,
+/// "View log files archived to Amazon S3").
+pub fn emr_step_stderr(plan: &RunPlan, summary: &Value) -> Option<(String, String)> {
+    let log_uri = plan.emr.as_ref()?.cluster.get("LogUri")?.as_str()?;
+    let cluster = summary["cluster_id"].as_str()?;
+    let step_name = summary["failure"]["step"].as_str()?;
+    let step_id = summary["timeline"]["steps"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == step_name)?["id"]
+        .as_str()?;
+    let rest = log_uri
+        .strip_prefix("s3://")
+        .or(log_uri.strip_prefix("s3n://"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    Some((
+        bucket.to_string(),
+        format!("{prefix}{cluster}/steps/{step_id}/stderr.gz"),
+    ))
+}
+
+/// The last `lines` lines of a gzip-compressed log.
+pub fn gzip_tail(bytes: &[u8], lines: usize) -> Result<Vec<String>, String> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("the log is not gzip text: {e}"))?;
+    let all: Vec<&str> = text.lines().collect();
+    Ok(all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect())
+}
+
+/// The alert function: an execution's status change → at most one alert.
+#[allow(clippy::too_many_arguments)]
+pub async fn alert<S, F>(
+    config: &AlertConfig,
+    executions: &impl ExecutionsApi,
+    logs: &impl LogsApi,
+    sink: &impl AlertsApi,
+    tokens: &impl TokenStore,
+    event: Value,
+    now: DateTime<Utc>,
+    sleep: S,
+) -> Result<AlertReport, TaskError>
+where
+    S: Fn(StdDuration) -> F,
+    F: Future<Output = ()>,
+{
+    let JanitorEvent::ExecutionEnded {
+        state_machine_arn,
+        name,
+        status,
+        ..
+    } = JanitorEvent::parse_for("alert", &event)?
+    else {
+        return Err(TaskError::invalid(
+            "alert: the input is not a \"Step Functions Execution Status Change\" event",
+        ));
+    };
+    let execution_arn = format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    );
+    let execution = executions
+        .describe_execution(&execution_arn)
+        .await
+        .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+    let outputs = executions
+        .task_outputs(&execution_arn)
+        .await
+        .map_err(|e| TaskError::aws("GetExecutionHistory", e))?;
+    let Some(plan) = plan_of(&execution.input, &outputs) else {
+        // A console input that never became a plan (a job that does not exist): the execution's own error says it.
+        return Ok(AlertReport {
+            sent: None,
+            skipped: Some(format!("{name}: no run plan (it failed before one)")),
+        });
+    };
+    let wanted = if status == "SUCCEEDED" {
+        NotifyOn::Success
+    } else {
+        NotifyOn::Failure
+    };
+    if !plan.notify.contains(&wanted) {
+        return Ok(AlertReport {
+            sent: None,
+            skipped: Some(format!("{}: notify does not ask for {status}", plan.job)),
+        });
+    }
+    // Once per run and status, however often the event is delivered.
+    let claim = format!("alert#{name}#{status}");
+    if !tokens
+        .claim(&claim, now + Duration::days(1))
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))?
+    {
+        return Ok(AlertReport {
+            sent: None,
+            skipped: Some(format!("{name}: alerted already")),
+        });
+    }
+    let summary = summary_of(execution.output.as_ref(), &outputs).unwrap_or(Value::Null);
+    let failure = &summary["failure"];
+    let mut alert = Alert {
+        job: plan.job.clone(),
+        run_name: plan.run_name.clone(),
+        engine: plan.engine,
+        environment: plan.environment.clone(),
+        status: status.clone(),
+        trigger: describe_trigger(&plan.trigger),
+        error: execution
+            .error
+            .clone()
+            .or(summary["error"].as_str().map(str::to_string)),
+        failed_step: failure["step"].as_str().map(str::to_string),
+        reason: execution
+            .cause
+            .clone()
+            .or(summary["cause"].as_str().map(str::to_string)),
+        log: failure["log"].as_str().map(str::to_string),
+        console_url: console_url(&config.region, &execution_arn),
+        cost_usd: summary["cost"]["usd"].as_f64(),
+        log_tail: Vec::new(),
+        log_tail_note: None,
+    };
+    if status != "SUCCEEDED" {
+        match tail(config, logs, &plan, &summary, &sleep).await? {
+            Ok(lines) => alert.log_tail = lines,
+            Err(note) => alert.log_tail_note = Some(note),
+        }
+    }
+    sink.publish(&config.topic_arn, &alert.subject(), &alert.text())
+        .await
+        .map_err(|e| TaskError::aws("Publish", e))?;
+    let detail = serde_json::to_value(&alert).unwrap_or(json!({}));
+    sink.put_event(EVENT_SOURCE, EVENT_DETAIL_TYPE, &detail)
+        .await
+        .map_err(|e| TaskError::aws("PutEvents", e))?;
+    info!(job = %alert.job, run = %alert.run_name, status = %status, tail = alert.log_tail.len(), "alert sent");
+    Ok(AlertReport {
+        sent: Some(format!("{name}: {status}")),
+        skipped: None,
+    })
+}
+
+/// The log tail, or why there is none. Looks again with doubling pauses while the log has not arrived, up to
+/// `config.log_wait`.
+async fn tail<S, F>(
+    config: &AlertConfig,
+    logs: &impl LogsApi,
+    plan: &RunPlan,
+    summary: &Value,
+    sleep: &S,
+) -> Result<Result<Vec<String>, String>, TaskError>
+where
+    S: Fn(StdDuration) -> F,
+    F: Future<Output = ()>,
+{
+    let started = std::time::Instant::now();
+    let mut waited = StdDuration::ZERO;
+    let mut pause = config.first_pause;
+    loop {
+        let found = match plan.engine {
+            Engine::Emr => {
+                let Some((bucket, key)) = emr_step_stderr(plan, summary) else {
+                    return Ok(Err("no step failed".into()));
+                };
+                logs.s3_object(&bucket, &key)
+                    .await
+                    .map_err(|e| TaskError::aws("GetObject", e))?
+                    .map(|bytes| gzip_tail(&bytes, TAIL_LINES))
+            }
+            Engine::Glue => {
+                let Some(run_id) = summary["glue_run_id"].as_str() else {
+                    return Ok(Err("no Glue run".into()));
+                };
+                logs.log_events(GLUE_ERROR_LOG_GROUP, run_id, TAIL_LINES)
+                    .await
+                    .map_err(|e| TaskError::aws("GetLogEvents", e))?
+                    .map(Ok)
+            }
+        };
+        match found {
+            Some(Ok(lines)) if !lines.is_empty() => return Ok(Ok(lines)),
+            Some(Ok(_)) => return Ok(Err("the log is empty".into())),
+            Some(Err(why)) => return Ok(Err(why)),
+            None if waited + pause > config.log_wait => {
+                return Ok(Err(format!(
+                    "the log had not arrived after {} s (EMR and Glue write logs minutes late)",
+                    started.elapsed().as_secs().max(waited.as_secs())
+                )))
+            }
+            None => {
+                sleep(pause).await;
+                waited += pause;
+                pause *= 2;
+            }
+        }
+    }
+}

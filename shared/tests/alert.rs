@@ -1,0 +1,344 @@
+//! Alerts over in-memory ports: what goes out for a failed, stopped or succeeded run, the log tail (found late, or
+//! never), once per run however often the event comes.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{now, plan_of, to_json};
+use serde_json::{json, Value};
+use sparkplug::catalog::NotifyOn;
+use sparkplug::engine::alert::{alert, gzip_tail, AlertConfig, EVENT_DETAIL_TYPE, EVENT_SOURCE};
+use sparkplug::engine::ports::{
+    AlertsApi, AwsError, ExecutionView, ExecutionsApi, LogsApi, TokenStore, Waiter,
+};
+use sparkplug::engine::ErrorKind;
+
+const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
+
+/// One fake AWS: an execution, its task outputs, logs that appear after some looks, and what was sent.
+#[derive(Default)]
+struct Fake {
+    execution: ExecutionView,
+    outputs: Vec<Value>,
+    /// (bucket, key) → (looks before it exists, bytes)
+    objects: BTreeMap<(String, String), (usize, Vec<u8>)>,
+    streams: BTreeMap<(String, String), Vec<String>>,
+    looks: Mutex<usize>,
+    claimed: Mutex<Vec<String>>,
+    published: Mutex<Vec<(String, String, String)>>,
+    events: Mutex<Vec<(String, String, Value)>>,
+}
+
+impl ExecutionsApi for Fake {
+    async fn describe_execution(&self, _: &str) -> Result<ExecutionView, AwsError> {
+        Ok(self.execution.clone())
+    }
+    async fn task_outputs(&self, _: &str) -> Result<Vec<Value>, AwsError> {
+        Ok(self.outputs.clone())
+    }
+}
+
+impl LogsApi for Fake {
+    async fn s3_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        let looks = {
+            let mut looks = self.looks.lock().unwrap();
+            *looks += 1;
+            *looks
+        };
+        Ok(self
+            .objects
+            .get(&(bucket.to_string(), key.to_string()))
+            .filter(|(after, _)| looks > *after)
+            .map(|(_, bytes)| bytes.clone()))
+    }
+    async fn log_events(
+        &self,
+        group: &str,
+        stream: &str,
+        lines: usize,
+    ) -> Result<Option<Vec<String>>, AwsError> {
+        Ok(self
+            .streams
+            .get(&(group.to_string(), stream.to_string()))
+            .map(|all| all[all.len().saturating_sub(lines)..].to_vec()))
+    }
+}
+
+impl AlertsApi for Fake {
+    async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), AwsError> {
+        self.published
+            .lock()
+            .unwrap()
+            .push((topic.into(), subject.into(), message.into()));
+        Ok(())
+    }
+    async fn put_event(
+        &self,
+        source: &str,
+        detail_type: &str,
+        detail: &Value,
+    ) -> Result<(), AwsError> {
+        self.events
+            .lock()
+            .unwrap()
+            .push((source.into(), detail_type.into(), detail.clone()));
+        Ok(())
+    }
+}
+
+impl TokenStore for Fake {
+    async fn put_waiter(&self, _: &Waiter) -> Result<bool, AwsError> {
+        unreachable!()
+    }
+    async fn get_waiter(&self, _: &str) -> Result<Option<Waiter>, AwsError> {
+        unreachable!()
+    }
+    async fn delete_waiter(&self, _: &str, _: &str) -> Result<(), AwsError> {
+        unreachable!()
+    }
+    async fn waiters_before(&self, _: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
+        unreachable!()
+    }
+    async fn claim(&self, key: &str, _: DateTime<Utc>) -> Result<bool, AwsError> {
+        let mut claimed = self.claimed.lock().unwrap();
+        if claimed.iter().any(|k| k == key) {
+            return Ok(false);
+        }
+        claimed.push(key.to_string());
+        Ok(true)
+    }
+}
+
+fn config(log_wait_seconds: u64) -> AlertConfig {
+    AlertConfig {
+        topic_arn: "arn:aws:sns:eu-west-1:123456789012:sparkplug-dev-alerts".into(),
+        region: "eu-west-1".into(),
+        log_wait: Duration::from_secs(log_wait_seconds),
+        first_pause: Duration::from_secs(5),
+    }
+}
+
+fn status_change(name: &str, status: &str) -> Value {
+    json!({"version": "0", "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "detail": {"executionArn": format!("{}:{name}", MACHINE.replace(":stateMachine:", ":execution:")),
+            "stateMachineArn": MACHINE, "name": name, "status": status, "input": "{}"}})
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A failed sales_daily run: its plan (resolve's output), its summary (terminate's) with step `aggregate` failed.
+fn failed_emr_run(log_after_looks: Option<usize>) -> (Fake, String) {
+    let plan = plan_of("sales_daily");
+    let run = plan.run_name.clone();
+    let summary = json!({"job": "sales_daily", "engine": "emr", "run_name": run, "status": "failed",
+        "cluster_id": "j-1", "error": "StepFailed", "cause": "step aggregate: Unknown Error.",
+        "failure": {"error": "StepFailed", "step": "aggregate", "reason": "Unknown Error.", "log": "s3://acme-logs-dev/emr/j-1/steps/s-2/"},
+        "timeline": {"steps": [{"name": "ingest", "id": "s-1", "state": "COMPLETED"}, {"name": "aggregate", "id": "s-2", "state": "FAILED"}]},
+        "cost": {"usd": 0.41, "compute_usd": 0.4, "control_plane_usd": 0.01, "basis": "estimate"}});
+    let mut fake = Fake {
+        execution: ExecutionView {
+            status: "FAILED".into(),
+            input: json!({"job": "sales_daily"}),
+            output: None,
+            error: Some("StepFailed".into()),
+            cause: Some("step aggregate: Unknown Error.".into()),
+        },
+        outputs: vec![summary, to_json(&plan)],
+        ..Fake::default()
+    };
+    if let Some(after) = log_after_looks {
+        let log: String = (1..=80).map(|i| format!("line {i}\n")).collect();
+        fake.objects.insert(
+            ("acme-logs-dev".into(), "emr/j-1/steps/s-2/stderr.gz".into()),
+            (after, gzip(&log)),
+        );
+    }
+    (fake, run)
+}
+
+async fn send(fake: &Fake, config: &AlertConfig, event: Value) -> (Value, Vec<Duration>) {
+    let slept = RefCell::new(Vec::new());
+    let report = alert(config, fake, fake, fake, fake, event, now(), |pause| {
+        slept.borrow_mut().push(pause);
+        async {}
+    })
+    .await
+    .unwrap();
+    (to_json(&report), slept.into_inner())
+}
+
+#[tokio::test]
+async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_found_late() {
+    // The log arrives at the third look.
+    let (fake, run) = failed_emr_run(Some(2));
+    let (report, slept) = send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    assert_eq!(report["sent"], format!("{run}: FAILED"));
+    assert_eq!(slept, vec![Duration::from_secs(5), Duration::from_secs(10)]);
+    let published = fake.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    let (topic, subject, text) = &published[0];
+    assert!(topic.ends_with(":sparkplug-dev-alerts"));
+    assert_eq!(subject, "sparkplug dev: sales_daily FAILED");
+    for expected in [
+        "failed step: aggregate",
+        "logs: s3://acme-logs-dev/emr/j-1/steps/s-2/",
+        "cost (estimate): $0.41000",
+        "triggered by: manual, input s3://acme-data-dev/landing/sales/x/_SUCCESS",
+        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/",
+        "last 50 lines of the log:\nline 31\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    assert!(text.ends_with("line 80"));
+    let events = fake.events.lock().unwrap().clone();
+    let (source, detail_type, detail) = &events[0];
+    assert_eq!(
+        (source.as_str(), detail_type.as_str()),
+        (EVENT_SOURCE, EVENT_DETAIL_TYPE)
+    );
+    assert_eq!(detail["log_tail"].as_array().unwrap().len(), 50);
+    assert_eq!(detail["failed_step"], "aggregate");
+    assert_eq!(detail["status"], "FAILED");
+
+    // The same status change delivered again: nothing more goes out.
+    let (report, _) = send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    assert!(report["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("alerted already"));
+    assert_eq!(fake.published.lock().unwrap().len(), 1);
+    assert_eq!(fake.events.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_log_that_never_comes_is_waited_for_then_the_alert_goes_without_it_and_says_so() {
+    let (fake, run) = failed_emr_run(None);
+    let (_, slept) = send(&fake, &config(60), status_change(&run, "FAILED")).await;
+    // 5 + 10 + 20 s, then another 40 would pass the 60 s allowed.
+    assert_eq!(slept.iter().sum::<Duration>(), Duration::from_secs(35));
+    let detail = &fake.events.lock().unwrap()[0].2;
+    assert!(detail.get("log_tail").is_none());
+    assert!(
+        detail["log_tail_note"]
+            .as_str()
+            .unwrap()
+            .contains("had not arrived"),
+        "{detail}"
+    );
+    assert!(fake.published.lock().unwrap()[0]
+        .2
+        .contains("(no log tail: the log had not arrived"));
+}
+
+#[tokio::test]
+async fn successes_alert_only_when_the_job_asks_and_stops_say_why_there_is_no_tail() {
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.execution.status = "SUCCEEDED".into();
+    let (report, _) = send(&fake, &config(0), status_change(&run, "SUCCEEDED")).await;
+    assert!(report["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("notify does not ask for SUCCEEDED"));
+    assert!(fake.published.lock().unwrap().is_empty());
+
+    let mut plan = plan_of("sales_daily");
+    plan.notify = vec![NotifyOn::Failure, NotifyOn::Success];
+    fake.outputs[1] = to_json(&plan);
+    let (report, _) = send(&fake, &config(0), status_change(&run, "SUCCEEDED")).await;
+    assert!(report["sent"].is_string(), "{report}");
+    assert_eq!(*fake.looks.lock().unwrap(), 0, "a success looks for no log");
+
+    // A console Stop with no failed step: an alert, no tail, and why.
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.outputs[0]["failure"] = json!({"error": "Incomplete"});
+    fake.execution.status = "ABORTED".into();
+    let (report, _) = send(&fake, &config(0), status_change(&run, "ABORTED")).await;
+    assert!(report["sent"].is_string());
+    assert_eq!(
+        fake.events.lock().unwrap()[0].2["log_tail_note"],
+        "no step failed"
+    );
+
+    // notify = []: never.
+    let (mut fake, run) = failed_emr_run(Some(0));
+    let mut plan = plan_of("sales_daily");
+    plan.notify = vec![];
+    fake.outputs[1] = to_json(&plan);
+    let (report, _) = send(&fake, &config(0), status_change(&run, "FAILED")).await;
+    assert!(report["skipped"].is_string());
+}
+
+#[tokio::test]
+async fn a_failed_glue_run_carries_its_error_stream() {
+    let plan = plan_of("customer_scores");
+    let run = plan.run_name.clone();
+    let mut fake = Fake {
+        execution: ExecutionView {
+            status: "FAILED".into(),
+            input: to_json(&plan),
+            error: Some("GlueRunFailed".into()),
+            cause: Some("Glue run FAILED: boom".into()),
+            ..ExecutionView::default()
+        },
+        outputs: vec![
+            json!({"job": "customer_scores", "run_name": run, "status": "failed", "glue_run_id": "jr_9",
+            "failure": {"error": "GlueRunFailed", "log": "/aws-glue/jobs"}}),
+        ],
+        ..Fake::default()
+    };
+    fake.streams.insert(
+        ("/aws-glue/jobs/error".into(), "jr_9".into()),
+        vec![
+            "WARN retrying".into(),
+            "Exception in User Class: boom".into(),
+        ],
+    );
+    let (report, _) = send(&fake, &config(0), status_change(&run, "FAILED")).await;
+    assert!(report["sent"].is_string());
+    let detail = &fake.events.lock().unwrap()[0].2;
+    assert_eq!(
+        detail["log_tail"],
+        json!(["WARN retrying", "Exception in User Class: boom"])
+    );
+    assert_eq!(detail["engine"], "glue");
+}
+
+#[tokio::test]
+async fn bad_events_are_invalid_input() {
+    let fake = Fake::default();
+    for event in [
+        json!({"sweep": true}),
+        json!({"detail-type": "Object Created", "source": "aws.s3"}),
+    ] {
+        let err = alert(
+            &config(0),
+            &fake,
+            &fake,
+            &fake,
+            &fake,
+            event,
+            now(),
+            |_| async {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+        assert!(err.message.starts_with("alert:"), "{}", err.message);
+    }
+}
+
+#[test]
+fn a_tail_is_the_last_lines_of_the_gzip_text_and_bad_gzip_says_so() {
+    assert_eq!(gzip_tail(&gzip("a\nb\nc\n"), 2).unwrap(), vec!["b", "c"]);
+    assert!(gzip_tail(b"not gzip", 2).unwrap_err().contains("not gzip"));
+}
