@@ -660,6 +660,15 @@ def _patch_model_validation() -> None:
     call_action = responses.BaseResponse.call_action
 
     def validated(self: Any) -> Any:
+        if self.service_name == "sns":
+            # SNS speaks the query protocol (no JSON body to check against the model); its calls are authorized all
+            # the same, on the topic they name.
+            action = self._get_action()
+            topic = self._get_param("TopicArn") or self._get_param("TargetArn") or "*"
+            denied = _authorize(self, "sns", action, {}, [(topic, {})])
+            if denied:
+                error = _service_error("sns", {"code": "AuthorizationError", "message": denied})
+                return self.serialized(responses.ActionResult(error))
         if self.service_name in VALIDATED_SERVICES and self.body:
             from moto.core.utils import get_service_model
 
@@ -715,6 +724,8 @@ IAM_PREFIX = {
     "dynamodb": "dynamodb",
     "logs": "logs",
     "events": "events",
+    "sns": "sns",
+    "s3": "s3",
 }
 
 
@@ -818,7 +829,13 @@ def _allowed(function: str, action: str, resource: str, context: dict[str, str])
     )
 
 
-def _authorize(handler: Any, service: str, action: str, body: dict[str, Any]) -> str | None:
+def _authorize(
+    handler: Any,
+    service: str,
+    action: str,
+    body: dict[str, Any],
+    resources: list[tuple[str, dict]] | None = None,
+) -> str | None:
     """Checks a function's call against its policy, as IAM would, and records it; the AccessDenied message when the
     policy does not allow it (IAM: an action is denied unless a statement allows it for every resource)."""
     function = _caller(handler.headers)
@@ -826,7 +843,9 @@ def _authorize(handler: Any, service: str, action: str, body: dict[str, Any]) ->
         return None
     iam_action = f"{IAM_PREFIX[service]}:{action}"
     denied = None
-    for resource, context in _resources(service, action, body, handler.region, handler.current_account):
+    if resources is None:
+        resources = _resources(service, action, body, handler.region, handler.current_account)
+    for resource, context in resources:
         allowed = resource == NO_RESOURCE or _allowed(function, iam_action, resource, context)
         with LOCK:
             CALLS.append(
@@ -1367,6 +1386,21 @@ def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
 BUS: list[dict[str, Any]] = []
 
 
+def _patch_s3_authorization() -> None:
+    """GetObject is authorized like the JSON services' calls (the alert function reads EMR's step logs)."""
+    from moto.s3 import exceptions, responses
+
+    get = responses.S3Response._key_response_get
+
+    def checked(self: Any, query: dict[str, Any], key_name: str) -> Any:
+        resource = f"arn:aws:s3:::{self.bucket_name}/{key_name}"
+        if _authorize(self, "s3", "GetObject", {}, [(resource, {})]):
+            raise exceptions.AccessDeniedByLock()
+        return get(self, query, key_name)
+
+    responses.S3Response._key_response_get = checked
+
+
 def _patch_put_events() -> None:
     """PutEvents entries are kept (moto delivers only to its own targets), for GET /bus."""
     from moto.events import models
@@ -1448,6 +1482,7 @@ def install(lambda_endpoints: dict[str, str]) -> None:
     _patch_history_limit()
     _patch_callbacks()
     _patch_put_events()
+    _patch_s3_authorization()
     _FORWARDER[:] = [forwarder]
     threading.Thread(target=_clock, daemon=True).start()
 
