@@ -1,5 +1,8 @@
 //! EventBridge schedule expressions: `rate(value unit)` and the six-field `cron(...)`, checked the way EventBridge
-//! checks them so that a bad expression fails `sparkplug validate`, not `sam deploy`.
+//! checks them so that a bad expression fails `sparkplug validate`, not `sam deploy`; and whether one is due at a
+//! given minute (the trigger's one-minute tick decides which scheduled jobs run).
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
 
 /// Checks an EventBridge schedule expression; the error says what is wrong with it.
 pub fn check_expression(expression: &str) -> Result<(), String> {
@@ -207,9 +210,204 @@ fn number(field: &Field, text: &str) -> Result<u32, String> {
     }
 }
 
+// ------------------------------------------------------------------------------------------------ is it due?
+
+/// Whether a (valid) schedule expression fires at `minute` (seconds ignored), as sparkplug's one-minute tick evaluates
+/// it. cron: every field as EventBridge reads it (`L`, `W`, `#` included; day-of-week 1 is Sunday; times in UTC).
+/// rate: anchored at 00:00 UTC — `rate(1 day)` fires at midnight, `rate(6 hours)` at 00, 06, 12 and 18 UTC —
+/// where an EventBridge rule would count from its creation.
+pub fn is_due(expression: &str, minute: DateTime<Utc>) -> Result<bool, String> {
+    check_expression(expression)?;
+    let expression = expression.trim();
+    if let Some(body) = inner(expression, "rate") {
+        let parts: Vec<&str> = body.split_whitespace().collect();
+        let value: i64 = parts[0].parse().map_err(|_| format!("bad rate `{body}`"))?;
+        let unit = match parts[1].trim_end_matches('s') {
+            "minute" => 1,
+            "hour" => 60,
+            _ => 24 * 60,
+        };
+        let minutes = minute.timestamp().div_euclid(60);
+        return Ok(minutes.rem_euclid(value * unit) == 0);
+    }
+    let body = inner(expression, "cron").unwrap_or_default();
+    let parts: Vec<&str> = body.split_whitespace().collect();
+    let date = minute.date_naive();
+    let values = [
+        minute.minute(),
+        minute.hour(),
+        date.day(),
+        date.month(),
+        date.weekday().number_from_sunday(),
+        u32::try_from(date.year()).unwrap_or(0),
+    ];
+    for (index, (field, text)) in FIELDS.iter().zip(&parts).enumerate() {
+        let matched = match index {
+            2 => day_of_month_matches(field, text, date),
+            4 => day_of_week_matches(field, text, date),
+            _ => generic_matches(field, text, values[index]),
+        };
+        if !matched {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn generic_matches(field: &Field, text: &str, value: u32) -> bool {
+    if text == "*" || text == "?" {
+        return true;
+    }
+    text.split(',').any(|item| {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, step.parse::<u32>().unwrap_or(1).max(1)),
+            None => (item, 0),
+        };
+        let (low, high) = match range {
+            "*" => (field.min, field.max),
+            _ => match range.split_once('-') {
+                Some((low, high)) => (
+                    number(field, low).unwrap_or(field.max + 1),
+                    number(field, high).unwrap_or(0),
+                ),
+                None => {
+                    let start = number(field, range).unwrap_or(field.max + 1);
+                    // `a/step` runs from `a` to the field's end.
+                    (start, if step > 0 { field.max } else { start })
+                }
+            },
+        };
+        value >= low && value <= high && (step == 0 || (value - low) % step == 0)
+    })
+}
+
+fn last_day_of_month(date: NaiveDate) -> u32 {
+    (28..=31)
+        .rev()
+        .find(|day| date.with_day(*day).is_some())
+        .unwrap_or(28)
+}
+
+fn is_weekday(date: NaiveDate) -> bool {
+    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// The weekday nearest to `day` in the same month (`15W`): Saturday → Friday, Sunday → Monday, never across months.
+fn nearest_weekday(date: NaiveDate, day: u32) -> Option<u32> {
+    let target = date.with_day(day)?;
+    if is_weekday(target) {
+        return Some(day);
+    }
+    let last = last_day_of_month(date);
+    let candidates: &[i64] = if target.weekday() == Weekday::Sat {
+        &[-1, 2]
+    } else {
+        &[1, -2]
+    };
+    candidates
+        .iter()
+        .map(|delta| i64::from(day) + delta)
+        .filter(|d| (1..=i64::from(last)).contains(d))
+        .map(|d| d as u32)
+        .next()
+}
+
+fn day_of_month_matches(field: &Field, text: &str, date: NaiveDate) -> bool {
+    let day = date.day();
+    text.split(',').any(|item| match item {
+        "?" | "*" => true,
+        "L" => day == last_day_of_month(date),
+        _ => match item.strip_suffix('W').and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) => nearest_weekday(date, n) == Some(day),
+            None => generic_matches(field, item, day),
+        },
+    })
+}
+
+fn day_of_week_matches(field: &Field, text: &str, date: NaiveDate) -> bool {
+    let weekday = date.weekday().number_from_sunday();
+    text.split(',').any(|item| {
+        if item == "?" || item == "*" {
+            return true;
+        }
+        if item == "L" {
+            return weekday == 7;
+        }
+        if let Some((day, nth)) = item.split_once('#') {
+            let (Ok(day), Ok(nth)) = (number(field, day), nth.parse::<u32>()) else {
+                return false;
+            };
+            return weekday == day && (date.day() - 1) / 7 + 1 == nth;
+        }
+        if let Some(day) = item.strip_suffix('L') {
+            // `6L`: the month's last Friday.
+            return number(field, day) == Ok(weekday) && date.day() + 7 > last_day_of_month(date);
+        }
+        generic_matches(field, item, weekday)
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_expression;
+    use super::{check_expression, is_due};
+    use chrono::{TimeZone, Utc};
+
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn due_minutes_are_the_ones_eventbridge_would_fire_at() {
+        // 2026-11-27 is a Friday; November 2026 has 30 days; its last Friday is the 27th.
+        for (expression, minute, due) in [
+            ("cron(0 6 * * ? *)", at(2026, 11, 27, 6, 0), true),
+            ("cron(0 6 * * ? *)", at(2026, 11, 27, 6, 1), false),
+            ("cron(0/15 * * * ? *)", at(2026, 11, 27, 9, 45), true),
+            ("cron(0/15 * * * ? *)", at(2026, 11, 27, 9, 50), false),
+            (
+                "cron(0/5 8-17 ? * MON-FRI *)",
+                at(2026, 11, 27, 17, 55),
+                true,
+            ),
+            (
+                "cron(0/5 8-17 ? * MON-FRI *)",
+                at(2026, 11, 28, 9, 0),
+                false,
+            ),
+            ("cron(0 18 ? * 6 *)", at(2026, 11, 27, 18, 0), true),
+            ("cron(0 0 L * ? *)", at(2026, 11, 30, 0, 0), true),
+            ("cron(0 0 L * ? *)", at(2026, 11, 29, 0, 0), false),
+            ("cron(30 6 ? * 6L *)", at(2026, 11, 27, 6, 30), true),
+            ("cron(30 6 ? * 6L *)", at(2026, 11, 20, 6, 30), false),
+            ("cron(0 9 ? * 2#1 *)", at(2026, 11, 2, 9, 0), true),
+            ("cron(0 9 ? * 2#1 *)", at(2026, 11, 9, 9, 0), false),
+            // The 15th of November 2026 is a Sunday: 15W is Monday the 16th.
+            ("cron(0 0 15W * ? *)", at(2026, 11, 16, 0, 0), true),
+            ("cron(0 0 15W * ? *)", at(2026, 11, 15, 0, 0), false),
+            (
+                "cron(0 8 1 JAN,JUL ? 2026-2030)",
+                at(2027, 7, 1, 8, 0),
+                true,
+            ),
+            (
+                "cron(0 8 1 JAN,JUL ? 2026-2030)",
+                at(2031, 7, 1, 8, 0),
+                false,
+            ),
+            ("rate(1 minute)", at(2026, 11, 27, 9, 7), true),
+            ("rate(6 hours)", at(2026, 11, 27, 12, 0), true),
+            ("rate(6 hours)", at(2026, 11, 27, 13, 0), false),
+            ("rate(1 day)", at(2026, 11, 27, 0, 0), true),
+            ("rate(1 day)", at(2026, 11, 27, 0, 1), false),
+        ] {
+            assert_eq!(
+                is_due(expression, minute),
+                Ok(due),
+                "{expression} at {minute}"
+            );
+        }
+        assert!(is_due("every day", at(2026, 11, 27, 0, 0)).is_err());
+    }
 
     #[test]
     fn accepts_eventbridge_examples() {

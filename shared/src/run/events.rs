@@ -5,7 +5,8 @@
 //! - an EventBridge event: S3 "Object Created" (raw key in `detail.object.key`) or a "Scheduled Event" without
 //!   constant input (the job is found from the rule's name);
 //! - a named run `{"job": …, "args": {…}, "input": "s3://…", "time": "…", "run_name": "…"}`: an EventBridge schedule's
-//!   constant input or a manual run.
+//!   constant input or a manual run;
+//! - the one-minute schedule's tick `{"tick": true, "time": "…"}`: the scheduled jobs due at that minute run.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,8 @@ pub struct RunRequest {
 pub enum EventItem {
     Arrival(ObjectArrival),
     Run(RunRequest),
+    /// The one-minute schedule's tick: every scheduled job due at this minute runs.
+    Tick(DateTime<Utc>),
     /// Understood, and deliberately not a run (an object removal, S3's test event), with the reason.
     Ignored(String),
 }
@@ -108,12 +111,30 @@ pub fn parse_event(event: &Value) -> Result<Vec<Result<EventItem, EventError>>, 
     if object.contains_key("job") {
         return named_run(event).map(|item| vec![Ok(item)]);
     }
+    if object.contains_key("tick") {
+        return tick(object).map(|item| vec![Ok(item)]);
+    }
     let keys: Vec<&str> = object.keys().map(String::as_str).collect();
     Err(EventError::Unrecognised(format!(
         "expected an S3 notification (`Records`), an EventBridge event (`detail-type`) or a named run \
          (`{{\"job\": …}}`); found the fields [{}]",
         keys.join(", ")
     )))
+}
+
+/// `{"tick": true, "time": "<aws.scheduler.scheduled-time>"}`: the minute schedule's constant input.
+fn tick(object: &serde_json::Map<String, Value>) -> Result<EventItem, EventError> {
+    if object.get("tick") != Some(&Value::Bool(true)) {
+        return Err(EventError::Unrecognised("`tick` must be true".to_string()));
+    }
+    let time = object
+        .get("time")
+        .and_then(Value::as_str)
+        .ok_or_else(|| EventError::Unrecognised("a tick needs its scheduled `time`".to_string()))?;
+    let time = DateTime::parse_from_rfc3339(time).map_err(|e| {
+        EventError::Unrecognised(format!("tick `time` `{time}` is not an RFC 3339 time: {e}"))
+    })?;
+    Ok(EventItem::Tick(time.with_timezone(&Utc)))
 }
 
 fn notification_record(record: &Value) -> Result<EventItem, String> {

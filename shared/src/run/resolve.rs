@@ -83,6 +83,7 @@ pub fn resolve_event(
             Ok(EventItem::Run(request)) => {
                 resolve_request(catalog, &request, vars, now, record, &mut resolution)
             }
+            Ok(EventItem::Tick(time)) => resolve_tick(catalog, time, vars, now, &mut resolution),
         }
     }
     // The same arrival twice in one batch is one run.
@@ -91,6 +92,50 @@ pub fn resolve_event(
         .matches
         .retain(|m| seen.insert(m.run_name.clone()));
     Ok(resolution)
+}
+
+/// The minute schedule's tick: a scheduled run of every job whose schedule is due at that minute (named by the
+/// minute, so that a tick delivered twice starts each run once).
+fn resolve_tick(
+    catalog: &Catalog,
+    time: DateTime<Utc>,
+    vars: &Vars,
+    now: DateTime<Utc>,
+    resolution: &mut Resolution,
+) {
+    let minute = time.duration_trunc(TimeDelta::minutes(1)).unwrap_or(time);
+    let mut due = 0;
+    for (name, job) in &catalog.jobs {
+        let Some(expression) = &job.trigger.schedule else {
+            continue;
+        };
+        match crate::catalog::schedule::is_due(expression, minute) {
+            Ok(true) => {
+                due += 1;
+                let request = RunRequest {
+                    job: JobRef::Name(name.clone()),
+                    scheduled: true,
+                    args: Default::default(),
+                    input: None,
+                    time: Some(minute),
+                    run_name: None,
+                };
+                resolve_request(catalog, &request, vars, now, None, resolution);
+            }
+            Ok(false) => {}
+            Err(reason) => resolution.failures.push(Failure {
+                record: None,
+                job: Some(name.clone()),
+                reason,
+            }),
+        }
+    }
+    if due == 0 {
+        resolution.ignored.push(format!(
+            "no scheduled job is due at {}",
+            minute.format("%Y-%m-%dT%H:%MZ")
+        ));
+    }
 }
 
 /// Whether `job` has an S3 trigger for this object.
