@@ -1238,7 +1238,12 @@ def _patch_s3(forwarder: LambdaForwarder) -> None:
         # moto leaves EventBridgeConfiguration out of GetBucketNotificationConfiguration; AWS returns it when it is on
         # (S3 API Reference, GetBucketNotificationConfiguration: EventBridgeConfiguration, an empty element).
         configuration = self.backend.get_bucket_notification_configuration(self.bucket_name)
-        if configuration is None or configuration.event_bridge is None:
+        if configuration is None:
+            # No configuration: S3 answers an empty NotificationConfiguration (moto answers another root element,
+            # which the SDKs refuse).
+            self.data["Action"] = "GetBucketNotificationConfiguration"
+            return self.serialized(ActionResult({}))
+        if configuration.event_bridge is None:
             return reported(self)
         result = {
             key: [_notification_item(item, arn) for item in getattr(configuration, attribute)]

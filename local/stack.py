@@ -256,8 +256,6 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
         if resource["Type"] == "AWS::Serverless::Function"
         for k, v in ((resource["Properties"].get("Environment") or {}).get("Variables") or {}).items()
     }
-    pattern = trigger["Properties"]["Events"]["DataArrived"]["Properties"]["Pattern"]
-    watched = {str(template.eval(b)) for b in pattern["detail"]["bucket"]["name"]}
     # Every EventBridge rule of the template, with its pattern as deployed (refs resolved).
     rules = [
         (
@@ -291,7 +289,6 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
         "policies": policies,
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,
-        "watched_buckets": sorted(watched),
         "trigger_function": trigger["Metadata"]["BuildProperties"]["Binary"],
         "functions": sorted(
             {

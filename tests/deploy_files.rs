@@ -133,41 +133,35 @@ fn every_function_the_asl_names_is_a_template_function_built_from_a_crate() {
 }
 
 #[test]
-fn schedules_in_the_template_match_the_catalog() {
-    let catalog = load::from_file(&repo().join("jobs.toml")).unwrap().catalog;
+fn the_trigger_hears_every_bucket_and_ticks_every_minute_so_the_catalog_alone_decides() {
     let template = template();
-    let mut scheduled = BTreeMap::new();
-    // A job's schedule invokes the trigger; the janitor's own sweep is no job's.
-    for (_, resource) in resources(&template)
-        .into_iter()
-        .filter(|(name, _)| name == "TriggerFunction")
-    {
-        for (_, event) in resource["Properties"]["Events"]
-            .as_hash()
-            .into_iter()
-            .flatten()
-        {
-            if !matches!(event["Type"].as_str(), Some("ScheduleV2" | "Schedule")) {
-                continue;
-            }
-            let input: Value =
-                serde_json::from_str(event["Properties"]["Input"].as_str().unwrap()).unwrap();
-            let job = input["job"].as_str().unwrap().to_string();
-            let expression = event["Properties"]["ScheduleExpression"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            scheduled.insert(job, expression);
-        }
-    }
-    let in_catalog: BTreeMap<String, String> = catalog
-        .jobs
-        .iter()
-        .filter_map(|(name, job)| Some((name.clone(), job.trigger.schedule.clone()?)))
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    let events = resources["TriggerFunction"]["Properties"]["Events"]
+        .as_hash()
+        .unwrap();
+    let schedules: Vec<&Yaml> = events
+        .values()
+        .filter(|e| matches!(e["Type"].as_str(), Some("ScheduleV2" | "Schedule")))
         .collect();
+    assert_eq!(schedules.len(), 1, "one tick, no per-job schedule");
+    let tick = &schedules[0]["Properties"];
+    assert_eq!(tick["ScheduleExpression"].as_str(), Some("rate(1 minute)"));
+    let input: Value = serde_json::from_str(tick["Input"].as_str().unwrap()).unwrap();
     assert_eq!(
-        scheduled, in_catalog,
-        "template schedules vs catalog schedules"
+        input,
+        serde_json::json!({"tick": true, "time": "<aws.scheduler.scheduled-time>"})
+    );
+    let rules: Vec<&Yaml> = events
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("EventBridgeRule"))
+        .collect();
+    let arrivals = rules
+        .iter()
+        .find(|r| r["Properties"]["Pattern"]["source"][0].as_str() == Some("aws.s3"))
+        .unwrap();
+    assert!(
+        arrivals["Properties"]["Pattern"]["detail"].is_badvalue(),
+        "the S3 rule filters on a bucket: a job watching another bucket would never fire"
     );
 }
 

@@ -183,7 +183,11 @@ impl Aws {
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|e| e["event"]["detail"]["object"]["key"] == key)
+                // dev's trigger (prod's hears the same arrivals, and finds no job of its own for dev's buckets)
+                .find(|e| {
+                    e["event"]["detail"]["object"]["key"] == key
+                        && e["function"] == self.stack.trigger_function.as_str()
+                })
             {
                 return found.clone();
             }
@@ -1297,6 +1301,14 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     )
     .await;
     aws.start("customer_scores", &glue_retried).await;
+    // A failed step: its alert reads the step's stderr.gz.
+    let emr_failed = unique("iam-emr-failed");
+    aws.fault(
+        &emr_failed,
+        json!({"fail_step": {"name": "hello_world", "message": "boom"}}),
+    )
+    .await;
+    aws.start("hello_world", &emr_failed).await;
     let glue_limited = unique("customer_scores-iam-limited");
     aws.fault(&glue_limited, json!({"glue_run_seconds": 600}))
         .await;
@@ -1321,6 +1333,9 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         .await
         .iter()
         .all(|(_, s)| s == "STOPPING" || s == "STOPPED"));
+    assert_eq!(aws.wait(&emr_failed, RUN).await.status, "FAILED");
+    let (_, alert) = aws.one_alert_about(&emr_failed).await;
+    assert!(alert.get("log_tail").is_some(), "{alert}");
     within(
         Duration::from_secs(60),
         "the janitor ended the stopped runs",
@@ -1337,11 +1352,21 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         },
     )
     .await;
+    // A sweep while a run is up: it asks the run's execution whether it still runs (it does: nothing is ended).
+    let running = unique("iam-emr-running");
+    aws.fault(&running, json!({"step_seconds": 600})).await;
+    aws.start("hello_world", &running).await;
+    within(RUN, "the long run's cluster is up", || async {
+        !aws.clusters(&running).await.is_empty()
+    })
+    .await;
     let swept = aws
         .stack
         .invoke("janitor", &json!({"sweep": true}))
         .unwrap();
     assert!(swept.get("clusters").is_some(), "{swept}");
+    assert_eq!(aws.status(&running).await, "RUNNING");
+    aws.stop(&running).await;
     aws.reconcile_a_waiter_whose_cluster_is_gone().await;
 
     let report = aws.stack.control_get("/iam").unwrap();
@@ -2041,4 +2066,87 @@ async fn a_succeeded_run_shows_its_cost_and_alerts_only_when_its_job_asks() {
         "sparkplug dev: customer_scores SUCCEEDED"
     );
     assert!(aws.alerts_about(&run).is_empty());
+}
+
+// ------------------------------------------------------------------------------- schedules and buckets: the catalog
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_job_in_the_catalog_alone_runs_on_the_minute_tick() {
+    let aws = aws().await;
+    // weekly_report: cron(30 7 ? * MON *). 2026-11-30 is a Monday. The tick is what the one schedule sends.
+    let answer = aws
+        .stack
+        .invoke(
+            &aws.stack.trigger_function,
+            &json!({"tick": true, "time": "2026-11-30T07:30:00Z"}),
+        )
+        .unwrap();
+    let started: Vec<&str> = answer["started"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(started, vec!["weekly_report-20261130T073000Z"], "{answer}");
+    assert_eq!(aws.wait(started[0], RUN).await.status, "SUCCEEDED");
+    // The same tick delivered again starts nothing; a minute when nothing is due neither.
+    let again = aws
+        .stack
+        .invoke(
+            &aws.stack.trigger_function,
+            &json!({"tick": true, "time": "2026-11-30T07:30:00Z"}),
+        )
+        .unwrap();
+    assert!(
+        again["started"].as_array().is_none_or(|s| s.is_empty()),
+        "{again}"
+    );
+    let quiet = aws
+        .stack
+        .invoke(
+            &aws.stack.trigger_function,
+            &json!({"tick": true, "time": "2026-11-30T07:31:00Z"}),
+        )
+        .unwrap();
+    assert!(
+        quiet["started"].as_array().is_none_or(|s| s.is_empty()),
+        "{quiet}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_watching_another_bucket_fires_once_the_bucket_sends_its_events() {
+    let aws = aws().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&aws.stack.endpoint)
+        .region(aws_config::Region::new(aws.stack.region.clone()))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "local", "local", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    // partner_feed watches acme-partner-dev (jobs.toml), a bucket the template never names.
+    let bucket = "acme-partner-dev";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    sparkplug_cli::bucket::enable_eventbridge(&s3, bucket)
+        .await
+        .unwrap();
+    let key = format!("incoming/{}.csv", unique("drop"));
+    aws.stack
+        .control(
+            "/put-object",
+            &json!({"bucket": bucket, "key": key, "body": "a,b\n1,2\n"}),
+        )
+        .unwrap();
+    let delivered = aws.delivered(&key).await;
+    let started = delivered["answer"]["started"].as_array().unwrap().clone();
+    assert_eq!(started.len(), 1, "{delivered}");
+    let run = started[0].as_str().unwrap();
+    assert!(run.starts_with("partner_feed-"), "{run}");
+    assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED");
 }
