@@ -110,6 +110,7 @@ pub fn job_and_trigger(input: &Value) -> (String, String) {
                 text(&trigger["bucket"]),
                 text(&trigger["key"])
             ),
+            "upstream" => format!("after {}", text(&trigger["run"])),
             other => other.to_string(),
         };
         return (text(&input["job"]), kind);

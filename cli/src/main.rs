@@ -591,14 +591,20 @@ fn summary(path: &Path, catalog: &Catalog) -> String {
         .values()
         .filter(|j| j.trigger.schedule.is_some())
         .count();
+    let chained = catalog
+        .jobs
+        .values()
+        .filter(|j| !j.trigger.after.is_empty())
+        .count();
     format!(
-        "{}: {} job(s) valid ({} emr, {} glue); {} S3 trigger(s), {} schedule(s)",
+        "{}: {} job(s) valid ({} emr, {} glue); {} S3 trigger(s), {} schedule(s), {} chained job(s)",
         path.display(),
         catalog.jobs.len(),
         count(Engine::Emr),
         count(Engine::Glue),
         s3,
-        schedules
+        schedules,
+        chained
     )
 }
 

@@ -517,3 +517,49 @@ fn what_emr_refuses_of_fleets_is_refused() {
         "etl.emr.fleets.spot_timeout_minutes: must be from 5",
     );
 }
+
+#[test]
+fn chained_jobs_name_jobs_that_exist_and_never_come_round() {
+    let chain = |name: &str, after: &str| {
+        format!(
+            "\n[jobs.{name}]\nengine = \"glue\"\njar = \"s3://artifacts-bucket/{name}.jar\"\nclass = \"com.acme.X\"\n\
+             [jobs.{name}.trigger]\nafter = [{after}]\n"
+        )
+    };
+    // a → b is fine; b may use {upstream_run} and {input}.
+    let fine = format!(
+        "{}{}",
+        GOOD_EMR,
+        chain("report", "\"etl\"").replace(
+            "class = \"com.acme.X\"",
+            "class = \"com.acme.X\"\nargs = [\"{upstream_run}\", \"{upstream_job}\", \"{input}\"]"
+        )
+    );
+    assert_eq!(problems(&fine), Vec::<String>::new());
+    assert_problem(
+        &chain("report", "\"nightly\""),
+        "report.trigger.after[0]: `nightly` is not a job of the catalog; it has: report",
+    );
+    // a → b → c → a, reported once, from its first job.
+    let circle = format!(
+        "{}{}{}",
+        chain("a", "\"c\""),
+        chain("b", "\"a\""),
+        chain("c", "\"b\"")
+    );
+    let found = problems(&circle);
+    let circles: Vec<&String> = found.iter().filter(|p| p.contains("in a circle")).collect();
+    assert_eq!(circles.len(), 1, "{found:#?}");
+    assert!(
+        circles[0].contains("a.trigger.after") && circles[0].contains("a → c → b → a"),
+        "{}",
+        circles[0]
+    );
+    assert_problem(&chain("loner", "\"loner\""), "loner → loner");
+    // {upstream_run} in a job that no upstream starts: no value, and why.
+    let orphan = GOOD_EMR.replace(
+        "class = \"com.acme.Etl\"",
+        "class = \"com.acme.Etl\"\nargs = [\"{upstream_run}\"]",
+    );
+    assert_problem(&orphan, "only a run started by an upstream job's success");
+}

@@ -222,3 +222,86 @@ fn malformed_events_are_errors_that_say_what_is_wrong() {
         assert!(err.to_string().contains(expected), "{event}: {err}");
     }
 }
+
+#[test]
+fn a_succeeded_run_starts_the_jobs_after_it_with_its_input_passed_on() {
+    use sparkplug::run::events::{parse_event, EventItem};
+    let event = |status: &str, input: serde_json::Value| {
+        serde_json::json!({"version": "0", "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+            "resources": [], "detail": {"executionArn": "arn:…:execution:sparkplug-run-dev:partner_feed-1",
+            "stateMachineArn": "arn:…:stateMachine:sparkplug-run-dev", "name": "partner_feed-1", "status": status,
+            "startDate": 1_795_761_000_000_i64, "stopDate": 1_795_761_060_000_i64, "input": input.to_string()}})
+    };
+    // A console request with an input object.
+    let items = parse_event(&event(
+        "SUCCEEDED",
+        serde_json::json!({"job": "partner_feed", "input": "s3://acme-partner-dev/incoming/a.csv"}),
+    ))
+    .unwrap();
+    let Ok(EventItem::Succeeded(upstream)) = &items[0] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(
+        (upstream.job.as_str(), upstream.run.as_str()),
+        ("partner_feed", "partner_feed-1")
+    );
+    assert_eq!(
+        upstream.input.as_ref().unwrap().to_string(),
+        "s3://acme-partner-dev/incoming/a.csv"
+    );
+    assert_eq!(upstream.time.timestamp_millis(), 1_795_761_060_000);
+    // A failed run starts nothing, and says so.
+    let items = parse_event(&event("FAILED", serde_json::json!({"job": "partner_feed"}))).unwrap();
+    assert!(matches!(&items[0], Ok(EventItem::Ignored(why)) if why.contains("only a success")));
+    // An input that names no job is refused with the reason.
+    let err = parse_event(&event("SUCCEEDED", serde_json::json!({"x": 1}))).unwrap_err();
+    assert!(err.to_string().contains("names no `job`"), "{err}");
+}
+
+#[test]
+fn a_downstream_run_is_named_after_its_upstream_run_and_knows_it() {
+    let event = json!({"version": "0", "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "resources": [], "detail": {"executionArn": "arn:…", "stateMachineArn": "arn:…", "name": "customer_scores-20261127T060000Z",
+        "status": "SUCCEEDED", "stopDate": 1_795_761_060_000_i64,
+        "input": json!({"job": "customer_scores", "scheduled": true}).to_string()}});
+    let resolution = resolve(&event);
+    assert_eq!(resolution.matches.len(), 1, "{resolution:?}");
+    let run = &resolution.matches[0];
+    assert_eq!(run.job, "scores_report");
+    assert!(
+        run.run_name.starts_with("scores_report-after-"),
+        "{}",
+        run.run_name
+    );
+    // The same success delivered again names the same run: it starts once.
+    assert_eq!(resolve(&event).matches[0].run_name, run.run_name);
+    let Trigger::Upstream {
+        job, run: upstream, ..
+    } = &run.plan.trigger
+    else {
+        panic!("{:?}", run.plan.trigger)
+    };
+    assert_eq!(
+        (job.as_str(), upstream.as_str()),
+        ("customer_scores", "customer_scores-20261127T060000Z")
+    );
+    let args = run.plan.glue.as_ref().unwrap().run["Arguments"]["--sparkplug_args"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        args.contains("customer_scores-20261127T060000Z")
+            && args.contains("\"--of\",\"customer_scores\""),
+        "{args}"
+    );
+    // Another job's success starts nothing, and says why.
+    let other = event
+        .to_string()
+        .replace("\\\"customer_scores\\\"", "\\\"hello_world\\\"");
+    let resolution = resolve(&serde_json::from_str(&other).unwrap());
+    assert!(resolution.matches.is_empty());
+    assert!(
+        resolution.ignored[0].contains("no job runs after hello_world"),
+        "{resolution:?}"
+    );
+}

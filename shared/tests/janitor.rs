@@ -205,6 +205,8 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
             {"Id": "jr_LEAKED", "JobRunState": "RUNNING", "Arguments": {"--sparkplug_run": "run-e"}}
         ]}),
     );
+    // …and scores_report's Glue job: no run.
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok("DescribeExecution", execution("TIMED_OUT"));
     aws.ok("TerminateJobFlows", json!({}));
     aws.ok("BatchStopJobRun", json!({"SuccessfulSubmissions": [{"JobName": "sparkplug-customer_scores-dev", "JobRunId": "jr_LEAKED"}]}));
@@ -216,7 +218,10 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     );
     assert_eq!(
         aws.requests("GetJobRuns"),
-        vec![json!({"JobName": "sparkplug-customer_scores-dev", "MaxResults": 200})]
+        vec![
+            json!({"JobName": "sparkplug-customer_scores-dev", "MaxResults": 200}),
+            json!({"JobName": "sparkplug-scores_report-dev", "MaxResults": 200})
+        ]
     );
     assert_eq!(
         report["glue_runs"],
@@ -230,5 +235,9 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     janitor(&aws, scheduled).await.unwrap();
-    assert_eq!(aws.actions(), vec!["ListClusters", "GetJobRuns"]);
+    // One ListClusters, one GetJobRuns per Glue job of the catalog.
+    assert_eq!(
+        aws.actions(),
+        vec!["ListClusters", "GetJobRuns", "GetJobRuns"]
+    );
 }

@@ -151,6 +151,9 @@ pub struct Triggers {
     /// An EventBridge `cron(…)` or `rate(…)` expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Jobs whose succeeded runs start a run of this one (`{upstream_run}`, `{upstream_job}`; `{input}` passed on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

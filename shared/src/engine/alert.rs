@@ -149,6 +149,7 @@ fn describe_trigger(trigger: &Trigger) -> String {
             format!("schedule {}", time.format("%Y-%m-%dT%H:%MZ"))
         }
         (Trigger::Manual { .. }, Some(object)) => format!("manual, input {object}"),
+        (Trigger::Upstream { run, .. }, _) => format!("after run {run}"),
         _ => "manual".to_string(),
     }
 }

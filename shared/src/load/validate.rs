@@ -154,7 +154,78 @@ pub fn validate(catalog: &Catalog) -> Report {
         checker.job = Some(name);
         check_job(&mut checker, name, job);
     }
+    check_chains(&mut checker);
     checker.report
+}
+
+/// `trigger.after`: every upstream job exists, and no job follows itself, however far round.
+fn check_chains(c: &mut Checker<'_>) {
+    let catalog = c.catalog;
+    for (name, job) in &catalog.jobs {
+        c.job = Some(name);
+        for (index, upstream) in job.trigger.after.iter().enumerate() {
+            if !catalog.jobs.contains_key(upstream) {
+                let known: Vec<&str> = catalog.jobs.keys().map(String::as_str).collect();
+                c.error(
+                    &format!("trigger.after[{index}]"),
+                    format!(
+                        "`{upstream}` is not a job of the catalog; it has: {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    // A cycle, reported once from its alphabetically first job: the path that comes back to it.
+    let mut reported = BTreeSet::new();
+    for start in catalog.jobs.keys() {
+        if let Some(cycle) = cycle_from(catalog, start) {
+            let first = cycle.iter().min().cloned().unwrap_or_default();
+            if reported.insert(first.clone()) {
+                c.job = catalog.jobs.get_key_value(&first).map(|(k, _)| k.as_str());
+                c.error(
+                    "trigger.after",
+                    format!(
+                        "the jobs follow each other in a circle: {} — each run would start the next for ever",
+                        cycle.join(" → ")
+                    ),
+                );
+            }
+        }
+    }
+    c.job = None;
+}
+
+/// A path `start → … → start` along "runs after" edges (downstream to upstream), if there is one.
+fn cycle_from(catalog: &Catalog, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        catalog: &Catalog,
+        start: &str,
+        at: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        let Some(job) = catalog.jobs.get(at) else {
+            return false;
+        };
+        for upstream in &job.trigger.after {
+            if upstream == start {
+                path.push(upstream.clone());
+                return true;
+            }
+            if seen.insert(upstream.clone()) {
+                path.push(upstream.clone());
+                if walk(catalog, start, upstream, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    let mut seen = BTreeSet::new();
+    walk(catalog, start, start, &mut path, &mut seen).then_some(path)
 }
 
 fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {

@@ -6,7 +6,8 @@
 //!   constant input (the job is found from the rule's name);
 //! - a named run `{"job": …, "args": {…}, "input": "s3://…", "time": "…", "run_name": "…"}`: an EventBridge schedule's
 //!   constant input or a manual run;
-//! - the one-minute schedule's tick `{"tick": true, "time": "…"}`: the scheduled jobs due at that minute run.
+//! - the one-minute schedule's tick `{"tick": true, "time": "…"}`: the scheduled jobs due at that minute run;
+//! - a run's "Step Functions Execution Status Change": a succeeded run starts the jobs that run after its job.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +59,17 @@ pub struct RunRequest {
     pub run_name: Option<String>,
 }
 
+/// A run that succeeded, as its execution's status change tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRun {
+    pub job: String,
+    /// Its execution (run) name.
+    pub run: String,
+    pub time: DateTime<Utc>,
+    /// Its input object, if it had one.
+    pub input: Option<S3Location>,
+}
+
 /// One item of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventItem {
@@ -65,6 +77,8 @@ pub enum EventItem {
     Run(RunRequest),
     /// The one-minute schedule's tick: every scheduled job due at this minute runs.
     Tick(DateTime<Utc>),
+    /// A run of the state machine succeeded: the jobs that run after its job start.
+    Succeeded(UpstreamRun),
     /// Understood, and deliberately not a run (an object removal, S3's test event), with the reason.
     Ignored(String),
 }
@@ -135,6 +149,54 @@ fn tick(object: &serde_json::Map<String, Value>) -> Result<EventItem, EventError
         EventError::Unrecognised(format!("tick `time` `{time}` is not an RFC 3339 time: {e}"))
     })?;
     Ok(EventItem::Tick(time.with_timezone(&Utc)))
+}
+
+/// A run's execution status change: a SUCCEEDED run of a job (its input names the job: a plan, or a `{"job": …}`
+/// request) is an upstream run; any other status starts nothing.
+fn upstream(detail: &Value) -> Result<EventItem, EventError> {
+    let unrecognised =
+        |why: &str| EventError::Unrecognised(format!("execution status change: {why}"));
+    let status = detail
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = detail
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unrecognised("no `detail.name`"))?;
+    if status != "SUCCEEDED" {
+        return Ok(EventItem::Ignored(format!(
+            "run {name} ended {status}: only a success starts the jobs after it"
+        )));
+    }
+    let input: Value = detail
+        .get("input")
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or_else(|| unrecognised("`detail.input` is not the run's JSON input"))?;
+    let job = input
+        .get("job")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unrecognised("the run's input names no `job`"))?
+        .to_string();
+    let object = match serde_json::from_value::<crate::run::RunPlan>(input.clone()) {
+        Ok(plan) => plan.trigger.input(),
+        Err(_) => input
+            .get("input")
+            .and_then(Value::as_str)
+            .and_then(|uri| S3Location::parse(uri).ok()),
+    };
+    let time = detail
+        .get("stopDate")
+        .and_then(Value::as_i64)
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_default();
+    Ok(EventItem::Succeeded(UpstreamRun {
+        job,
+        run: name.to_string(),
+        time,
+        input: object,
+    }))
 }
 
 fn notification_record(record: &Value) -> Result<EventItem, String> {
@@ -240,9 +302,10 @@ fn eventbridge(event: &Value) -> Result<EventItem, EventError> {
                 run_name: None,
             }))
         }
+        ("aws.states", "Step Functions Execution Status Change") => upstream(&envelope.detail),
         (source, detail_type) => Err(unrecognised(format!(
             "EventBridge event `{detail_type}` from `{source}` is not a trigger sparkplug handles \
-             (S3 `Object Created` or a `Scheduled Event`)"
+             (S3 `Object Created`, a `Scheduled Event` or a run's `Step Functions Execution Status Change`)"
         ))),
     }
 }

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, Job, Vars};
-use crate::run::events::{parse_event, EventError, EventItem, JobRef, ObjectArrival, RunRequest};
+use crate::run::events::{
+    parse_event, EventError, EventItem, JobRef, ObjectArrival, RunRequest, UpstreamRun,
+};
 use crate::run::plan::{render, PlanError, RunInput, RunPlan, Trigger};
 
 /// One run an event starts.
@@ -84,6 +86,9 @@ pub fn resolve_event(
                 resolve_request(catalog, &request, vars, now, record, &mut resolution)
             }
             Ok(EventItem::Tick(time)) => resolve_tick(catalog, time, vars, now, &mut resolution),
+            Ok(EventItem::Succeeded(upstream)) => {
+                resolve_upstream(catalog, &upstream, vars, now, record, &mut resolution)
+            }
         }
     }
     // The same arrival twice in one batch is one run.
@@ -92,6 +97,50 @@ pub fn resolve_event(
         .matches
         .retain(|m| seen.insert(m.run_name.clone()));
     Ok(resolution)
+}
+
+/// A succeeded run: a run of every job with its job in `trigger.after`, named after the upstream run (so that its
+/// success delivered twice starts each once), with the upstream's input object passed on.
+fn resolve_upstream(
+    catalog: &Catalog,
+    upstream: &UpstreamRun,
+    vars: &Vars,
+    now: DateTime<Utc>,
+    record: Option<usize>,
+    resolution: &mut Resolution,
+) {
+    let downstream: Vec<&String> = catalog
+        .jobs
+        .iter()
+        .filter(|(_, job)| job.trigger.after.contains(&upstream.job))
+        .map(|(name, _)| name)
+        .collect();
+    if downstream.is_empty() {
+        resolution.ignored.push(format!(
+            "no job runs after {} (run {})",
+            upstream.job, upstream.run
+        ));
+        return;
+    }
+    let time = if upstream.time.timestamp() == 0 {
+        now
+    } else {
+        upstream.time
+    };
+    let input = RunInput {
+        trigger: Trigger::Upstream {
+            job: upstream.job.clone(),
+            run: upstream.run.clone(),
+            time,
+            input: upstream.input.clone(),
+        },
+        args: Default::default(),
+        time,
+        run_name: None,
+    };
+    for job in downstream {
+        push_render(catalog, job, &input, vars, record, resolution);
+    }
 }
 
 /// The minute schedule's tick: a scheduled run of every job whose schedule is due at that minute (named by the

@@ -91,6 +91,11 @@ pub fn for_schedule(job: &str, time: DateTime<Utc>) -> String {
     format!("{job}-{}", stamp(time))
 }
 
+/// `<job>-after-<hash of the upstream run>`: one run per upstream run, however often its success is delivered.
+pub fn for_upstream(job: &str, upstream_run: &str) -> String {
+    format!("{job}-after-{}", hex_digest(&[job, upstream_run], 16))
+}
+
 /// `<job>-manual-<time>-<hash of args and input>`: a manual run asked twice in the same second with the same
 /// arguments is one run.
 pub fn for_manual(job: &str, time: DateTime<Utc>, identity: &[&str]) -> String {

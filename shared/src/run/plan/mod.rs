@@ -102,6 +102,17 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input: Option<S3Location>,
     },
+    /// A run of an upstream job (`trigger.after`) succeeded.
+    Upstream {
+        /// The upstream job and its run (execution) name.
+        job: String,
+        run: String,
+        /// When the upstream run ended.
+        time: DateTime<Utc>,
+        /// The upstream run's input object, passed on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<S3Location>,
+    },
 }
 
 impl Trigger {
@@ -112,7 +123,7 @@ impl Trigger {
                 bucket: arrival.bucket.clone(),
                 key: arrival.key.clone(),
             }),
-            Trigger::Manual { input, .. } => input.clone(),
+            Trigger::Manual { input, .. } | Trigger::Upstream { input, .. } => input.clone(),
             Trigger::Schedule { .. } => None,
         }
     }
@@ -171,6 +182,8 @@ pub const BUILTIN_PARAMS: &[&str] = &[
     "input_key",
     "input_prefix",
     "input_name",
+    "upstream_job",
+    "upstream_run",
 ];
 
 /// A run of `job` as its trigger would start it, at a fixed time, about a sample object: what validation renders to
@@ -188,6 +201,15 @@ pub fn sample_input(job: &Job, vars: &Vars) -> RunInput {
             time: Some(time),
         }),
         None if job.trigger.schedule.is_some() => Trigger::Schedule { time, rule: None },
+        None if !job.trigger.after.is_empty() => Trigger::Upstream {
+            job: job.trigger.after[0].clone(),
+            run: format!("{}-sample", job.trigger.after[0]),
+            time,
+            input: Some(S3Location {
+                bucket: "sample-bucket".into(),
+                key: "sample/key".into(),
+            }),
+        },
         None => Trigger::Manual {
             time,
             // A manual-only job may take its input from the run request.
@@ -214,6 +236,7 @@ pub fn run_name_for(job: &str, input: &RunInput) -> Result<String, PlanError> {
     Ok(match &input.trigger {
         Trigger::S3(arrival) => runkey::for_arrival(job, arrival),
         Trigger::Schedule { time, .. } => runkey::for_schedule(job, *time),
+        Trigger::Upstream { run, .. } => runkey::for_upstream(job, run),
         Trigger::Manual {
             time,
             input: object,
@@ -347,6 +370,10 @@ fn builtin_values(job: &str, run_name: &str, input: &RunInput) -> BTreeMap<Strin
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Trigger::Upstream { job, run, .. } = &input.trigger {
+        values.insert("upstream_job".into(), job.clone());
+        values.insert("upstream_run".into(), run.clone());
+    }
     if let Some(object) = input.trigger.input() {
         let (prefix, name) = match object.key.rsplit_once('/') {
             Some((dir, name)) => (format!("{dir}/"), name.to_string()),
@@ -372,6 +399,8 @@ fn hint_for(placeholder: &str, input: &RunInput) -> String {
     if placeholder.starts_with("{input") && input.trigger.input().is_none() {
         " (this run has no input object: it needs an S3 arrival, or `input` in the run request)"
             .to_string()
+    } else if placeholder.starts_with("{upstream") {
+        " (only a run started by an upstream job's success, `trigger.after`, has one)".to_string()
     } else {
         String::new()
     }
