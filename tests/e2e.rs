@@ -2149,4 +2149,59 @@ async fn a_job_watching_another_bucket_fires_once_the_bucket_sends_its_events() 
     let run = started[0].as_str().unwrap();
     assert!(run.starts_with("partner_feed-"), "{run}");
     assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED");
+
+    // partner_report runs after partner_feed (trigger.after), on the same file, knowing which run it follows.
+    let after = within(RUN, "partner_report started after partner_feed", || async {
+        aws.executions_named_like("partner_report-after-")
+            .await
+            .len()
+            == 1
+    })
+    .await;
+    let report = aws
+        .executions_named_like("partner_report-after-")
+        .await
+        .remove(0);
+    let plan = aws
+        .sfn
+        .describe_execution()
+        .execution_arn(aws.execution_arn(&report))
+        .send()
+        .await
+        .unwrap();
+    let plan: Value = serde_json::from_str(plan.input().unwrap()).unwrap();
+    assert_eq!(plan["trigger"]["type"], "upstream");
+    assert_eq!(plan["trigger"]["run"], run);
+    let args = plan["glue"]["run"]["Arguments"]["--sparkplug_args"]
+        .as_str()
+        .unwrap();
+    assert!(args.contains(run) && args.contains(&key), "{args}");
+    assert_eq!(aws.wait(&report, RUN).await.status, "SUCCEEDED");
+    eprintln!(
+        "partner_report started {:.1} s after partner_feed's success was seen",
+        after.as_secs_f64()
+    );
+}
+
+impl Aws {
+    /// The executions whose name starts with `prefix`.
+    async fn executions_named_like(&self, prefix: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .sfn
+            .list_executions()
+            .state_machine_arn(&self.stack.state_machine_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            found.extend(
+                page.unwrap()
+                    .executions()
+                    .iter()
+                    .filter(|e| e.name().starts_with(prefix))
+                    .map(|e| e.name().to_string()),
+            );
+        }
+        found
+    }
 }
