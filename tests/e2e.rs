@@ -2205,3 +2205,98 @@ impl Aws {
         found
     }
 }
+
+// ------------------------------------------------------------------------------------------------------ queues
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_max_concurrent_runs_1_a_second_run_waits_then_runs() {
+    let aws = aws().await;
+    // ledger_close: max_concurrent_runs = 1. Two runs at once, each Glue run 4 s.
+    let first = unique("ledger_close-first");
+    let second = unique("ledger_close-second");
+    for run in [&first, &second] {
+        aws.fault(run, json!({"glue_run_seconds": 4})).await;
+    }
+    let ledger = |run: &str| {
+        let run = run.to_string();
+        let aws = &aws;
+        async move {
+            aws.sfn
+                .describe_execution()
+                .execution_arn(aws.execution_arn(&run))
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    aws.start("ledger_close", &first).await;
+    within(RUN, "the first run holds the slot", || async {
+        !aws.ledger_runs(&first).await.is_empty()
+    })
+    .await;
+    aws.start("ledger_close", &second).await;
+    assert!(ledger(&second).await);
+    // The second waits: no Glue run of its own while the first runs, and history says QUEUED.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        aws.ledger_runs(&second).await.is_empty(),
+        "the second run did not wait"
+    );
+    let history = sparkplug_cli::history::runs(
+        &aws.sfn,
+        &aws.stack.state_machine_arn,
+        Some("ledger_close"),
+        chrono::Utc::now() - chrono::Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    let status = |run: &str| {
+        history
+            .iter()
+            .find(|r| r.run_name == run)
+            .map(|r| r.status.clone())
+    };
+    assert_eq!(status(&second).as_deref(), Some("QUEUED"), "{history:?}");
+    assert_eq!(status(&first).as_deref(), Some("RUNNING"));
+    // Then it runs, after the first ended.
+    assert_eq!(aws.wait(&first, RUN).await.status, "SUCCEEDED");
+    assert_eq!(aws.wait(&second, RUN).await.status, "SUCCEEDED");
+    let ended = aws.ledger_runs(&first).await[0].completed.unwrap();
+    let started = aws.ledger_runs(&second).await[0].started.unwrap();
+    assert!(
+        started >= ended,
+        "the second Glue run started {started:?}, before the first ended {ended:?}"
+    );
+}
+
+struct GlueRunTimes {
+    started: Option<f64>,
+    completed: Option<f64>,
+}
+
+impl Aws {
+    async fn ledger_runs(&self, run_name: &str) -> Vec<GlueRunTimes> {
+        let Ok(runs) = self
+            .glue
+            .get_job_runs()
+            .job_name("sparkplug-ledger_close-dev")
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        runs.job_runs()
+            .iter()
+            .filter(|r| {
+                r.arguments()
+                    .and_then(|a| a.get("--sparkplug_run"))
+                    .map(String::as_str)
+                    == Some(run_name)
+            })
+            .map(|r| GlueRunTimes {
+                started: r.started_on().map(|t| t.as_secs_f64()),
+                completed: r.completed_on().map(|t| t.as_secs_f64()),
+            })
+            .collect()
+    }
+}

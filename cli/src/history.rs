@@ -11,7 +11,7 @@ use serde_json::Value;
 pub struct Run {
     pub run_name: String,
     pub job: String,
-    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
+    /// QUEUED (waiting for a slot of its job), RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
     pub status: String,
     /// `s3://bucket/key`, `schedule`, `manual` or `console`.
     pub trigger: String,
@@ -66,7 +66,10 @@ pub async fn runs(
             if job.is_some_and(|wanted| wanted != run_job) {
                 continue;
             }
-            let status = execution.status().as_str().to_string();
+            let mut status = execution.status().as_str().to_string();
+            if status == "RUNNING" && waiting_for_a_slot(sfn, listed.execution_arn()).await {
+                status = "QUEUED".to_string();
+            }
             let summary = match execution
                 .output()
                 .and_then(|o| serde_json::from_str::<Value>(o).ok())
@@ -97,6 +100,28 @@ pub async fn runs(
         }
     }
     Ok(found)
+}
+
+/// Whether a running execution waits in its job's queue: its latest state entered is TakeSlot.
+async fn waiting_for_a_slot(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> bool {
+    // The whole history, in order (a run's is a few dozen events: it waits, it does not poll).
+    let mut pages = sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .into_paginator()
+        .send();
+    let mut last = None;
+    while let Some(Ok(page)) = pages.next().await {
+        if let Some(name) = page
+            .events()
+            .iter()
+            .filter_map(|e| e.state_entered_event_details())
+            .next_back()
+        {
+            last = Some(name.name().to_string());
+        }
+    }
+    last.as_deref() == Some("TakeSlot")
 }
 
 /// The job and what triggered it, from an execution's input: a plan, or a `{"job": …}` request.

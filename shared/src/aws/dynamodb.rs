@@ -9,13 +9,14 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
-use crate::engine::ports::{TokenStore, Waiter, Work};
+use crate::engine::ports::{QueuedRun, SlotStore, TokenStore, Waiter, Work};
 
 #[derive(Debug, Clone)]
 pub struct TokenTable {
@@ -198,5 +199,140 @@ impl TokenStore for TokenTable {
             }
         }
         Ok(waiters)
+    }
+}
+
+fn slots_key(job: &str) -> String {
+    format!("slots#{job}")
+}
+
+fn queue_key(job: &str, run: &str) -> String {
+    format!("queue#{job}#{run}")
+}
+
+fn queued_of(item: &HashMap<String, AttributeValue>) -> Result<QueuedRun, AwsError> {
+    let text = |name: &str| -> Result<String, AwsError> {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| bad_item(&format!("queued run without `{name}`")))
+    };
+    let number = |name: &str| -> Result<i64, AwsError> {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad_item(&format!("queued run without `{name}`")))
+    };
+    let time = |millis: i64| DateTime::from_timestamp_millis(millis).unwrap_or_default();
+    Ok(QueuedRun {
+        job: text("job")?,
+        run_name: text("run_name")?,
+        token: text("token")?,
+        max: u32::try_from(number("max")?).unwrap_or(1),
+        enqueued: time(number("enqueued")?),
+        expires: time(number("expires")? * 1000),
+    })
+}
+
+/// Slots: one item per job, `slots#<job>`, whose string set `holders` names the runs holding one — taken with a
+/// conditional ADD (room left, or held already), given back with DELETE (idempotent). Waiting runs: one item each,
+/// `queue#<job>#<run>`, with the token and the time it queued.
+impl SlotStore for TokenTable {
+    async fn acquire(&self, job: &str, run: &str, max: u32) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&slots_key(job)))
+            .update_expression("ADD holders :run")
+            .condition_expression(
+                "attribute_not_exists(holders) OR size(holders) < :max OR contains(holders, :one)",
+            )
+            .expression_attribute_values(":run", AttributeValue::Ss(vec![run.to_string()]))
+            .expression_attribute_values(":max", n(i64::from(max)))
+            .expression_attribute_values(":one", s(run))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn release(&self, job: &str, run: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&slots_key(job)))
+            .update_expression("DELETE holders :run")
+            .expression_attribute_values(":run", AttributeValue::Ss(vec![run.to_string()]))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn enqueue(&self, queued: &QueuedRun) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("key", s(&queue_key(&queued.job, &queued.run_name)))
+            .item("job", s(&queued.job))
+            .item("run_name", s(&queued.run_name))
+            .item("token", s(&queued.token))
+            .item("max", n(i64::from(queued.max)))
+            .item("enqueued", n(queued.enqueued.timestamp_millis()))
+            .item("expires", n(queued.expires.timestamp()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn dequeue(&self, job: &str, run: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("key", s(&queue_key(job, run)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn queued(&self, job: Option<&str>) -> Result<Vec<QueuedRun>, AwsError> {
+        let prefix = match job {
+            Some(job) => format!("queue#{job}#"),
+            None => "queue#".to_string(),
+        };
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(#key, :prefix)")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":prefix", s(&prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut queued = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(classify)?.items() {
+                queued.push(queued_of(item)?);
+            }
+        }
+        // First in, first out; the job keeps a job's runs together for the drain.
+        queued.sort_by(|a, b| {
+            (&a.job, a.enqueued, &a.run_name).cmp(&(&b.job, b.enqueued, &b.run_name))
+        });
+        Ok(queued)
     }
 }

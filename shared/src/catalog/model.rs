@@ -107,6 +107,9 @@ pub struct Job {
     /// When the run's alert goes out: `["failure"]` (the default), `["failure", "success"]`, or `[]` for never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Vec<NotifyOn>>,
+    /// Runs of this job at once, at most: the others wait, first in first out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 //! - [`callback`]: the task tokens the starting tasks leave, answered by `notify` on AWS's state-change events and
 //!   by the reconciler for the events that never came.
 //! - [`alert`]: one message per run that ended badly, with the failed step, the reason and the log's last lines.
+//! - [`queue`]: per-job slots (`max_concurrent_runs`) and the runs waiting for one, first in first out.
 //! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths.
 
 pub mod alert;
@@ -19,6 +20,7 @@ pub mod glue;
 pub mod input;
 pub mod janitor;
 pub mod ports;
+pub mod queue;
 pub mod report;
 pub mod sense;
 pub mod states;

@@ -348,3 +348,37 @@ pub trait AlertsApi {
         detail: &Value,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
+
+/// A run waiting for a slot of its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRun {
+    pub job: String,
+    pub run_name: String,
+    /// The waiting task's token.
+    pub token: String,
+    /// The job's `max_concurrent_runs` when the run queued.
+    pub max: u32,
+    /// When it queued: the queue is first in, first out.
+    pub enqueued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// Per-job run slots and the runs waiting for one (items of the token table).
+pub trait SlotStore {
+    /// Takes one of the job's `max` slots for `run`: `true` when it holds one (already held counts).
+    fn acquire(
+        &self,
+        job: &str,
+        run: &str,
+        max: u32,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives `run`'s slot back (nothing when it holds none).
+    fn release(&self, job: &str, run: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn enqueue(&self, queued: &QueuedRun) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn dequeue(&self, job: &str, run: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The runs waiting, of `job` or of every job, oldest first.
+    fn queued(
+        &self,
+        job: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<QueuedRun>, AwsError>> + Send;
+}

@@ -270,6 +270,7 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
         _ => {}
     }
     check_triggers(c, job);
+    check_queue(c, job);
     match job.engine {
         Engine::Emr => check_emr(c, job),
         Engine::Glue => check_glue(c, job),
@@ -328,6 +329,28 @@ fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
         "none".to_string()
     } else {
         list.join(", ")
+    }
+}
+
+fn check_queue(c: &mut Checker<'_>, job: &Job) {
+    match job.max_concurrent_runs {
+        Some(0) => c.error(
+            "max_concurrent_runs",
+            "must be at least 1 (leave it out for no limit)",
+        ),
+        Some(queue) => {
+            let glue = job.glue.as_ref().and_then(|g| g.max_concurrent_runs);
+            if let Some(glue) = glue.filter(|g| *g < queue) {
+                c.error(
+                    "glue.max_concurrent_runs",
+                    format!(
+                        "{glue} is below the job's max_concurrent_runs ({queue}): Glue would refuse runs the queue lets \
+                         through"
+                    ),
+                );
+            }
+        }
+        None => {}
     }
 }
 

@@ -104,7 +104,8 @@ pub(super) fn plan(
     );
     create.insert(
         "ExecutionProperty".into(),
-        json!({ "MaxConcurrentRuns": settings.max_concurrent_runs.unwrap_or(10) }),
+        // Glue refuses runs past its own limit: with a queue (`max_concurrent_runs`), it lets through what the queue does.
+        json!({ "MaxConcurrentRuns": settings.max_concurrent_runs.or(job.max_concurrent_runs).unwrap_or(10) }),
     );
     create.insert("DefaultArguments".into(), json!(default_arguments));
     // Like Airflow's GlueJobOperator `create_job_kwargs`: top-level fields replace sparkplug's, and nothing sparkplug

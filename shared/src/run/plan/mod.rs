@@ -69,6 +69,9 @@ pub struct RunPlan {
     /// When the run's alert goes out (the job's `notify`).
     #[serde(default = "crate::catalog::default_notify")]
     pub notify: Vec<NotifyOn>,
+    /// The job's `max_concurrent_runs`: the run waits for a slot first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,6 +355,7 @@ pub fn render(
             .notify
             .clone()
             .unwrap_or_else(crate::catalog::default_notify),
+        max_concurrent_runs: job.max_concurrent_runs,
     })
 }
 

@@ -1,0 +1,204 @@
+//! Per-job queues: a job with `max_concurrent_runs` runs that many at once; the others wait, first in first out,
+//! instead of failing.
+//!
+//! A run of such a job first takes a slot (the state machine's `TakeSlot` task waits on a task token): free, the
+//! token is answered at once; full, the run joins the job's queue. Every end of a run — success, failure, console
+//! Stop, timeout, seen as the execution's status change — gives its slot back and answers the oldest waiting run's
+//! token. A run queued at the very moment a slot frees looks again after it queued, so that it is never forgotten; a
+//! scheduled drain (every 5 minutes) answers what a lost event left waiting. A queued run that waits longer than its
+//! `timeout_minutes` fails (its waiting task's timeout) and leaves the queue.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::info;
+
+use super::errors::TaskError;
+use super::janitor::JanitorEvent;
+use super::ports::{CallbackApi, QueuedRun, SlotStore, TokenAnswer};
+use crate::run::RunPlan;
+
+/// The `TakeSlot` task's input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TakeSlot {
+    pub plan: RunPlan,
+    /// `$$.Task.Token`.
+    pub task_token: String,
+}
+
+/// What one invocation of the queue function did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueReport {
+    /// Runs whose slot was answered, as `run`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub started: Vec<String>,
+    /// Runs that joined a queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<String>,
+    /// Runs whose slot was given back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
+}
+
+/// The queue function: a `TakeSlot` task, a run's end (its execution's status change), or the drain schedule
+/// (`{"drain": true}`).
+pub async fn queue(
+    slots: &impl SlotStore,
+    sfn: &impl CallbackApi,
+    input: Value,
+    now: DateTime<Utc>,
+) -> Result<QueueReport, TaskError> {
+    let mut report = QueueReport::default();
+    if input.get("task_token").is_some() {
+        let take: TakeSlot = super::input::decode("queue", input)?;
+        take_slot(slots, sfn, take, now, &mut report).await?;
+    } else if input.get("drain") == Some(&Value::Bool(true)) {
+        let mut jobs: Vec<String> = slots
+            .queued(None)
+            .await
+            .map_err(|e| TaskError::aws("Scan", e))?
+            .into_iter()
+            .map(|q| q.job)
+            .collect();
+        jobs.dedup();
+        for job in jobs {
+            drain(slots, sfn, &job, now, &mut report).await?;
+        }
+    } else {
+        let JanitorEvent::ExecutionEnded {
+            name,
+            status,
+            input,
+            ..
+        } = JanitorEvent::parse_for("queue", &input)?
+        else {
+            return Err(TaskError::invalid(
+                "queue: expected a TakeSlot task, a \"Step Functions Execution Status Change\" or {\"drain\": true}",
+            ));
+        };
+        let job = input
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .and_then(|input| input.get("job").and_then(Value::as_str).map(str::to_string));
+        let Some(job) = job else {
+            return Ok(report);
+        };
+        info!(job = %job, run = %name, status = %status, "run ended: its slot is free");
+        slots
+            .release(&job, &name)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        // A run that timed out or was stopped while it waited leaves the queue.
+        slots
+            .dequeue(&job, &name)
+            .await
+            .map_err(|e| TaskError::aws("DeleteItem", e))?;
+        report.released.push(name);
+        drain(slots, sfn, &job, now, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn answer(
+    sfn: &impl CallbackApi,
+    token: &str,
+    waited: i64,
+) -> Result<TokenAnswer, TaskError> {
+    sfn.send_task_success(token, &json!({ "queued_seconds": waited }).to_string())
+        .await
+        .map_err(|e| TaskError::aws("SendTaskSuccess", e))
+}
+
+async fn take_slot(
+    slots: &impl SlotStore,
+    sfn: &impl CallbackApi,
+    TakeSlot { plan, task_token }: TakeSlot,
+    now: DateTime<Utc>,
+    report: &mut QueueReport,
+) -> Result<(), TaskError> {
+    let Some(max) = plan.max_concurrent_runs else {
+        return Err(TaskError::invalid(format!(
+            "run {} has no max_concurrent_runs: it takes no slot",
+            plan.run_name
+        )));
+    };
+    let acquire = || async {
+        slots
+            .acquire(&plan.job, &plan.run_name, max)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))
+    };
+    if acquire().await? {
+        answer(sfn, &task_token, 0).await?;
+        report.started.push(plan.run_name.clone());
+        return Ok(());
+    }
+    let limit = Duration::seconds(i64::try_from(plan.timeout_seconds).unwrap_or(i64::MAX / 2));
+    slots
+        .enqueue(&QueuedRun {
+            job: plan.job.clone(),
+            run_name: plan.run_name.clone(),
+            token: task_token.clone(),
+            max,
+            enqueued: now,
+            expires: now + limit + Duration::days(1),
+        })
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))?;
+    info!(job = %plan.job, run = %plan.run_name, max, "queued: the job runs {max} at once");
+    // A slot freed while it queued: the run that freed it may not have seen it in the queue. Look again.
+    if acquire().await? {
+        slots
+            .dequeue(&plan.job, &plan.run_name)
+            .await
+            .map_err(|e| TaskError::aws("DeleteItem", e))?;
+        answer(sfn, &task_token, 0).await?;
+        report.started.push(plan.run_name);
+        return Ok(());
+    }
+    report.queued.push(plan.run_name);
+    Ok(())
+}
+
+/// Answers the oldest waiting runs of `job` while slots are free.
+async fn drain(
+    slots: &impl SlotStore,
+    sfn: &impl CallbackApi,
+    job: &str,
+    now: DateTime<Utc>,
+    report: &mut QueueReport,
+) -> Result<(), TaskError> {
+    let waiting = slots
+        .queued(Some(job))
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?;
+    for queued in waiting {
+        let taken = slots
+            .acquire(job, &queued.run_name, queued.max)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        if !taken {
+            break;
+        }
+        slots
+            .dequeue(job, &queued.run_name)
+            .await
+            .map_err(|e| TaskError::aws("DeleteItem", e))?;
+        let waited = (now - queued.enqueued).num_seconds().max(0);
+        match answer(sfn, &queued.token, waited).await? {
+            TokenAnswer::Delivered => {
+                info!(job, run = %queued.run_name, waited, "slot free: the run goes on");
+                report.started.push(queued.run_name);
+            }
+            // Stopped or timed out while it waited: its slot goes to the next one.
+            TokenAnswer::Gone { code } => {
+                info!(job, run = %queued.run_name, code = %code, "a queued run that nobody waits on any more");
+                slots
+                    .release(job, &queued.run_name)
+                    .await
+                    .map_err(|e| TaskError::aws("UpdateItem", e))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Per-job queues over in-memory ports: a free slot answers at once, a full job queues, a run's end frees its slot
+//! for the oldest waiting run, a waiting run nobody waits on gives its turn to the next.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use common::{now, plan_of, to_json};
+use serde_json::{json, Value};
+use sparkplug::engine::ports::{AwsError, CallbackApi, QueuedRun, SlotStore, TokenAnswer};
+use sparkplug::engine::queue::queue;
+use sparkplug::engine::ErrorKind;
+
+#[derive(Default)]
+struct Fake {
+    holders: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    waiting: Mutex<Vec<QueuedRun>>,
+    answered: Mutex<Vec<String>>,
+    gone: BTreeSet<String>,
+}
+
+impl SlotStore for Fake {
+    async fn acquire(&self, job: &str, run: &str, max: u32) -> Result<bool, AwsError> {
+        let mut holders = self.holders.lock().unwrap();
+        let held = holders.entry(job.to_string()).or_default();
+        if held.contains(run) || held.len() < max as usize {
+            held.insert(run.to_string());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    async fn release(&self, job: &str, run: &str) -> Result<(), AwsError> {
+        self.holders
+            .lock()
+            .unwrap()
+            .entry(job.to_string())
+            .or_default()
+            .remove(run);
+        Ok(())
+    }
+    async fn enqueue(&self, queued: &QueuedRun) -> Result<(), AwsError> {
+        self.waiting.lock().unwrap().push(queued.clone());
+        Ok(())
+    }
+    async fn dequeue(&self, job: &str, run: &str) -> Result<(), AwsError> {
+        self.waiting
+            .lock()
+            .unwrap()
+            .retain(|q| !(q.job == job && q.run_name == run));
+        Ok(())
+    }
+    async fn queued(&self, job: Option<&str>) -> Result<Vec<QueuedRun>, AwsError> {
+        let mut waiting: Vec<QueuedRun> = self
+            .waiting
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|q| job.is_none_or(|j| q.job == j))
+            .cloned()
+            .collect();
+        waiting.sort_by_key(|q| (q.job.clone(), q.enqueued));
+        Ok(waiting)
+    }
+}
+
+impl CallbackApi for Fake {
+    async fn send_task_success(&self, token: &str, _: &str) -> Result<TokenAnswer, AwsError> {
+        if self.gone.contains(token) {
+            return Ok(TokenAnswer::Gone {
+                code: "TaskTimedOut".into(),
+            });
+        }
+        self.answered.lock().unwrap().push(token.to_string());
+        Ok(TokenAnswer::Delivered)
+    }
+    async fn send_task_failure(&self, _: &str, _: &str, _: &str) -> Result<TokenAnswer, AwsError> {
+        unreachable!()
+    }
+}
+
+fn take(run: &str) -> Value {
+    let mut plan = plan_of("customer_scores");
+    plan.run_name = run.to_string();
+    plan.max_concurrent_runs = Some(1);
+    json!({"plan": to_json(&plan), "task_token": format!("token-{run}")})
+}
+
+fn ended(run: &str, status: &str) -> Value {
+    json!({"version": "0", "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+        "detail": {"executionArn": "arn:…", "stateMachineArn": "arn:…:stateMachine:sparkplug-run-dev", "name": run,
+            "status": status, "input": json!({"job": "customer_scores"}).to_string()}})
+}
+
+async fn call(fake: &Fake, input: Value, minute: i64) -> Value {
+    let report = queue(fake, fake, input, now() + chrono::Duration::minutes(minute))
+        .await
+        .unwrap();
+    to_json(&report)
+}
+
+#[tokio::test]
+async fn runs_beyond_the_limit_wait_first_in_first_out_and_start_when_a_slot_frees() {
+    let fake = Fake::default();
+    assert_eq!(call(&fake, take("a"), 0).await, json!({"started": ["a"]}));
+    assert_eq!(call(&fake, take("b"), 1).await, json!({"queued": ["b"]}));
+    assert_eq!(call(&fake, take("c"), 2).await, json!({"queued": ["c"]}));
+    assert_eq!(*fake.answered.lock().unwrap(), vec!["token-a"]);
+    // a ends (however: here it failed): b, the oldest, goes on; c still waits.
+    assert_eq!(
+        call(&fake, ended("a", "FAILED"), 3).await,
+        json!({"started": ["b"], "released": ["a"]})
+    );
+    assert_eq!(*fake.answered.lock().unwrap(), vec!["token-a", "token-b"]);
+    assert_eq!(fake.waiting.lock().unwrap().len(), 1);
+    // A second delivery of a's end changes nothing.
+    assert_eq!(
+        call(&fake, ended("a", "FAILED"), 4).await,
+        json!({"released": ["a"]})
+    );
+    assert_eq!(fake.answered.lock().unwrap().len(), 2);
+    // A retried TakeSlot of a run that holds its slot is answered again, not queued.
+    assert_eq!(call(&fake, take("b"), 5).await, json!({"started": ["b"]}));
+}
+
+#[tokio::test]
+async fn a_waiting_run_stopped_or_timed_out_leaves_the_queue_and_gives_its_turn_away() {
+    let fake = Fake {
+        gone: BTreeSet::from(["token-b".to_string()]),
+        ..Fake::default()
+    };
+    call(&fake, take("a"), 0).await;
+    call(&fake, take("b"), 1).await;
+    call(&fake, take("c"), 2).await;
+    // b's execution was stopped while it waited, but its end event has not come yet: when a ends, b's token is dead
+    // and c gets the slot.
+    let report = call(&fake, ended("a", "SUCCEEDED"), 3).await;
+    assert_eq!(report["started"], json!(["c"]));
+    assert_eq!(*fake.answered.lock().unwrap(), vec!["token-a", "token-c"]);
+    assert!(fake.holders.lock().unwrap()["customer_scores"].contains("c"));
+    assert!(!fake.holders.lock().unwrap()["customer_scores"].contains("b"));
+    // A queued run whose own end comes (its limit passed while it waited) simply leaves the queue.
+    call(&fake, take("d"), 4).await;
+    call(&fake, ended("d", "FAILED"), 5).await;
+    assert!(fake.waiting.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_drain_starts_what_a_lost_event_left_waiting() {
+    let fake = Fake::default();
+    call(&fake, take("a"), 0).await;
+    call(&fake, take("b"), 1).await;
+    // a's end event was lost, but its slot was freed (by hand here).
+    fake.holders
+        .lock()
+        .unwrap()
+        .get_mut("customer_scores")
+        .unwrap()
+        .remove("a");
+    assert_eq!(
+        call(&fake, json!({"drain": true}), 2).await,
+        json!({"started": ["b"]})
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_input() {
+    let fake = Fake::default();
+    let mut no_limit = take("a");
+    no_limit["plan"]
+        .as_object_mut()
+        .unwrap()
+        .remove("max_concurrent_runs");
+    for input in [no_limit, json!({"sweep": true}), json!({"task_token": "t"})] {
+        let err = queue(&fake, &fake, input, now()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput, "{}", err.message);
+    }
+}
