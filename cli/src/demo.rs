@@ -21,7 +21,7 @@ struct Expectation {
 
 pub async fn demo(repo: &Path) -> Result<(), String> {
     say!(
-        "Starting the local stack (AWS emulator, the 10 Lambda functions, the run state machine)…"
+        "Starting the local stack (AWS emulator, the 11 Lambda functions, the run state machine)…"
     );
     let started = Instant::now();
     let waiting = spinner("starting the local stack");
