@@ -478,3 +478,62 @@ fn every_function_outlasts_three_sdk_calls_and_every_task_retries_a_function_tha
         }
     }
 }
+
+/// Every reference a resource makes to another (`!Ref`, `!GetAtt`, `${…}` in `!Sub`, `DependsOn`): the YAML reader
+/// drops the tags, leaving `X`, `X.Attr` and `…${X}…` scalars.
+fn references(value: &Yaml, names: &BTreeSet<String>, found: &mut BTreeSet<String>) {
+    match value {
+        Yaml::String(text) => {
+            let head = text.split('.').next().unwrap_or_default();
+            if names.contains(head) {
+                found.insert(head.to_string());
+            }
+            for piece in text.split("${").skip(1) {
+                let inner = piece.split('}').next().unwrap_or_default();
+                let head = inner.split('.').next().unwrap_or_default();
+                if names.contains(head) {
+                    found.insert(head.to_string());
+                }
+            }
+        }
+        Yaml::Array(items) => items.iter().for_each(|v| references(v, names, found)),
+        Yaml::Hash(map) => map.values().for_each(|v| references(v, names, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn no_two_resources_depend_on_each_other() {
+    // CloudFormation refuses a template whose resources refer to each other in a circle ("Circular dependency").
+    let template = template();
+    let resources = resources(&template);
+    let names: BTreeSet<String> = resources.iter().map(|(n, _)| n.clone()).collect();
+    let edges: BTreeMap<String, BTreeSet<String>> = resources
+        .iter()
+        .map(|(name, resource)| {
+            let mut found = BTreeSet::new();
+            references(&resource["Properties"], &names, &mut found);
+            references(&resource["DependsOn"], &names, &mut found);
+            found.remove(name);
+            (name.clone(), found)
+        })
+        .collect();
+    // Depth-first search for a path back to where it started.
+    fn back_to(
+        start: &str,
+        at: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        edges[at].iter().any(|next| {
+            next == start || (seen.insert(next.clone()) && back_to(start, next, edges, seen))
+        })
+    }
+    for name in &names {
+        assert!(
+            !back_to(name, name, &edges, &mut BTreeSet::new()),
+            "{name} depends on itself through {:?}",
+            edges[name]
+        );
+    }
+}
