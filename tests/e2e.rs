@@ -1301,6 +1301,13 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     )
     .await;
     aws.start("customer_scores", &glue_retried).await;
+    // Two runs of a job that runs one at a time: the second queues, and starts when the first ends.
+    let ledger_first = unique("ledger_close-iam-first");
+    let ledger_second = unique("ledger_close-iam-second");
+    aws.fault(&ledger_first, json!({"glue_run_seconds": 3}))
+        .await;
+    aws.start("ledger_close", &ledger_first).await;
+    aws.start("ledger_close", &ledger_second).await;
     // A failed step: its alert reads the step's stderr.gz.
     let emr_failed = unique("iam-emr-failed");
     aws.fault(
@@ -1321,7 +1328,14 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     .await;
     aws.stop(&emr_stopped).await;
     aws.stop(&glue_stopped).await;
-    for run in [&emr, &glue, &emr_retried, &glue_retried] {
+    for run in [
+        &emr,
+        &glue,
+        &emr_retried,
+        &glue_retried,
+        &ledger_first,
+        &ledger_second,
+    ] {
         assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED", "{run}");
     }
     assert_eq!(
@@ -2211,12 +2225,11 @@ impl Aws {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_max_concurrent_runs_1_a_second_run_waits_then_runs() {
     let aws = aws().await;
-    // ledger_close: max_concurrent_runs = 1. Two runs at once, each Glue run 4 s.
+    // ledger_close: max_concurrent_runs = 1. Two runs at once; the first's Glue run takes 12 s.
     let first = unique("ledger_close-first");
     let second = unique("ledger_close-second");
-    for run in [&first, &second] {
-        aws.fault(run, json!({"glue_run_seconds": 4})).await;
-    }
+    aws.fault(&first, json!({"glue_run_seconds": 12})).await;
+    aws.fault(&second, json!({"glue_run_seconds": 2})).await;
     let ledger = |run: &str| {
         let run = run.to_string();
         let aws = &aws;
@@ -2237,7 +2250,10 @@ async fn with_max_concurrent_runs_1_a_second_run_waits_then_runs() {
     aws.start("ledger_close", &second).await;
     assert!(ledger(&second).await);
     // The second waits: no Glue run of its own while the first runs, and history says QUEUED.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    within(RUN, "the second run waits for a slot", || async {
+        aws.current_state(&second).await.as_deref() == Some("TakeSlot")
+    })
+    .await;
     assert!(
         aws.ledger_runs(&second).await.is_empty(),
         "the second run did not wait"
@@ -2275,6 +2291,15 @@ struct GlueRunTimes {
 }
 
 impl Aws {
+    /// The state a running execution entered last.
+    async fn current_state(&self, run_name: &str) -> Option<String> {
+        self.history(run_name)
+            .await
+            .into_iter()
+            .filter_map(|(_, state, _)| state)
+            .next_back()
+    }
+
     async fn ledger_runs(&self, run_name: &str) -> Vec<GlueRunTimes> {
         let Ok(runs) = self
             .glue
