@@ -688,15 +688,9 @@ impl Aws {
             .unwrap();
     }
 
-    /// The Glue runs of customer_scores that carry this run's name: (id, state).
-    async fn glue_runs(&self, run_name: &str) -> Vec<(String, String)> {
-        let Ok(runs) = self
-            .glue
-            .get_job_runs()
-            .job_name("sparkplug-customer_scores-dev")
-            .send()
-            .await
-        else {
+    /// The runs of a Glue job that carry this run's name.
+    async fn glue_runs_of(&self, job: &str, run_name: &str) -> Vec<aws_sdk_glue::types::JobRun> {
+        let Ok(runs) = self.glue.get_job_runs().job_name(job).send().await else {
             return Vec::new();
         };
         runs.job_runs()
@@ -707,6 +701,15 @@ impl Aws {
                     .map(String::as_str)
                     == Some(run_name)
             })
+            .cloned()
+            .collect()
+    }
+
+    /// The Glue runs of customer_scores that carry this run's name: (id, state).
+    async fn glue_runs(&self, run_name: &str) -> Vec<(String, String)> {
+        self.glue_runs_of("sparkplug-customer_scores-dev", run_name)
+            .await
+            .iter()
             .map(|r| {
                 let state = r
                     .job_run_state()
@@ -2301,23 +2304,9 @@ impl Aws {
     }
 
     async fn ledger_runs(&self, run_name: &str) -> Vec<GlueRunTimes> {
-        let Ok(runs) = self
-            .glue
-            .get_job_runs()
-            .job_name("sparkplug-ledger_close-dev")
-            .send()
+        self.glue_runs_of("sparkplug-ledger_close-dev", run_name)
             .await
-        else {
-            return Vec::new();
-        };
-        runs.job_runs()
             .iter()
-            .filter(|r| {
-                r.arguments()
-                    .and_then(|a| a.get("--sparkplug_run"))
-                    .map(String::as_str)
-                    == Some(run_name)
-            })
             .map(|r| GlueRunTimes {
                 started: r.started_on().map(|t| t.as_secs_f64()),
                 completed: r.completed_on().map(|t| t.as_secs_f64()),

@@ -19,8 +19,8 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
     let created = now() - Duration::hours(1);
     let cost = estimate(&book, "eu-west-1", &plan, Some(created), None, None, now());
     assert!(close(cost.compute_usd, 3.0 * (0.214 + 0.048)), "{cost:?}");
-    // 9 transitions and 6 short invocations.
-    assert!(close(cost.control_plane_usd, 0.00023), "{cost:?}");
+    // 10 transitions and 7 short invocations (BENCHMARKS.md).
+    assert!(close(cost.control_plane_usd, 0.00025), "{cost:?}");
     assert!(close(cost.usd, cost.compute_usd + cost.control_plane_usd));
     assert!(
         cost.basis

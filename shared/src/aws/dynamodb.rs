@@ -45,6 +45,24 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not hold.
+fn conditional<O, E>(
+    result: Result<
+        O,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
+    condition_failed: impl Fn(&E) -> bool,
+) -> Result<bool, AwsError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.as_service_error().is_some_and(&condition_failed) => Ok(false),
+        Err(error) => Err(classify(error)),
+    }
+}
+
 fn item_of(waiter: &Waiter) -> Result<HashMap<String, AttributeValue>, AwsError> {
     let work = serde_json::to_string(&waiter.work).map_err(|e| bad_item(&e.to_string()))?;
     Ok(HashMap::from([
@@ -104,18 +122,9 @@ impl TokenStore for TokenTable {
             .expression_attribute_values(":run", s(&waiter.run_name))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(classify(error)),
-        }
+        conditional(result, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     async fn get_waiter(&self, key: &str) -> Result<Option<Waiter>, AwsError> {
@@ -167,18 +176,9 @@ impl TokenStore for TokenTable {
             .expression_attribute_names("#key", "key")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(classify(error)),
-        }
+        conditional(result, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     async fn waiters_before(&self, before: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
@@ -253,18 +253,9 @@ impl SlotStore for TokenTable {
             .expression_attribute_values(":one", s(run))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(classify(error)),
-        }
+        conditional(result, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     async fn release(&self, job: &str, run: &str) -> Result<(), AwsError> {

@@ -1,6 +1,6 @@
 //! The EMR handlers: create the cluster, add the steps (and wait for them on a task token), terminate the cluster
-//! (on every path). Each
-//! takes and returns a public type: that is its contract with the state machine. Each is safe to retry.
+//! (on every path). Each takes and returns a public type: that is its contract with the state machine. Each is safe
+//! to retry.
 
 use std::collections::BTreeMap;
 
