@@ -258,17 +258,22 @@ impl SlotStore for TokenTable {
         })
     }
 
-    async fn release(&self, job: &str, run: &str) -> Result<(), AwsError> {
-        self.client
+    async fn release(&self, job: &str, run: &str) -> Result<bool, AwsError> {
+        // Conditional, so that the end of a run that held no slot (most jobs have no queue) writes nothing.
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("key", s(&slots_key(job)))
             .update_expression("DELETE holders :run")
+            .condition_expression("contains(holders, :one)")
             .expression_attribute_values(":run", AttributeValue::Ss(vec![run.to_string()]))
+            .expression_attribute_values(":one", s(run))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+            .await;
+        conditional(result, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     async fn enqueue(&self, queued: &QueuedRun) -> Result<(), AwsError> {

@@ -372,8 +372,8 @@ pub trait SlotStore {
         run: &str,
         max: u32,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
-    /// Gives `run`'s slot back (nothing when it holds none).
-    fn release(&self, job: &str, run: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Gives `run`'s slot back: `true` when it held one (`false`: nothing to give back, nothing written).
+    fn release(&self, job: &str, run: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
     fn enqueue(&self, queued: &QueuedRun) -> impl Future<Output = Result<(), AwsError>> + Send;
     fn dequeue(&self, job: &str, run: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// The runs waiting, of `job` or of every job, oldest first.

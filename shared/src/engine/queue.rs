@@ -83,18 +83,21 @@ pub async fn queue(
         let Some(job) = job else {
             return Ok(report);
         };
-        info!(job = %job, run = %name, status = %status, "run ended: its slot is free");
-        slots
-            .release(&job, &name)
-            .await
-            .map_err(|e| TaskError::aws("UpdateItem", e))?;
         // A run that timed out or was stopped while it waited leaves the queue.
         slots
             .dequeue(&job, &name)
             .await
             .map_err(|e| TaskError::aws("DeleteItem", e))?;
-        report.released.push(name);
-        drain(slots, sfn, &job, now, &mut report).await?;
+        let held = slots
+            .release(&job, &name)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        // Only a freed slot can start a waiting run; the end of a run that held none (a job with no queue) stops here.
+        if held {
+            info!(job = %job, run = %name, status = %status, "run ended: its slot is free");
+            report.released.push(name);
+            drain(slots, sfn, &job, now, &mut report).await?;
+        }
     }
     Ok(report)
 }
