@@ -39,11 +39,14 @@ def main() -> None:
     args = parser.parse_args()
 
     session = botocore.session.get_session()
-    jobs = sorted(tomllib.loads(Path(args.catalog).read_text())["jobs"])
+    catalog = tomllib.loads(Path(args.catalog).read_text())["jobs"]
+    jobs = sorted(catalog)
     problems, checked = [], 0
     for job in jobs:
+        # A chained job is planned as its upstream's success would start it.
+        after = ["--after", "sample-upstream-run"] if catalog[job].get("trigger", {}).get("after") else []
         plan = subprocess.run(
-            [args.sparkplug, "plan", job, "--catalog", args.catalog, "--input", SAMPLE_INPUT],
+            [args.sparkplug, "plan", job, "--catalog", args.catalog, "--input", SAMPLE_INPUT, *after],
             check=True,
             capture_output=True,
             text=True,

@@ -47,6 +47,9 @@ enum Command {
         /// Plan the run this trigger event (S3 notification, EventBridge event, `{"job": …}`) starts for JOB.
         #[arg(long, value_name = "FILE")]
         event: Option<PathBuf>,
+        /// For a chained job (`trigger.after`): the upstream run it follows (`{upstream_run}`).
+        #[arg(long, value_name = "RUN", conflicts_with = "event")]
+        after: Option<String>,
         /// A catalog var (`${name}`) or one of the job's params (`{name}`).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
@@ -294,8 +297,9 @@ fn run(cli: Cli) -> Result<(), String> {
             job,
             input,
             event,
+            after,
             set,
-        } => plan(&loaded.catalog, &job, input, event, set),
+        } => plan(&loaded.catalog, &job, input, event, after, set),
         Command::Match { event, set } => {
             let vars = vars(&loaded.catalog, set)?;
             let event = read_event(&event)?;
@@ -625,6 +629,7 @@ fn plan(
     job: &str,
     input: Option<String>,
     event: Option<PathBuf>,
+    after: Option<String>,
     set: Vec<(String, String)>,
 ) -> Result<(), String> {
     // `--set` names a catalog var or, failing that, one of the job's params.
@@ -666,8 +671,25 @@ fn plan(
             let input = input
                 .map(|uri| S3Location::parse(&uri).map_err(|e| format!("--input: {e}")))
                 .transpose()?;
+            let upstream = catalog
+                .job(job)
+                .and_then(|j| j.trigger.after.first().cloned());
+            let trigger = match (after, upstream) {
+                (Some(run), Some(upstream)) => Trigger::Upstream {
+                    job: upstream,
+                    run,
+                    time: now,
+                    input,
+                },
+                (Some(_), None) => {
+                    return Err(format!(
+                        "--after: `{job}` runs after no job (it has no `trigger.after`)"
+                    ))
+                }
+                (None, _) => Trigger::Manual { time: now, input },
+            };
             let run = RunInput {
-                trigger: Trigger::Manual { time: now, input },
+                trigger,
                 args: args.into_iter().collect(),
                 time: now,
                 run_name: None,

@@ -216,3 +216,28 @@ fn a_reader_that_stops_early_ends_the_command_quietly() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_chained_job_is_planned_after_an_upstream_run() {
+    let out = sparkplug(&[
+        "plan",
+        "scores_report",
+        "--after",
+        "customer_scores-20261127T060000Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["trigger"]["type"], "upstream");
+    assert_eq!(plan["trigger"]["run"], "customer_scores-20261127T060000Z");
+    // Without --after: no value for {upstream_run}, and how to preview one.
+    let out = sparkplug(&["plan", "scores_report"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sparkplug plan --after RUN"));
+    // --after for a job that follows none.
+    let out = sparkplug(&["plan", "hello_world", "--after", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs after no job"));
+}

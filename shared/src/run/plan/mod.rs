@@ -404,7 +404,9 @@ fn hint_for(placeholder: &str, input: &RunInput) -> String {
         " (this run has no input object: it needs an S3 arrival, or `input` in the run request)"
             .to_string()
     } else if placeholder.starts_with("{upstream") {
-        " (only a run started by an upstream job's success, `trigger.after`, has one)".to_string()
+        " (only a run started by an upstream job's success, `trigger.after`, has one; `sparkplug plan --after RUN` \
+         previews it)"
+            .to_string()
     } else {
         String::new()
     }
