@@ -72,8 +72,9 @@ SETTINGS = Settings()
 LOCK = threading.RLock()
 # run name -> fault spec (see ControlHandler)
 FAULTS: dict[str, dict[str, Any]] = {}
-# Events delivered to functions by the rules, with each function's answer
+# Events delivered to functions by the rules, with each function's answer; and each as JSON text, for filtering
 EVENTS: list[dict[str, Any]] = []
+EVENT_TEXTS: list[str] = []
 # (function, event pattern) of every EventBridge rule of the template; set by `route` once the stack is deployed
 RULES: list[tuple[str, dict[str, Any]]] = []
 # function → its Timeout in seconds (template.yaml); an invocation that takes longer fails as Lambda.Unknown
@@ -435,6 +436,9 @@ def _advance(cluster: Any) -> None:
 _ANNOUNCED: dict[tuple[str, str], str] = {}
 # run → events held back by a `reorder` fault, delivered right after the run's next event
 _HELD: dict[str, list[dict[str, Any]]] = {}
+# Clusters that ended and whose every change was announced: nothing about them can change any more (the clock skips
+# them, so that its work does not grow with every cluster a long session has made)
+_SETTLED: set[str] = set()
 # The forwarder the events go through (set by `install`)
 _FORWARDER: list[Any] = []
 # How often the clock moves clusters and Glue runs on when nobody asks (seconds)
@@ -537,8 +541,7 @@ def _emit(run: str | None, event: dict[str, Any]) -> None:
     fault = _event_fault(run, event)
     action = fault.get("action") if fault else None
     if action == "drop":
-        with LOCK:
-            EVENTS.append({"function": None, "event": event, "dropped": True})
+        _record({"function": None, "event": event, "dropped": True})
         return
     if action == "reorder":
         with LOCK:
@@ -574,11 +577,17 @@ def _clock() -> None:
                 for regions in emr_backends.values():
                     for backend in regions.values():
                         for cluster in list(backend.clusters.values()):
+                            if cluster.id in _SETTLED:
+                                continue
                             _tick(cluster)
+                            if cluster.state in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+                                _SETTLED.add(cluster.id)
                 for account, regions in glue_backends.items():
                     for region, backend in regions.items():
                         for job in list(backend.jobs.values()):
                             for run in list(job.job_runs):
+                                if _ANNOUNCED.get(("glue", run.job_run_id)) in GLUE_EVENT_STATES:
+                                    continue  # ended and announced: final
                                 run._sp_account, run._sp_region = account, region
                                 _announce_glue_run(run, account, region)
         except Exception as error:  # noqa: BLE001 - the clock must keep ticking
@@ -1222,10 +1231,16 @@ def publish(forwarder: LambdaForwarder, event: dict[str, Any]) -> None:
                 "error": "FunctionError" in answer,
                 "answer": json.loads(answer["Payload"].read() or b"null"),
             }
-            with LOCK:
-                EVENTS.append(record)
+            _record(record)
 
         threading.Thread(target=deliver, daemon=True).start()
+
+
+def _record(record: dict[str, Any]) -> None:
+    text = json.dumps(record, default=str)
+    with LOCK:
+        EVENTS.append(record)
+        EVENT_TEXTS.append(text)
 
 
 def _patch_s3(forwarder: LambdaForwarder) -> None:
@@ -1499,7 +1514,8 @@ class ControlHandler(BaseHTTPRequestHandler):
     """The control API, for tests and the demo (JSON in, JSON out):
 
     GET  /health                       → {"ok": true}
-    GET  /events                       → the events the rules delivered, with each function's answer
+    GET  /events[?function=F&text=T]   → the events the rules delivered, with each function's answer (only those
+                                         delivered to F whose JSON contains T)
     GET  /sns                          → every message published to an SNS topic: [{"topic", "subject", "message"}]
     GET  /bus                          → every event a function put on an EventBridge bus (PutEvents entries)
     GET  /iam                          → every call a function made, checked against its policy in template.yaml:
@@ -1539,16 +1555,32 @@ class ControlHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/health":
             self._reply(200, {"ok": True})
-        elif self.path == "/events":
+        elif self.path.split("?")[0] == "/events":
+            # ?function=NAME&text=TEXT: only the deliveries to that function whose JSON contains TEXT. A long session
+            # delivers thousands of events: serializing them all for every look would stall the emulator.
+            from urllib.parse import parse_qs, urlsplit
+
+            query = parse_qs(urlsplit(self.path).query)
+            function = (query.get("function") or [None])[0]
+            text = (query.get("text") or [None])[0]
             with LOCK:
-                self._reply(200, list(EVENTS))
+                records = list(zip(EVENTS, EVENT_TEXTS, strict=True))
+            self._reply(
+                200,
+                [
+                    record
+                    for record, as_text in records
+                    if (function is None or record["function"] == function) and (text is None or text in as_text)
+                ],
+            )
         elif self.path == "/iam":
             self._reply(200, iam_report())
         elif self.path == "/sns":
             self._reply(200, sns_messages())
         elif self.path == "/bus":
             with LOCK:
-                self._reply(200, list(BUS))
+                entries = list(BUS)
+            self._reply(200, entries)
         else:
             self._reply(404, {"error": f"no {self.path}"})
 

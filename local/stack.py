@@ -341,6 +341,9 @@ def main() -> None:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # moto's interpreter logs a Choice's IsPresent on a missing path (the run state machine's `Queued`) as an exception
+    # with its traceback, once per run; it is not one.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

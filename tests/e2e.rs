@@ -178,10 +178,11 @@ impl Aws {
     async fn delivered(&self, key: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let events = self.stack.control_get("/events").unwrap();
+            let events = self
+                .stack
+                .events(&self.stack.trigger_function, key)
+                .unwrap();
             if let Some(found) = events
-                .as_array()
-                .unwrap()
                 .iter()
                 // dev's trigger (prod's hears the same arrivals, and finds no job of its own for dev's buckets)
                 .find(|e| {
@@ -1674,10 +1675,8 @@ impl Aws {
     /// What notify did with the state-change events about this run's cluster: (state, its answer).
     async fn notified(&self, run_name: &str) -> Vec<(String, Value)> {
         let (cluster, _) = self.clusters(run_name).await.remove(0);
-        let events = self.stack.control_get("/events").unwrap();
+        let events = self.stack.events("notify", &cluster).unwrap();
         events
-            .as_array()
-            .unwrap()
             .iter()
             .filter(|e| {
                 e["function"] == "notify" && e["event"]["detail"]["clusterId"] == cluster.as_str()

@@ -162,8 +162,8 @@ async fn console_run(target: &Target, job: &str, run_name: &str) -> Result<Outco
 async fn started_run(stack: &LocalStack, key: &str) -> Result<String, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let events = stack.control_get("/events")?;
-        for delivered in events.as_array().into_iter().flatten() {
+        let events = stack.events(&stack.trigger_function, key)?;
+        for delivered in &events {
             if delivered["event"]["detail"]["object"]["key"] == key {
                 let answer = &delivered["answer"];
                 return answer["started"][0]

@@ -65,6 +65,20 @@ impl LocalStack {
     pub fn invoke(&self, function: &str, payload: &Value) -> Result<Value, Value> {
         invoke_at(&self.lambda_endpoint, function, payload)
     }
+
+    /// The events the emulator's rules delivered to `function` whose JSON contains `text`, with its answers.
+    pub fn events(&self, function: &str, text: &str) -> Result<Vec<Value>, String> {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let path = format!(
+            "/events?function={}&text={}",
+            utf8_percent_encode(function, NON_ALPHANUMERIC),
+            utf8_percent_encode(text, NON_ALPHANUMERIC)
+        );
+        match self.control_get(&path)? {
+            Value::Array(events) => Ok(events),
+            other => Err(format!("GET /events answered {other}")),
+        }
+    }
 }
 
 impl EnvironmentStack {

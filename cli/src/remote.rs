@@ -300,12 +300,14 @@ fn notified(
     clusters: &[String],
     glue_run: Option<&str>,
 ) -> Vec<(String, String, String)> {
-    let Ok(Value::Array(events)) = stack.control_get("/events") else {
-        return Vec::new();
-    };
+    let events: Vec<Value> = clusters
+        .iter()
+        .map(String::as_str)
+        .chain(glue_run)
+        .flat_map(|id| stack.events("notify", id).unwrap_or_default())
+        .collect();
     events
         .iter()
-        .filter(|e| e["function"] == "notify")
         .filter_map(|e| {
             let detail = &e["event"]["detail"];
             let ours = detail["clusterId"]
