@@ -42,7 +42,7 @@ ACCOUNT = "123456789012"
 # seconds, so an alert need not wait 10 minutes for one that will not come.
 LOCAL_PARAMETERS: dict[str, str] = {"AlertLogWaitSeconds": "20"}
 # Instances of each function that may run at once (`cargo lambda watch --concurrency`).
-FUNCTION_CONCURRENCY = 8
+FUNCTION_CONCURRENCY = 16
 
 
 # -------------------------------------------------------------------------------- template.yaml, read as CloudFormation
