@@ -101,6 +101,21 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         outcome,
     ));
 
+    // 4. Instance fleets: several instance types, on-demand and spot capacity (the plan's Instances.InstanceFleets).
+    say!(
+        "\n4. {{\"job\": \"fleet_pi\"}} → EMR on instance fleets (spot, falling back to on-demand)"
+    );
+    let run_name = format!("fleet_pi-demo-{stamp}");
+    let outcome = console_run(&target, "fleet_pi", &run_name).await?;
+    results.push((
+        Expectation {
+            title: "EMR run on instance fleets",
+            status: "SUCCEEDED",
+            error: None,
+        },
+        outcome,
+    ));
+
     let mut all_expected = true;
     let mut rows = Vec::new();
     for (expected, outcome) in &results {
