@@ -38,6 +38,8 @@ struct Aws {
     sfn: aws_sdk_sfn::Client,
     emr: aws_sdk_emr::Client,
     glue: aws_sdk_glue::Client,
+    /// The SDK configuration every client above is made from: the local stack's endpoint and region.
+    config: aws_config::SdkConfig,
     stack: &'static LocalStack,
 }
 
@@ -55,7 +57,19 @@ async fn aws() -> Aws {
         sfn: aws_sdk_sfn::Client::new(&config),
         emr: aws_sdk_emr::Client::new(&config),
         glue: aws_sdk_glue::Client::new(&config),
+        config,
         stack,
+    }
+}
+
+impl Aws {
+    /// An S3 client of the local stack (path-style: one endpoint for every bucket).
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.config)
+                .force_path_style(true)
+                .build(),
+        )
     }
 }
 
@@ -843,19 +857,7 @@ async fn enabling_eventbridge_on_a_bucket_keeps_its_other_notifications() {
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 
     let aws = aws().await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&aws.stack.endpoint)
-        .region(aws_config::Region::new(aws.stack.region.clone()))
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-            "local", "local", None, None, "e2e",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws.s3();
     let bucket = unique("team-bucket");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     // The bucket already notifies a queue of another team.
@@ -1899,15 +1901,8 @@ impl Aws {
     /// A waiter in the token table whose cluster EMR does not know (its record outlived it): the reconciler fails its
     /// task (WorkLost) instead of keeping it for ever, and forgets it. Its token is long dead: the answer is dropped.
     async fn reconcile_a_waiter_whose_cluster_is_gone(&self) {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.stack.endpoint)
-            .region(aws_config::Region::new(self.stack.region.clone()))
-            .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-                "local", "local", None, None, "e2e",
-            ))
-            .load()
-            .await;
-        let tokens = sparkplug::aws::dynamodb::TokenTable::new(&config, "sparkplug-dev-tokens");
+        let tokens =
+            sparkplug::aws::dynamodb::TokenTable::new(&self.config, "sparkplug-dev-tokens");
         let gone = sparkplug::engine::ports::Work::Emr {
             cluster_id: "j-GONE0000000".into(),
             step_ids: vec!["s-GONE".into()],
@@ -2135,19 +2130,7 @@ async fn a_scheduled_job_in_the_catalog_alone_runs_on_the_minute_tick() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_watching_another_bucket_fires_once_the_bucket_sends_its_events() {
     let aws = aws().await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&aws.stack.endpoint)
-        .region(aws_config::Region::new(aws.stack.region.clone()))
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-            "local", "local", None, None, "e2e",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws.s3();
     // partner_feed watches acme-partner-dev (jobs.toml), a bucket the template never names.
     let bucket = "acme-partner-dev";
     s3.create_bucket().bucket(bucket).send().await.unwrap();

@@ -16,6 +16,7 @@ use super::states::{glue_run_status, Status};
 use super::summary::{finish, summarize, CaughtError, RunSummary};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
+use crate::run::plan::GluePlan;
 use crate::run::RunPlan;
 
 /// The CreateJob fields UpdateJob cannot take in a `JobUpdate`.
@@ -70,16 +71,18 @@ pub struct GlueStartInput {
     pub retry_count: Option<u32>,
 }
 
-fn glue_job_name(plan: &RunPlan) -> Result<String, TaskError> {
+/// The plan's Glue part and its job's name.
+fn glue_job(plan: &RunPlan) -> Result<(&GluePlan, String), TaskError> {
     let glue_plan = plan.glue.as_ref().ok_or_else(|| {
         TaskError::invalid(format!("run {} has no `glue` section", plan.run_name))
     })?;
-    glue_plan
+    let name = glue_plan
         .job
         .get("Name")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| TaskError::invalid("glue.job has no Name"))
+        .ok_or_else(|| TaskError::invalid("glue.job has no Name"))?;
+    Ok((glue_plan, name))
 }
 
 /// Makes sure the Glue job is defined as the plan says (created if missing, updated if it differs), then starts the
@@ -96,10 +99,7 @@ pub async fn glue_start_run(
     now: DateTime<Utc>,
 ) -> Result<GlueStartOutput, TaskError> {
     check_plan(&plan, Engine::Glue)?;
-    let job_name = glue_job_name(&plan)?;
-    let glue_plan = plan.glue.as_ref().ok_or_else(|| {
-        TaskError::invalid(format!("run {} has no `glue` section", plan.run_name))
-    })?;
+    let (glue_plan, job_name) = glue_job(&plan)?;
     match glue
         .get_job(&job_name)
         .await
@@ -186,7 +186,7 @@ pub async fn glue_finish(
     let ended = report.as_ref().is_some_and(|r| r.status != Status::Running);
     let mut run_id = report.as_ref().and_then(|r| r.resource_id.clone());
     if !ended {
-        let job_name = glue_job_name(&plan)?;
+        let (_, job_name) = glue_job(&plan)?;
         let runs: Vec<_> = glue
             .job_runs(&job_name)
             .await
