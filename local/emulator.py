@@ -64,8 +64,24 @@ class Settings:
     glue_run_seconds: float = 3.0
     glue_stop_seconds: float = 1.0
     # EMR copies a step's logs to the cluster's log URI minutes after the step ends (EMR Management Guide, "View log
-    # files archived to Amazon S3": "every five minutes"); here, seconds.
+    # files archived to Amazon S3": "every five minutes"); here, seconds. EMR Serverless's driver logs likewise.
     step_log_delay_seconds: float = 2.0
+    # An EMR cluster's AutoTerminationPolicy.IdleTimeout (seconds) is multiplied by this: 1.0 is real time.
+    idle_timeout_scale: float = 1.0
+    # EMR Serverless (User Guide, "Application states", "Job run states"): an application goes CREATING → CREATED,
+    # STARTING → STARTED (its pre-initialized capacity provisioned), STOPPING → STOPPED; a job run SCHEDULED → RUNNING
+    # takes `serverless_warm_start_seconds` on pre-initialized workers, else `serverless_worker_start_seconds` (on-demand
+    # workers provisioned), then runs `serverless_run_seconds`; CANCELLING → CANCELLED takes
+    # `serverless_cancel_seconds`.
+    serverless_app_create_seconds: float = 0.5
+    serverless_app_start_seconds: float = 2.0
+    serverless_app_stop_seconds: float = 1.0
+    serverless_warm_start_seconds: float = 0.2
+    serverless_worker_start_seconds: float = 3.0
+    serverless_run_seconds: float = 2.0
+    serverless_cancel_seconds: float = 1.0
+    # Seconds per minute of autoStopConfiguration.idleTimeoutMinutes: 60 is real time.
+    serverless_idle_scale: float = 60.0
 
 
 SETTINGS = Settings()
@@ -266,10 +282,108 @@ def _patch_emr() -> None:
 
     response.list_clusters = list_clusters
 
-    response.run_job_flow = faulty("RunJobFlow", response.run_job_flow, lambda self: [self._get_param("Name")])
+    def step_runs(self: Any, cluster_id: str, names: list[str]) -> list[str]:
+        # The runs whose steps a call concerns (see `_step_run`): api_errors of a pooled run's own steps are its own.
+        cluster = self.backend.clusters.get(cluster_id)
+        if cluster is None:
+            return []
+        runs = {_step_run(cluster, name) for name in names}
+        return sorted(runs) or [cluster.name]
+
+    run_job_flow = response.run_job_flow
+
+    def run_job_flow_with_policy(self: Any) -> Any:
+        # RunJobFlow's AutoTerminationPolicy (moto drops it): the cluster terminates once idle that long.
+        result = run_job_flow(self)
+        policy = self._get_param("AutoTerminationPolicy")
+        if policy and policy.get("IdleTimeout") is not None:
+            cluster = self.backend.clusters[result.result["JobFlowId"]]
+            cluster._sp_auto_termination = {"IdleTimeout": int(policy.get("IdleTimeout"))}
+        return result
+
+    response.run_job_flow = faulty("RunJobFlow", run_job_flow_with_policy, lambda self: [self._get_param("Name")])
     response.add_job_flow_steps = faulty(
-        "AddJobFlowSteps", response.add_job_flow_steps, lambda self: cluster_names(self, [self._get_param("JobFlowId")])
+        "AddJobFlowSteps",
+        response.add_job_flow_steps,
+        lambda self: step_runs(
+            self, self._get_param("JobFlowId"), [step.get("Name") or "" for step in self._get_param("Steps") or []]
+        ),
     )
+
+    def cancel_steps(self: Any) -> Any:
+        # EMR API, CancelSteps (moto has none): "CancelSteps is idempotent but asynchronous". A PENDING step is
+        # cancelled; a RUNNING one (EMR 5.28.0 and later; earlier releases cancel only PENDING steps) goes
+        # CANCEL_PENDING, and CANCELLED once EMR has signalled it (StepCancellationOption SEND_INTERRUPT, the
+        # default, or TERMINATE_PROCESS). A step that has ended, or that the cluster does not have, is answered
+        # Status FAILED with the reason.
+        from moto.emr.utils import ReleaseLabel
+
+        cluster = self.backend.describe_cluster(self._get_param("ClusterId"))
+        release = getattr(cluster, "release_label", None)
+        interruptible = not release or ReleaseLabel(release) >= ReleaseLabel("emr-5.28.0")
+        infos = []
+        with LOCK:
+            _tick(cluster)
+            for step_id in self._get_param("StepIds") or []:
+                step = next((s for s in cluster.steps if s.id == step_id), None)
+                info: dict[str, str] = {"StepId": step_id, "Status": "SUBMITTED"}
+                if step is None:
+                    info.update(Status="FAILED", Reason=f"Step {step_id} is not a step of cluster {cluster.id}")
+                elif step.state == "PENDING":
+                    step.state = "CANCELLED"
+                    step.last_state_change_reason = "Cancelled by user request"
+                    step.end_date_time = _now()
+                elif step.state == "RUNNING" and interruptible:
+                    step.state = "CANCEL_PENDING"
+                    step.last_state_change_reason = "Cancelled by user request"
+                elif step.state == "RUNNING":
+                    info.update(Status="FAILED", Reason=f"Release {release} can cancel only PENDING steps")
+                elif step.state != "CANCEL_PENDING":
+                    info.update(Status="FAILED", Reason=f"Step {step_id} is {step.state}: it cannot be cancelled")
+                infos.append(info)
+            _announce_cluster(cluster)
+        return ActionResult({"CancelStepsInfoList": infos})
+
+    response.cancel_steps = faulty(
+        "CancelSteps",
+        cancel_steps,
+        lambda self: step_runs(
+            self,
+            self._get_param("ClusterId"),
+            [
+                s.name
+                for s in getattr(self.backend.clusters.get(self._get_param("ClusterId")), "steps", [])
+                if s.id in (self._get_param("StepIds") or [])
+            ],
+        ),
+    )
+
+    from moto.core.responses import EmptyResult
+
+    def put_auto_termination_policy(self: Any) -> Any:
+        # EMR API, PutAutoTerminationPolicy: creates or updates the cluster's policy.
+        cluster = self.backend.describe_cluster(self._get_param("ClusterId"))
+        policy = self._get_param("AutoTerminationPolicy") or {}
+        with LOCK:
+            cluster._sp_auto_termination = (
+                {"IdleTimeout": int(policy.get("IdleTimeout"))} if policy.get("IdleTimeout") is not None else None
+            )
+        return EmptyResult()
+
+    def get_auto_termination_policy(self: Any) -> Any:
+        cluster = self.backend.describe_cluster(self._get_param("ClusterId"))
+        policy = getattr(cluster, "_sp_auto_termination", None)
+        return ActionResult({"AutoTerminationPolicy": policy} if policy else {})
+
+    def remove_auto_termination_policy(self: Any) -> Any:
+        cluster = self.backend.describe_cluster(self._get_param("ClusterId"))
+        with LOCK:
+            cluster._sp_auto_termination = None
+        return EmptyResult()
+
+    response.put_auto_termination_policy = put_auto_termination_policy
+    response.get_auto_termination_policy = get_auto_termination_policy
+    response.remove_auto_termination_policy = remove_auto_termination_policy
     response.terminate_job_flows = faulty(
         "TerminateJobFlows",
         response.terminate_job_flows,
@@ -286,11 +400,15 @@ def _step_log_dir(cluster: Any, step: Any) -> str | None:
 
 
 def _write_step_stderr_later(cluster: Any, step: Any, failing: dict[str, Any]) -> None:
-    """The failed step's stderr.gz, written to S3 after `step_log_delay_seconds`, as EMR's log archiving does: a Spark
-    driver's last words (the fault's `stderr`, or a stack trace made of its message)."""
+    """The failed step's stderr.gz, written to S3 after `step_log_delay_seconds`, as EMR's log archiving does."""
+    _write_stderr_later(cluster.emr_backend.account_id, _step_log_dir(cluster, step) or "", failing, f"step {step.id}")
+
+
+def _write_stderr_later(account: str, log_dir: str, failing: dict[str, Any], what: str) -> None:
+    """A failed Spark driver's last words as `<log_dir>stderr.gz` (log_dir: s3://bucket/prefix/), written after
+    `step_log_delay_seconds`: the fault's `stderr`, or some 60 INFO lines and a stack trace made of its message."""
     import gzip
 
-    log_dir = _step_log_dir(cluster, step) or ""
     bucket, _, prefix = log_dir.removeprefix("s3://").partition("/")
     message = failing.get("message", "the step failed")
     text = failing.get("stderr") or "\n".join(
@@ -301,15 +419,14 @@ def _write_step_stderr_later(cluster: Any, step: Any, failing: dict[str, Any]) -
             "\tat org.apache.spark.deploy.SparkSubmit.main(SparkSubmit.scala)",
         ]
     )
-    account = cluster.emr_backend.account_id
 
     def write() -> None:
         from moto.s3.models import s3_backends
 
         try:
             s3_backends[account]["aws"].put_object(bucket, f"{prefix}stderr.gz", gzip.compress(text.encode()))
-        except Exception as error:  # noqa: BLE001 - no log bucket: EMR would archive nothing either
-            print(f"emulator: no step log for {step.id}: {error}", flush=True)
+        except Exception as error:  # noqa: BLE001 - no log bucket: the service would write nothing either
+            print(f"emulator: no log for {what}: {error}", flush=True)
 
     timer = threading.Timer(SETTINGS.step_log_delay_seconds, write)
     timer.daemon = True
@@ -365,7 +482,34 @@ def _tick(cluster: Any) -> None:
     _announce_cluster(cluster)
 
 
+def _step_run(cluster: Any, step_name: str) -> str:
+    """The run a step's faults (and its events' faults) are keyed by. sparkplug names the steps of a run on a shared
+    (pool) cluster `<run name>: <step name>` (run names have no ':'): such a step belongs to that run when the run has
+    faults; any other step to the run the cluster is named after."""
+    run, separator, _ = (step_name or "").partition(": ")
+    if separator:
+        with LOCK:
+            if run in FAULTS:
+                return run
+    return cluster.name
+
+
+def _own_name(cluster: Any, step: Any) -> str:
+    """The step's name within its run (what `fail_step.name` is matched against)."""
+    if _step_run(cluster, step.name) != cluster.name:
+        return step.name.partition(": ")[2]
+    return step.name
+
+
+# Steps that hold one of the cluster's StepConcurrencyLevel slots
+ACTIVE_STEP_STATES = ("RUNNING", "CANCEL_PENDING")
+
+
 def _advance(cluster: Any) -> None:
+    """Moves a cluster and its steps on. EMR runs up to the cluster's StepConcurrencyLevel steps at once (EMR API,
+    RunJobFlow/ModifyCluster StepConcurrencyLevel; Management Guide, "Considerations for running multiple steps in
+    parallel"): pending steps start in the order they were submitted as slots free up, each running step ends on its
+    own time, and a step that fails with CONTINUE affects no other step."""
     if not hasattr(cluster, "_sp_started") or cluster.state in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
         return
     elapsed = time.monotonic() - cluster._sp_started
@@ -381,53 +525,85 @@ def _advance(cluster: Any) -> None:
             cluster.state = "BOOTSTRAPPING"
             return
         cluster._sp_ready = True
+        cluster._sp_idle_since = time.monotonic()
         cluster.ready_datetime = _now()
-    fault = _fault(cluster.name)
+    level = max(1, int(getattr(cluster, "step_concurrency_level", 1) or 1))
     progressed = True
     while progressed and cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
         progressed = False
         running = [s for s in cluster.steps if s.state == "RUNNING"]
-        if running:
-            step = running[0]
-            if fault.get("kill_cluster"):
-                kill = fault["kill_cluster"]
-                _die(cluster, kill.get("code", "INSTANCE_FAILURE"), kill.get("message", "The cluster was lost."))
-                return
-            if time.monotonic() - step._sp_started >= fault.get("step_seconds", SETTINGS.step_seconds):
+        kill = _fault(cluster.name).get("kill_cluster")
+        if running and kill:
+            _die(cluster, kill.get("code", "INSTANCE_FAILURE"), kill.get("message", "The cluster was lost."))
+            return
+        for step in cluster.steps:
+            if step.state == "CANCEL_PENDING":
+                # CancelSteps on a running step (EMR 5.28.0+): the step is signalled, and ends CANCELLED.
+                step.state = "CANCELLED"
                 step.end_date_time = _now()
-                failing = fault.get("fail_step")
-                if failing and failing.get("name") == step.name:
-                    step.state = "FAILED"
-                    log_dir = _step_log_dir(cluster, step)
-                    step._sp_failure = {
-                        "Reason": failing.get("reason", "Unknown Error."),
-                        "Message": failing.get("message", "the step failed"),
-                        "LogFile": failing.get("log_file", log_dir or f"s3://logs/{cluster.id}/steps/{step.id}/"),
-                    }
-                    if log_dir and not failing.get("no_log"):
-                        _write_step_stderr_later(cluster, step, failing)
-                    if step.action_on_failure in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
-                        _die(cluster, "STEP_FAILURE", f"Shut down as step failed: {step.name}")
-                        return
-                    if step.action_on_failure == "CANCEL_AND_WAIT":
-                        _cancel_unfinished(cluster, f"cancelled: step {step.name} failed")
-                else:
-                    step.state = "COMPLETED"
                 progressed = True
-                _announce_cluster(cluster)
-        else:
-            pending = [s for s in cluster.steps if s.state == "PENDING"]
-            if pending:
-                step = min(pending, key=lambda s: s.creation_date_time)
-                step.state = "RUNNING"
-                step.start_date_time = _now()
-                step._sp_started = time.monotonic()
-                progressed = True
-                if cluster.state != "RUNNING":
-                    cluster.state = "RUNNING"
-                _announce_cluster(cluster)
-    if cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
-        cluster.state = "RUNNING" if any(s.state == "RUNNING" for s in cluster.steps) else "WAITING"
+        for step in running:
+            fault = _fault(_step_run(cluster, step.name))
+            if step.state != "RUNNING":
+                continue  # cancelled by a step that failed before it, in this same pass
+            if time.monotonic() - step._sp_started < fault.get("step_seconds", SETTINGS.step_seconds):
+                continue
+            step.end_date_time = _now()
+            progressed = True
+            failing = fault.get("fail_step")
+            if not (failing and failing.get("name") == _own_name(cluster, step)):
+                step.state = "COMPLETED"
+                continue
+            step.state = "FAILED"
+            log_dir = _step_log_dir(cluster, step)
+            step._sp_failure = {
+                "Reason": failing.get("reason", "Unknown Error."),
+                "Message": failing.get("message", "the step failed"),
+                "LogFile": failing.get("log_file", log_dir or f"s3://logs/{cluster.id}/steps/{step.id}/"),
+            }
+            if log_dir and not failing.get("no_log"):
+                _write_step_stderr_later(cluster, step, failing)
+            if step.action_on_failure in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
+                _die(cluster, "STEP_FAILURE", f"Shut down as step failed: {step.name}")
+                return
+            if step.action_on_failure == "CANCEL_AND_WAIT":
+                _cancel_unfinished(cluster, f"cancelled: step {step.name} failed")
+        free = level - sum(1 for s in cluster.steps if s.state in ACTIVE_STEP_STATES)
+        # cluster.steps is in submission order.
+        for step in [s for s in cluster.steps if s.state == "PENDING"][: max(0, free)]:
+            step.state = "RUNNING"
+            step.start_date_time = _now()
+            step._sp_started = time.monotonic()
+            progressed = True
+        if progressed:
+            if any(s.state in ACTIVE_STEP_STATES for s in cluster.steps):
+                cluster.state = "RUNNING"
+            _announce_cluster(cluster)
+    if cluster.state in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
+        return
+    busy = any(s.state in ("PENDING", *ACTIVE_STEP_STATES) for s in cluster.steps)
+    cluster.state = "RUNNING" if any(s.state in ACTIVE_STEP_STATES for s in cluster.steps) else "WAITING"
+    _auto_terminate_when_idle(cluster, busy)
+
+
+def _auto_terminate_when_idle(cluster: Any, busy: bool) -> None:
+    """AutoTerminationPolicy (EMR API, RunJobFlow/PutAutoTerminationPolicy; Management Guide, "Using an
+    auto-termination policy"): a cluster idle — no pending or active step, the emulator's stand-in for "no active YARN
+    applications, no pending steps" — for IdleTimeout seconds (× `idle_timeout_scale`) terminates itself. AWS documents
+    no state-change reason for it; the emulator uses the only ClusterStateChangeReasonCode that stands for a
+    termination that is neither an error nor a user's request, ALL_STEPS_COMPLETED, and says why in the message."""
+    now = time.monotonic()
+    if busy or not hasattr(cluster, "_sp_idle_since"):
+        cluster._sp_idle_since = now
+        return
+    timeout = (getattr(cluster, "_sp_auto_termination", None) or {}).get("IdleTimeout")
+    if not timeout or now - cluster._sp_idle_since < timeout * SETTINGS.idle_timeout_scale:
+        return
+    cluster._sp_reason = {
+        "Code": "ALL_STEPS_COMPLETED",
+        "Message": f"Terminated by the auto-termination policy: the cluster was idle for {timeout} seconds",
+    }
+    cluster.terminate()
 
 
 # --------------------------------------------------------------------------------------------- state-change events
@@ -446,7 +622,7 @@ TICK_SECONDS = 0.05
 
 # EMR Management Guide, "Amazon EMR events" (severity per state); Glue Developer Guide, "Automating AWS Glue with
 # EventBridge" ("Glue Job State Change" for SUCCEEDED, FAILED, TIMEOUT, STOPPED).
-STEP_SEVERITY = {"FAILED": "ERROR", "CANCELLED": "WARN", "INTERRUPTED": "WARN"}
+STEP_SEVERITY = {"FAILED": "ERROR", "CANCELLED": "WARN", "CANCEL_PENDING": "WARN", "INTERRUPTED": "WARN"}
 CLUSTER_SEVERITY = {"TERMINATED_WITH_ERRORS": "CRITICAL"}
 GLUE_EVENT_STATES = ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED")
 GLUE_SEVERITY = {"FAILED": "ERROR", "TIMEOUT": "WARN", "STOPPED": "INFO", "SUCCEEDED": "INFO"}
@@ -488,7 +664,7 @@ def _announce_cluster(cluster: Any) -> None:
             "message": f"Step {step.id} ({step.name}) in Amazon EMR cluster {cluster.id} ({cluster.name}) is "
             f"{step.state}.",
         }
-        _emit(cluster.name, _state_event("EMR Step Status Change", "aws.emr", account, region, detail))
+        _emit(_step_run(cluster, step.name), _state_event("EMR Step Status Change", "aws.emr", account, region, detail))
     if _ANNOUNCED.get(("cluster", cluster.id)) != cluster.state:
         _ANNOUNCED[("cluster", cluster.id)] = cluster.state
         reason = getattr(cluster, "_sp_reason", {}) or {}
@@ -598,7 +774,9 @@ def _clock() -> None:
 
 
 # The services whose every request is checked against its botocore service model (the one the AWS CLI uses).
-VALIDATED_SERVICES = {"emr", "glue", "stepfunctions", "dynamodb", "logs", "events"}
+VALIDATED_SERVICES = {"emr", "emr-serverless", "glue", "stepfunctions", "dynamodb", "logs", "events"}
+# Those of them whose requests carry members in the URI and query string too (the rest-json protocol)
+REST_SERVICES = {"emr-serverless"}
 
 
 def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
@@ -648,7 +826,7 @@ def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
     elif kind == "boolean":
         if not isinstance(value, bool):
             return [f"{where}: expected true or false, found {value!r}"]
-    elif kind == "timestamp" and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+    elif kind == "timestamp" and (isinstance(value, bool) or not isinstance(value, (int, float, str, datetime))):
         return [f"{where}: expected a timestamp, found {value!r}"]
     return problems
 
@@ -678,18 +856,20 @@ def _patch_model_validation() -> None:
             if denied:
                 error = _service_error("sns", {"code": "AuthorizationError", "message": denied})
                 return self.serialized(responses.ActionResult(error))
-        if self.service_name in VALIDATED_SERVICES and self.body:
+        if self.service_name in VALIDATED_SERVICES and (self.body or self.service_name in REST_SERVICES):
             from moto.core.utils import get_service_model
 
-            operation = get_service_model(self.boto3_service_name).operation_model(self._get_action())
-            try:
-                # DynamoDB's handler has parsed its body already.
-                body = self.body if isinstance(self.body, dict) else json.loads(self.body)
-            except ValueError:
-                body = None
-            problems = (
-                check_against_model(body, operation.input_shape) if body is not None else ["the body is not JSON"]
-            )
+            action = self._get_action()
+            if not action:
+                return call_action(self)  # no operation has this method and path: moto answers 404
+            operation = get_service_model(self.boto3_service_name).operation_model(action)
+            body = _request_input(self, operation)
+            if body is None:
+                problems = ["the body is not JSON"]
+            elif operation.input_shape is None:
+                problems = []
+            else:
+                problems = check_against_model(body, operation.input_shape)
             problems += _service_rules(self.service_name, operation.name, body or {})
             denied = _authorize(self, self.service_name, operation.name, body or {})
             if denied:
@@ -705,9 +885,34 @@ def _patch_model_validation() -> None:
     responses.BaseResponse.call_action = validated
 
 
+def _request_input(handler: Any, operation: Any) -> Any:
+    """The request as its operation's input shape has it: the JSON body (None when it is not JSON) and, for a REST
+    service (EMR Serverless: `applicationId` and `jobRunId` are in the path, ListJobRuns' filters in the query string),
+    the members the URI and query string carry, as moto has parsed them."""
+    try:
+        # DynamoDB's handler has parsed its body already.
+        body = handler.body if isinstance(handler.body, dict) else json.loads(handler.body) if handler.body else {}
+    except ValueError:
+        return None
+    if handler.service_name in REST_SERVICES and isinstance(body, dict) and operation.input_shape is not None:
+        parsed = getattr(handler, "params", None) or {}
+        for name, member in operation.input_shape.members.items():
+            if member.serialization.get("location") in ("uri", "querystring", "header") and name in parsed:
+                body[name] = parsed[name]
+    return body
+
+
 def _service_rules(service: str, action: str, body: dict[str, Any]) -> list[str]:
     """Rules AWS documents beyond the service model."""
     problems: list[str] = []
+    if service == "emr" and action == "CancelSteps" and len(body.get("StepIds") or []) > 256:
+        # EMR API, CancelSteps: "A maximum of 256 steps are allowed in each CancelSteps request."
+        problems.append(f"StepIds: {len(body['StepIds'])} steps; at most 256 can be cancelled in one request")
+    if service == "emr" and action in ("RunJobFlow", "PutAutoTerminationPolicy"):
+        # EMR API, AutoTerminationPolicy.IdleTimeout: "a minimum of 60 seconds and a maximum of 604800 seconds".
+        idle = (body.get("AutoTerminationPolicy") or {}).get("IdleTimeout")
+        if isinstance(idle, int) and not 60 <= idle <= 604800:
+            problems.append(f"AutoTerminationPolicy.IdleTimeout: {idle} seconds; must be from 60 to 604800")
     if service == "glue" and action in ("CreateJob", "StartJobRun"):
         # Glue API, CreateJob/StartJobRun Timeout: "The maximum value is 10080 (7 days)"; Glue refuses it and more.
         timeout = body.get("Timeout")
@@ -734,6 +939,7 @@ IAM_PREFIX = {
     "logs": "logs",
     "events": "events",
     "sns": "sns",
+    "emr-serverless": "emr-serverless",
     "s3": "s3",
 }
 
@@ -768,6 +974,8 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
             )
             for cluster_id in ids
         ]
+    if service == "emr-serverless":
+        return _serverless_resources(body, region, account)
     if service == "glue":
         name = body.get("JobName") or body.get("Name")
         return [(f"arn:aws:glue:{region}:{account}:job/{name}", {})]
@@ -788,6 +996,34 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
         buses = {entry.get("EventBusName") or "default" for entry in body.get("Entries") or [{}]}
         return [(f"arn:aws:events:{region}:{account}:event-bus/{bus}", {}) for bus in sorted(buses)]
     return [("*", {})]
+
+
+def _serverless_resources(body: dict[str, Any], region: str, account: str) -> list[tuple[str, dict]]:
+    """EMR Serverless's resources (Service Authorization Reference, "Actions, resources, and condition keys for Amazon
+    EMR Serverless"): `applications` arn:aws:emr-serverless:<region>:<account>:/applications/<id> and `jobRun`
+    …/applications/<id>/jobruns/<jobRunId>, with aws:ResourceTag/… from their tags and aws:RequestTag/… from the
+    request's `tags`. CreateApplication and ListApplications act on no existing resource (`*`)."""
+    from moto.emrserverless.models import emrserverless_backends
+
+    backend = emrserverless_backends[account][region]
+    request_tags = {f"aws:RequestTag/{k}": v for k, v in (body.get("tags") or {}).items()}
+    if body.get("resourceArn"):  # TagResource, UntagResource, ListTagsForResource
+        arn = body["resourceArn"]
+        found = [a for a in backend.applications.values() if a.arn == arn] + [
+            r for runs in backend.job_runs.values() for r in runs if r.arn == arn
+        ]
+        tags = (found[0].tags or {}) if found else {}
+        return [(arn, {**{f"aws:ResourceTag/{k}": v for k, v in tags.items()}, **request_tags})]
+    application_id, run_id = body.get("applicationId"), body.get("jobRunId")
+    if not application_id:
+        return [("*", request_tags)]
+    application = backend.applications.get(application_id)
+    arn = f"arn:aws:emr-serverless:{region}:{account}:/applications/{application_id}"
+    tags = getattr(application, "tags", None) or {}
+    if run_id:
+        run = next((r for r in backend.job_runs.get(application_id, []) if r.id == run_id), None)
+        arn, tags = f"{arn}/jobruns/{run_id}", getattr(run, "tags", None) or {}
+    return [(arn, {**{f"aws:ResourceTag/{k}": v for k, v in tags.items()}, **request_tags})]
 
 
 # A call about nothing that exists (a task token no execution issued): no policy is consulted; the service refuses it.

@@ -1,8 +1,11 @@
 //! The janitor Lambda: on "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED of the run state
-//! machine) it terminates the run's clusters and stops its Glue runs; on its schedule it sweeps for what an event
-//! missed. Environment: `STATE_MACHINE_ARN`; `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
+//! machine) it terminates the run's clusters and stops its Glue runs (a pooled run: cancels its steps, gives its lease
+//! back); on its schedules it sweeps for what an event missed, and releases warm pool clusters idle for their
+//! `idle_minutes`. Environment: `STATE_MACHINE_ARN`, `TOKEN_TABLE`; `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
+// The DynamoDB client's futures nest deeper than the default limit of 128.
+#![recursion_limit = "256"]
 
-use sparkplug::aws::{emr::Emr, glue::Glue, lambda, sfn::Sfn};
+use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, sfn::Sfn};
 use sparkplug::catalog::Vars;
 use sparkplug::engine::janitor::{self, JanitorConfig};
 use sparkplug::load;
@@ -20,6 +23,17 @@ async fn main() -> Result<(), lambda::Error> {
     };
     let sdk = lambda::sdk_config().await;
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
-    lambda::serve(|event| janitor::janitor(&config, &emr, &glue, &sfn, event, chrono::Utc::now()))
-        .await
+    let pools = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    lambda::serve(|event| {
+        janitor::janitor(
+            &config,
+            &emr,
+            &glue,
+            &sfn,
+            &pools,
+            event,
+            chrono::Utc::now(),
+        )
+    })
+    .await
 }

@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 
 use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
-use crate::engine::ports::{QueuedRun, SlotStore, TokenStore, Waiter, Work};
+use crate::engine::ports::{
+    PoolCluster, PoolStore, QueuedRun, SlotStore, TokenStore, Waiter, Work,
+};
 
 #[derive(Debug, Clone)]
 pub struct TokenTable {
@@ -181,6 +183,26 @@ impl TokenStore for TokenTable {
         })
     }
 
+    async fn waiters_with_prefix(&self, prefix: &str) -> Result<Vec<Waiter>, AwsError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(#key, :prefix) AND attribute_exists(registered)")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut waiters = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(classify)?.items() {
+                waiters.push(waiter_of(item)?);
+            }
+        }
+        Ok(waiters)
+    }
+
     async fn waiters_before(&self, before: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
         let mut pages = self
             .client
@@ -330,5 +352,205 @@ impl SlotStore for TokenTable {
             (&a.job, a.enqueued, &a.run_name).cmp(&(&b.job, b.enqueued, &b.run_name))
         });
         Ok(queued)
+    }
+}
+
+fn pool_key(pool: &str, cluster_id: &str) -> String {
+    format!("pool#{pool}#{cluster_id}")
+}
+
+fn millis_of(item: &HashMap<String, AttributeValue>, name: &str) -> Option<DateTime<Utc>> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis)
+}
+
+fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster, AwsError> {
+    let text = |name: &str| -> Result<String, AwsError> {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| bad_item(&format!("pool cluster without `{name}`")))
+    };
+    let number = |name: &str| -> u32 {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut runs: Vec<String> = item
+        .get("runs")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default();
+    runs.sort();
+    Ok(PoolCluster {
+        pool: text("pool")?,
+        cluster_id: text("cluster_id")?,
+        releasing: text("state")? == "releasing",
+        runs,
+        runs_total: number("runs_total"),
+        idle_since: millis_of(item, "idle_since"),
+        idle_minutes: number("idle_minutes"),
+        created: millis_of(item, "created").unwrap_or_default(),
+        started_by: text("started_by")?,
+    })
+}
+
+/// Pool leases: one item per pool cluster, `pool#<pool>#<cluster-id>`, with `state` (`open` or `releasing`), the
+/// string set `runs` of the runs holding a lease (absent when none: DynamoDB keeps no empty set), `runs_total`,
+/// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `created` and `started_by`.
+impl PoolStore for TokenTable {
+    async fn pool_clusters(&self, pool: Option<&str>) -> Result<Vec<PoolCluster>, AwsError> {
+        let prefix = match pool {
+            Some(pool) => format!("pool#{pool}#"),
+            None => "pool#".to_string(),
+        };
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(#key, :prefix)")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":prefix", s(&prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut clusters = Vec::new();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(classify)?.items() {
+                clusters.push(pool_cluster_of(item)?);
+            }
+        }
+        clusters.sort_by(|a, b| (a.created, &a.cluster_id).cmp(&(b.created, &b.cluster_id)));
+        Ok(clusters)
+    }
+
+    async fn add_pool_cluster(&self, cluster: &PoolCluster) -> Result<(), AwsError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("key", s(&pool_key(&cluster.pool, &cluster.cluster_id)))
+            .item("pool", s(&cluster.pool))
+            .item("cluster_id", s(&cluster.cluster_id))
+            .item("state", s("open"))
+            .item("runs_total", n(i64::from(cluster.runs_total)))
+            .item("idle_minutes", n(i64::from(cluster.idle_minutes)))
+            .item("created", n(cluster.created.timestamp_millis()))
+            .item("started_by", s(&cluster.started_by));
+        if !cluster.runs.is_empty() {
+            request = request.item("runs", AttributeValue::Ss(cluster.runs.clone()));
+        }
+        request.send().await.map(|_| ()).map_err(classify)
+    }
+
+    async fn lease(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        run: &str,
+        max_concurrent: u32,
+        max_total: u32,
+    ) -> Result<bool, AwsError> {
+        // `#state = :open` also fails on a forgotten cluster: an update never brings its record back.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&pool_key(pool, cluster_id)))
+            .update_expression("ADD runs :run, runs_total :one")
+            .condition_expression(
+                "(#state = :open AND (attribute_not_exists(runs) OR size(runs) < :max) AND runs_total < :total) \
+                 OR contains(runs, :name)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":run", AttributeValue::Ss(vec![run.to_string()]))
+            .expression_attribute_values(":name", s(run))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":max", n(i64::from(max_concurrent)))
+            .expression_attribute_values(":total", n(i64::from(max_total)))
+            .send()
+            .await;
+        conditional(result, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
+    }
+
+    async fn give_back(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        run: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PoolCluster>, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&pool_key(pool, cluster_id)))
+            .update_expression("DELETE runs :run SET idle_since = :now")
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":run", AttributeValue::Ss(vec![run.to_string()]))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => output.attributes().map(pool_cluster_of).transpose(),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn mark_releasing(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: Option<DateTime<Utc>>,
+    ) -> Result<bool, AwsError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&pool_key(pool, cluster_id)))
+            .update_expression("SET #state = :releasing")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":releasing", s("releasing"))
+            .expression_attribute_values(":open", s("open"));
+        let request = match idle_since {
+            Some(since) => request
+                .condition_expression(
+                    "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
+                )
+                .expression_attribute_values(":since", n(since.timestamp_millis())),
+            None => request.condition_expression(
+                "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
+            ),
+        };
+        conditional(request.send().await, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
+    }
+
+    async fn forget_pool_cluster(&self, pool: &str, cluster_id: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("key", s(&pool_key(pool, cluster_id)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 }

@@ -198,6 +198,25 @@ impl EmrApi for Emr {
             .map_err(classify)?;
         Ok(())
     }
+
+    async fn cancel_steps(&self, cluster_id: &str, step_ids: &[String]) -> Result<(), AwsError> {
+        // SEND_INTERRUPT (the default) lets a running spark-submit stop as on Ctrl-C.
+        let output = self
+            .client
+            .cancel_steps()
+            .cluster_id(cluster_id)
+            .set_step_ids(Some(step_ids.to_vec()))
+            .send()
+            .await
+            .map_err(classify)?;
+        for info in output.cancel_steps_info_list() {
+            if info.status().map(|s| s.as_str()) == Some("FAILED") {
+                tracing::info!(cluster = %cluster_id, step = ?info.step_id(), reason = ?info.reason(),
+                    "EMR did not cancel the step (it had ended)");
+            }
+        }
+        Ok(())
+    }
 }
 
 fn state_change(code: Option<&str>, message: Option<&str>) -> StateChange {

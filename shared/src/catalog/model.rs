@@ -17,6 +17,48 @@ pub struct Catalog {
     pub defaults: Defaults,
     #[serde(default)]
     pub jobs: BTreeMap<String, Job>,
+    /// Warm EMR pools: clusters that pooled jobs (`pool = "NAME"`) share, kept up between runs for `idle_minutes`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pools: BTreeMap<String, Pool>,
+}
+
+/// A warm EMR pool: the cluster settings of its clusters (like a job's `emr`, over `[defaults.emr]`) and how they are
+/// shared. A pooled run leases room on a live cluster of the pool, or starts one; an idle cluster is released.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pool {
+    /// How long a pool cluster stays up after its last run ended (sparkplug releases it then; EMR's own idle
+    /// auto-termination, a little later, is the backstop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u32>,
+    /// Runs side by side on one cluster (its StepConcurrencyLevel); a run past it leases another cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<u32>,
+    /// Runs one cluster takes in its life: past it, the cluster is released once its runs end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs_per_cluster: Option<u32>,
+    /// The cluster settings, as in `[jobs.NAME.emr]` (release, nodes, fleets, roles, subnet, log URI, …).
+    #[serde(flatten)]
+    pub emr: EmrSettings,
+}
+
+impl Pool {
+    pub const DEFAULT_IDLE_MINUTES: u32 = 15;
+    pub const DEFAULT_MAX_CONCURRENT_RUNS: u32 = 4;
+    pub const DEFAULT_MAX_RUNS_PER_CLUSTER: u32 = 100;
+
+    pub fn idle_minutes(&self) -> u32 {
+        self.idle_minutes.unwrap_or(Self::DEFAULT_IDLE_MINUTES)
+    }
+
+    pub fn max_concurrent_runs(&self) -> u32 {
+        self.max_concurrent_runs
+            .unwrap_or(Self::DEFAULT_MAX_CONCURRENT_RUNS)
+    }
+
+    pub fn max_runs_per_cluster(&self) -> u32 {
+        self.max_runs_per_cluster
+            .unwrap_or(Self::DEFAULT_MAX_RUNS_PER_CLUSTER)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,6 +152,9 @@ pub struct Job {
     /// Runs of this job at once, at most: the others wait, first in first out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_runs: Option<u32>,
+    /// EMR: run on a cluster of this warm pool (`[pools.NAME]`) instead of a cluster of the run's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

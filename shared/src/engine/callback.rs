@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use super::errors::{ErrorKind, TaskError};
 use super::ports::{
-    emr_key, glue_key, CallbackApi, EmrApi, GlueApi, TokenAnswer, TokenStore, Waiter, Work,
+    emr_key, emr_step_key, glue_key, CallbackApi, EmrApi, GlueApi, TokenAnswer, TokenStore, Waiter,
+    Work,
 };
 use super::report::SenseReport;
 use super::sense::{sense_emr, sense_glue};
@@ -127,8 +128,16 @@ enum Interest {
     Look {
         key: String,
         step: Option<(String, String)>,
+        /// Where the waiters of runs on a shared (pool) cluster are, when `key` has none: a step's own key, or every
+        /// run's on the cluster (a cluster's end).
+        shared: Option<Shared>,
     },
     Ignore(String),
+}
+
+enum Shared {
+    Step(String),
+    Cluster(String),
 }
 
 fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
@@ -147,6 +156,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: emr_key(cluster),
                     step: Some((step.to_string(), state.to_string())),
+                    shared: Some(Shared::Step(emr_step_key(cluster, step))),
                 },
             })
         }
@@ -159,6 +169,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: emr_key(cluster),
                     step: None,
+                    shared: Some(Shared::Cluster(format!("{}#", emr_key(cluster)))),
                 },
             })
         }
@@ -174,6 +185,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: glue_key(job, run),
                     step: None,
+                    shared: None,
                 },
             })
         }
@@ -210,15 +222,38 @@ pub async fn notify(
         NotifyInput::Event(event) => event,
     };
     let report = NotifyReport::default();
-    let (key, step) = match interest(&event)? {
+    let (key, step, shared) = match interest(&event)? {
         Interest::Ignore(why) => return Ok(report.drop(why)),
-        Interest::Look { key, step } => (key, step),
+        Interest::Look { key, step, shared } => (key, step, shared),
     };
-    let Some(waiter) = tokens
+    let mut waiter = tokens
         .get_waiter(&key)
         .await
-        .map_err(|e| TaskError::aws("GetItem", e))?
-    else {
+        .map_err(|e| TaskError::aws("GetItem", e))?;
+    match (&waiter, shared) {
+        (Some(_), _) | (None, None) => {}
+        (None, Some(Shared::Step(step_key))) => {
+            waiter = tokens
+                .get_waiter(&step_key)
+                .await
+                .map_err(|e| TaskError::aws("GetItem", e))?;
+        }
+        (None, Some(Shared::Cluster(prefix))) => {
+            // A pool cluster ended: every run still on it is answered (each sees its cluster gone).
+            let on_cluster = tokens
+                .waiters_with_prefix(&prefix)
+                .await
+                .map_err(|e| TaskError::aws("Scan", e))?;
+            if !on_cluster.is_empty() {
+                let mut report = report;
+                for waiter in &on_cluster {
+                    report = settle(emr, glue, sfn, tokens, waiter, report).await?;
+                }
+                return Ok(report);
+            }
+        }
+    }
+    let Some(waiter) = waiter else {
         return Ok(report.drop(format!(
             "{key}: no task waits on it (not sparkplug's, or answered already)"
         )));
@@ -281,14 +316,24 @@ pub async fn reconcile(
     let mut first_error = None;
     for waiter in &waiters {
         // One waiter's trouble (a throttled call) must not keep the others waiting: look at all, then fail.
-        if let (Work::Emr { cluster_id, .. }, Some(active)) = (&waiter.work, &active) {
+        if let (
+            Work::Emr {
+                cluster_id, shared, ..
+            },
+            Some(active),
+        ) = (&waiter.work, &active)
+        {
             // RUNNING: a step runs; STARTING, BOOTSTRAPPING: none can have ended. Only a WAITING cluster (its steps
-            // done) or one no longer active is worth the two calls of a look.
+            // done) or one no longer active is worth the two calls of a look — but a shared cluster RUNNING other
+            // runs' steps may hold this run's ended one.
             let state = active
                 .iter()
                 .find(|c| &c.id == cluster_id)
                 .map(|c| c.state.as_str());
-            if matches!(state, Some("STARTING" | "BOOTSTRAPPING" | "RUNNING")) {
+            let running = if *shared { None } else { Some("RUNNING") };
+            if matches!(state, Some("STARTING" | "BOOTSTRAPPING"))
+                || (state.is_some() && state == running)
+            {
                 continue;
             }
         }

@@ -12,12 +12,14 @@ use tracing::info;
 use super::callback::{register, waiter_for};
 use super::errors::{ErrorKind, TaskError};
 use super::input::check_plan;
-use super::ports::{ClusterSummary, EmrApi, TokenStore, Work};
+use super::pool;
+use super::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
 use super::report::SenseReport;
-use super::summary::{finish, summarize, CaughtError, RunSummary};
+use super::states::Status;
+use super::summary::{finish, summarize, CaughtError, PoolUse, RunSummary, StartKind};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
-use crate::run::plan::{EmrPlan, TAG_ENVIRONMENT};
+use crate::run::plan::{EmrPlan, PoolPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
 /// emr-create-cluster's input: `{"plan": …, "retry_count": $$.State.RetryCount}`.
@@ -46,16 +48,35 @@ pub struct ClusterOutput {
     /// look for one.
     #[serde(default)]
     pub first_attempt: bool,
+    /// A pooled run: the pool whose cluster it leased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// A pooled run that joined a cluster up or starting already.
+    #[serde(default)]
+    pub warm: bool,
 }
 
-/// RunJobFlow from the plan, unless a cluster of this run is already up (a retry after the call went through).
+/// RunJobFlow from the plan, unless a cluster of this run is already up (a retry after the call went through); a
+/// pooled run leases room on a warm cluster of its pool instead, or starts one ([`pool::lease_or_start`]).
 pub async fn emr_create_cluster(
     emr: &impl EmrApi,
+    pools: &impl PoolStore,
     PlanInput { plan, retry_count }: PlanInput,
+    now: DateTime<Utc>,
 ) -> Result<ClusterOutput, TaskError> {
     check_plan(&plan, Engine::Emr)?;
     let request = &emr_plan(&plan)?.cluster;
     let retry = may_be_retry(retry_count);
+    if let Some(pool_plan) = &emr_plan(&plan)?.pool {
+        let lease = pool::lease_or_start(emr, pools, &plan, pool_plan, request, retry, now).await?;
+        return Ok(ClusterOutput {
+            cluster_id: lease.cluster_id,
+            reused: retry,
+            first_attempt: !retry,
+            pool: Some(pool_plan.name.clone()),
+            warm: lease.warm,
+        });
+    }
     if retry {
         let existing = clusters_of_run(emr, &plan).await?;
         if let Some(cluster_id) = existing.first() {
@@ -64,6 +85,8 @@ pub async fn emr_create_cluster(
                 cluster_id: cluster_id.clone(),
                 reused: true,
                 first_attempt: false,
+                pool: None,
+                warm: false,
             });
         }
     }
@@ -76,6 +99,8 @@ pub async fn emr_create_cluster(
         cluster_id,
         reused: false,
         first_attempt: !retry,
+        pool: None,
+        warm: false,
     })
 }
 
@@ -210,6 +235,7 @@ pub async fn emr_add_steps(
         cluster_id,
         step_ids: step_ids.clone(),
         sequential,
+        shared: emr_plan.pool.is_some(),
     };
     register(tokens, &waiter_for(&plan, work, &task_token, now)).await?;
     Ok(StepsOutput {
@@ -245,12 +271,16 @@ impl RunState {
 /// whose answer was lost) — then sums the run up and emits its metric line. Runs on every path, failures included.
 pub async fn emr_terminate(
     emr: &impl EmrApi,
+    pools: &impl PoolStore,
     pricing: &Pricing,
     state: RunState,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
     let plan = &state.plan;
     let known = RunState::field(&state.cluster, "cluster_id");
+    if let Some(pool_plan) = plan.emr.as_ref().and_then(|e| e.pool.as_ref()) {
+        return leave_pool(emr, pools, pricing, &state, pool_plan, known, now).await;
+    }
     let first_attempt = state
         .cluster
         .as_ref()
@@ -283,6 +313,70 @@ pub async fn emr_terminate(
         state.error.as_ref(),
     )
     .priced(pricing, plan, now);
+    finish(&summary, now);
+    Ok(summary)
+}
+
+/// The end of a pooled run ("release" instead of "terminate"): its steps cancelled if they did not end, its lease
+/// given back — the cluster stays up for the pool's other runs, and is released once idle for `idle_minutes`. Its
+/// summary says whether it ran warm, with start-up as the time from its step's submission to its start and cost as
+/// its share: the cluster's rate over its step's time.
+async fn leave_pool(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    pricing: &Pricing,
+    state: &RunState,
+    pool_plan: &PoolPlan,
+    known: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<RunSummary, TaskError> {
+    let plan = &state.plan;
+    let sense = state.sense();
+    let steps_ended = sense.as_ref().is_some_and(|s| s.status != Status::Running);
+    let cluster_id = pool::leave(
+        emr,
+        pools,
+        plan,
+        pool_plan,
+        known.as_deref(),
+        steps_ended,
+        now,
+    )
+    .await?;
+    let warm = state
+        .cluster
+        .as_ref()
+        .and_then(|c| c.get("warm"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut summary = summarize(
+        plan,
+        cluster_id.as_deref(),
+        sense.as_ref(),
+        state.error.as_ref(),
+    );
+    if let Some(timeline) = &mut summary.timeline {
+        let first = timeline.steps.first().cloned().unwrap_or_default();
+        timeline.startup_seconds = first
+            .started
+            .zip(first.submitted)
+            .map(|(started, submitted)| (started - submitted).num_seconds());
+        // The run's share of the cluster: from its step's start to its end.
+        (timeline.created, timeline.ended) = (first.started, first.ended);
+    }
+    summary.pool = Some(PoolUse {
+        name: pool_plan.name.clone(),
+        start: if warm {
+            StartKind::Warm
+        } else {
+            StartKind::Cold
+        },
+    });
+    let mut summary = summary.priced(pricing, plan, now);
+    if let Some(cost) = &mut summary.cost {
+        cost.basis
+            .push_str("; pooled: the cluster's rate over this run's step");
+    }
     finish(&summary, now);
     Ok(summary)
 }

@@ -13,6 +13,9 @@
 //!   environment and every running Glue run of the catalog's Glue jobs is checked against its execution; what
 //!   belongs to an execution that is no longer RUNNING is ended. What belongs to no execution of that name (a plan
 //!   pasted into the console under another execution name) is left alone: its execution's own event covers it.
+//! - **Warm pools** (`{"release_idle": true}`, every minute): pool clusters idle for their `idle_minutes` are
+//!   released ([`pool::release_idle`]). A pooled run's end here cancels its steps on the shared cluster and gives
+//!   its lease back; pool clusters carry no run tag, so the sweep never takes them for a run's leftovers.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,7 +24,8 @@ use tracing::{info, warn};
 
 use super::emr::clusters_of_run;
 use super::errors::TaskError;
-use super::ports::{EmrApi, GlueApi, SfnApi};
+use super::pool::{cancel_run_steps, leave, release_idle, PoolReport};
+use super::ports::{EmrApi, GlueApi, PoolStore, SfnApi};
 use super::states::{glue_run_status, Status};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::{Catalog, Engine, Vars};
@@ -51,6 +55,12 @@ impl JanitorConfig {
 pub struct CleanupReport {
     /// Clusters terminated.
     pub clusters: Vec<String>,
+    /// A pooled run's steps cancelled on its pool's cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// What the look at the warm pools did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pools: Option<PoolReport>,
     /// Glue runs stopped, as `job/run-id`.
     pub glue_runs: Vec<String>,
     /// Why nothing was to be done, when so.
@@ -69,6 +79,10 @@ pub enum JanitorEvent {
         input: Option<String>,
     },
     Sweep,
+    /// Release the pool clusters idle long enough at `time` (now, when unset).
+    ReleaseIdle {
+        time: Option<DateTime<Utc>>,
+    },
 }
 
 impl JanitorEvent {
@@ -81,6 +95,15 @@ impl JanitorEvent {
     pub fn parse_for(function: &str, event: &Value) -> Result<JanitorEvent, TaskError> {
         if event.get("sweep").and_then(Value::as_bool) == Some(true) {
             return Ok(JanitorEvent::Sweep);
+        }
+        if event.get("release_idle").and_then(Value::as_bool) == Some(true) {
+            let time = match event.get("time") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(serde_json::from_value(value.clone()).map_err(|e| {
+                    TaskError::invalid(format!("{function}: `time` is not an RFC 3339 time: {e}"))
+                })?),
+            };
+            return Ok(JanitorEvent::ReleaseIdle { time });
         }
         let text =
             |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
@@ -101,8 +124,8 @@ impl JanitorEvent {
                 })
             }
             (source, detail_type) => Err(TaskError::invalid(format!(
-                "{function}: expected a \"Step Functions Execution Status Change\" event, a \"Scheduled Event\" or \
-                 {{\"sweep\": true}}, found detail-type {detail_type:?} from {source:?}"
+                "{function}: expected a \"Step Functions Execution Status Change\" event, a \"Scheduled Event\", \
+                 {{\"sweep\": true}} or {{\"release_idle\": true}}, found detail-type {detail_type:?} from {source:?}"
             ))),
         }
     }
@@ -114,11 +137,16 @@ pub async fn janitor(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
     sfn: &impl SfnApi,
+    pools: &impl PoolStore,
     event: Value,
     now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
     match JanitorEvent::parse(&event)? {
         JanitorEvent::Sweep => sweep(config, emr, glue, sfn).await,
+        JanitorEvent::ReleaseIdle { time } => Ok(CleanupReport {
+            pools: Some(release_idle(emr, pools, time.unwrap_or(now)).await?),
+            ..CleanupReport::default()
+        }),
         JanitorEvent::ExecutionEnded {
             state_machine_arn,
             name,
@@ -144,7 +172,7 @@ pub async fn janitor(
                 }
             };
             info!(run = %plan.run_name, execution = %name, status = %status, "cleaning up after the execution");
-            end_run(emr, glue, &plan).await
+            end_run(emr, glue, pools, &plan, now).await
         }
     }
 }
@@ -182,10 +210,37 @@ fn plan_of_execution(
 async fn end_run(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
+    pools: &impl PoolStore,
     plan: &RunPlan,
+    now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
     let mut report = CleanupReport::default();
     match plan.engine {
+        Engine::Emr if plan.emr.as_ref().is_some_and(|e| e.pool.is_some()) => {
+            // A shared cluster is not the run's to end: its steps are, and its lease.
+            let pool_plan = plan.emr.as_ref().and_then(|e| e.pool.as_ref());
+            if let Some(pool_plan) = pool_plan {
+                let held = pools
+                    .pool_clusters(Some(&pool_plan.name))
+                    .await
+                    .map_err(|e| TaskError::aws("Scan", e))?
+                    .into_iter()
+                    .find(|c| c.runs.contains(&plan.run_name));
+                if let Some(held) = held {
+                    report.steps = cancel_run_steps(emr, &held.cluster_id, &plan.run_name).await?;
+                    leave(
+                        emr,
+                        pools,
+                        plan,
+                        pool_plan,
+                        Some(&held.cluster_id),
+                        true,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
         Engine::Emr => {
             let ids = clusters_of_run(emr, plan).await?;
             if !ids.is_empty() {
@@ -222,7 +277,7 @@ async fn end_run(
             report.glue_runs = stop(glue, job_name, &live).await?;
         }
     }
-    if report.clusters.is_empty() && report.glue_runs.is_empty() {
+    if report.clusters.is_empty() && report.glue_runs.is_empty() && report.steps.is_empty() {
         info!(run = %plan.run_name, "nothing of the run is running");
     }
     Ok(report)

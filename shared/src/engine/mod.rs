@@ -19,6 +19,7 @@ pub mod errors;
 pub mod glue;
 pub mod input;
 pub mod janitor;
+pub mod pool;
 pub mod ports;
 pub mod queue;
 pub mod report;

@@ -111,6 +111,13 @@ pub trait EmrApi {
         &self,
         cluster_ids: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// CancelSteps (pending steps, and running ones on EMR 5.28.0+): how a run on a shared cluster ends its work
+    /// without ending the cluster.
+    fn cancel_steps(
+        &self,
+        cluster_id: &str,
+        step_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -224,6 +231,9 @@ pub enum Work {
         /// Steps run one after the other (StepConcurrencyLevel 1): a COMPLETED step that is not the last says
         /// nothing new, and costs no API call.
         sequential: bool,
+        /// On a pool's cluster, beside other runs' steps: the waiter is keyed by the run's (one) step.
+        #[serde(default)]
+        shared: bool,
     },
     Glue {
         job_name: String,
@@ -235,6 +245,12 @@ impl Work {
     /// The waiter's key: what an event about this work names.
     pub fn key(&self) -> String {
         match self {
+            Work::Emr {
+                cluster_id,
+                step_ids,
+                shared: true,
+                ..
+            } => emr_step_key(cluster_id, step_ids.first().map_or("", String::as_str)),
             Work::Emr { cluster_id, .. } => emr_key(cluster_id),
             Work::Glue { job_name, run_id } => glue_key(job_name, run_id),
         }
@@ -243,6 +259,11 @@ impl Work {
 
 pub fn emr_key(cluster_id: &str) -> String {
     format!("emr#{cluster_id}")
+}
+
+/// A run's waiter on a shared (pool) cluster: by its step, since the cluster has other runs' steps.
+pub fn emr_step_key(cluster_id: &str, step_id: &str) -> String {
+    format!("emr#{cluster_id}#{step_id}")
 }
 
 pub fn glue_key(job_name: &str, run_id: &str) -> String {
@@ -284,6 +305,11 @@ pub trait TokenStore {
         key: &str,
         expires: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Every waiter whose key starts with `prefix` (the runs on one shared cluster: `emr#<cluster-id>#`).
+    fn waiters_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<Waiter>, AwsError>> + Send;
     /// Every waiter registered before `before`.
     fn waiters_before(
         &self,
@@ -381,4 +407,71 @@ pub trait SlotStore {
         &self,
         job: Option<&str>,
     ) -> impl Future<Output = Result<Vec<QueuedRun>, AwsError>> + Send;
+}
+
+/// A cluster of a warm pool, as the pool's lease records keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCluster {
+    pub pool: String,
+    pub cluster_id: String,
+    /// Being released: no run may join it any more.
+    pub releasing: bool,
+    /// The runs holding a lease on it now.
+    pub runs: Vec<String>,
+    /// Leases taken in its life.
+    pub runs_total: u32,
+    /// When its last lease was given back (none while a run holds one, or before its first run ended).
+    pub idle_since: Option<DateTime<Utc>>,
+    /// The pool's `idle_minutes` when the cluster was started.
+    pub idle_minutes: u32,
+    pub created: DateTime<Utc>,
+    /// The run that started it (the cluster is named after it).
+    pub started_by: String,
+}
+
+/// Leases on warm pool clusters (items of the token table): every write is conditional, so that two runs never
+/// over-fill a cluster and no run joins a cluster being released.
+pub trait PoolStore {
+    /// The clusters of `pool` (every pool's when `None`) sparkplug keeps a record of.
+    fn pool_clusters(
+        &self,
+        pool: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<PoolCluster>, AwsError>> + Send;
+    /// Records a cluster just started, with its first lease (`cluster.runs`).
+    fn add_pool_cluster(
+        &self,
+        cluster: &PoolCluster,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Takes a lease for `run` if the cluster is not being released, has fewer than `max_concurrent` runs and took
+    /// fewer than `max_total` in its life: `true` when taken (or held already).
+    fn lease(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        run: &str,
+        max_concurrent: u32,
+        max_total: u32,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives `run`'s lease back (idempotent) and notes the time; the cluster's record after, if it has one.
+    fn give_back(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        run: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<PoolCluster>, AwsError>> + Send;
+    /// Marks the cluster as being released, if no run holds a lease and it has been idle since `idle_since` (a run
+    /// that came and went since makes it fail): `true` when marked.
+    fn mark_releasing(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Forgets the cluster (it was released, or is gone).
+    fn forget_pool_cluster(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }

@@ -131,6 +131,9 @@ pub struct StepTimes {
     pub name: String,
     pub id: String,
     pub state: String,
+    /// When the step was added to the cluster (its CreationDateTime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

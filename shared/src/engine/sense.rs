@@ -35,6 +35,7 @@ pub fn sense_emr(
                 name: step.map(|s| s.name.clone()).unwrap_or_default(),
                 id: id.clone(),
                 state: step.map_or("MISSING".to_string(), |s| s.state.clone()),
+                submitted: step.and_then(|s| s.created),
                 started: step.and_then(|s| s.started),
                 ended: step.and_then(|s| s.ended),
             })

@@ -46,6 +46,25 @@ pub struct RunSummary {
     /// What the run cost, estimated (`cost::estimate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostEstimate>,
+    /// A pooled run: its pool, and whether it started a cluster (cold) or joined one (warm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolUse>,
+}
+
+/// How a pooled run got its cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolUse {
+    pub name: String,
+    pub start: StartKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartKind {
+    /// The run started the cluster: it waited for it to start.
+    Cold,
+    /// The run joined a cluster that was up or starting already.
+    Warm,
 }
 
 impl RunSummary {
@@ -117,6 +136,7 @@ pub fn summarize(
         cause: failure.as_ref().map(RunFailure::cause),
         failure,
         cost: None,
+        pool: None,
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Job};
+use crate::catalog::{Catalog, Job, Pool};
 pub use validate::{Problem, Report};
 
 /// Where the catalog is read from when neither `--catalog` nor `SPARKPLUG_CATALOG` says otherwise.
@@ -130,10 +130,26 @@ fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>, Vec<PathBuf>) {
                     }
                 }
             }
+            "pools" => {
+                let toml::Value::Table(pools) = value else {
+                    problems.push(Problem::new(
+                        None,
+                        "pools",
+                        "expected a table of pools".into(),
+                    ));
+                    continue;
+                };
+                for (name, pool) in pools {
+                    let path = format!("pools.{name}");
+                    if let Some(pool) = section::<Pool>(pool, &path, None, &mut problems) {
+                        catalog.pools.insert(name, pool);
+                    }
+                }
+            }
             other => problems.push(Problem::new(
                 None,
                 other,
-                "unknown section: expected `vars`, `defaults` or `jobs`".into(),
+                "unknown section: expected `vars`, `defaults`, `pools` or `jobs`".into(),
             )),
         }
     }

@@ -15,7 +15,7 @@ use crate::catalog::shapes::enums::{
     GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
-use crate::catalog::{Catalog, Engine, Job, Vars};
+use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
@@ -150,10 +150,18 @@ pub fn validate(catalog: &Catalog) -> Report {
         &serde_json::to_value(&catalog.defaults).unwrap_or(Value::Null),
         &BTreeSet::new(),
     );
+    check_strings_in(
+        &mut checker,
+        "pools",
+        &serde_json::to_value(&catalog.pools).unwrap_or(Value::Null),
+        &BTreeSet::new(),
+    );
+    check_pools(&mut checker);
     for (name, job) in &catalog.jobs {
         checker.job = Some(name);
         check_job(&mut checker, name, job);
     }
+    checker.job = None;
     check_chains(&mut checker);
     checker.report
 }
@@ -400,7 +408,110 @@ fn check_triggers(c: &mut Checker<'_>, job: &Job) {
     }
 }
 
+/// Warm pools: their sharing settings, and their cluster settings as a job's `emr` (the clusters themselves are
+/// checked as each pooled job's rendered plan).
+fn check_pools(c: &mut Checker<'_>) {
+    for (name, pool) in &c.catalog.pools {
+        let at = |field: &str| format!("pools.{name}.{field}");
+        if check_job_name(name).is_err() {
+            c.error(
+                &format!("pools.{name}"),
+                "pool names are letters, digits, `_` and `-` (they are part of cluster names)",
+            );
+        }
+        if pool.idle_minutes == Some(0) {
+            c.error(&at("idle_minutes"), "must be at least 1");
+        }
+        if pool.idle_minutes.is_some_and(|m| m > 7 * 24 * 60) {
+            c.error(
+                &at("idle_minutes"),
+                "over 10080 (7 days): EMR's idle auto-termination, the backstop, cannot wait longer",
+            );
+        }
+        // RunJobFlow StepConcurrencyLevel: 1 to 256.
+        if let Some(level) = pool.max_concurrent_runs {
+            if !(1..=256).contains(&level) {
+                c.error(
+                    &at("max_concurrent_runs"),
+                    format!("{level}: EMR runs 1 to 256 steps at once (StepConcurrencyLevel)"),
+                );
+            }
+        }
+        if pool.max_runs_per_cluster == Some(0) {
+            c.error(&at("max_runs_per_cluster"), "must be at least 1");
+        }
+        let settings = pool.emr.over(&c.catalog.defaults.emr);
+        if let Some(fleets) = &settings.fleets {
+            check_fleets(
+                c,
+                fleets,
+                settings.master.is_some() || settings.core.is_some() || settings.task.is_some(),
+            );
+        }
+        if let Some(log_uri) = &settings.log_uri {
+            c.s3_uri(&at("log_uri"), log_uri, false);
+        }
+        if pool.emr.idle_timeout_seconds.is_some() {
+            c.error(
+                &at("idle_timeout_seconds"),
+                "a pool's clusters end after `idle_minutes` (EMR's idle auto-termination follows from it)",
+            );
+        }
+        if pool
+            .emr
+            .action_on_failure
+            .is_some_and(|a| a != ActionOnFailure::Continue)
+        {
+            c.error(
+                &at("action_on_failure"),
+                "a pool's steps use CONTINUE: one run's failure must not cancel another run's step",
+            );
+        }
+        if !c
+            .catalog
+            .jobs
+            .values()
+            .any(|job| job.pool.as_deref() == Some(name))
+        {
+            c.warn(&format!("pools.{name}"), "no job uses this pool");
+        }
+    }
+}
+
+fn check_pool_use(c: &mut Checker<'_>, job: &Job, pool: &str) {
+    if !c.catalog.pools.contains_key(pool) {
+        c.error(
+            "pool",
+            format!(
+                "no pool `{pool}` in [pools]; the catalog has: {}",
+                names(c.catalog.pools.keys().map(String::as_str))
+            ),
+        );
+    }
+    if job.emr.is_some() {
+        c.error(
+            "emr",
+            format!("a pooled job's cluster settings are its pool's: set them in [pools.{pool}]"),
+        );
+    }
+    if job.job_flow_overrides.is_some() {
+        c.error(
+            "job_flow_overrides",
+            format!("a pooled job's cluster is its pool's: set its settings in [pools.{pool}]"),
+        );
+    }
+    if job.steps.len() > 1 {
+        c.error(
+            "steps",
+            "a pooled job runs one step per run: steps of runs side by side on a shared cluster would not run in              order (chain jobs with trigger.after instead)",
+        );
+    }
+}
+
 fn check_emr(c: &mut Checker<'_>, job: &Job) {
+    if let Some(pool) = &job.pool {
+        check_pool_use(c, job, pool);
+    }
     if job.glue.is_some() {
         c.error(
             "glue",
@@ -604,6 +715,12 @@ fn check_class(c: &mut Checker<'_>, path: &str, class: &str) {
 }
 
 fn check_glue(c: &mut Checker<'_>, job: &Job) {
+    if job.pool.is_some() {
+        c.error(
+            "pool",
+            "pools are of EMR clusters: this job's engine is glue",
+        );
+    }
     if job.emr.is_some() {
         c.error(
             "emr",

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{set_tag, EmrPlan, PlanError, DEFAULT_IDLE_TIMEOUT_SECONDS, TAG_EMR_MANAGED_POLICIES};
+use super::{
+    set_tag, EmrPlan, PlanError, PoolPlan, DEFAULT_IDLE_TIMEOUT_SECONDS, TAG_EMR_MANAGED_POLICIES,
+    TAG_ENVIRONMENT, TAG_POOL,
+};
 use crate::catalog::{
-    ActionOnFailure, Catalog, FleetsSpec, InstanceGroupSpec, Job, Market, SpotTimeoutAction,
-    StepSpec,
+    ActionOnFailure, Catalog, EmrSettings, FleetsSpec, InstanceGroupSpec, Job, Market,
+    SpotTimeoutAction, StepSpec,
 };
 
 /// Whether a release supports `AutoTerminationPolicy` (EMR 5.30.0+ and 6.1.0+).
@@ -43,8 +46,7 @@ fn instance_group(role: &str, name: &str, spec: &InstanceGroupSpec, default_coun
 }
 
 /// The cluster settings as a RunJobFlow request, before the job's `job_flow_overrides`.
-fn base_cluster(catalog: &Catalog, job: &Job, run_name: &str) -> Map<String, Value> {
-    let settings = job.emr_settings(&catalog.defaults);
+fn base_cluster(settings: &EmrSettings, run_name: &str) -> Map<String, Value> {
     let mut cluster = Map::new();
     let mut put = |key: &str, value: &Option<String>| {
         if let Some(value) = value {
@@ -204,7 +206,10 @@ pub(super) fn plan(
     tags: &[(String, String)],
     fill: &dyn Fn(Value, &str) -> Result<Value, PlanError>,
 ) -> Result<EmrPlan, PlanError> {
-    let mut cluster = base_cluster(catalog, job, run_name);
+    if let Some(pool) = &job.pool {
+        return pooled_plan(catalog, job_name, job, pool, run_name, tags, fill);
+    }
+    let mut cluster = base_cluster(&job.emr_settings(&catalog.defaults), run_name);
     // Like Airflow's EmrCreateJobFlowOperator: the overrides replace whole top-level fields.
     if let Some(Value::Object(overrides)) = &job.job_flow_overrides {
         cluster.extend(overrides.clone());
@@ -292,7 +297,114 @@ pub(super) fn plan(
     Ok(EmrPlan {
         cluster: Value::Object(cluster),
         steps,
+        pool: None,
     })
+}
+
+/// Margin of EMR's idle auto-termination over the pool's `idle_minutes`: sparkplug releases an idle cluster first;
+/// EMR's policy ends it only if sparkplug could not (a backstop against a leaked pool cluster).
+pub const POOL_BACKSTOP_MINUTES: u32 = 15;
+
+/// The name of a pool cluster started by `run_name`: a retried create finds its cluster by it.
+pub fn pool_cluster_name(pool: &str, run_name: &str) -> String {
+    format!("sparkplug-pool-{pool}-{run_name}")
+}
+
+/// A pooled job's plan: a cluster of its pool (the pool's settings, tagged with the pool, not the run: it outlives
+/// the run), and its one step named `<run>: <step>` (a shared cluster's steps must say whose they are) with CONTINUE,
+/// so that a failure never cancels another run's step.
+fn pooled_plan(
+    catalog: &Catalog,
+    job_name: &str,
+    job: &Job,
+    pool_name: &str,
+    run_name: &str,
+    tags: &[(String, String)],
+    fill: &dyn Fn(Value, &str) -> Result<Value, PlanError>,
+) -> Result<EmrPlan, PlanError> {
+    let invalid = |reason: String| PlanError::Invalid {
+        job: job_name.to_string(),
+        reason,
+    };
+    let pool = catalog
+        .pools
+        .get(pool_name)
+        .ok_or_else(|| invalid(format!("pool `{pool_name}` is not in [pools]")))?;
+    let settings = pool.emr.over(&catalog.defaults.emr);
+    let mut cluster = base_cluster(&settings, &pool_cluster_name(pool_name, run_name));
+    cluster.insert(
+        "StepConcurrencyLevel".into(),
+        json!(pool.max_concurrent_runs()),
+    );
+    let release = settings.release_label.clone().unwrap_or_default();
+    if supports_auto_termination(&release) {
+        let minutes = pool.idle_minutes() + POOL_BACKSTOP_MINUTES;
+        cluster.insert(
+            "AutoTerminationPolicy".into(),
+            json!({ "IdleTimeout": minutes * 60 }),
+        );
+    }
+    // The cluster outlives the run and serves other jobs: the defaults' tags and the environment, not the job's.
+    let mut cluster_tags: Vec<(String, String)> = tags
+        .iter()
+        .filter(|(key, _)| key == TAG_ENVIRONMENT || catalog.defaults.tags.contains_key(key))
+        .cloned()
+        .collect();
+    set_tag(&mut cluster_tags, TAG_POOL, pool_name);
+    set_tag(&mut cluster_tags, TAG_EMR_MANAGED_POLICIES, "true");
+    cluster.insert(
+        "Tags".into(),
+        cluster_tags
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect(),
+    );
+    let Value::Object(cluster) = fill(Value::Object(cluster), &format!("pools.{pool_name}"))?
+    else {
+        unreachable!("filling placeholders keeps an object an object")
+    };
+    let steps = match &job.spark_steps {
+        Some(verbatim) => fill(verbatim.clone(), "spark_steps")?,
+        None => {
+            let steps: Vec<Value> = job_steps(job_name, job)
+                .iter()
+                .map(|step| spark_submit_step(step, &job.spark_conf, ActionOnFailure::Continue))
+                .collect();
+            fill(Value::Array(steps), "steps")?
+        }
+    };
+    let Value::Array(mut steps) = steps else {
+        return Err(invalid(
+            "spark_steps must be an array of StepConfig objects".into(),
+        ));
+    };
+    if steps.len() != 1 {
+        return Err(invalid(format!(
+            "a pooled job runs one step per run, this one has {}: steps of runs side by side on a shared cluster              would not run in order (chain jobs with trigger.after instead)",
+            steps.len()
+        )));
+    }
+    for step in &mut steps {
+        let name = step.get("Name").and_then(Value::as_str).unwrap_or(job_name);
+        step["Name"] = json!(pooled_step_name(run_name, name));
+        step["ActionOnFailure"] = json!(ActionOnFailure::Continue.as_str());
+    }
+    Ok(EmrPlan {
+        cluster: Value::Object(cluster),
+        steps,
+        pool: Some(PoolPlan {
+            name: pool_name.to_string(),
+            idle_minutes: pool.idle_minutes(),
+            max_concurrent_runs: pool.max_concurrent_runs(),
+            max_runs_per_cluster: pool.max_runs_per_cluster(),
+        }),
+    })
+}
+
+/// A pooled run's step name: `<run>: <step>` (run names have no `:`), so that a shared cluster's steps say whose
+/// they are.
+pub fn pooled_step_name(run_name: &str, step: &str) -> String {
+    format!("{run_name}: {step}")
 }
 
 /// The cluster's `StepConcurrencyLevel` (1 when unset): how many steps run side by side.

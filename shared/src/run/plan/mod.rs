@@ -13,7 +13,10 @@ use serde_json::Value;
 mod emr;
 pub mod glue;
 
-pub use emr::{job_steps, spark_submit_step, supports_auto_termination};
+pub use emr::{
+    job_steps, pool_cluster_name, pooled_step_name, spark_submit_step, supports_auto_termination,
+    POOL_BACKSTOP_MINUTES,
+};
 
 use crate::catalog::placeholders::{self, Placeholder};
 use crate::catalog::{Catalog, Engine, Job, NotifyOn, VarError, Vars};
@@ -34,6 +37,8 @@ pub const GLUE_RUN_ARGUMENT: &str = "--sparkplug_run";
 pub const TAG_JOB: &str = "sparkplug:job";
 pub const TAG_RUN: &str = "sparkplug:run";
 pub const TAG_ENVIRONMENT: &str = "sparkplug:environment";
+/// On a pool's cluster instead of `sparkplug:run` (the cluster outlives its runs).
+pub const TAG_POOL: &str = "sparkplug:pool";
 /// The tag without which EMR's v2 managed policies (`AmazonEMRServicePolicy_v2`, roles like `EMR_DefaultRole_V2`) let
 /// EMR launch no EC2 instance: the cluster ends TERMINATED_WITH_ERRORS. Every cluster gets it; the subnet and
 /// security groups must carry it too (docs/deploy.md).
@@ -76,10 +81,22 @@ pub struct RunPlan {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmrPlan {
-    /// The RunJobFlow request.
+    /// The RunJobFlow request (for a pooled run: of a new cluster of the pool, when none has room).
     pub cluster: Value,
     /// The AddJobFlowSteps `Steps`, in order.
     pub steps: Vec<Value>,
+    /// The warm pool whose cluster the run leases, for a pooled job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolPlan>,
+}
+
+/// How a pooled run shares its pool's clusters (the catalog's `[pools.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolPlan {
+    pub name: String,
+    pub idle_minutes: u32,
+    pub max_concurrent_runs: u32,
+    pub max_runs_per_cluster: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,317 @@
+//! Warm EMR pools: a pooled run leases room on a live cluster of its pool instead of starting a cluster of its own,
+//! and gives the lease back when it ends; a cluster idle for the pool's `idle_minutes` is released (terminated).
+//!
+//! The leases are items of the token table, each write conditional ([`PoolStore`]): a lease is taken only while the
+//! cluster is not being released, has fewer runs than `max_concurrent_runs` (its StepConcurrencyLevel) and took
+//! fewer than `max_runs_per_cluster`; a release first marks the cluster — only if no run holds a lease and none came
+//! and went since it was seen idle — so that no run joins a cluster that is shutting down (mrjob's pooling race).
+//! EMR's own idle auto-termination, `idle_minutes` + 15 later, is the backstop if sparkplug cannot release it.
+
+use std::cmp::Reverse;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::errors::{ErrorKind, TaskError};
+use super::ports::{EmrApi, PoolCluster, PoolStore};
+use crate::run::plan::{pool_cluster_name, PoolPlan};
+use crate::run::RunPlan;
+
+/// A pool cluster gone from ListClusters is forgotten only after this long: a cluster just started may not be
+/// listed yet by the time its record is read.
+pub const FORGET_GONE_AFTER: Duration = Duration::minutes(10);
+
+/// Where a pooled run runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub cluster_id: String,
+    /// Joined a cluster that was up or starting already (a cold run started it).
+    pub warm: bool,
+}
+
+fn is_live(state: &str) -> bool {
+    matches!(state, "STARTING" | "BOOTSTRAPPING" | "RUNNING" | "WAITING")
+}
+
+/// A lease for the run on a live cluster of its pool with room, else a new cluster of the pool with the run's lease.
+/// A retried attempt finds the lease (or the cluster) its earlier attempt took.
+pub async fn lease_or_start(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    plan: &RunPlan,
+    pool: &PoolPlan,
+    cluster_request: &serde_json::Value,
+    retry: bool,
+    now: DateTime<Utc>,
+) -> Result<Lease, TaskError> {
+    let run = &plan.run_name;
+    let records = pools
+        .pool_clusters(Some(&pool.name))
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?;
+    if retry {
+        if let Some(held) = records.iter().find(|c| c.runs.contains(run)) {
+            info!(run = %run, cluster = %held.cluster_id, "the run holds a lease already");
+            return Ok(Lease {
+                cluster_id: held.cluster_id.clone(),
+                warm: &held.started_by != run,
+            });
+        }
+    }
+    let active = emr
+        .active_clusters()
+        .await
+        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    let own_name = pool_cluster_name(&pool.name, run);
+    if retry {
+        if let Some(started) = active.iter().find(|c| c.name == own_name) {
+            // An earlier attempt started it and lost its answer before recording it.
+            record_new(pools, pool, &started.id, run, now).await?;
+            return Ok(Lease {
+                cluster_id: started.id.clone(),
+                warm: false,
+            });
+        }
+    }
+    let state_of = |id: &str| active.iter().find(|c| c.id == id).map(|c| c.state.clone());
+    let mut candidates: Vec<(&PoolCluster, String)> = records
+        .iter()
+        .filter(|c| !c.releasing)
+        .filter(|c| {
+            c.runs.len() < pool.max_concurrent_runs as usize
+                && c.runs_total < pool.max_runs_per_cluster
+        })
+        .filter_map(|c| state_of(&c.cluster_id).map(|state| (c, state)))
+        .filter(|(_, state)| is_live(state))
+        .collect();
+    // Ready clusters first, then the busiest: runs pack onto few clusters, and the others go idle and are released.
+    candidates.sort_by_key(|(c, state)| {
+        (
+            !matches!(state.as_str(), "RUNNING" | "WAITING"),
+            Reverse(c.runs.len()),
+            c.created,
+        )
+    });
+    for (cluster, state) in candidates {
+        let taken = pools
+            .lease(
+                &pool.name,
+                &cluster.cluster_id,
+                run,
+                pool.max_concurrent_runs,
+                pool.max_runs_per_cluster,
+            )
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        if taken {
+            info!(run = %run, pool = %pool.name, cluster = %cluster.cluster_id, state = %state, "joined a warm cluster");
+            return Ok(Lease {
+                cluster_id: cluster.cluster_id.clone(),
+                warm: true,
+            });
+        }
+        info!(run = %run, cluster = %cluster.cluster_id, "the cluster filled up or is being released meanwhile");
+    }
+    let cluster_id = emr
+        .run_job_flow(cluster_request)
+        .await
+        .map_err(|e| TaskError::aws("RunJobFlow", e))?;
+    record_new(pools, pool, &cluster_id, run, now).await?;
+    info!(run = %run, pool = %pool.name, cluster = %cluster_id, "no warm cluster with room: started one");
+    Ok(Lease {
+        cluster_id,
+        warm: false,
+    })
+}
+
+async fn record_new(
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    cluster_id: &str,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Result<(), TaskError> {
+    pools
+        .add_pool_cluster(&PoolCluster {
+            pool: pool.name.clone(),
+            cluster_id: cluster_id.to_string(),
+            releasing: false,
+            runs: vec![run.to_string()],
+            runs_total: 1,
+            idle_since: None,
+            idle_minutes: pool.idle_minutes,
+            created: now,
+            started_by: run.to_string(),
+        })
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))
+}
+
+/// The end of a pooled run, on every path: its unfinished steps are cancelled (the cluster goes on for the other
+/// runs), its lease given back; a cluster that reached `max_runs_per_cluster` and has no run left is released now.
+/// `cluster_id` is the one the run leased, when the create task said; otherwise the records tell.
+pub async fn leave(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    plan: &RunPlan,
+    pool: &PoolPlan,
+    cluster_id: Option<&str>,
+    steps_ended: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, TaskError> {
+    let run = &plan.run_name;
+    let cluster_id = match cluster_id {
+        Some(id) => id.to_string(),
+        None => {
+            let records = pools
+                .pool_clusters(Some(&pool.name))
+                .await
+                .map_err(|e| TaskError::aws("Scan", e))?;
+            match records.into_iter().find(|c| c.runs.contains(run)) {
+                Some(held) => held.cluster_id,
+                None => {
+                    info!(run = %run, pool = %pool.name, "the run holds no lease: nothing to give back");
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    if !steps_ended {
+        cancel_run_steps(emr, &cluster_id, run).await?;
+    }
+    let after = pools
+        .give_back(&pool.name, &cluster_id, run, now)
+        .await
+        .map_err(|e| TaskError::aws("UpdateItem", e))?;
+    info!(run = %run, pool = %pool.name, cluster = %cluster_id, "lease given back");
+    if let Some(after) = after {
+        if after.runs.is_empty() && after.runs_total >= pool.max_runs_per_cluster {
+            release(emr, pools, &after, "it ran its max_runs_per_cluster").await?;
+        }
+    }
+    Ok(Some(cluster_id))
+}
+
+/// Cancels the run's steps still pending or running on a shared cluster (named `<run>: …`).
+pub async fn cancel_run_steps(
+    emr: &impl EmrApi,
+    cluster_id: &str,
+    run: &str,
+) -> Result<Vec<String>, TaskError> {
+    let steps = match emr.list_steps(cluster_id).await {
+        Ok(steps) => steps,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TaskError::aws("ListSteps", e)),
+    };
+    let prefix = format!("{run}: ");
+    let unfinished: Vec<String> = steps
+        .iter()
+        .filter(|s| s.name.starts_with(&prefix))
+        .filter(|s| matches!(s.state.as_str(), "PENDING" | "RUNNING"))
+        .map(|s| s.id.clone())
+        .collect();
+    if !unfinished.is_empty() {
+        emr.cancel_steps(cluster_id, &unfinished)
+            .await
+            .map_err(|e| TaskError::aws("CancelSteps", e))?;
+        warn!(run = %run, cluster = %cluster_id, steps = ?unfinished, "cancelled the run's steps on the shared cluster");
+    }
+    Ok(unfinished)
+}
+
+/// Marks the cluster as being released (no run may join it from then on), terminates it and forgets it. `false`
+/// when a run took a lease (or came and went) since it was seen idle: it stays.
+async fn release(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    cluster: &PoolCluster,
+    why: &str,
+) -> Result<bool, TaskError> {
+    if !cluster.releasing {
+        let marked = pools
+            .mark_releasing(&cluster.pool, &cluster.cluster_id, cluster.idle_since)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        if !marked {
+            info!(cluster = %cluster.cluster_id, "a run joined the cluster meanwhile: not released");
+            return Ok(false);
+        }
+    }
+    emr.terminate_job_flows(std::slice::from_ref(&cluster.cluster_id))
+        .await
+        .map_err(|e| TaskError::aws("TerminateJobFlows", e))?;
+    pools
+        .forget_pool_cluster(&cluster.pool, &cluster.cluster_id)
+        .await
+        .map_err(|e| TaskError::aws("DeleteItem", e))?;
+    info!(pool = %cluster.pool, cluster = %cluster.cluster_id, why = %why, "pool cluster released");
+    Ok(true)
+}
+
+/// What one look at the pools did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolReport {
+    /// Clusters terminated: idle for their `idle_minutes`, or left marked by an interrupted release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
+    /// Records of clusters that are gone (failed, or ended by EMR's backstop).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<String>,
+    /// Clusters kept: busy, or not idle long enough.
+    pub kept: usize,
+}
+
+/// Releases every pool cluster idle for its `idle_minutes` at `now` (the janitor's schedule, every minute).
+pub async fn release_idle(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    now: DateTime<Utc>,
+) -> Result<PoolReport, TaskError> {
+    let records = pools
+        .pool_clusters(None)
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?;
+    let mut report = PoolReport::default();
+    if records.is_empty() {
+        return Ok(report);
+    }
+    let active = emr
+        .active_clusters()
+        .await
+        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    for cluster in &records {
+        let live = active
+            .iter()
+            .any(|c| c.id == cluster.cluster_id && is_live(&c.state));
+        if !live {
+            if now - cluster.created >= FORGET_GONE_AFTER || cluster.releasing {
+                pools
+                    .forget_pool_cluster(&cluster.pool, &cluster.cluster_id)
+                    .await
+                    .map_err(|e| TaskError::aws("DeleteItem", e))?;
+                report.forgotten.push(cluster.cluster_id.clone());
+            } else {
+                report.kept += 1;
+            }
+            continue;
+        }
+        let idle_for = cluster.idle_since.map(|since| now - since);
+        let idle_enough = cluster.runs.is_empty()
+            && idle_for.is_some_and(|d| d >= Duration::minutes(i64::from(cluster.idle_minutes)));
+        if cluster.releasing || idle_enough {
+            let why = if cluster.releasing {
+                "an earlier release was interrupted".to_string()
+            } else {
+                format!("idle for {} minutes", cluster.idle_minutes)
+            };
+            if release(emr, pools, cluster, &why).await? {
+                report.released.push(cluster.cluster_id.clone());
+                continue;
+            }
+        }
+        report.kept += 1;
+    }
+    info!(released = ?report.released, forgotten = ?report.forgotten, kept = report.kept, "pools looked at");
+    Ok(report)
+}
