@@ -126,7 +126,8 @@ def _service_error(service: str, error: dict[str, Any]) -> Exception:
     from moto.core.exceptions import ServiceException
 
     code = error.get("code", "ThrottlingException")
-    cls = type(code, (ServiceException,), {"code": code, "__module__": f"moto.{service}.exceptions"})
+    module = f"moto.{service.replace('-', '')}.exceptions"  # emr-serverless is moto.emrserverless
+    cls = type(code, (ServiceException,), {"code": code, "__module__": module})
     return cls(error.get("message", "injected by the local emulator"))
 
 
@@ -741,9 +742,10 @@ def _emit(run: str | None, event: dict[str, Any]) -> None:
 
 
 def _clock() -> None:
-    """Moves every cluster and Glue run on as time passes, so that their events come when their states change (on
-    AWS nobody has to ask first)."""
+    """Moves every cluster, Glue run, EMR Serverless application and job run on as time passes, so that their events
+    come when their states change (on AWS nobody has to ask first)."""
     from moto.emr.models import emr_backends
+    from moto.emrserverless.models import emrserverless_backends
     from moto.glue.models import glue_backends
 
     while True:
@@ -766,6 +768,10 @@ def _clock() -> None:
                                     continue  # ended and announced: final
                                 run._sp_account, run._sp_region = account, region
                                 _announce_glue_run(run, account, region)
+                for regions in emrserverless_backends.values():
+                    for backend in regions.values():
+                        _advance_serverless(backend)
+            _announce_serverless()
         except Exception as error:  # noqa: BLE001 - the clock must keep ticking
             print(f"emulator clock: {type(error).__name__}: {error}", flush=True)
 
@@ -897,7 +903,11 @@ def _request_input(handler: Any, operation: Any) -> Any:
     if handler.service_name in REST_SERVICES and isinstance(body, dict) and operation.input_shape is not None:
         parsed = getattr(handler, "params", None) or {}
         for name, member in operation.input_shape.members.items():
-            if member.serialization.get("location") in ("uri", "querystring", "header") and name in parsed:
+            location = member.serialization.get("location")
+            sent = location == "uri" or (
+                location == "querystring" and member.serialization.get("name", name) in handler.querystring
+            )
+            if sent and name in parsed:  # (moto's parser has an empty list for a list the query string lacks)
                 body[name] = parsed[name]
     return body
 
@@ -1290,6 +1300,496 @@ def _write_glue_error_log(run: Any, failing: dict[str, Any]) -> None:
 
 def _stop_error(job: str, run_id: str, code: str, message: str) -> dict[str, Any]:
     return {"JobName": job, "JobRunId": run_id, "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}
+
+
+# ---------------------------------------------------------------------------------------------------- EMR Serverless
+
+# EMR Serverless User Guide, "Job run states": the states in which a job run holds its application busy, and the
+# final ones.
+SERVERLESS_ACTIVE = ("SUBMITTED", "QUEUED", "PENDING", "SCHEDULED", "RUNNING", "CANCELLING")
+SERVERLESS_ENDED = ("SUCCESS", "FAILED", "CANCELLED")
+# Every application and job run state change not yet announced, in the order they happened:
+# (kind, application or job run, previous state, state, when)
+_SERVERLESS_CHANGES: list[tuple[str, Any, str | None, str, datetime]] = []
+# CreateApplication/StartJobRun members moto drops, kept so that GetApplication/GetJobRun return them
+APPLICATION_EXTRAS = (
+    "architecture",
+    "imageConfiguration",
+    "workerTypeSpecifications",
+    "runtimeConfiguration",
+    "monitoringConfiguration",
+    "diskEncryptionConfiguration",
+    "interactiveConfiguration",
+    "schedulerConfiguration",
+    "identityCenterConfiguration",
+    "jobLevelCostAllocationConfiguration",
+)
+JOB_RUN_EXTRAS = ("executionIamPolicy", "mode", "retryPolicy", "flexExecution")
+
+
+def _set_state(item: Any, kind: str, state: str, details: str | None = None) -> None:
+    """Moves an application or a job run (`kind`) to `state`, for the clock to announce (call with LOCK held)."""
+    previous = getattr(item, "state", None)
+    if previous == state:
+        return
+    item.state = state
+    item.updated_at = _now()
+    item._sp_since = time.monotonic()
+    if details is not None:
+        item.state_details = details
+    if kind == "job_run":
+        item.attempt_updated_at = item.updated_at
+    _SERVERLESS_CHANGES.append((kind, item, previous, state, item.updated_at))
+
+
+def _patch_emr_serverless() -> None:
+    """EMR Serverless over time, as its User Guide has it ("Application states", "Job run states", "Understanding
+    application behavior"), where moto creates applications STARTED and job runs SUCCESS at once."""
+    from moto.emrserverless import models, responses
+    from moto.emrserverless.exceptions import ResourceNotFoundException, ValidationException
+
+    application_init = models.Application.__init__
+
+    def new_application(self: Any, *args: Any, **kwargs: Any) -> None:
+        application_init(self, *args, **kwargs)
+        self.state, self.created_at = None, _now()
+        self._sp_busy = time.monotonic()
+        with LOCK:
+            _set_state(self, "application", "CREATING")
+
+    models.Application.__init__ = new_application
+    run_init = models.JobRun.__init__
+
+    def new_job_run(self: Any, *args: Any, **kwargs: Any) -> None:
+        run_init(self, *args, **kwargs)
+        self.state, self.state_details, self.created_at = None, "", _now()
+        # API reference, JobRun: attempt 1 unless a retry policy retries it; totalExecutionDurationSeconds and the
+        # resource utilization are there once the job run has ended.
+        self.attempt, self.attempt_created_at, self.mode = 1, self.created_at, "BATCH"
+        self.started_at = self.ended_at = None
+        self.total_execution_duration_seconds = None
+        self.total_resource_utilization = self.billed_resource_utilization = None
+        self._sp_started = None
+        with LOCK:
+            _set_state(self, "job_run", "SUBMITTED")
+
+    models.JobRun.__init__ = new_job_run
+    backend = models.EMRServerlessBackend
+
+    def ticking(method: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with LOCK:
+                _advance_serverless(self)
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    create_application = backend.create_application
+
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # API reference, CreateApplication clientToken: "The client idempotency token of the application to create".
+        token = kwargs.get("client_token")
+        for application in self.applications.values():
+            if token and application.client_token == token and application.state != "TERMINATED":
+                return application
+        return create_application(self, *args, **kwargs)
+
+    backend.create_application = ticking(create)
+
+    def start_application(self: Any, application_id: str) -> None:
+        # StartApplication: CREATED or STOPPED → STARTING → STARTED, its pre-initialized capacity provisioned.
+        application = self.get_application(application_id)
+        if application.state in ("CREATED", "STOPPED"):
+            _set_state(application, "application", "STARTING")
+        elif application.state not in ("STARTING", "STARTED"):
+            raise ValidationException(
+                f"Application {application_id} must be in one of the following statuses [CREATED, STOPPED]. "
+                f"Current status: {application.state}"
+            )
+
+    def stop_application(self: Any, application_id: str) -> None:
+        # API reference, StopApplication: "All scheduled and running jobs must be completed or cancelled before
+        # stopping an application." STARTED → STOPPING → STOPPED.
+        application = self.get_application(application_id)
+        active = [r.id for r in self.job_runs.get(application_id, []) if r.state in SERVERLESS_ACTIVE]
+        if active:
+            raise ValidationException(
+                f"Application {application_id} has job runs that are not done ({', '.join(active)}): all scheduled "
+                "and running jobs must be completed or cancelled before stopping an application"
+            )
+        if application.state in ("STARTING", "STARTED"):
+            _set_state(application, "application", "STOPPING")
+        elif application.state not in ("CREATED", "STOPPING", "STOPPED"):
+            raise ValidationException(
+                f"Application {application_id} cannot be stopped. Current status: {application.state}"
+            )
+
+    def delete_application(self: Any, application_id: str) -> None:
+        application = self.get_application(application_id)
+        if application.state not in ("CREATED", "STOPPED"):
+            raise ValidationException(
+                f"Application {application_id} must be in one of the following statuses [CREATED, STOPPED]. "
+                f"Current status: {application.state}"
+            )
+        _set_state(application, "application", "TERMINATED")
+
+    list_applications = backend.list_applications
+
+    def listed_applications(self: Any, states: list[str] | None) -> list[Any]:
+        # User Guide, "Application states": a TERMINATED application "doesn't appear on your application list".
+        found = list_applications(self, states)
+        return found if states else [a for a in found if a.state != "TERMINATED"]
+
+    start_job_run = backend.start_job_run
+
+    def start(self: Any, application_id: str, client_token: str, *args: Any, **kwargs: Any) -> Any:
+        application = self.get_application(application_id)
+        # API reference, StartJobRun clientToken: "The client idempotency token of the job run to start": the same
+        # token starts nothing new and answers the job run it started.
+        for run in self.job_runs.get(application_id, []):
+            if client_token and run.client_token == client_token:
+                return run
+        state = application.state
+        auto_start = (application.auto_start_configuration or {}).get("enabled", True)
+        if state == "TERMINATED":
+            raise ValidationException(f"Application {application_id} is terminated. Cannot start job run.")
+        # User Guide, "Application states": an application "only accepts jobs" when STARTED; "Understanding
+        # application behavior": by default it auto-starts on job submission (autoStartConfiguration).
+        if state not in ("STARTING", "STARTED") and not (state in ("CREATED", "STOPPED") and auto_start):
+            raise ValidationException(
+                f"Application {application_id} is {state}"
+                + ("" if state in ("CREATING", "STOPPING") else " and its auto-start is disabled")
+                + ": an application accepts job runs only when it is STARTED"
+            )
+        run = start_job_run(self, application_id, client_token, *args, **kwargs)
+        if state in ("CREATED", "STOPPED"):
+            _set_state(application, "application", "STARTING")
+        return run
+
+    def cancel_job_run(self: Any, application_id: str, job_run_id: str) -> tuple[str, str]:
+        # User Guide, "Job run states": CancelJobRun → CANCELLING ("trying to cancel the job in the application and
+        # release the resources") → CANCELLED. A job run that has succeeded or failed cannot be cancelled.
+        run = self.get_job_run(application_id, job_run_id)
+        if run.state in ("SUCCESS", "FAILED"):
+            raise ValidationException(f"Job run {job_run_id} is {run.state}: it cannot be cancelled")
+        if run.state != "CANCELLED":
+            _set_state(run, "job_run", "CANCELLING")
+        return application_id, job_run_id
+
+    def get_job_run(self: Any, application_id: str, job_run_id: str) -> Any:
+        # An unknown job run of an application that has none is not an unknown application (as moto has it).
+        self.get_application(application_id)
+        for run in self.job_runs.get(application_id, []):
+            if run.id == job_run_id:
+                return run
+        raise ResourceNotFoundException(job_run_id, "JobRun")
+
+    def list_job_runs(
+        self: Any, application_id: str, created_at_after: Any, created_at_before: Any, states: list[str] | None
+    ) -> list[Any]:
+        # An application with no job run yet lists none (moto answers ResourceNotFoundException); dates compare
+        # in UTC, newest first.
+        self.get_application(application_id)
+
+        def naive(moment: Any) -> Any:
+            return moment.astimezone(UTC).replace(tzinfo=None) if getattr(moment, "tzinfo", None) else moment
+
+        after, before = naive(created_at_after), naive(created_at_before)
+        return [
+            run
+            for run in sorted(self.job_runs.get(application_id, []), key=lambda r: r.created_at, reverse=True)
+            if (not states or run.state in states)
+            and (after is None or run.created_at > after)
+            and (before is None or run.created_at < before)
+        ]
+
+    for name, method in (
+        ("start_application", start_application),
+        ("stop_application", stop_application),
+        ("delete_application", delete_application),
+        ("list_applications", listed_applications),
+        ("start_job_run", start),
+        ("cancel_job_run", cancel_job_run),
+        ("list_job_runs", list_job_runs),
+        ("get_application", backend.get_application),
+        ("get_job_run", get_job_run),
+        ("update_application", backend.update_application),
+    ):
+        setattr(backend, name, ticking(method))
+
+    response = responses.EMRServerlessResponse
+
+    def kept(method: Any, extras: tuple[str, ...], find: Any) -> Any:
+        # The members moto drops, kept on the application or job run the call made or changed.
+        from botocore import xform_name
+
+        def wrapper(self: Any) -> Any:
+            with LOCK:
+                result = method(self)
+                item = find(self, result.result)
+                for member in extras:
+                    value = self._get_param(member)
+                    if value is not None:
+                        setattr(item, xform_name(member), value)
+                return result
+
+        return wrapper
+
+    def application_of(self: Any, result: Any) -> Any:
+        return self.emrserverless_backend.applications[result.get("applicationId") or result["application"].id]
+
+    def job_run_of(self: Any, result: Any) -> Any:
+        run = self.emrserverless_backend.get_job_run(result["applicationId"], result["jobRunId"])
+        if run.created_by is None:
+            # API reference, JobRun createdBy: "The user who created the job run" (the caller's role session).
+            function = _caller(self.headers) or "local"
+            run.created_by = f"arn:aws:sts::{self.current_account}:assumed-role/{function}/{function}"
+        return run
+
+    create = kept(response.create_application, APPLICATION_EXTRAS, application_of)
+
+    def created(self: Any) -> Any:
+        result = create(self)
+        application = application_of(self, result.result)
+        if getattr(application, "architecture", None) is None:
+            application.architecture = "X86_64"  # API reference, CreateApplication architecture: the default
+        return result
+
+    update = kept(response.update_application, APPLICATION_EXTRAS, application_of)
+
+    def updated(self: Any) -> Any:
+        result = update(self)
+        application_of(self, result.result).updated_at = _now()  # moto dates it midnight
+        return result
+
+    response.create_application = created
+    response.update_application = updated
+    response.start_job_run = kept(response.start_job_run, JOB_RUN_EXTRAS, job_run_of)
+
+    # API faults, by the run they concern: a job run's `name` (sparkplug's run name), an application's name.
+    def runs_of(self: Any) -> list[str]:
+        found = self.emrserverless_backend
+        application_id, run_id = self._get_param("applicationId"), self._get_param("jobRunId")
+        if run_id:
+            runs = [r.name for r in found.job_runs.get(application_id, []) if r.id == run_id]
+            return [r for r in runs if r]
+        if self._get_action() == "StartJobRun" or not application_id:
+            return [self._get_param("name")] if self._get_param("name") else []
+        application = found.applications.get(application_id)
+        return [application.name] if application is not None and application.name else []
+
+    def faulty(action: str, method: Any) -> Any:
+        def wrapper(self: Any) -> Any:
+            runs = runs_of(self)
+            for run in runs:
+                error = _take_api_error(run, action, after_call=False)
+                if error:
+                    raise _service_error("emr-serverless", error)
+            result = method(self)
+            for run in runs:
+                error = _take_api_error(run, action, after_call=True)
+                if error:
+                    raise _service_error("emr-serverless", error)
+            return result
+
+        return wrapper
+
+    for action in (
+        "CreateApplication",
+        "GetApplication",
+        "ListApplications",
+        "StartApplication",
+        "StopApplication",
+        "UpdateApplication",
+        "DeleteApplication",
+        "StartJobRun",
+        "GetJobRun",
+        "ListJobRuns",
+        "CancelJobRun",
+    ):
+        name = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+        setattr(response, name, faulty(action, getattr(response, name)))
+
+
+def _pre_initialized(application: Any) -> bool:
+    """Whether the application's initialCapacity has workers for the driver and the executors (User Guide,
+    "Configuring pre-initialized capacity"): a job run then starts on them, warm, instead of waiting for on-demand
+    workers."""
+    capacity = application.initial_capacity or {}
+    return all(((capacity.get(kind) or {}).get("workerCount") or 0) >= 1 for kind in ("DRIVER", "EXECUTOR"))
+
+
+def _advance_serverless(backend: Any) -> None:
+    """Moves a region's applications and job runs on to where they are by now (call with LOCK held)."""
+    now = time.monotonic()
+    for application in list(backend.applications.values()):
+        elapsed = now - application._sp_since
+        if application.state == "CREATING" and elapsed >= SETTINGS.serverless_app_create_seconds:
+            _set_state(application, "application", "CREATED")
+        elif application.state == "STARTING" and elapsed >= SETTINGS.serverless_app_start_seconds:
+            _set_state(application, "application", "STARTED")
+            application._sp_busy = now
+        elif application.state == "STOPPING" and elapsed >= SETTINGS.serverless_app_stop_seconds:
+            _set_state(application, "application", "STOPPED")
+    for application_id, runs in list(backend.job_runs.items()):
+        application = backend.applications[application_id]
+        for run in runs:
+            if run.arn in _SETTLED:
+                continue
+            _advance_job_run(run, application, backend.account_id)
+            if run.state in SERVERLESS_ENDED:
+                _SETTLED.add(run.arn)  # a job run that has ended changes no more
+            else:
+                application._sp_busy = now
+    for application in list(backend.applications.values()):
+        # User Guide, "Understanding application behavior": "an application by default is configured to auto-stop
+        # when idle for 15 minutes" (autoStopConfiguration), releasing its pre-initialized capacity.
+        auto_stop = application.auto_stop_configuration or {}
+        minutes = auto_stop.get("idleTimeoutMinutes", 15)
+        idle = now - application._sp_busy
+        if (
+            application.state == "STARTED"
+            and auto_stop.get("enabled", True)
+            and idle >= minutes * SETTINGS.serverless_idle_scale
+        ):
+            _set_state(application, "application", "STOPPING")
+
+
+def _advance_job_run(run: Any, application: Any, account: str) -> None:
+    """SUBMITTED → PENDING (until the application is STARTED) → SCHEDULED → RUNNING → SUCCESS or FAILED, and
+    CANCELLING → CANCELLED (User Guide, "Job run states"), each change recorded for the clock to announce."""
+    moved = True
+    while moved:
+        moved = True
+        elapsed = time.monotonic() - run._sp_since
+        fault = _fault(run.name)
+        if run.state == "SUBMITTED":
+            _set_state(run, "job_run", "PENDING")
+        elif run.state == "PENDING" and application.state == "STARTED":
+            run._sp_warm = _pre_initialized(application)
+            _set_state(run, "job_run", "SCHEDULED")
+        elif run.state == "SCHEDULED" and elapsed >= (
+            SETTINGS.serverless_warm_start_seconds if run._sp_warm else SETTINGS.serverless_worker_start_seconds
+        ):
+            run.started_at, run._sp_started = _now(), time.monotonic()
+            _set_state(run, "job_run", "RUNNING")
+        elif run.state == "RUNNING" and elapsed >= fault.get("job_run_seconds", SETTINGS.serverless_run_seconds):
+            failing = fault.get("fail_job_run")
+            _end_job_run(run, application, account, "FAILED" if failing else "SUCCESS", failing)
+        elif run.state == "CANCELLING" and elapsed >= SETTINGS.serverless_cancel_seconds:
+            _end_job_run(run, application, account, "CANCELLED", None)
+        else:
+            moved = False
+
+
+def _end_job_run(run: Any, application: Any, account: str, state: str, failing: dict[str, Any] | None) -> None:
+    """A job run's end: its duration and resource use (API reference, JobRun), stateDetails from a failure, and
+    the failed driver's stderr in the run's S3 log location."""
+    import math
+
+    run.ended_at = _now()
+    seconds = math.ceil(time.monotonic() - run._sp_started) if run._sp_started is not None else 0
+    run.total_execution_duration_seconds = seconds
+    run.total_resource_utilization, run.billed_resource_utilization = _utilization(application, seconds)
+    _set_state(run, "job_run", state, failing.get("message", "the job run failed") if failing else None)
+    log_uri = _serverless_log_uri(run, application)
+    if failing and log_uri and not failing.get("no_log"):
+        # User Guide, "Storing logs" (Amazon S3): the driver's logs are under
+        # <logUri>/applications/<application-id>/jobs/<job-id>/SPARK_DRIVER/.
+        log_dir = f"{log_uri.rstrip('/')}/applications/{application.id}/jobs/{run.id}/SPARK_DRIVER/"
+        _write_stderr_later(account, log_dir, failing, f"job run {run.id}")
+
+
+def _serverless_log_uri(run: Any, application: Any) -> str | None:
+    """The S3 log location of a job run: its configurationOverrides' monitoringConfiguration, else the
+    application's (User Guide, "Storing logs": a job run's configuration overrides the application's)."""
+    for monitoring in (
+        (run.configuration_overrides or {}).get("monitoringConfiguration"),
+        getattr(application, "monitoring_configuration", None),
+    ):
+        log_uri = ((monitoring or {}).get("s3MonitoringConfiguration") or {}).get("logUri")
+        if log_uri:
+            return log_uri
+    return None
+
+
+def _utilization(application: Any, seconds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """totalResourceUtilization and billedResourceUtilization of a job run that ran `seconds` (API reference,
+    JobRun): an estimate, as the emulator runs no Spark. Its workers are a driver and the pre-initialized executors
+    (initialCapacity), else EMR Serverless's Spark defaults — 3 initial executors, 4 vCPU, 16 GB and 20 GB disk a
+    worker. Billing counts "a 1-minute minimum usage for workers, plus additional storage over 20 GB per worker"."""
+    capacity = application.initial_capacity or {}
+
+    def size(kind: str) -> tuple[float, float, float]:
+        config = (capacity.get(kind) or {}).get("workerConfiguration") or {}
+
+        def number(text: Any, default: float) -> float:
+            found = re.match(r"\s*([\d.]+)", str(text or ""))
+            return float(found.group(1)) if found else default
+
+        return number(config.get("cpu"), 4), number(config.get("memory"), 16), number(config.get("disk"), 20)
+
+    executors = (capacity.get("EXECUTOR") or {}).get("workerCount") or 3
+    workers = [(1, size("DRIVER")), (executors, size("EXECUTOR"))]
+    hours, billed = seconds / 3600, (max(seconds, 60) / 3600 if seconds else 0)
+    total = {
+        "vCPUHour": round(sum(n * cpu * hours for n, (cpu, _, _) in workers), 3),
+        "memoryGBHour": round(sum(n * memory * hours for n, (_, memory, _) in workers), 3),
+        "storageGBHour": round(sum(n * disk * hours for n, (_, _, disk) in workers), 3),
+    }
+    charged = {
+        "vCPUHour": round(sum(n * cpu * billed for n, (cpu, _, _) in workers), 3),
+        "memoryGBHour": round(sum(n * memory * billed for n, (_, memory, _) in workers), 3),
+        "storageGBHour": round(sum(n * max(0.0, disk - 20) * billed for n, (_, _, disk) in workers), 3),
+    }
+    return total, charged
+
+
+def _announce_serverless() -> None:
+    """The "EMR Serverless Application State Change" and "EMR Serverless Job Run State Change" events of every state
+    change since the last call, in order, with `detail` as the User Guide has it ("Automating EMR Serverless with
+    Amazon EventBridge"): dates in ISO 8601 with microseconds."""
+
+    def iso(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    with LOCK:
+        changes = list(_SERVERLESS_CHANGES)
+        _SERVERLESS_CHANGES.clear()
+    for kind, item, previous, state, at in changes:
+        region, account = item.arn.split(":")[3], item.arn.split(":")[4]
+        if kind == "application":
+            auto_stop = item.auto_stop_configuration or {}
+            detail: dict[str, Any] = {
+                "applicationId": item.id,
+                "applicationName": item.name,
+                "arn": item.arn,
+                "releaseLabel": item.release_label,
+                "state": state,
+                "type": (item.type or "").upper(),
+                "createdAt": iso(item.created_at),
+                "updatedAt": iso(at),
+                "autoStopConfig": {
+                    "enabled": auto_stop.get("enabled", True),
+                    "idleTimeout": auto_stop.get("idleTimeoutMinutes", 15),
+                },
+                "autoStartConfig": {"enabled": (item.auto_start_configuration or {}).get("enabled", True)},
+            }
+            detail_type = "EMR Serverless Application State Change"
+        else:
+            detail = {
+                "jobRunId": item.id,
+                "applicationId": item.application_id,
+                "arn": item.arn,
+                "releaseLabel": item.release_label,
+                "state": state,
+                **({"previousState": previous} if previous else {}),
+                "createdBy": item.created_by,
+                "updatedAt": iso(at),
+                "createdAt": iso(item.created_at),
+            }
+            detail_type = "EMR Serverless Job Run State Change"
+        _emit(item.name, _state_event(detail_type, "aws.emr-serverless", account, region, detail))
 
 
 # ------------------------------------------------------------------------------------------ Lambda and S3 → trigger
@@ -1732,6 +2232,7 @@ def install(lambda_endpoints: dict[str, str]) -> None:
     _patch_model_validation()
     _patch_emr()
     _patch_glue()
+    _patch_emr_serverless()
     _patch_lambda(forwarder)
     _patch_s3(forwarder)
     _patch_sfn_events(forwarder)

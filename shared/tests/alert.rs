@@ -105,6 +105,9 @@ impl TokenStore for Fake {
     async fn waiters_before(&self, _: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
         unreachable!()
     }
+    async fn waiters_with_prefix(&self, _: &str) -> Result<Vec<Waiter>, AwsError> {
+        unreachable!()
+    }
     async fn claim(&self, key: &str, _: DateTime<Utc>) -> Result<bool, AwsError> {
         let mut claimed = self.claimed.lock().unwrap();
         if claimed.iter().any(|k| k == key) {

@@ -15,9 +15,9 @@ use sparkplug::engine::trigger::TriggerConfig;
 use sparkplug::engine::{callback, emr, glue, trigger, ErrorKind, TaskError};
 
 async fn create_cluster(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
-    let client = aws.emr();
+    let (client, pools) = (aws.emr(), aws.tokens());
     handle("emr-create-cluster", input, |i| {
-        emr::emr_create_cluster(&client, i)
+        emr::emr_create_cluster(&client, &pools, i, now())
     })
     .await
 }
@@ -43,9 +43,9 @@ fn pricing() -> Pricing {
 }
 
 async fn terminate(aws: &FakeAws, input: Value, now: DateTime<Utc>) -> Result<Value, TaskError> {
-    let (client, pricing) = (aws.emr(), pricing());
+    let (client, pools, pricing) = (aws.emr(), aws.tokens(), pricing());
     handle("emr-terminate", input, |i| {
-        emr::emr_terminate(&client, &pricing, i, now)
+        emr::emr_terminate(&client, &pools, &pricing, i, now)
     })
     .await
 }

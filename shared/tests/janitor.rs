@@ -22,10 +22,10 @@ fn config() -> JanitorConfig {
 }
 
 async fn janitor(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
-    let (emr, glue, sfn) = (aws.emr(), aws.glue(), aws.sfn());
+    let (emr, glue, sfn, pools) = (aws.emr(), aws.glue(), aws.sfn(), aws.tokens());
     let config = config();
     handle("janitor", event, |e| {
-        janitor::janitor(&config, &emr, &glue, &sfn, e, now())
+        janitor::janitor(&config, &emr, &glue, &sfn, &pools, e, now())
     })
     .await
 }

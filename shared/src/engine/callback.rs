@@ -156,7 +156,12 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: emr_key(cluster),
                     step: Some((step.to_string(), state.to_string())),
-                    shared: Some(Shared::Step(emr_step_key(cluster, step))),
+                    // A pooled run's step is named `<run>: <step>`: only such a step can have a waiter of its own.
+                    shared: detail
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .filter(|name| name.contains(": "))
+                        .map(|_| Shared::Step(emr_step_key(cluster, step))),
                 },
             })
         }

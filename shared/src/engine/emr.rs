@@ -52,7 +52,7 @@ pub struct ClusterOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// A pooled run that joined a cluster up or starting already.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warm: bool,
 }
 

@@ -232,7 +232,7 @@ pub enum Work {
         /// nothing new, and costs no API call.
         sequential: bool,
         /// On a pool's cluster, beside other runs' steps: the waiter is keyed by the run's (one) step.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         shared: bool,
     },
     Glue {
