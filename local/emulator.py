@@ -4,10 +4,15 @@ Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses 
 
 - Step Functions executes state machines (moto's own switch), and its Lambda tasks are forwarded to a real Lambda
   runtime emulator (`cargo lambda watch`'s Invoke API) instead of moto's Docker-less echo.
-- EMR clusters start (STARTING → BOOTSTRAPPING → WAITING), and their steps run one after the other
-  (PENDING → RUNNING → COMPLETED) over configurable times. A step can be made to FAIL (with FailureDetails), a
-  cluster to die mid-step (TERMINATED_WITH_ERRORS with a reason); a cluster terminated with unfinished steps
-  cancels them, and ActionOnFailure is applied.
+- EMR clusters start (STARTING → BOOTSTRAPPING → WAITING), and their steps run up to StepConcurrencyLevel at a
+  time, in submission order (PENDING → RUNNING → COMPLETED), over configurable times. A step can be made to FAIL
+  (with FailureDetails), a cluster to die mid-step (TERMINATED_WITH_ERRORS with a reason); a cluster terminated with
+  unfinished steps cancels them, and ActionOnFailure is applied. CancelSteps (moto has none) cancels pending steps
+  and running ones (CANCEL_PENDING → CANCELLED); an AutoTerminationPolicy terminates a cluster left idle.
+- EMR Serverless over time (moto's applications are STARTED and its job runs SUCCESS at once): applications go
+  CREATING → CREATED, STARTING → STARTED, STOPPING → STOPPED, auto-start on a job run and auto-stop when idle; job
+  runs SUBMITTED → PENDING → SCHEDULED → RUNNING → SUCCESS, warm on pre-initialized capacity, and can be made to
+  FAIL (with the driver's stderr in the run's S3 log location) or be cancelled (CANCELLING → CANCELLED).
 - Glue job runs take time (STARTING → RUNNING → SUCCEEDED) and can be made to FAIL; UpdateJob is implemented.
 - EventBridge rules as the template declares them (each function's `EventBridgeRule` events, matched by their
   patterns): S3 "Object Created" events, with a real per-PUT sequencer, and "Step Functions Execution Status
@@ -17,20 +22,25 @@ Written for moto 5.2.5 (pinned in dev/requirements-local.txt; `install` refuses 
   is checked against its policy in template.yaml — actions, resource ARNs, StringEquals conditions on request and
   resource tags — and refused with AccessDeniedException when the policy does not allow it; every call is recorded
   (GET /iam), so that a test can hold the policies to what the functions do.
-- AWS's rules, enforced where moto does not: every EMR, Glue and Step Functions request is checked against
-  botocore's service model (unknown or missing fields, types, enums, min/max) and refused with ValidationException
-  as AWS would; a cluster whose v2-managed service role lacks the for-use-with-amazon-emr-managed-policies tag ends
-  TERMINATED_WITH_ERRORS; AddJobFlowSteps refuses CANCEL_AND_WAIT/TERMINATE_CLUSTER when StepConcurrencyLevel > 1;
-  Glue refuses a Timeout of 10080 minutes or more.
-- State-change events as AWS documents them, at the moment the state changes (a clock moves clusters and Glue runs
-  on without being asked): "EMR Step Status Change", "EMR Cluster State Change", "Glue Job State Change", to the
-  functions whose template rules match. Task tokens: SendTaskFailure keeps its cause, a second answer is refused.
+- AWS's rules, enforced where moto does not: every EMR, EMR Serverless, Glue and Step Functions request is checked
+  against botocore's service model (unknown or missing fields, types, enums, min/max; for EMR Serverless, a REST
+  service, the members in its URI and query string too) and refused with ValidationException as AWS would; a cluster
+  whose v2-managed service role lacks the for-use-with-amazon-emr-managed-policies tag ends TERMINATED_WITH_ERRORS;
+  RunJobFlow and AddJobFlowSteps refuse CANCEL_AND_WAIT/TERMINATE_CLUSTER when StepConcurrencyLevel > 1; Glue
+  refuses a Timeout of 10080 minutes or more; EMR Serverless accepts a job run only on an application that is
+  STARTED or can auto-start.
+- State-change events as AWS documents them, at the moment the state changes (a clock moves clusters, Glue runs and
+  EMR Serverless applications and job runs on without being asked): "EMR Step Status Change", "EMR Cluster State
+  Change", "Glue Job State Change", "EMR Serverless Application State Change", "EMR Serverless Job Run State
+  Change", to the functions whose template rules match. Task tokens: SendTaskFailure keeps its cause, a second
+  answer is refused.
 - API faults on demand: an error for the next N calls of an action (before or after the call takes effect), Lambda
   function errors, and state-change events dropped, delayed, duplicated or reordered.
 
-Faults are keyed by run name (the EMR cluster's Name, the Glue run's `--sparkplug_run` argument, the plan's
-`run_name` in a Lambda payload), so concurrent tests do not disturb each other. They are set through the control
-API (see `ControlHandler`).
+Faults are keyed by run name (the EMR cluster's Name — or, for a step named `<run>: <step>` on a shared cluster, that
+run —, the Glue run's `--sparkplug_run` argument, the EMR Serverless job run's `name`, the plan's `run_name` in a
+Lambda payload), so concurrent tests do not disturb each other. They are set through the control API (see
+`ControlHandler`).
 """
 
 from __future__ import annotations
@@ -918,6 +928,16 @@ def _service_rules(service: str, action: str, body: dict[str, Any]) -> list[str]
     if service == "emr" and action == "CancelSteps" and len(body.get("StepIds") or []) > 256:
         # EMR API, CancelSteps: "A maximum of 256 steps are allowed in each CancelSteps request."
         problems.append(f"StepIds: {len(body['StepIds'])} steps; at most 256 can be cancelled in one request")
+    level = body.get("StepConcurrencyLevel")
+    if service == "emr" and action == "RunJobFlow" and isinstance(level, int) and level > 1:
+        # EMR API, StepConfig.ActionOnFailure: with StepConcurrencyLevel > 1, a step with CANCEL_AND_WAIT or
+        # TERMINATE_CLUSTER is not submitted and the action fails (AddJobFlowSteps: see `_patch_emr`).
+        for step in body.get("Steps") or []:
+            if step.get("ActionOnFailure") in ("CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
+                problems.append(
+                    f"Steps: ActionOnFailure {step['ActionOnFailure']} of step {step.get('Name')} is not valid when "
+                    f"StepConcurrencyLevel is {level}: use CONTINUE"
+                )
     if service == "emr" and action in ("RunJobFlow", "PutAutoTerminationPolicy"):
         # EMR API, AutoTerminationPolicy.IdleTimeout: "a minimum of 60 seconds and a maximum of 604800 seconds".
         idle = (body.get("AutoTerminationPolicy") or {}).get("IdleTimeout")
@@ -2257,10 +2277,20 @@ class ControlHandler(BaseHTTPRequestHandler):
     GET  /bus                          → every event a function put on an EventBridge bus (PutEvents entries)
     GET  /iam                          → every call a function made, checked against its policy in template.yaml:
                                          {"denied": [...], "used": {function: [actions]}, "granted": {...}}
-    POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings)
+    POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings): cluster_start_seconds,
+                                         bootstrap_seconds, step_seconds, glue_start_seconds, glue_run_seconds,
+                                         glue_stop_seconds, step_log_delay_seconds, idle_timeout_scale (× an EMR
+                                         AutoTerminationPolicy's IdleTimeout), serverless_app_create_seconds,
+                                         serverless_app_start_seconds, serverless_app_stop_seconds,
+                                         serverless_warm_start_seconds, serverless_worker_start_seconds,
+                                         serverless_run_seconds, serverless_cancel_seconds, serverless_idle_scale
+                                         (seconds per minute of an application's idleTimeoutMinutes)
     POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file", "stderr", "no_log"},
                      "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
                      "step_seconds": N,   (each of this run's EMR steps takes N seconds)
+                     "fail_job_run": {"message", "stderr", "no_log"},   (this EMR Serverless job run ends FAILED,
+                                         stateDetails = message, the driver's stderr in its S3 log location)
+                     "job_run_seconds": N,   (this EMR Serverless job run is RUNNING N seconds)
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
                      "lambda_errors": [{"function", "error_type", "message", "times"}],
                      "lambda_timeouts": [{"function", "times"}],   (the function runs past its Timeout)
@@ -2269,6 +2299,11 @@ class ControlHandler(BaseHTTPRequestHandler):
                      "events": [{"detail_type", "state", "action", "seconds", "times"}]}
                                          (state-change events of the run: `drop`, `delay` by seconds, `duplicate`,
                                          or `reorder` — held until the run's next event has been delivered)
+                    The run of an EMR step named `<run>: <step>` (sparkplug's steps on a shared pool cluster) is
+                    <run> when <run> has faults: its `fail_step.name` is matched against <step>, and its
+                    `step_seconds` and step `events` apply; otherwise the cluster's name is the run (`kill_cluster`
+                    always). The run of an EMR Serverless job run is its StartJobRun `name` (its `api_errors` by
+                    action: StartJobRun, GetJobRun, CancelJobRun; an application's calls are keyed by its name).
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
     """
 

@@ -25,6 +25,7 @@ pub struct Catalog {
 /// A warm EMR pool: the cluster settings of its clusters (like a job's `emr`, over `[defaults.emr]`) and how they are
 /// shared. A pooled run leases room on a live cluster of the pool, or starts one; an idle cluster is released.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PoolFields")]
 pub struct Pool {
     /// How long a pool cluster stays up after its last run ended (sparkplug releases it then; EMR's own idle
     /// auto-termination, a little later, is the backstop).
@@ -39,6 +40,38 @@ pub struct Pool {
     /// The cluster settings, as in `[jobs.NAME.emr]` (release, nodes, fleets, roles, subnet, log URI, …).
     #[serde(flatten)]
     pub emr: EmrSettings,
+}
+
+/// A pool as written: its own fields beside the cluster settings. (serde's `flatten` would let a misspelt field
+/// through unnoticed: the cluster settings are read from what is left, where an unknown field is refused.)
+#[derive(Deserialize)]
+struct PoolFields(serde_json::Map<String, Value>);
+
+impl TryFrom<PoolFields> for Pool {
+    type Error = String;
+
+    fn try_from(PoolFields(mut fields): PoolFields) -> Result<Self, Self::Error> {
+        let mut number = |key: &str| -> Result<Option<u32>, String> {
+            fields
+                .remove(key)
+                .map(|value| serde_json::from_value(value).map_err(|e| format!("{key}: {e}")))
+                .transpose()
+        };
+        let (idle_minutes, max_concurrent_runs, max_runs_per_cluster) = (
+            number("idle_minutes")?,
+            number("max_concurrent_runs")?,
+            number("max_runs_per_cluster")?,
+        );
+        let emr = serde_json::from_value(Value::Object(fields)).map_err(|e| {
+            format!("{e} (or a pool's own `idle_minutes`, `max_concurrent_runs`, `max_runs_per_cluster`)")
+        })?;
+        Ok(Pool {
+            idle_minutes,
+            max_concurrent_runs,
+            max_runs_per_cluster,
+            emr,
+        })
+    }
 }
 
 impl Pool {
