@@ -59,11 +59,14 @@ fn plan(run: &str) -> RunPlan {
 
 /// The lease records with the conditions of `aws::dynamodb`'s writes.
 #[derive(Default)]
-struct Leases(Mutex<Vec<PoolCluster>>);
+struct Leases(
+    Mutex<Vec<PoolCluster>>,
+    Mutex<Option<(String, DateTime<Utc>)>>,
+);
 
 impl Leases {
     fn with(clusters: Vec<PoolCluster>) -> Self {
-        Leases(Mutex::new(clusters))
+        Leases(Mutex::new(clusters), Mutex::new(None))
     }
     fn get(&self, id: &str) -> Option<PoolCluster> {
         self.0
@@ -145,6 +148,29 @@ impl PoolStore for Leases {
         c.releasing = true;
         Ok(true)
     }
+    async fn claim_start(
+        &self,
+        _: &str,
+        run: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let mut lock = self.1.lock().unwrap();
+        match &*lock {
+            Some((holder, expiry)) if holder != run && *expiry >= now => Ok(false),
+            _ => {
+                *lock = Some((run.to_string(), until));
+                Ok(true)
+            }
+        }
+    }
+    async fn end_start(&self, _: &str, run: &str) -> Result<(), AwsError> {
+        let mut lock = self.1.lock().unwrap();
+        if lock.as_ref().is_some_and(|(holder, _)| holder == run) {
+            *lock = None;
+        }
+        Ok(())
+    }
     async fn forget_pool_cluster(&self, _: &str, id: &str) -> Result<(), AwsError> {
         self.0.lock().unwrap().retain(|c| c.cluster_id != id);
         Ok(())
@@ -160,6 +186,7 @@ fn record(id: &str, runs: &[&str], total: u32) -> PoolCluster {
         runs_total: total,
         idle_since: None,
         idle_minutes: 10,
+        max_runs: 3,
         created: now() - Duration::minutes(30),
         started_by: "first".into(),
     }
@@ -456,7 +483,7 @@ async fn a_pooled_run_that_ends_gives_its_lease_back_and_leaves_the_cluster_up()
 #[tokio::test]
 async fn a_pooled_run_stopped_early_cancels_only_its_own_step_and_a_spent_cluster_is_released() {
     let plan = plan("clicks-7");
-    // The cluster's third and last run (max_runs_per_cluster = 3) ends: nobody else on it, it is released now.
+    // The cluster's third and last run (max_runs_per_cluster = 3) ends: nobody else is on it.
     let leases = Leases::with(vec![record("j-UP", &["clicks-7"], 3)]);
     let aws = FakeAws::new();
     aws.ok(
@@ -467,7 +494,6 @@ async fn a_pooled_run_stopped_early_cancels_only_its_own_step_and_a_spent_cluste
         "CancelSteps",
         json!({"CancelStepsInfoList": [{"StepId": "s-MINE", "Status": "SUBMITTED"}]}),
     );
-    aws.ok("TerminateJobFlows", json!({}));
     let state: RunState =
         serde_json::from_value(json!({"plan": plan, "cluster": {"cluster_id": "j-UP"},
         "error": {"Error": "States.Timeout", "Cause": ""}}))
@@ -477,6 +503,19 @@ async fn a_pooled_run_stopped_early_cancels_only_its_own_step_and_a_spent_cluste
         .await
         .unwrap();
     assert_eq!(aws.requests("CancelSteps")[0]["StepIds"], json!(["s-MINE"]));
+    assert!(
+        aws.requests("TerminateJobFlows").is_empty(),
+        "a run never ends the shared cluster"
+    );
+    assert_eq!(serde_json::to_value(summary).unwrap()["error"], "Timeout");
+
+    // Spent, and nobody on it: the next look at the pools releases it, however recently it was used.
+    aws.ok("ListClusters", listed(&[("j-UP", "WAITING")]));
+    aws.ok("TerminateJobFlows", json!({}));
+    let report = release_idle(&aws.emr(), &leases, None, now())
+        .await
+        .unwrap();
+    assert_eq!(report.released, vec!["j-UP"]);
     assert_eq!(
         aws.requests("TerminateJobFlows")[0]["JobFlowIds"],
         json!(["j-UP"])
@@ -485,7 +524,6 @@ async fn a_pooled_run_stopped_early_cancels_only_its_own_step_and_a_spent_cluste
         leases.get("j-UP").is_none(),
         "a released cluster is forgotten"
     );
-    assert_eq!(serde_json::to_value(summary).unwrap()["error"], "Timeout");
 }
 
 #[tokio::test]
@@ -516,7 +554,9 @@ async fn only_clusters_idle_for_their_idle_minutes_are_released_and_gone_ones_fo
         ]),
     );
     aws.ok("TerminateJobFlows", json!({}));
-    let report = release_idle(&aws.emr(), &leases, now()).await.unwrap();
+    let report = release_idle(&aws.emr(), &leases, Some("shared"), now())
+        .await
+        .unwrap();
     assert_eq!(report.released, vec!["j-IDLE"]);
     assert_eq!(report.forgotten, vec!["j-GONE"]);
     assert_eq!(report.kept, 2);
@@ -601,6 +641,82 @@ async fn the_dynamodb_lease_is_one_conditional_update_that_never_over_fills() {
     assert!(!aws
         .tokens()
         .lease("shared", "j-1", "run-1", 4, 50)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_burst_into_an_empty_pool_starts_one_cluster_the_others_retry_and_join_it() {
+    let leases = Leases::default();
+    let (first, second) = (plan("clicks-9"), plan("clicks-10"));
+    // The first run holds the start lock while its RunJobFlow is in flight.
+    assert!(leases
+        .claim_start("shared", "clicks-9", now(), now() + Duration::seconds(60))
+        .await
+        .unwrap());
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", listed(&[]));
+    let error = lease_or_start(
+        &aws.emr(),
+        &leases,
+        &second,
+        &pool_of(&second),
+        &json!({}),
+        false,
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error.kind,
+        sparkplug::engine::ErrorKind::Retryable,
+        "{error}"
+    );
+    assert!(
+        error.message.contains("another run is starting a cluster"),
+        "{error}"
+    );
+    assert!(aws.requests("RunJobFlow").is_empty());
+    leases.end_start("shared", "clicks-9").await.unwrap();
+
+    // The first run's cluster is recorded; the second's retry joins it.
+    aws.ok("RunJobFlow", json!({"JobFlowId": "j-ONE"}));
+    let lease = lease_or_start(
+        &aws.emr(),
+        &leases,
+        &first,
+        &pool_of(&first),
+        &json!({}),
+        false,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lease.cluster_id, "j-ONE");
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", listed(&[("j-ONE", "STARTING")]));
+    let lease = lease_or_start(
+        &aws.emr(),
+        &leases,
+        &second,
+        &pool_of(&second),
+        &json!({}),
+        true,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-ONE", true));
+    assert!(aws.requests("RunJobFlow").is_empty());
+
+    // A lock whose holder died expires.
+    assert!(leases
+        .claim_start("shared", "ghost", now(), now() + Duration::seconds(60))
+        .await
+        .unwrap());
+    let later = now() + Duration::seconds(61);
+    assert!(leases
+        .claim_start("shared", "clicks-11", later, later + Duration::seconds(60))
         .await
         .unwrap());
 }

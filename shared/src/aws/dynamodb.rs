@@ -355,6 +355,11 @@ impl SlotStore for TokenTable {
     }
 }
 
+/// The pool's start lock (not under `pool#`: it is no cluster's record).
+fn start_key(pool: &str) -> String {
+    format!("poolstart#{pool}")
+}
+
 fn pool_key(pool: &str, cluster_id: &str) -> String {
     format!("pool#{pool}#{cluster_id}")
 }
@@ -393,6 +398,7 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
         runs_total: number("runs_total"),
         idle_since: millis_of(item, "idle_since"),
         idle_minutes: number("idle_minutes"),
+        max_runs: number("max_runs"),
         created: millis_of(item, "created").unwrap_or_default(),
         started_by: text("started_by")?,
     })
@@ -400,7 +406,7 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
 
 /// Pool leases: one item per pool cluster, `pool#<pool>#<cluster-id>`, with `state` (`open` or `releasing`), the
 /// string set `runs` of the runs holding a lease (absent when none: DynamoDB keeps no empty set), `runs_total`,
-/// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `created` and `started_by`.
+/// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `max_runs`, `created` and `started_by`.
 impl PoolStore for TokenTable {
     async fn pool_clusters(&self, pool: Option<&str>) -> Result<Vec<PoolCluster>, AwsError> {
         let prefix = match pool {
@@ -438,6 +444,7 @@ impl PoolStore for TokenTable {
             .item("state", s("open"))
             .item("runs_total", n(i64::from(cluster.runs_total)))
             .item("idle_minutes", n(i64::from(cluster.idle_minutes)))
+            .item("max_runs", n(i64::from(cluster.max_runs)))
             .item("created", n(cluster.created.timestamp_millis()))
             .item("started_by", s(&cluster.started_by));
         if !cluster.runs.is_empty() {
@@ -541,6 +548,49 @@ impl PoolStore for TokenTable {
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })
+    }
+
+    async fn claim_start(
+        &self,
+        pool: &str,
+        run: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("key", s(&start_key(pool)))
+            .item("run_name", s(run))
+            .item("until", n(until.timestamp_millis()))
+            .item("expires", n(until.timestamp() + 3600))
+            .condition_expression("attribute_not_exists(#key) OR #until < :now OR run_name = :run")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":run", s(run))
+            .send()
+            .await;
+        conditional(result, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
+    }
+
+    async fn end_start(&self, pool: &str, run: &str) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("key", s(&start_key(pool)))
+            .condition_expression("run_name = :run")
+            .expression_attribute_values(":run", s(run))
+            .send()
+            .await;
+        conditional(result, |e| {
+            matches!(e, DeleteItemError::ConditionalCheckFailedException(_))
+        })
+        .map(|_| ())
     }
 
     async fn forget_pool_cluster(&self, pool: &str, cluster_id: &str) -> Result<(), AwsError> {

@@ -79,8 +79,9 @@ pub enum JanitorEvent {
         input: Option<String>,
     },
     Sweep,
-    /// Release the pool clusters idle long enough at `time` (now, when unset).
+    /// Release the pool clusters (of `pool`, or of every pool) idle long enough at `time` (now, when unset).
     ReleaseIdle {
+        pool: Option<String>,
         time: Option<DateTime<Utc>>,
     },
 }
@@ -103,7 +104,11 @@ impl JanitorEvent {
                     TaskError::invalid(format!("{function}: `time` is not an RFC 3339 time: {e}"))
                 })?),
             };
-            return Ok(JanitorEvent::ReleaseIdle { time });
+            let pool = event
+                .get("pool")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            return Ok(JanitorEvent::ReleaseIdle { pool, time });
         }
         let text =
             |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
@@ -143,8 +148,8 @@ pub async fn janitor(
 ) -> Result<CleanupReport, TaskError> {
     match JanitorEvent::parse(&event)? {
         JanitorEvent::Sweep => sweep(config, emr, glue, sfn).await,
-        JanitorEvent::ReleaseIdle { time } => Ok(CleanupReport {
-            pools: Some(release_idle(emr, pools, time.unwrap_or(now)).await?),
+        JanitorEvent::ReleaseIdle { pool, time } => Ok(CleanupReport {
+            pools: Some(release_idle(emr, pools, pool.as_deref(), time.unwrap_or(now)).await?),
             ..CleanupReport::default()
         }),
         JanitorEvent::ExecutionEnded {

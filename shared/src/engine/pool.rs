@@ -21,6 +21,8 @@ use crate::run::RunPlan;
 /// A pool cluster gone from ListClusters is forgotten only after this long: a cluster just started may not be
 /// listed yet by the time its record is read.
 pub const FORGET_GONE_AFTER: Duration = Duration::minutes(10);
+/// How long a pool's start lock holds if its run never gives it back (a crashed attempt).
+pub const START_LOCK: Duration = Duration::seconds(60);
 
 /// Where a pooled run runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,11 +115,35 @@ pub async fn lease_or_start(
         }
         info!(run = %run, cluster = %cluster.cluster_id, "the cluster filled up or is being released meanwhile");
     }
-    let cluster_id = emr
+    // One start at a time per pool: the other runs of a burst retry (the state machine's backoff, seconds) and join
+    // the cluster this one starts, instead of each starting its own.
+    let locked = pools
+        .claim_start(&pool.name, run, now, now + START_LOCK)
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))?;
+    if !locked {
+        return Err(TaskError {
+            kind: ErrorKind::Retryable,
+            message: format!(
+                "pool {}: another run is starting a cluster; this run joins it on its retry",
+                pool.name
+            ),
+        });
+    }
+    let started = emr
         .run_job_flow(cluster_request)
         .await
-        .map_err(|e| TaskError::aws("RunJobFlow", e))?;
-    record_new(pools, pool, &cluster_id, run, now).await?;
+        .map_err(|e| TaskError::aws("RunJobFlow", e));
+    let recorded = match &started {
+        Ok(cluster_id) => record_new(pools, pool, cluster_id, run, now).await,
+        Err(_) => Ok(()),
+    };
+    pools
+        .end_start(&pool.name, run)
+        .await
+        .map_err(|e| TaskError::aws("DeleteItem", e))?;
+    recorded?;
+    let cluster_id = started?;
     info!(run = %run, pool = %pool.name, cluster = %cluster_id, "no warm cluster with room: started one");
     Ok(Lease {
         cluster_id,
@@ -141,6 +167,7 @@ async fn record_new(
             runs_total: 1,
             idle_since: None,
             idle_minutes: pool.idle_minutes,
+            max_runs: pool.max_runs_per_cluster,
             created: now,
             started_by: run.to_string(),
         })
@@ -149,8 +176,9 @@ async fn record_new(
 }
 
 /// The end of a pooled run, on every path: its unfinished steps are cancelled (the cluster goes on for the other
-/// runs), its lease given back; a cluster that reached `max_runs_per_cluster` and has no run left is released now.
-/// `cluster_id` is the one the run leased, when the create task said; otherwise the records tell.
+/// runs), its lease given back (a cluster that has run its `max_runs_per_cluster` is released by the next look at
+/// the pools, within the minute). `cluster_id` is the one the run leased, when the create task said; otherwise the
+/// records tell.
 pub async fn leave(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
@@ -180,16 +208,11 @@ pub async fn leave(
     if !steps_ended {
         cancel_run_steps(emr, &cluster_id, run).await?;
     }
-    let after = pools
+    pools
         .give_back(&pool.name, &cluster_id, run, now)
         .await
         .map_err(|e| TaskError::aws("UpdateItem", e))?;
     info!(run = %run, pool = %pool.name, cluster = %cluster_id, "lease given back");
-    if let Some(after) = after {
-        if after.runs.is_empty() && after.runs_total >= pool.max_runs_per_cluster {
-            release(emr, pools, &after, "it ran its max_runs_per_cluster").await?;
-        }
-    }
     Ok(Some(cluster_id))
 }
 
@@ -262,14 +285,16 @@ pub struct PoolReport {
     pub kept: usize,
 }
 
-/// Releases every pool cluster idle for its `idle_minutes` at `now` (the janitor's schedule, every minute).
+/// Releases every pool cluster (of `pool`, or of every pool) idle for its `idle_minutes` at `now`, or with no run
+/// left after its `max_runs_per_cluster` (the janitor's schedule, every minute).
 pub async fn release_idle(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
+    pool: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<PoolReport, TaskError> {
     let records = pools
-        .pool_clusters(None)
+        .pool_clusters(pool)
         .await
         .map_err(|e| TaskError::aws("Scan", e))?;
     let mut report = PoolReport::default();
@@ -299,11 +324,17 @@ pub async fn release_idle(
         let idle_for = cluster.idle_since.map(|since| now - since);
         let idle_enough = cluster.runs.is_empty()
             && idle_for.is_some_and(|d| d >= Duration::minutes(i64::from(cluster.idle_minutes)));
-        if cluster.releasing || idle_enough {
+        let spent = cluster.runs.is_empty() && cluster.runs_total >= cluster.max_runs;
+        if cluster.releasing || idle_enough || spent {
             let why = if cluster.releasing {
                 "an earlier release was interrupted".to_string()
-            } else {
+            } else if idle_enough {
                 format!("idle for {} minutes", cluster.idle_minutes)
+            } else {
+                format!(
+                    "it ran its {} runs (max_runs_per_cluster)",
+                    cluster.max_runs
+                )
             };
             if release(emr, pools, cluster, &why).await? {
                 report.released.push(cluster.cluster_id.clone());

@@ -422,8 +422,9 @@ pub struct PoolCluster {
     pub runs_total: u32,
     /// When its last lease was given back (none while a run holds one, or before its first run ended).
     pub idle_since: Option<DateTime<Utc>>,
-    /// The pool's `idle_minutes` when the cluster was started.
+    /// The pool's `idle_minutes` and `max_runs_per_cluster` when the cluster was started.
     pub idle_minutes: u32,
+    pub max_runs: u32,
     pub created: DateTime<Utc>,
     /// The run that started it (the cluster is named after it).
     pub started_by: String,
@@ -468,6 +469,18 @@ pub trait PoolStore {
         cluster_id: &str,
         idle_since: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Takes the pool's start lock for `run` until `until` (held by another run and not expired: `false`), so that a
+    /// burst of runs into an empty pool starts one cluster, not one each.
+    fn claim_start(
+        &self,
+        pool: &str,
+        run: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives the start lock back, if `run` holds it.
+    fn end_start(&self, pool: &str, run: &str)
+        -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Forgets the cluster (it was released, or is gone).
     fn forget_pool_cluster(
         &self,
