@@ -79,9 +79,9 @@ class Settings:
     # An EMR cluster's AutoTerminationPolicy.IdleTimeout (seconds) is multiplied by this: 1.0 is real time.
     idle_timeout_scale: float = 1.0
     # EMR Serverless (User Guide, "Application states", "Job run states"): an application goes CREATING → CREATED,
-    # STARTING → STARTED (its pre-initialized capacity provisioned), STOPPING → STOPPED; a job run SCHEDULED → RUNNING
-    # takes `serverless_warm_start_seconds` on pre-initialized workers, else `serverless_worker_start_seconds` (on-demand
-    # workers provisioned), then runs `serverless_run_seconds`; CANCELLING → CANCELLED takes
+    # STARTING → STARTED (its pre-initialized capacity provisioned), STOPPING → STOPPED; a job run SCHEDULED →
+    # RUNNING takes `serverless_warm_start_seconds` on pre-initialized workers, else `serverless_worker_start_seconds`
+    # (on-demand workers provisioned), then runs `serverless_run_seconds`; CANCELLING → CANCELLED takes
     # `serverless_cancel_seconds`.
     serverless_app_create_seconds: float = 0.5
     serverless_app_start_seconds: float = 2.0
@@ -250,7 +250,7 @@ def _patch_emr() -> None:
         if hasattr(backend, name):
             setattr(backend, name, ticking(getattr(backend, name)))
 
-    # API faults, by the run (cluster name) they concern.
+    # API faults, by the run they concern: the cluster's name, or a pooled run's for calls about its own steps.
     response = responses.ElasticMapReduceResponse
 
     def cluster_names(self: Any, ids: list[str]) -> list[str]:
@@ -1397,6 +1397,7 @@ def _patch_emr_serverless() -> None:
     backend = models.EMRServerlessBackend
 
     def ticking(method: Any) -> Any:
+        # Every call sees the region's applications and job runs where they are by now.
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             with LOCK:
                 _advance_serverless(self)
