@@ -355,13 +355,14 @@ async fn leave_pool(
         sense.as_ref(),
         state.error.as_ref(),
     );
+    let cluster_times = summary.timeline.as_ref().map(|t| (t.created, t.ended));
     if let Some(timeline) = &mut summary.timeline {
         let first = timeline.steps.first().cloned().unwrap_or_default();
         timeline.startup_seconds = first
             .started
             .zip(first.submitted)
             .map(|(started, submitted)| (started - submitted).num_seconds());
-        // The run's share of the cluster: from its step's start to its end.
+        // Priced as the run's share of the cluster: from its step's start to its end.
         (timeline.created, timeline.ended) = (first.started, first.ended);
     }
     summary.pool = Some(PoolUse {
@@ -373,6 +374,10 @@ async fn leave_pool(
         },
     });
     let mut summary = summary.priced(pricing, plan, now);
+    // …and shown with the cluster's own times.
+    if let (Some(shown), Some((created, ended))) = (&mut summary.timeline, cluster_times) {
+        (shown.created, shown.ended) = (created, ended);
+    }
     if let Some(cost) = &mut summary.cost {
         cost.basis
             .push_str("; pooled: the cluster's rate over this run's step");
