@@ -1327,13 +1327,62 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         .await;
     aws.start_with_limit("customer_scores", &glue_limited, 4)
         .await;
+    // Warm pool traffic (the interactive pool, which only this test uses): a run that starts a cluster and one that
+    // joins it; one stopped from the console and one past its limit while their steps run (their steps cancelled on
+    // the shared cluster); one whose create fails (its end looks for a lease it may hold); then the pool's release.
+    let pooled: Vec<String> = (0..2)
+        .map(|i| unique(&format!("quick_pi-iam{i}")))
+        .collect();
+    let pooled_stopped = unique("quick_pi-iam-stopped");
+    let pooled_limited = unique("quick_pi-iam-limited");
+    let pooled_unmade = unique("quick_pi-iam-unmade");
+    for run in [&pooled_stopped, &pooled_limited] {
+        aws.fault(run, json!({"step_seconds": 600})).await;
+    }
+    aws.fault(
+        &pooled_unmade,
+        json!({"lambda_errors": [{"function": "emr-create-cluster", "error_type": "Failed", "times": 1}]}),
+    )
+    .await;
+    for run in pooled.iter().chain([&pooled_stopped, &pooled_unmade]) {
+        aws.start("quick_pi", run).await;
+    }
+    aws.start_with_limit("quick_pi", &pooled_limited, 20).await;
     within(RUN, "the runs to stop have started", || async {
         !aws.clusters(&emr_stopped).await.is_empty()
             && !aws.glue_runs(&glue_stopped).await.is_empty()
+            && aws.current_state(&pooled_stopped).await.as_deref() == Some("RunSteps")
     })
     .await;
     aws.stop(&emr_stopped).await;
     aws.stop(&glue_stopped).await;
+    aws.stop(&pooled_stopped).await;
+    for run in &pooled {
+        assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED", "{run}");
+    }
+    assert_eq!(
+        aws.wait(&pooled_limited, RUN).await.error.as_deref(),
+        Some("Timeout")
+    );
+    assert_eq!(aws.wait(&pooled_unmade, RUN).await.status, "FAILED");
+    within(
+        Duration::from_secs(60),
+        "the stopped pooled run's step is cancelled",
+        || async {
+            let report = aws.stack.events("janitor", &pooled_stopped).unwrap();
+            report.iter().any(|e| {
+                e["answer"]["steps"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty())
+            })
+        },
+    )
+    .await;
+    let released = aws.release_idle("interactive", 21).await;
+    assert!(
+        !released.is_empty(),
+        "the interactive pool's idle cluster is released"
+    );
     for run in [
         &emr,
         &glue,
