@@ -17,7 +17,16 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
     // hello_world: m5.xlarge master + 2 m5.xlarge core, on demand, for an hour in eu-west-1 ($0.214 + $0.048 each).
     let plan = plan_of("hello_world");
     let created = now() - Duration::hours(1);
-    let cost = estimate(&book, "eu-west-1", &plan, Some(created), None, None, now());
+    let cost = estimate(
+        &book,
+        "eu-west-1",
+        &plan,
+        Some(created),
+        None,
+        None,
+        None,
+        now(),
+    );
     assert!(close(cost.compute_usd, 3.0 * (0.214 + 0.048)), "{cost:?}");
     // 10 transitions and 7 short invocations (BENCHMARKS.md).
     assert!(close(cost.control_plane_usd, 0.00025), "{cost:?}");
@@ -39,6 +48,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         Some(created),
         Some(now()),
         None,
+        None,
         now(),
     );
     let expected = (0.214 + 0.048) + 2.0 * (0.282 + 0.063) + 4.0 * (0.282 * 0.35 + 0.063);
@@ -55,6 +65,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         "ap-south-2",
         &plan_of("hello_world"),
         Some(now() - Duration::seconds(10)),
+        None,
         None,
         None,
         now(),
@@ -78,6 +89,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         None,
         None,
         None,
+        None,
         now(),
     );
     assert_eq!(cost.compute_usd, 0.0);
@@ -89,7 +101,16 @@ fn a_glue_run_costs_its_dpu_seconds() {
     let book = PriceBook::shipped().unwrap();
     // customer_scores: 4 G.2X workers (8 DPUs) for 10 minutes at $0.44 per DPU-hour.
     let plan = plan_of("customer_scores");
-    let cost = estimate(&book, "eu-west-1", &plan, None, None, Some(600), now());
+    let cost = estimate(
+        &book,
+        "eu-west-1",
+        &plan,
+        None,
+        None,
+        Some(600),
+        None,
+        now(),
+    );
     assert!(
         close(cost.compute_usd, 8.0 * 600.0 / 3600.0 * 0.44),
         "{cost:?}"
@@ -98,7 +119,16 @@ fn a_glue_run_costs_its_dpu_seconds() {
     // Flex: the Flex rate.
     let mut flex = plan_of("customer_scores");
     flex.glue.as_mut().unwrap().job["ExecutionClass"] = "FLEX".into();
-    let cost = estimate(&book, "eu-west-1", &flex, None, None, Some(600), now());
+    let cost = estimate(
+        &book,
+        "eu-west-1",
+        &flex,
+        None,
+        None,
+        Some(600),
+        None,
+        now(),
+    );
     assert!(
         close(cost.compute_usd, 8.0 * 600.0 / 3600.0 * 0.29),
         "{cost:?}"

@@ -186,6 +186,7 @@ fn record(id: &str, runs: &[&str], total: u32) -> PoolCluster {
         runs_total: total,
         idle_since: None,
         idle_minutes: 10,
+        max_concurrent: 2,
         max_runs: 3,
         created: now() - Duration::minutes(30),
         started_by: "first".into(),

@@ -1,11 +1,13 @@
 //! The janitor Lambda: on "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED of the run state
-//! machine) it terminates the run's clusters and stops its Glue runs (a pooled run: cancels its steps, gives its lease
-//! back); on its schedules it sweeps for what an event missed, and releases warm pool clusters idle for their
-//! `idle_minutes`. Environment: `STATE_MACHINE_ARN`, `TOKEN_TABLE`; `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
+//! machine) it terminates the run's clusters, stops its Glue runs, cancels its EMR Serverless job run (a pooled run:
+//! cancels its steps, gives its lease back); on its schedules it sweeps for what an event missed, and releases warm
+//! pool clusters idle for their `idle_minutes`. Environment: `STATE_MACHINE_ARN`, `TOKEN_TABLE`; `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
 // The DynamoDB client's futures nest deeper than the default limit of 128.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, sfn::Sfn};
+use sparkplug::aws::{
+    dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, serverless::Serverless, sfn::Sfn,
+};
 use sparkplug::catalog::Vars;
 use sparkplug::engine::janitor::{self, JanitorConfig};
 use sparkplug::load;
@@ -24,6 +26,7 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
     let pools = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let serverless = Serverless::new(&sdk);
     lambda::serve(|event| {
         janitor::janitor(
             &config,
@@ -31,6 +34,7 @@ async fn main() -> Result<(), lambda::Error> {
             &glue,
             &sfn,
             &pools,
+            &serverless,
             event,
             chrono::Utc::now(),
         )

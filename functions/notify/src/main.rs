@@ -1,11 +1,14 @@
-//! The notify Lambda: on "EMR Step Status Change", "EMR Cluster State Change" and "Glue Job State Change" it answers
+//! The notify Lambda: on "EMR Step Status Change", "EMR Cluster State Change", "Glue Job State Change" and "EMR
+//! Serverless Job Run State Change" it answers
 //! the task token of the run whose work ended; on its schedule (`{"reconcile": true}`) it answers those whose event
 //! never came. Environment: `TOKEN_TABLE`.
 
 // notify's future nests the reconciler, the sensors and four clients: deeper than the default layout limit.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, sfn::Sfn};
+use sparkplug::aws::{
+    dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, serverless::Serverless, sfn::Sfn,
+};
 use sparkplug::engine::callback;
 
 #[tokio::main(flavor = "current_thread")]
@@ -14,6 +17,17 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
-    lambda::serve(|event| callback::notify(&emr, &glue, &sfn, &tokens, event, chrono::Utc::now()))
-        .await
+    let serverless = Serverless::new(&sdk);
+    lambda::serve(|event| {
+        callback::notify(
+            &emr,
+            &glue,
+            &serverless,
+            &sfn,
+            &tokens,
+            event,
+            chrono::Utc::now(),
+        )
+    })
+    .await
 }

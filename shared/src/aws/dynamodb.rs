@@ -398,6 +398,7 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
         runs_total: number("runs_total"),
         idle_since: millis_of(item, "idle_since"),
         idle_minutes: number("idle_minutes"),
+        max_concurrent: number("max_concurrent"),
         max_runs: number("max_runs"),
         created: millis_of(item, "created").unwrap_or_default(),
         started_by: text("started_by")?,
@@ -406,7 +407,8 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
 
 /// Pool leases: one item per pool cluster, `pool#<pool>#<cluster-id>`, with `state` (`open` or `releasing`), the
 /// string set `runs` of the runs holding a lease (absent when none: DynamoDB keeps no empty set), `runs_total`,
-/// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `max_runs`, `created` and `started_by`.
+/// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `max_concurrent`, `max_runs`, `created` and
+/// `started_by`.
 impl PoolStore for TokenTable {
     async fn pool_clusters(&self, pool: Option<&str>) -> Result<Vec<PoolCluster>, AwsError> {
         let prefix = match pool {
@@ -444,6 +446,7 @@ impl PoolStore for TokenTable {
             .item("state", s("open"))
             .item("runs_total", n(i64::from(cluster.runs_total)))
             .item("idle_minutes", n(i64::from(cluster.idle_minutes)))
+            .item("max_concurrent", n(i64::from(cluster.max_concurrent)))
             .item("max_runs", n(i64::from(cluster.max_runs)))
             .item("created", n(cluster.created.timestamp_millis()))
             .item("started_by", s(&cluster.started_by));

@@ -7,6 +7,7 @@ pub mod emr;
 pub mod errors;
 pub mod glue;
 pub mod lambda;
+pub mod serverless;
 pub mod sfn;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;

@@ -104,6 +104,8 @@ pub struct Defaults {
     pub emr: EmrSettings,
     #[serde(default)]
     pub glue: GlueSettings,
+    #[serde(default)]
+    pub emr_serverless: EmrServerlessSettings,
 }
 
 /// When a run's alert is sent (a job's `notify`).
@@ -126,6 +128,9 @@ pub fn default_notify() -> Vec<NotifyOn> {
 pub enum Engine {
     Emr,
     Glue,
+    /// EMR Serverless: a job run on an application (no cluster to start or end).
+    #[serde(rename = "emr_serverless")]
+    EmrServerless,
 }
 
 impl Engine {
@@ -133,6 +138,7 @@ impl Engine {
         match self {
             Engine::Emr => "emr",
             Engine::Glue => "glue",
+            Engine::EmrServerless => "emr_serverless",
         }
     }
 }
@@ -170,6 +176,8 @@ pub struct Job {
     pub emr: Option<EmrSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glue: Option<GlueSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emr_serverless: Option<EmrServerlessSettings>,
     /// Airflow's JOB_FLOW_OVERRIDES: a RunJobFlow object, or the path of a JSON file holding one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_flow_overrides: Option<Value>,
@@ -356,6 +364,59 @@ pub struct GlueSettings {
     pub arguments: Option<BTreeMap<String, String>>,
 }
 
+/// EMR Serverless application and job run settings; every field may come from `[defaults.emr_serverless]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmrServerlessSettings {
+    /// The application's name; `sparkplug-<job>` (`sparkplug-<job>-${env}` when `env` is a var) when unset. Jobs that
+    /// name the same application share it (and its pre-initialized workers).
+    pub application_name: Option<String>,
+    pub release_label: Option<String>,
+    /// `X86_64` (default) or `ARM64` (Graviton: about 20 % cheaper).
+    pub architecture: Option<String>,
+    /// The job run's execution role (its ARN).
+    pub execution_role: Option<String>,
+    /// Where the job run's logs go (`s3://…/`): the alert reads the driver's stderr there.
+    pub log_uri: Option<String>,
+    /// Pre-initialized workers, kept warm while the application is started: runs start in seconds, and they are
+    /// billed while the application is up.
+    pub initial_capacity: Option<ServerlessInitialCapacity>,
+    /// The most the application may use at once, over all its runs.
+    pub maximum_capacity: Option<ServerlessCapacity>,
+    /// The application starts when a run is submitted (default true).
+    pub auto_start: Option<bool>,
+    /// Minutes without a run after which the application stops (default 15; its pre-initialized workers go too).
+    pub auto_stop_minutes: Option<u32>,
+}
+
+/// Pre-initialized workers: a driver and executors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerlessInitialCapacity {
+    pub driver: Option<ServerlessWorkers>,
+    pub executor: Option<ServerlessWorkers>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerlessWorkers {
+    pub workers: u32,
+    /// e.g. `"4 vCPU"`.
+    pub cpu: String,
+    /// e.g. `"16 GB"`.
+    pub memory: String,
+    /// e.g. `"20 GB"` (the default).
+    pub disk: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerlessCapacity {
+    pub cpu: String,
+    pub memory: String,
+    pub disk: Option<String>,
+}
+
 macro_rules! merge_fields {
     ($own:expr, $defaults:expr; $($field:ident),+ $(,)?) => {
         Self { $($field: $own.$field.clone().or_else(|| $defaults.$field.clone())),+ }
@@ -389,7 +450,22 @@ impl GlueSettings {
     }
 }
 
+impl EmrServerlessSettings {
+    /// These settings, with each unset field taken from `defaults`.
+    pub fn over(&self, defaults: &EmrServerlessSettings) -> EmrServerlessSettings {
+        merge_fields!(self, defaults; application_name, release_label, architecture, execution_role, log_uri,
+            initial_capacity, maximum_capacity, auto_start, auto_stop_minutes)
+    }
+}
+
 impl Job {
+    pub fn emr_serverless_settings(&self, defaults: &Defaults) -> EmrServerlessSettings {
+        self.emr_serverless
+            .clone()
+            .unwrap_or_default()
+            .over(&defaults.emr_serverless)
+    }
+
     pub fn emr_settings(&self, defaults: &Defaults) -> EmrSettings {
         self.emr.clone().unwrap_or_default().over(&defaults.emr)
     }

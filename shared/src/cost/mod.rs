@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Engine;
+use crate::engine::ports::ServerlessUsage;
 use crate::run::RunPlan;
 
 const PRICES: &str = include_str!("prices.toml");
@@ -20,11 +21,20 @@ struct GluePrices {
     flex_dpu_hour: f64,
 }
 
+/// EMR Serverless, per architecture: vCPU-hour, GB-hour of memory, GB-hour of storage past the free 20 GB a worker.
+#[derive(Debug, Clone, Deserialize)]
+struct ServerlessPrices {
+    x86_64: [f64; 3],
+    arm64: [f64; 3],
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct RegionPrices {
     /// Instance type → [EC2 per hour, EMR uplift per hour].
     instances: BTreeMap<String, [f64; 2]>,
     glue: GluePrices,
+    #[serde(default)]
+    emr_serverless: Option<ServerlessPrices>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +48,8 @@ struct ControlPlane {
     emr_invocations: u32,
     glue_transitions: u32,
     glue_invocations: u32,
+    emr_serverless_transitions: u32,
+    emr_serverless_invocations: u32,
 }
 
 /// The price table (`prices.toml`).
@@ -162,7 +174,7 @@ fn instances_of(request: &Value) -> Vec<Instances> {
 }
 
 /// The cost of a run of `plan` in `region`: EMR from its cluster's life (created → `ended`, or `now` when the
-/// cluster is being terminated), Glue from its execution seconds.
+/// cluster is being terminated), Glue from its execution seconds, EMR Serverless from what it was billed for.
 pub fn estimate(
     book: &PriceBook,
     region: &str,
@@ -170,6 +182,7 @@ pub fn estimate(
     cluster_created: Option<DateTime<Utc>>,
     ended: Option<DateTime<Utc>>,
     glue_execution_seconds: Option<i64>,
+    billed: Option<&ServerlessUsage>,
     now: DateTime<Utc>,
 ) -> CostEstimate {
     let mut notes = Vec::new();
@@ -185,6 +198,10 @@ pub fn estimate(
     let (transitions, invocations) = match plan.engine {
         Engine::Emr => (control.emr_transitions, control.emr_invocations),
         Engine::Glue => (control.glue_transitions, control.glue_invocations),
+        Engine::EmrServerless => (
+            control.emr_serverless_transitions,
+            control.emr_serverless_invocations,
+        ),
     };
     let control_plane_usd = f64::from(transitions) * control.transition
         + f64::from(invocations)
@@ -244,6 +261,43 @@ pub fn estimate(
                 ));
             }
             total
+        }
+        Engine::EmrServerless => {
+            let arm = plan
+                .emr_serverless
+                .as_ref()
+                .and_then(|s| s.application.get("architecture"))
+                .and_then(Value::as_str)
+                == Some("ARM64");
+            let table = prices.emr_serverless.as_ref().or_else(|| {
+                notes.push(format!(
+                    "no EMR Serverless prices for {region}: {}'s",
+                    book.fallback_region
+                ));
+                fallback.emr_serverless.as_ref()
+            });
+            match (table, billed) {
+                (Some(table), Some(billed)) => {
+                    let [vcpu, memory, storage] = if arm { table.arm64 } else { table.x86_64 };
+                    notes.insert(
+                        0,
+                        format!(
+                            "billed {:.4} vCPU-hours, {:.4} GB-hours{}",
+                            billed.vcpu_hours,
+                            billed.memory_gb_hours,
+                            if arm { " (ARM64)" } else { "" }
+                        ),
+                    );
+                    billed.vcpu_hours * vcpu
+                        + billed.memory_gb_hours * memory
+                        + billed.storage_gb_hours * storage
+                }
+                (_, None) => {
+                    notes.push("no billed usage (the run did not run)".into());
+                    0.0
+                }
+                (None, _) => 0.0,
+            }
         }
         Engine::Glue => {
             let job = plan.glue.as_ref().map(|g| &g.job).unwrap_or(&Value::Null);

@@ -201,6 +201,20 @@ pub fn emr_step_stderr(plan: &RunPlan, summary: &Value) -> Option<(String, Strin
     ))
 }
 
+/// Where EMR Serverless writes a failed job run's driver stderr (User Guide, "Storing logs", Amazon S3:
+/// `<logUri>/applications/<application-id>/jobs/<job-run-id>/SPARK_DRIVER/stderr.gz`): the failure's log location
+/// (the run's directory) and the driver's file.
+pub fn serverless_driver_stderr(summary: &Value) -> Option<(String, String)> {
+    let run_dir = summary["failure"]["log"].as_str()?;
+    let location = crate::run::s3::S3Location::parse_prefix(run_dir).ok()?;
+    let prefix = if location.key.is_empty() || location.key.ends_with('/') {
+        location.key
+    } else {
+        format!("{}/", location.key)
+    };
+    Some((location.bucket, format!("{prefix}SPARK_DRIVER/stderr.gz")))
+}
+
 /// The last `lines` lines of a gzip-compressed log.
 pub fn gzip_tail(bytes: &[u8], lines: usize) -> Result<Vec<String>, String> {
     let mut text = String::new();
@@ -348,6 +362,15 @@ where
             Engine::Emr => {
                 let Some((bucket, key)) = emr_step_stderr(plan, summary) else {
                     return Ok(Err("no step failed".into()));
+                };
+                logs.s3_object(&bucket, &key)
+                    .await
+                    .map_err(|e| TaskError::aws("GetObject", e))?
+                    .map(|bytes| gzip_tail(&bytes, TAIL_LINES))
+            }
+            Engine::EmrServerless => {
+                let Some((bucket, key)) = serverless_driver_stderr(summary) else {
+                    return Ok(Err("no log location: the job run has no logUri".into()));
                 };
                 logs.s3_object(&bucket, &key)
                     .await

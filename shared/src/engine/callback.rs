@@ -14,12 +14,15 @@ use tracing::{info, warn};
 
 use super::errors::{ErrorKind, TaskError};
 use super::ports::{
-    emr_key, emr_step_key, glue_key, CallbackApi, EmrApi, GlueApi, TokenAnswer, TokenStore, Waiter,
-    Work,
+    emr_key, emr_step_key, glue_key, serverless_key, CallbackApi, EmrApi, GlueApi, ServerlessApi,
+    TokenAnswer, TokenStore, Waiter, Work,
 };
 use super::report::SenseReport;
-use super::sense::{sense_emr, sense_glue};
-use super::states::{emr_cluster_phase, emr_step_status, glue_run_status, ClusterPhase, Status};
+use super::sense::{sense_emr, sense_glue, sense_serverless};
+use super::states::{
+    emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
+    Status,
+};
 use crate::run::RunPlan;
 
 /// How long a waiter outlives its run's limit before the table's TTL may delete it.
@@ -194,9 +197,26 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 },
             })
         }
+        // EMR Serverless User Guide, "Monitoring EMR Serverless with EventBridge": job run states SUBMITTED, PENDING,
+        // SCHEDULED, RUNNING, SUCCESS, FAILED, CANCELLING, CANCELLED.
+        "EMR Serverless Job Run State Change" => {
+            let (application, run, state) = (
+                text(detail, "applicationId")?,
+                text(detail, "jobRunId")?,
+                text(detail, "state")?,
+            );
+            Ok(match serverless_run_status(state) {
+                Ok(Status::Running) => Interest::Ignore(format!("job run {run} is {state}")),
+                _ => Interest::Look {
+                    key: serverless_key(application, run),
+                    step: None,
+                    shared: None,
+                },
+            })
+        }
         other => Err(TaskError::invalid(format!(
             "notify: `{other}` is not an event notify handles (EMR Step Status Change, EMR Cluster State Change, \
-             Glue Job State Change)"
+             Glue Job State Change, EMR Serverless Job Run State Change)"
         ))),
     }
 }
@@ -206,6 +226,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
 pub async fn notify(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
+    serverless: &impl ServerlessApi,
     sfn: &impl CallbackApi,
     tokens: &impl TokenStore,
     input: NotifyInput,
@@ -217,7 +238,7 @@ pub async fn notify(
             older_than_seconds,
         } => {
             let age = older_than_seconds.unwrap_or(DEFAULT_RECONCILE_AFTER_SECONDS);
-            return reconcile(emr, glue, sfn, tokens, age, now).await;
+            return reconcile(emr, glue, serverless, sfn, tokens, age, now).await;
         }
         NotifyInput::Reconcile { .. } => {
             return Err(TaskError::invalid(
@@ -252,7 +273,7 @@ pub async fn notify(
             if !on_cluster.is_empty() {
                 let mut report = report;
                 for waiter in &on_cluster {
-                    report = settle(emr, glue, sfn, tokens, waiter, report).await?;
+                    report = settle(emr, glue, serverless, sfn, tokens, waiter, report).await?;
                 }
                 return Ok(report);
             }
@@ -287,13 +308,14 @@ pub async fn notify(
             )));
         }
     }
-    settle(emr, glue, sfn, tokens, &waiter, report).await
+    settle(emr, glue, serverless, sfn, tokens, &waiter, report).await
 }
 
 /// The waiters old enough that their event may have been lost: each is looked at, and answered if its work ended.
 pub async fn reconcile(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
+    serverless: &impl ServerlessApi,
     sfn: &impl CallbackApi,
     tokens: &impl TokenStore,
     older_than_seconds: u64,
@@ -342,7 +364,17 @@ pub async fn reconcile(
                 continue;
             }
         }
-        match settle(emr, glue, sfn, tokens, waiter, NotifyReport::default()).await {
+        match settle(
+            emr,
+            glue,
+            serverless,
+            sfn,
+            tokens,
+            waiter,
+            NotifyReport::default(),
+        )
+        .await
+        {
             Ok(one) => {
                 report.answered.extend(one.answered);
                 report.dropped.extend(one.dropped);
@@ -368,6 +400,7 @@ pub async fn reconcile(
 async fn look(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
+    serverless: &impl ServerlessApi,
     waiter: &Waiter,
 ) -> Result<SenseReport, TaskError> {
     match &waiter.work {
@@ -395,6 +428,16 @@ async fn look(
                 .map_err(|e| TaskError::aws("GetJobRun", e))?;
             Ok(sense_glue(&run))
         }
+        Work::Serverless {
+            application_id,
+            job_run_id,
+        } => {
+            let run = serverless
+                .get_job_run(application_id, job_run_id)
+                .await
+                .map_err(|e| TaskError::aws("GetJobRun", e))?;
+            Ok(sense_serverless(&run))
+        }
     }
 }
 
@@ -402,13 +445,14 @@ async fn look(
 async fn settle(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
+    serverless: &impl ServerlessApi,
     sfn: &impl CallbackApi,
     tokens: &impl TokenStore,
     waiter: &Waiter,
     mut report: NotifyReport,
 ) -> Result<NotifyReport, TaskError> {
     let key = waiter.work.key();
-    let sensed = match look(emr, glue, waiter).await {
+    let sensed = match look(emr, glue, serverless, waiter).await {
         Ok(sensed) => sensed,
         // The cluster or run is gone from the API, or this stack may not read it: no event will ever end the wait.
         Err(error) if matches!(error.kind, ErrorKind::NotFound | ErrorKind::InvalidInput) => {

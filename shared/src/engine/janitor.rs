@@ -25,7 +25,8 @@ use tracing::{info, warn};
 use super::emr::clusters_of_run;
 use super::errors::TaskError;
 use super::pool::{cancel_run_steps, leave, release_idle, PoolReport};
-use super::ports::{EmrApi, GlueApi, PoolStore, SfnApi};
+use super::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
+use super::serverless::{cancel, live_runs_of};
 use super::states::{glue_run_status, Status};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::{Catalog, Engine, Vars};
@@ -55,6 +56,9 @@ impl JanitorConfig {
 pub struct CleanupReport {
     /// Clusters terminated.
     pub clusters: Vec<String>,
+    /// EMR Serverless job runs cancelled, as `application-id/job-run-id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job_runs: Vec<String>,
     /// A pooled run's steps cancelled on its pool's cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
@@ -143,11 +147,12 @@ pub async fn janitor(
     glue: &impl GlueApi,
     sfn: &impl SfnApi,
     pools: &impl PoolStore,
+    serverless: &impl ServerlessApi,
     event: Value,
     now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
     match JanitorEvent::parse(&event)? {
-        JanitorEvent::Sweep => sweep(config, emr, glue, sfn).await,
+        JanitorEvent::Sweep => sweep(config, emr, glue, sfn, pools, serverless, now).await,
         JanitorEvent::ReleaseIdle { pool, time } => Ok(CleanupReport {
             pools: Some(release_idle(emr, pools, pool.as_deref(), time.unwrap_or(now)).await?),
             ..CleanupReport::default()
@@ -177,7 +182,7 @@ pub async fn janitor(
                 }
             };
             info!(run = %plan.run_name, execution = %name, status = %status, "cleaning up after the execution");
-            end_run(emr, glue, pools, &plan, now).await
+            end_run(emr, glue, pools, serverless, &plan, now).await
         }
     }
 }
@@ -216,6 +221,7 @@ async fn end_run(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
     pools: &impl PoolStore,
+    serverless: &impl ServerlessApi,
     plan: &RunPlan,
     now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
@@ -256,6 +262,10 @@ async fn end_run(
                 report.clusters = ids;
             }
         }
+        Engine::EmrServerless => {
+            let live = live_runs_of(serverless, plan).await?;
+            report.job_runs = cancel(serverless, &live).await?;
+        }
         Engine::Glue => {
             let Some(job_name) = plan
                 .glue
@@ -282,7 +292,11 @@ async fn end_run(
             report.glue_runs = stop(glue, job_name, &live).await?;
         }
     }
-    if report.clusters.is_empty() && report.glue_runs.is_empty() && report.steps.is_empty() {
+    if report.clusters.is_empty()
+        && report.glue_runs.is_empty()
+        && report.steps.is_empty()
+        && report.job_runs.is_empty()
+    {
         info!(run = %plan.run_name, "nothing of the run is running");
     }
     Ok(report)
@@ -334,8 +348,32 @@ async fn sweep(
     emr: &impl EmrApi,
     glue: &impl GlueApi,
     sfn: &impl SfnApi,
+    pools: &impl PoolStore,
+    serverless: &impl ServerlessApi,
+    now: DateTime<Utc>,
 ) -> Result<CleanupReport, TaskError> {
     let mut report = CleanupReport::default();
+    // Leases held by runs whose execution ended (their end's event was lost): the run's steps are cancelled and the
+    // lease given back, or the cluster would never count as idle.
+    for cluster in pools
+        .pool_clusters(None)
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?
+    {
+        for run in &cluster.runs {
+            if ended(sfn, config, run).await? != Some(true) {
+                continue;
+            }
+            report
+                .steps
+                .extend(cancel_run_steps(emr, &cluster.cluster_id, run).await?);
+            pools
+                .give_back(&cluster.pool, &cluster.cluster_id, run, now)
+                .await
+                .map_err(|e| TaskError::aws("UpdateItem", e))?;
+            warn!(run = %run, cluster = %cluster.cluster_id, "sweep: gave back the lease of a run that has ended");
+        }
+    }
     let clusters = emr
         .active_clusters()
         .await
@@ -396,9 +434,54 @@ async fn sweep(
             .glue_runs
             .extend(stop(glue, &job_name, &leaked).await?);
     }
+    // EMR Serverless: the live job runs of each application the catalog's jobs use.
+    let mut applications = std::collections::BTreeSet::new();
+    for (name, job) in &config.catalog.jobs {
+        if job.engine != Engine::EmrServerless {
+            continue;
+        }
+        let Some(application) = render(
+            &config.catalog,
+            name,
+            &sample_input(job, &config.vars),
+            &config.vars,
+        )
+        .ok()
+        .and_then(|plan| {
+            plan.emr_serverless?
+                .application
+                .get("name")?
+                .as_str()
+                .map(str::to_string)
+        }) else {
+            continue;
+        };
+        if !applications.insert(application.clone()) {
+            continue;
+        }
+        let Some(found) = serverless
+            .find_application(&application)
+            .await
+            .map_err(|e| TaskError::aws("GetApplication", e))?
+        else {
+            continue;
+        };
+        let runs = serverless
+            .active_job_runs(&found.id)
+            .await
+            .map_err(|e| TaskError::aws("ListJobRuns", e))?;
+        let mut leaked = Vec::new();
+        for (id, run_name) in runs {
+            if ended(sfn, config, &run_name).await? == Some(true) {
+                leaked.push((found.id.clone(), id));
+            }
+        }
+        report.job_runs.extend(cancel(serverless, &leaked).await?);
+    }
     info!(
         clusters = report.clusters.len(),
         glue_runs = report.glue_runs.len(),
+        job_runs = report.job_runs.len(),
         "sweep done"
     );
     Ok(report)

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod queue;
 pub mod report;
 pub mod sense;
+pub mod serverless;
 pub mod states;
 pub mod summary;
 pub mod trigger;

@@ -32,6 +32,15 @@ pub struct Lease {
     pub warm: bool,
 }
 
+/// Runs a cluster takes side by side: its own StepConcurrencyLevel, set when it started (a pool's limit changed
+/// since applies to its new clusters; the old ones would only queue the extra steps).
+fn room_of(cluster: &PoolCluster, pool: &PoolPlan) -> u32 {
+    match cluster.max_concurrent {
+        0 => pool.max_concurrent_runs,
+        level => level.min(pool.max_concurrent_runs),
+    }
+}
+
 fn is_live(state: &str) -> bool {
     matches!(state, "STARTING" | "BOOTSTRAPPING" | "RUNNING" | "WAITING")
 }
@@ -81,8 +90,7 @@ pub async fn lease_or_start(
         .iter()
         .filter(|c| !c.releasing)
         .filter(|c| {
-            c.runs.len() < pool.max_concurrent_runs as usize
-                && c.runs_total < pool.max_runs_per_cluster
+            c.runs.len() < room_of(c, pool) as usize && c.runs_total < pool.max_runs_per_cluster
         })
         .filter_map(|c| state_of(&c.cluster_id).map(|state| (c, state)))
         .filter(|(_, state)| is_live(state))
@@ -101,7 +109,7 @@ pub async fn lease_or_start(
                 &pool.name,
                 &cluster.cluster_id,
                 run,
-                pool.max_concurrent_runs,
+                room_of(cluster, pool),
                 pool.max_runs_per_cluster,
             )
             .await
@@ -167,6 +175,7 @@ async fn record_new(
             runs_total: 1,
             idle_since: None,
             idle_minutes: pool.idle_minutes,
+            max_concurrent: pool.max_concurrent_runs,
             max_runs: pool.max_runs_per_cluster,
             created: now,
             started_by: run.to_string(),

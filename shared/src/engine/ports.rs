@@ -167,6 +167,88 @@ pub trait GlueApi {
     ) -> impl Future<Output = Result<GlueRunView, AwsError>> + Send;
 }
 
+/// An EMR Serverless application, as GetApplication tells it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplicationView {
+    pub id: String,
+    pub name: String,
+    /// CREATING, CREATED, STARTING, STARTED, STOPPING, STOPPED, TERMINATED.
+    pub state: String,
+    /// The application's settings sparkplug manages, as CreateApplication JSON (camelCase).
+    pub settings: Value,
+}
+
+/// What EMR Serverless bills a job run for (`billedResourceUtilization`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerlessUsage {
+    pub vcpu_hours: f64,
+    pub memory_gb_hours: f64,
+    pub storage_gb_hours: f64,
+}
+
+// Billing figures are finite numbers: equality is a plain comparison.
+impl Eq for ServerlessUsage {}
+
+/// An EMR Serverless job run, as GetJobRun tells it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerlessRunView {
+    pub application_id: String,
+    pub id: String,
+    pub name: Option<String>,
+    /// SUBMITTED, PENDING, SCHEDULED, RUNNING, SUCCESS, FAILED, CANCELLING, CANCELLED, QUEUED.
+    pub state: String,
+    pub state_details: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    /// When it started running (its workers ready), if it did.
+    pub started: Option<DateTime<Utc>>,
+    pub ended: Option<DateTime<Utc>>,
+    pub execution_seconds: Option<i64>,
+    pub billed: Option<ServerlessUsage>,
+    /// The run's S3 log location (`configurationOverrides`), if set.
+    pub log_uri: Option<String>,
+}
+
+/// EMR Serverless: applications and their job runs.
+pub trait ServerlessApi {
+    /// The application of this name (not TERMINATED), if any.
+    fn find_application(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ApplicationView>, AwsError>> + Send;
+    /// CreateApplication with this request body; the new application's id.
+    fn create_application(
+        &self,
+        request: &Value,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// UpdateApplication with these fields (only a CREATED or STOPPED application can be updated).
+    fn update_application(
+        &self,
+        application_id: &str,
+        update: &Value,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// StartJobRun with this request body (its `clientToken` makes a repeat start nothing); the job run's id.
+    fn start_job_run(
+        &self,
+        application_id: &str,
+        request: &Value,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    fn get_job_run(
+        &self,
+        application_id: &str,
+        job_run_id: &str,
+    ) -> impl Future<Output = Result<ServerlessRunView, AwsError>> + Send;
+    /// The application's job runs that have not ended: (id, name).
+    fn active_job_runs(
+        &self,
+        application_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+    fn cancel_job_run(
+        &self,
+        application_id: &str,
+        job_run_id: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartOutcome {
     Started {
@@ -239,6 +321,11 @@ pub enum Work {
         job_name: String,
         run_id: String,
     },
+    #[serde(rename = "emr_serverless")]
+    Serverless {
+        application_id: String,
+        job_run_id: String,
+    },
 }
 
 impl Work {
@@ -253,6 +340,10 @@ impl Work {
             } => emr_step_key(cluster_id, step_ids.first().map_or("", String::as_str)),
             Work::Emr { cluster_id, .. } => emr_key(cluster_id),
             Work::Glue { job_name, run_id } => glue_key(job_name, run_id),
+            Work::Serverless {
+                application_id,
+                job_run_id,
+            } => serverless_key(application_id, job_run_id),
         }
     }
 }
@@ -264,6 +355,10 @@ pub fn emr_key(cluster_id: &str) -> String {
 /// A run's waiter on a shared (pool) cluster: by its step, since the cluster has other runs' steps.
 pub fn emr_step_key(cluster_id: &str, step_id: &str) -> String {
     format!("emr#{cluster_id}#{step_id}")
+}
+
+pub fn serverless_key(application_id: &str, job_run_id: &str) -> String {
+    format!("emrs#{application_id}#{job_run_id}")
 }
 
 pub fn glue_key(job_name: &str, run_id: &str) -> String {
@@ -422,8 +517,10 @@ pub struct PoolCluster {
     pub runs_total: u32,
     /// When its last lease was given back (none while a run holds one, or before its first run ended).
     pub idle_since: Option<DateTime<Utc>>,
-    /// The pool's `idle_minutes` and `max_runs_per_cluster` when the cluster was started.
+    /// The pool's `idle_minutes`, `max_concurrent_runs` (the cluster's StepConcurrencyLevel, fixed at its start)
+    /// and `max_runs_per_cluster` when the cluster was started.
     pub idle_minutes: u32,
+    pub max_concurrent: u32,
     pub max_runs: u32,
     pub created: DateTime<Utc>,
     /// The run that started it (the cluster is named after it).

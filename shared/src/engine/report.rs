@@ -20,6 +20,8 @@ pub enum FailureName {
     Timeout,
     /// The Glue run ended FAILED, TIMEOUT, ERROR, STOPPED or EXPIRED.
     GlueRunFailed,
+    /// The EMR Serverless job run ended FAILED or CANCELLED.
+    JobRunFailed,
     /// AWS reported a state this version of sparkplug does not know.
     UnknownState,
     /// The run ended before its work did, with no failure seen (e.g. before the first look).
@@ -30,12 +32,13 @@ pub enum FailureName {
 
 impl FailureName {
     /// Every name sparkplug gives a failure itself (all but [`FailureName::Caught`]).
-    pub const OWN: [FailureName; 7] = [
+    pub const OWN: [FailureName; 8] = [
         FailureName::StepFailed,
         FailureName::StepMissing,
         FailureName::ClusterTerminated,
         FailureName::Timeout,
         FailureName::GlueRunFailed,
+        FailureName::JobRunFailed,
         FailureName::UnknownState,
         FailureName::Incomplete,
     ];
@@ -47,6 +50,7 @@ impl FailureName {
             FailureName::ClusterTerminated => "ClusterTerminated",
             FailureName::Timeout => "Timeout",
             FailureName::GlueRunFailed => "GlueRunFailed",
+            FailureName::JobRunFailed => "JobRunFailed",
             FailureName::UnknownState => "UnknownState",
             FailureName::Incomplete => "Incomplete",
             FailureName::Caught(name) => name,
@@ -156,6 +160,9 @@ pub struct Timeline {
     pub startup_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_seconds: Option<i64>,
+    /// EMR Serverless: what the run is billed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed: Option<super::ports::ServerlessUsage>,
 }
 
 /// What a sensor returns to the state machine.

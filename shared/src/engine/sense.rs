@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ports::{ClusterView, GlueRunView, StepView};
+use super::ports::{ClusterView, GlueRunView, ServerlessRunView, StepView};
 use super::report::{FailureName, RunFailure, SenseReport, StepTimes, Timeline};
 use super::states::{
-    emr_cluster_phase, emr_step_status, glue_run_status, ClusterPhase, Status, UnknownState,
+    emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
+    Status, UnknownState,
 };
 
 fn seconds_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<i64> {
@@ -139,6 +140,51 @@ fn unknown(what: &str, state: &str) -> RunFailure {
             "the {what} is in state `{state}`, which this version of sparkplug does not know"
         )),
         ..RunFailure::new(FailureName::UnknownState)
+    }
+}
+
+/// The EMR Serverless sensor: a job run → a report. Start-up is submission → running (the application starting, the
+/// workers provisioned, or none of it on pre-initialized capacity).
+pub fn sense_serverless(run: &ServerlessRunView) -> SenseReport {
+    let timeline = Timeline {
+        created: run.created,
+        ready: run.started,
+        ended: run.ended,
+        startup_seconds: seconds_between(run.created, run.started),
+        execution_seconds: run
+            .execution_seconds
+            .or_else(|| seconds_between(run.started, run.ended)),
+        billed: run.billed.clone(),
+        ..Timeline::default()
+    };
+    let report = |status, failure| SenseReport {
+        status,
+        resource_id: Some(run.id.clone()),
+        state: run.state.clone(),
+        progress: format!("job run {} {}", run.id, run.state),
+        failure,
+        timeline: timeline.clone(),
+    };
+    match serverless_run_status(&run.state) {
+        Ok(Status::Succeeded) => report(Status::Succeeded, None),
+        Ok(Status::Failed) => {
+            let failure = RunFailure {
+                reason: Some(format!("job run {}", run.state)),
+                message: run.state_details.clone(),
+                log: run.log_uri.as_ref().map(|uri| {
+                    format!(
+                        "{}/applications/{}/jobs/{}/",
+                        uri.trim_end_matches('/'),
+                        run.application_id,
+                        run.id
+                    )
+                }),
+                ..RunFailure::new(FailureName::JobRunFailed)
+            };
+            report(Status::Failed, Some(failure))
+        }
+        Ok(Status::Running) => report(Status::Running, None),
+        Err(UnknownState(state)) => report(Status::Failed, Some(unknown("job run", &state))),
     }
 }
 

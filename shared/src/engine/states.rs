@@ -45,6 +45,18 @@ pub fn emr_cluster_phase(state: &str) -> Result<ClusterPhase, UnknownState> {
     }
 }
 
+/// EMR Serverless job run states (API reference, JobRun `state`). CANCELLED is a failure of the run.
+pub fn serverless_run_status(state: &str) -> Result<Status, UnknownState> {
+    match state {
+        "SUBMITTED" | "PENDING" | "SCHEDULED" | "RUNNING" | "CANCELLING" | "QUEUED" => {
+            Ok(Status::Running)
+        }
+        "SUCCESS" => Ok(Status::Succeeded),
+        "FAILED" | "CANCELLED" => Ok(Status::Failed),
+        other => Err(UnknownState(other.to_string())),
+    }
+}
+
 /// Glue job run states. A STOPPED run is a failure, always.
 pub fn glue_run_status(state: &str) -> Result<Status, UnknownState> {
     match state {

@@ -34,6 +34,9 @@ pub struct RunSummary {
     pub cluster_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glue_run_id: Option<String>,
+    /// EMR Serverless: the job run's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_run_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Timeline>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +82,7 @@ impl RunSummary {
             timeline.created,
             timeline.ended,
             timeline.execution_seconds,
+            timeline.billed.as_ref(),
             now,
         ));
         self
@@ -115,9 +119,11 @@ pub fn summarize(
             ..RunFailure::new(FailureName::Incomplete)
         }),
     };
-    let (cluster_id, glue_run_id) = match plan.engine {
-        Engine::Emr => (resource_id.map(str::to_string), None),
-        Engine::Glue => (None, resource_id.map(str::to_string)),
+    let id = resource_id.map(str::to_string);
+    let (cluster_id, glue_run_id, job_run_id) = match plan.engine {
+        Engine::Emr => (id, None, None),
+        Engine::Glue => (None, id, None),
+        Engine::EmrServerless => (None, None, id),
     };
     RunSummary {
         job: plan.job.clone(),
@@ -131,6 +137,7 @@ pub fn summarize(
         },
         cluster_id,
         glue_run_id,
+        job_run_id,
         timeline: sense.map(|s| s.timeline.clone()),
         error: failure.as_ref().map(|f| f.error.clone()),
         cause: failure.as_ref().map(RunFailure::cause),

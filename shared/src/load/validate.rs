@@ -19,7 +19,7 @@ use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
-    MAX_PLAN_BYTES,
+    MAX_PLAN_BYTES, POOLED_ONE_STEP,
 };
 use crate::run::runkey::check_job_name;
 use crate::run::s3::{check_bucket_name, S3Location};
@@ -265,6 +265,10 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
             MAX_GLUE_TIMEOUT_MINUTES,
             "Glue refuses a Timeout of 7 days (10080 minutes) or more",
         ),
+        Engine::EmrServerless => (
+            MAX_EMR_TIMEOUT_MINUTES,
+            "a run must end before the run state machine's 8-day backstop",
+        ),
     };
     match timeout {
         Some(0) => c.error("timeout_minutes", "must be at least 1"),
@@ -282,6 +286,16 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     match job.engine {
         Engine::Emr => check_emr(c, job),
         Engine::Glue => check_glue(c, job),
+        Engine::EmrServerless => check_serverless(c, job),
+    }
+    if job.engine != Engine::EmrServerless && job.emr_serverless.is_some() {
+        c.error(
+            "emr_serverless",
+            format!(
+                "this job's engine is {}: EMR Serverless settings do not apply",
+                job.engine.as_str()
+            ),
+        );
     }
     // The requests are checked even when the fields had problems, so that one pass says everything.
     check_rendered(c, name, job);
@@ -503,7 +517,7 @@ fn check_pool_use(c: &mut Checker<'_>, job: &Job, pool: &str) {
     if job.steps.len() > 1 {
         c.error(
             "steps",
-            "a pooled job runs one step per run: steps of runs side by side on a shared cluster would not run in              order (chain jobs with trigger.after instead)",
+            format!("a pooled job runs one step per run: {POOLED_ONE_STEP}"),
         );
     }
 }
@@ -711,6 +725,94 @@ fn check_class(c: &mut Checker<'_>, path: &str, class: &str) {
             path,
             format!("`{class}` is not a JVM class name (e.g. com.example.Main)"),
         );
+    }
+}
+
+/// EMR Serverless: one jar run by spark-submit on an application (EMR Serverless API, CreateApplication and
+/// StartJobRun).
+fn check_serverless(c: &mut Checker<'_>, job: &Job) {
+    for (field, present) in [
+        ("pool", job.pool.is_some()),
+        ("emr", job.emr.is_some()),
+        ("glue", job.glue.is_some()),
+        ("job_flow_overrides", job.job_flow_overrides.is_some()),
+        ("spark_steps", job.spark_steps.is_some()),
+        ("steps", !job.steps.is_empty()),
+        ("create_job", job.create_job.is_some()),
+    ] {
+        if present {
+            c.error(
+                field,
+                "this job's engine is emr_serverless: it runs one jar (`jar`, `class`, `args`) with                  [jobs.NAME.emr_serverless] settings",
+            );
+        }
+    }
+    match (&job.jar, &job.class) {
+        (Some(jar), Some(class)) => {
+            c.s3_uri("jar", jar, true);
+            check_class(c, "class", class);
+        }
+        (None, _) => c.error(
+            "jar",
+            "missing: the application jar (s3://…), spark-submit's entry point",
+        ),
+        (_, None) => c.error("class", "missing: the main class of the jar"),
+    }
+    let settings = job.emr_serverless_settings(&c.catalog.defaults);
+    if settings.execution_role.is_none() {
+        c.error(
+            "emr_serverless.execution_role",
+            "missing: the job run's execution role (its ARN), here or in [defaults.emr_serverless]",
+        );
+    }
+    if let Some(architecture) = &settings.architecture {
+        if !["X86_64", "ARM64"].contains(&architecture.as_str()) {
+            c.error(
+                "emr_serverless.architecture",
+                format!("`{architecture}`: EMR Serverless runs X86_64 or ARM64"),
+            );
+        }
+    }
+    if let Some(release) = &settings.release_label {
+        if !release.starts_with("emr-") {
+            c.error(
+                "emr_serverless.release_label",
+                format!("`{release}` is not an EMR release label (emr-7.5.0, …)"),
+            );
+        }
+    }
+    if let Some(log_uri) = &settings.log_uri {
+        c.s3_uri("emr_serverless.log_uri", log_uri, false);
+    } else {
+        c.warn(
+            "emr_serverless.log_uri",
+            "unset: a failed run's alert carries no log tail (the driver's stderr is written under the log URI)",
+        );
+    }
+    // CreateApplication autoStopConfiguration.idleTimeoutMinutes: 1 to 10080.
+    if let Some(minutes) = settings.auto_stop_minutes {
+        if !(1..=10_080).contains(&minutes) {
+            c.error(
+                "emr_serverless.auto_stop_minutes",
+                format!("{minutes}: EMR Serverless takes 1 to 10080 minutes (7 days)"),
+            );
+        }
+    }
+    if let Some(initial) = &settings.initial_capacity {
+        for (kind, workers) in [("driver", &initial.driver), ("executor", &initial.executor)] {
+            if workers.as_ref().is_some_and(|w| w.workers == 0) {
+                c.error(
+                    &format!("emr_serverless.initial_capacity.{kind}.workers"),
+                    "must be at least 1 (leave the kind out for none)",
+                );
+            }
+        }
+        if initial.driver.is_none() != initial.executor.is_none() {
+            c.warn(
+                "emr_serverless.initial_capacity",
+                "a run starts on pre-initialized workers only when both a driver and executors are",
+            );
+        }
     }
 }
 

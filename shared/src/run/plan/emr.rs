@@ -301,6 +301,11 @@ pub(super) fn plan(
     })
 }
 
+/// Why a pooled job has one step.
+pub const POOLED_ONE_STEP: &str =
+    "steps of runs side by side on a shared cluster would not run in order (chain \
+     jobs with trigger.after instead)";
+
 /// Margin of EMR's idle auto-termination over the pool's `idle_minutes`: sparkplug releases an idle cluster first;
 /// EMR's policy ends it only if sparkplug could not (a backstop against a leaked pool cluster).
 pub const POOL_BACKSTOP_MINUTES: u32 = 15;
@@ -380,7 +385,7 @@ fn pooled_plan(
     };
     if steps.len() != 1 {
         return Err(invalid(format!(
-            "a pooled job runs one step per run, this one has {}: steps of runs side by side on a shared cluster              would not run in order (chain jobs with trigger.after instead)",
+            "a pooled job runs one step per run, this one has {}: {POOLED_ONE_STEP}",
             steps.len()
         )));
     }

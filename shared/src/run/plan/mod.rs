@@ -12,10 +12,11 @@ use serde_json::Value;
 
 mod emr;
 pub mod glue;
+pub mod serverless;
 
 pub use emr::{
     job_steps, pool_cluster_name, pooled_step_name, spark_submit_step, supports_auto_termination,
-    POOL_BACKSTOP_MINUTES,
+    POOLED_ONE_STEP, POOL_BACKSTOP_MINUTES,
 };
 
 use crate::catalog::placeholders::{self, Placeholder};
@@ -71,6 +72,8 @@ pub struct RunPlan {
     pub emr: Option<EmrPlan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glue: Option<GluePlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emr_serverless: Option<EmrServerlessPlan>,
     /// When the run's alert goes out (the job's `notify`).
     #[serde(default = "crate::catalog::default_notify")]
     pub notify: Vec<NotifyOn>,
@@ -104,6 +107,15 @@ pub struct GluePlan {
     /// The CreateJob request (also what an UpdateJob must bring the job back to).
     pub job: Value,
     /// The StartJobRun request.
+    pub run: Value,
+}
+
+/// The EMR Serverless requests of a run, in the API's own JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmrServerlessPlan {
+    /// The CreateApplication request (also what an UpdateApplication must bring the application back to).
+    pub application: Value,
+    /// The StartJobRun request, but for the application's id (known once the application is).
     pub run: Value,
 }
 
@@ -338,14 +350,11 @@ pub fn render(
         .timeout_minutes
         .or(catalog.defaults.timeout_minutes)
         .unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-    let (emr, glue) = match job.engine {
-        Engine::Emr => (
-            Some(emr::plan(catalog, job_name, job, &run_name, &tags, &fill)?),
-            None,
-        ),
-        Engine::Glue => (
-            None,
-            Some(glue::plan(
+    let (mut emr, mut glue, mut emr_serverless) = (None, None, None);
+    match job.engine {
+        Engine::Emr => emr = Some(emr::plan(catalog, job_name, job, &run_name, &tags, &fill)?),
+        Engine::EmrServerless => {
+            emr_serverless = Some(serverless::plan(
                 catalog,
                 job_name,
                 &run_name,
@@ -354,9 +363,21 @@ pub fn render(
                 timeout_minutes,
                 &tags,
                 &fill,
-            )?),
-        ),
-    };
+            )?)
+        }
+        Engine::Glue => {
+            glue = Some(glue::plan(
+                catalog,
+                job_name,
+                &run_name,
+                job,
+                environment.as_deref(),
+                timeout_minutes,
+                &tags,
+                &fill,
+            )?)
+        }
+    }
     Ok(RunPlan {
         plan_version: PLAN_VERSION,
         job: job_name.to_string(),
@@ -368,6 +389,7 @@ pub fn render(
         timeout_seconds: u64::from(timeout_minutes) * 60,
         emr,
         glue,
+        emr_serverless,
         notify: job
             .notify
             .clone()
