@@ -97,6 +97,10 @@ class Template:
             return self.ref(arg)
         if key == "Fn::GetAtt":
             resource, attribute = arg
+            role = self.resources.get(resource, {}).get("Type") == "AWS::IAM::Role"
+            if role and attribute == "Arn" and f"{resource}.{attribute}" not in self.refs:
+                # A role of the template (not created locally): its ARN as IAM would give it.
+                return f"arn:aws:iam::{ACCOUNT}:role/{resource}"
             return self.refs.get(f"{resource}.{attribute}", f"{resource}.{attribute}")
         if key == "Fn::Sub":
             text = arg if isinstance(arg, str) else arg[0]

@@ -342,7 +342,10 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
             });
         assert!(puts, "{target} cannot keep its token");
     }
-    assert_eq!(waits, 3, "a slot, EMR steps and the Glue run");
+    assert_eq!(
+        waits, 4,
+        "a slot, EMR steps, the Glue run and the EMR Serverless job run"
+    );
 
     let notify = &resources["NotifyFunction"]["Properties"];
     let heard: BTreeSet<&str> = notify["Events"]
@@ -358,7 +361,8 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
         BTreeSet::from([
             "EMR Step Status Change",
             "EMR Cluster State Change",
-            "Glue Job State Change"
+            "Glue Job State Change",
+            "EMR Serverless Job Run State Change"
         ])
     );
     let reconciles = notify["Events"].as_hash().unwrap().values().any(|e| {

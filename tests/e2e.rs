@@ -1247,6 +1247,7 @@ const AUTHORIZED_WITHIN_ANOTHER_CALL: &[&str] = &[
     "elasticmapreduce:AddTags",
     "elasticmapreduce:PutAutoTerminationPolicy",
     "glue:TagResource",
+    "emr-serverless:TagResource",
     "iam:PassRole",
     "sqs:SendMessage",
 ];

@@ -601,14 +601,17 @@ fn summary(path: &Path, catalog: &Catalog) -> String {
         .filter(|j| !j.trigger.after.is_empty())
         .count();
     format!(
-        "{}: {} job(s) valid ({} emr, {} glue); {} S3 trigger(s), {} schedule(s), {} chained job(s)",
+        "{}: {} job(s) valid ({} emr, {} glue, {} emr_serverless); {} S3 trigger(s), {} schedule(s), {} chained \
+         job(s), {} warm pool(s)",
         path.display(),
         catalog.jobs.len(),
         count(Engine::Emr),
         count(Engine::Glue),
+        count(Engine::EmrServerless),
         s3,
         schedules,
-        chained
+        chained,
+        catalog.pools.len()
     )
 }
 

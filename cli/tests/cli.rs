@@ -36,7 +36,7 @@ fn validate_summarises_a_valid_catalog() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
-        format!("{CATALOG}: 5 job(s) valid (3 emr, 2 glue); 1 S3 trigger(s), 1 schedule(s), 1 chained job(s)")
+        format!("{CATALOG}: 5 job(s) valid (3 emr, 2 glue, 0 emr_serverless); 1 S3 trigger(s), 1 schedule(s), 1 chained job(s), 0 warm pool(s)")
     );
     // The Airflow job's KeepJobFlowAliveWhenNoSteps: false is a warning, not an error.
     assert!(text(&out.stderr)

@@ -13,8 +13,9 @@ use sparkplug::engine::{ErrorKind, TaskError};
 
 async fn notify(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
     let (emr, glue, sfn, tokens) = (aws.emr(), aws.glue(), aws.sfn(), aws.tokens());
+    let serverless = aws.serverless();
     handle("notify", event, |e| {
-        callback::notify(&emr, &glue, &sfn, &tokens, e, now())
+        callback::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
     })
     .await
 }

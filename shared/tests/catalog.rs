@@ -99,7 +99,7 @@ fn a_minimal_job_is_valid() {
 fn structural_mistakes_name_the_field() {
     assert_problem(
         "[jobs.x]\nengine = \"spark\"\n",
-        "x.engine: unknown variant `spark`, expected `emr` or `glue`",
+        "x.engine: unknown variant `spark`, expected one of `emr`, `glue`, `emr_serverless`",
     );
     assert_problem(
         &GOOD_EMR.replace("class =", "tigger = {}\nclass ="),

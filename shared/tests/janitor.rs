@@ -23,9 +23,10 @@ fn config() -> JanitorConfig {
 
 async fn janitor(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
     let (emr, glue, sfn, pools) = (aws.emr(), aws.glue(), aws.sfn(), aws.tokens());
+    let serverless = aws.serverless();
     let config = config();
     handle("janitor", event, |e| {
-        janitor::janitor(&config, &emr, &glue, &sfn, &pools, e, now())
+        janitor::janitor(&config, &emr, &glue, &sfn, &pools, &serverless, e, now())
     })
     .await
 }
@@ -176,6 +177,7 @@ async fn what_is_not_the_janitors_business_is_left_alone() {
 #[tokio::test]
 async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     let aws = FakeAws::new();
+    aws.ok("Scan", json!({"Items": []}));
     aws.ok(
         "ListClusters",
         json!({"Clusters": [
@@ -232,12 +234,50 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     let scheduled =
         json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
     let aws = FakeAws::new();
+    aws.ok("Scan", json!({"Items": []}));
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     janitor(&aws, scheduled).await.unwrap();
-    // One ListClusters, one GetJobRuns per Glue job of the catalog.
+    // One look at the pools' leases, one ListClusters, one GetJobRuns per Glue job of the catalog.
     assert_eq!(
         aws.actions(),
-        vec!["ListClusters", "GetJobRuns", "GetJobRuns"]
+        vec!["Scan", "ListClusters", "GetJobRuns", "GetJobRuns"]
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_gives_back_the_lease_of_a_pooled_run_whose_end_was_missed() {
+    let aws = FakeAws::new();
+    let lease = json!({"key": {"S": "pool#shared#j-POOL"}, "pool": {"S": "shared"}, "cluster_id": {"S": "j-POOL"},
+        "state": {"S": "open"}, "runs": {"SS": ["gone-run", "live-run"]}, "runs_total": {"N": "2"},
+        "idle_minutes": {"N": "10"}, "max_concurrent": {"N": "4"}, "max_runs": {"N": "50"},
+        "created": {"N": "1795930000000"}, "started_by": {"S": "gone-run"}});
+    aws.ok("Scan", json!({"Items": [lease]}));
+    let execution = |status: &str| json!({"executionArn": "arn:x", "stateMachineArn": MACHINE, "status": status, "startDate": 1.7e9});
+    aws.ok("DescribeExecution", execution("ABORTED"));
+    aws.ok("DescribeExecution", execution("RUNNING"));
+    aws.ok(
+        "ListSteps",
+        json!({"Steps": [{"Id": "s-GONE", "Name": "gone-run: clicks", "Status": {"State": "RUNNING"}},
+            {"Id": "s-LIVE", "Name": "live-run: clicks", "Status": {"State": "RUNNING"}}]}),
+    );
+    aws.ok(
+        "CancelSteps",
+        json!({"CancelStepsInfoList": [{"StepId": "s-GONE", "Status": "SUBMITTED"}]}),
+    );
+    aws.ok("UpdateItem", json!({}));
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    let report = janitor(&aws, json!({"sweep": true})).await.unwrap();
+    assert_eq!(report["steps"], json!(["s-GONE"]));
+    assert_eq!(aws.requests("CancelSteps")[0]["StepIds"], json!(["s-GONE"]));
+    let give_back = &aws.requests("UpdateItem")[0];
+    assert_eq!(
+        give_back["Key"],
+        json!({"key": {"S": "pool#shared#j-POOL"}})
+    );
+    assert_eq!(
+        give_back["ExpressionAttributeValues"][":run"],
+        json!({"SS": ["gone-run"]})
     );
 }

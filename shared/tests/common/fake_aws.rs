@@ -87,7 +87,10 @@ impl FakeAws {
                     .get("x-amz-target")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                let action = target.rsplit('.').next().unwrap_or_default().to_string();
+                let action = match target.rsplit('.').next() {
+                    Some(action) if !action.is_empty() => action.to_string(),
+                    _ => rest_action(request.method().as_str(), request.uri().path()),
+                };
                 let body: Value = request
                     .body()
                     .bytes()
@@ -141,6 +144,10 @@ impl FakeAws {
         sparkplug::aws::glue::Glue::new(&self.sdk_config())
     }
 
+    pub fn serverless(&self) -> sparkplug::aws::serverless::Serverless {
+        sparkplug::aws::serverless::Serverless::new(&self.sdk_config())
+    }
+
     pub fn sfn(&self) -> sparkplug::aws::sfn::Sfn {
         sparkplug::aws::sfn::Sfn::new(&self.sdk_config())
     }
@@ -178,4 +185,21 @@ pub fn waiter_item(run: &str, work: Value, token: &str, registered: i64) -> Valu
 pub fn state_change(detail_type: &str, source: &str, detail: Value) -> Value {
     json!({"version": "0", "id": "e-1", "detail-type": detail_type, "source": source, "account": "123456789012",
         "time": "2026-11-27T06:30:00Z", "region": "eu-west-1", "resources": [], "detail": detail})
+}
+
+/// A REST-JSON request's action (EMR Serverless: no `X-Amz-Target`, the method and path say it).
+fn rest_action(method: &str, path: &str) -> String {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let action = match (method, parts.as_slice()) {
+        ("GET", ["applications"]) => "ListApplications",
+        ("POST", ["applications"]) => "CreateApplication",
+        ("GET", ["applications", _]) => "GetApplication",
+        ("PATCH", ["applications", _]) => "UpdateApplication",
+        ("GET", ["applications", _, "jobruns"]) => "ListJobRuns",
+        ("POST", ["applications", _, "jobruns"]) => "StartJobRun",
+        ("GET", ["applications", _, "jobruns", _]) => "GetJobRun",
+        ("DELETE", ["applications", _, "jobruns", _]) => "CancelJobRun",
+        _ => "Unknown",
+    };
+    action.to_string()
 }
