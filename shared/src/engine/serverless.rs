@@ -23,6 +23,20 @@ use crate::run::RunPlan;
 
 /// CreateApplication fields UpdateApplication cannot take.
 const NOT_UPDATABLE: &[&str] = &["name", "type", "tags", "clientToken"];
+/// States an application passes through, in which it takes no job run: the start is retried (seconds).
+const TRANSIENT_STATES: &[&str] = &["CREATING", "STOPPING"];
+
+/// The application cannot take a job run yet: the state machine's retry starts it a few seconds later.
+fn not_ready(name: &str, state: &str) -> TaskError {
+    TaskError {
+        kind: super::errors::ErrorKind::Retryable,
+        message: format!(
+            "the EMR Serverless application {name} is {state}: it takes job runs once CREATED or STARTED; \
+             the start is retried"
+        ),
+    }
+}
+
 /// States in which EMR Serverless accepts an UpdateApplication.
 const UPDATABLE_STATES: &[&str] = &["CREATED", "STOPPED"];
 
@@ -84,8 +98,11 @@ pub async fn ensure_application(
             .await
             .map_err(|e| TaskError::aws("CreateApplication", e))?;
         info!(job = %plan.job, application = %name, id = %id, "EMR Serverless application created");
-        return Ok(id);
+        return Err(not_ready(&name, "CREATING"));
     };
+    if TRANSIENT_STATES.contains(&current.state.as_str()) {
+        return Err(not_ready(&name, &current.state));
+    }
     let mut planned = part.application.clone();
     if let Some(fields) = planned.as_object_mut() {
         fields.retain(|key, _| !NOT_UPDATABLE.contains(&key.as_str()));
