@@ -6,6 +6,21 @@ mod common;
 use chrono::Duration;
 use common::{now, plan_of};
 use sparkplug::cost::{estimate, PriceBook};
+use sparkplug::engine::report::Timeline;
+
+/// What a run measured, as its timeline carries it.
+fn measured(
+    created: Option<chrono::DateTime<chrono::Utc>>,
+    ended: Option<chrono::DateTime<chrono::Utc>>,
+    execution_seconds: Option<i64>,
+) -> Timeline {
+    Timeline {
+        created,
+        ended,
+        execution_seconds,
+        ..Timeline::default()
+    }
+}
 
 fn close(actual: f64, expected: f64) -> bool {
     (actual - expected).abs() < 0.00002
@@ -21,10 +36,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         &book,
         "eu-west-1",
         &plan,
-        Some(created),
-        None,
-        None,
-        None,
+        &measured(Some(created), None, None),
         now(),
     );
     assert!(close(cost.compute_usd, 3.0 * (0.214 + 0.048)), "{cost:?}");
@@ -45,10 +57,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         &book,
         "eu-west-1",
         &plan,
-        Some(created),
-        Some(now()),
-        None,
-        None,
+        &measured(Some(created), Some(now()), None),
         now(),
     );
     let expected = (0.214 + 0.048) + 2.0 * (0.282 + 0.063) + 4.0 * (0.282 * 0.35 + 0.063);
@@ -64,10 +73,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         &book,
         "ap-south-2",
         &plan_of("hello_world"),
-        Some(now() - Duration::seconds(10)),
-        None,
-        None,
-        None,
+        &measured(Some(now() - Duration::seconds(10)), None, None),
         now(),
     );
     assert!(
@@ -86,10 +92,7 @@ fn an_emr_run_costs_its_instances_for_the_clusters_life_plus_the_control_plane()
         &book,
         "eu-west-1",
         &plan_of("hello_world"),
-        None,
-        None,
-        None,
-        None,
+        &measured(None, None, None),
         now(),
     );
     assert_eq!(cost.compute_usd, 0.0);
@@ -105,10 +108,7 @@ fn a_glue_run_costs_its_dpu_seconds() {
         &book,
         "eu-west-1",
         &plan,
-        None,
-        None,
-        Some(600),
-        None,
+        &measured(None, None, Some(600)),
         now(),
     );
     assert!(
@@ -123,10 +123,7 @@ fn a_glue_run_costs_its_dpu_seconds() {
         &book,
         "eu-west-1",
         &flex,
-        None,
-        None,
-        Some(600),
-        None,
+        &measured(None, None, Some(600)),
         now(),
     );
     assert!(

@@ -32,4 +32,8 @@ fn validation_enumerations_are_the_sdks() {
         sorted(enums::EMR_SPOT_ALLOCATION_STRATEGIES),
         sorted(SpotProvisioningAllocationStrategy::values())
     );
+    assert_eq!(
+        sorted(enums::EMR_SERVERLESS_ARCHITECTURES),
+        sorted(aws_sdk_emrserverless::types::Architecture::values())
+    );
 }

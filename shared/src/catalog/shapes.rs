@@ -263,6 +263,8 @@ pub mod enums {
         "lowest-price",
         "price-capacity-optimized",
     ];
+    /// EMR Serverless `Architecture`.
+    pub const EMR_SERVERLESS_ARCHITECTURES: &[&str] = &["ARM64", "X86_64"];
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Engine;
-use crate::engine::ports::ServerlessUsage;
+use crate::engine::report::Timeline;
 use crate::run::RunPlan;
 
 const PRICES: &str = include_str!("prices.toml");
@@ -173,18 +173,18 @@ fn instances_of(request: &Value) -> Vec<Instances> {
     lines
 }
 
-/// The cost of a run of `plan` in `region`: EMR from its cluster's life (created → `ended`, or `now` when the
-/// cluster is being terminated), Glue from its execution seconds, EMR Serverless from what it was billed for.
+/// The cost of a run of `plan` in `region`, from its timeline: EMR from its cluster's life (created → `ended`, or
+/// `now` when the cluster is being terminated), Glue from its execution seconds, EMR Serverless from what it was
+/// billed for.
 pub fn estimate(
     book: &PriceBook,
     region: &str,
     plan: &RunPlan,
-    cluster_created: Option<DateTime<Utc>>,
-    ended: Option<DateTime<Utc>>,
-    glue_execution_seconds: Option<i64>,
-    billed: Option<&ServerlessUsage>,
+    measured: &Timeline,
     now: DateTime<Utc>,
 ) -> CostEstimate {
+    let (cluster_created, ended) = (measured.created, measured.ended);
+    let (glue_execution_seconds, billed) = (measured.execution_seconds, measured.billed.as_ref());
     let mut notes = Vec::new();
     let prices = book.regions.get(region).unwrap_or_else(|| {
         notes.push(format!(

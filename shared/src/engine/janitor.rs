@@ -140,7 +140,8 @@ impl JanitorEvent {
     }
 }
 
-/// Cleans up after one ended execution, or sweeps.
+/// Cleans up after one ended execution, or sweeps. (One port per service it may end something on.)
+#[allow(clippy::too_many_arguments)]
 pub async fn janitor(
     config: &JanitorConfig,
     emr: &impl EmrApi,

@@ -79,10 +79,7 @@ impl RunSummary {
             &pricing.book,
             &pricing.region,
             plan,
-            timeline.created,
-            timeline.ended,
-            timeline.execution_seconds,
-            timeline.billed.as_ref(),
+            &timeline,
             now,
         ));
         self

@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::catalog::placeholders::{self as template, Placeholder};
 use crate::catalog::schedule::check_expression;
 use crate::catalog::shapes::enums::{
-    EMR_ACTIONS_ON_FAILURE, EMR_INSTANCE_ROLES, EMR_MARKETS, EMR_SPOT_ALLOCATION_STRATEGIES,
-    GLUE_WORKER_TYPES,
+    EMR_ACTIONS_ON_FAILURE, EMR_INSTANCE_ROLES, EMR_MARKETS, EMR_SERVERLESS_ARCHITECTURES,
+    EMR_SPOT_ALLOCATION_STRATEGIES, GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
 use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
@@ -766,7 +766,7 @@ fn check_serverless(c: &mut Checker<'_>, job: &Job) {
         );
     }
     if let Some(architecture) = &settings.architecture {
-        if !["X86_64", "ARM64"].contains(&architecture.as_str()) {
+        if !EMR_SERVERLESS_ARCHITECTURES.contains(&architecture.as_str()) {
             c.error(
                 "emr_serverless.architecture",
                 format!("`{architecture}`: EMR Serverless runs X86_64 or ARM64"),

@@ -164,6 +164,11 @@ pub fn waiter_item(run: &str, work: Value, token: &str, registered: i64) -> Valu
     let engine = work["engine"].as_str().unwrap_or_default().to_string();
     let key = match engine.as_str() {
         "emr" => format!("emr#{}", work["cluster_id"].as_str().unwrap()),
+        "emr_serverless" => format!(
+            "emrs#{}#{}",
+            work["application_id"].as_str().unwrap(),
+            work["job_run_id"].as_str().unwrap()
+        ),
         _ => format!(
             "glue#{}#{}",
             work["job_name"].as_str().unwrap(),
