@@ -1,6 +1,6 @@
 """Checks every request of every plan of a catalog against botocore's service models (the AWS CLI's), the way the
-local emulator checks requests: RunJobFlow and AddJobFlowSteps for EMR jobs, CreateJob and StartJobRun for Glue
-jobs. Run by dev/check-plans (and CI) on the shipped jobs.toml; exits 1 naming each problem.
+local emulator checks requests: RunJobFlow and AddJobFlowSteps for EMR jobs (pooled ones too), CreateJob and
+StartJobRun for Glue jobs, CreateApplication and StartJobRun for EMR Serverless jobs. Run by dev/check-plans (and CI) on the shipped jobs.toml; exits 1 naming each problem.
 
     python local/check_plans.py --sparkplug PATH [--catalog jobs.toml]
 """
@@ -29,6 +29,13 @@ def requests_of(plan: dict) -> list[tuple[str, str, dict]]:
     if plan.get("glue"):
         found.append(("glue", "CreateJob", plan["glue"]["job"]))
         found.append(("glue", "StartJobRun", plan["glue"]["run"]))
+    if plan.get("emr_serverless"):
+        # CreateApplication's clientToken is the start task's (from the settings); the application id is in the URI.
+        application = {"clientToken": "sparkplug-sample", **plan["emr_serverless"]["application"]}
+        found.append(("emr-serverless", "CreateApplication", application))
+        found.append(
+            ("emr-serverless", "StartJobRun", {"applicationId": "00sample0000000", **plan["emr_serverless"]["run"]})
+        )
     return found
 
 
