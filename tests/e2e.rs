@@ -1438,6 +1438,7 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     assert_eq!(aws.status(&running).await, "RUNNING");
     aws.stop(&running).await;
     aws.reconcile_a_waiter_whose_cluster_is_gone().await;
+    aws.serverless_traffic().await;
 
     let report = aws.stack.control_get("/iam").unwrap();
     assert!(
@@ -2647,6 +2648,105 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
 // -------------------------------------------------------------------------------------------------- EMR Serverless
 
 impl Aws {
+    /// The orders_enrich application's id and state, once a run has made it.
+    async fn orders_application(&self) -> Option<(String, String)> {
+        let apps = self.serverless().list_applications().send().await.unwrap();
+        apps.applications()
+            .iter()
+            .find(|a| a.name() == Some("sparkplug-orders_enrich-dev"))
+            .map(|a| (a.id().to_string(), a.state().as_str().to_string()))
+    }
+
+    /// EMR Serverless traffic on every path of the IAM test: a run (the application created by the session's first),
+    /// a run that finds the application stopped and changed (updated back), one past its limit (finish cancels its job
+    /// run) and one stopped from the console (the janitor cancels it).
+    async fn serverless_traffic(&self) {
+        let first = unique("orders_enrich-iam");
+        self.start_orders(&first).await;
+        assert_eq!(self.wait(&first, RUN).await.status, "SUCCEEDED", "{first}");
+        // Stopped and changed behind sparkplug's back (another test's runs may start it again meanwhile: tried until
+        // a run found it stopped).
+        let client = self.serverless();
+        for attempt in 0..3 {
+            let (id, _) = self.orders_application().await.unwrap();
+            within(Duration::from_secs(90), "the application stops", || async {
+                let _ = client.stop_application().application_id(&id).send().await;
+                self.orders_application()
+                    .await
+                    .is_some_and(|(_, s)| s == "STOPPED")
+            })
+            .await;
+            let stale = aws_sdk_emrserverless::types::AutoStopConfig::builder()
+                .enabled(true)
+                .idle_timeout_minutes(5)
+                .build();
+            client
+                .update_application()
+                .application_id(&id)
+                .auto_stop_configuration(stale)
+                .send()
+                .await
+                .unwrap();
+            let run = unique(&format!("orders_enrich-iam-stale{attempt}"));
+            self.start_orders(&run).await;
+            assert_eq!(self.wait(&run, RUN).await.status, "SUCCEEDED", "{run}");
+            let report = self.stack.control_get("/iam").unwrap();
+            if report["used"]["emr-serverless-start"]
+                .as_array()
+                .is_some_and(|u| u.iter().any(|a| a == "emr-serverless:UpdateApplication"))
+            {
+                break;
+            }
+        }
+        let limited = unique("orders_enrich-iam-limited");
+        let stopped = unique("orders_enrich-iam-stopped");
+        for run in [&limited, &stopped] {
+            self.fault(run, json!({"job_run_seconds": 600})).await;
+        }
+        let mut plan = self
+            .stack
+            .invoke(
+                "resolve",
+                &json!({"request": {"job": "orders_enrich",
+                    "input": format!("s3://{}/landing/orders/{limited}.json", self.stack.data_bucket)},
+                    "execution_name": limited}),
+            )
+            .unwrap();
+        plan["timeout_seconds"] = json!(15);
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.stack.state_machine_arn)
+            .name(&limited)
+            .input(plan.to_string())
+            .send()
+            .await
+            .unwrap();
+        self.start_orders(&stopped).await;
+        within(RUN, "the serverless run to stop is running", || async {
+            self.job_runs_named(&stopped)
+                .await
+                .iter()
+                .any(|(_, s)| s == "RUNNING")
+        })
+        .await;
+        self.stop(&stopped).await;
+        assert_eq!(
+            self.wait(&limited, RUN).await.error.as_deref(),
+            Some("Timeout")
+        );
+        within(
+            Duration::from_secs(60),
+            "both job runs are cancelled",
+            || async {
+                let mut runs = self.job_runs_named(&limited).await;
+                runs.extend(self.job_runs_named(&stopped).await);
+                runs.iter()
+                    .all(|(_, s)| s == "CANCELLED" || s == "CANCELLING")
+            },
+        )
+        .await;
+    }
+
     fn serverless(&self) -> aws_sdk_emrserverless::Client {
         aws_sdk_emrserverless::Client::new(&self.config)
     }
