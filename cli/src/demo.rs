@@ -1,6 +1,7 @@
 //! `sparkplug local demo`: the whole pipeline on this machine. Starts the local stack, drops a file into the data
-//! bucket and follows the EMR run it starts, runs the Glue job, then shows a failing step ending FAILED with its
-//! reason and its cluster TERMINATED. Exits 0 only if every run ended as expected.
+//! bucket and follows the EMR run it starts, runs the Glue job, shows a failing step ending FAILED with its reason and
+//! its cluster TERMINATED, a run on instance fleets, two runs on a warm pool (cold, then warm; the pool's cluster
+//! released once idle) and an EMR Serverless job run. Exits 0 only if every run ended as expected.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,11 +18,13 @@ struct Expectation {
     title: &'static str,
     status: &'static str,
     error: Option<&'static str>,
+    /// A pooled run: whether it starts its pool's cluster (cold) or joins it (warm).
+    start: Option<&'static str>,
 }
 
 pub async fn demo(repo: &Path) -> Result<(), String> {
     say!(
-        "Starting the local stack (AWS emulator, the 11 Lambda functions, the run state machine)…"
+        "Starting the local stack (AWS emulator, the 13 Lambda functions, the run state machine)…"
     );
     let started = Instant::now();
     let waiting = spinner("starting the local stack");
@@ -65,6 +68,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
             title: "EMR run from an S3 arrival",
             status: "SUCCEEDED",
             error: None,
+            start: None,
         },
         outcome,
     ));
@@ -78,6 +82,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
             title: "Glue run from the console input",
             status: "SUCCEEDED",
             error: None,
+            start: None,
         },
         outcome,
     ));
@@ -97,6 +102,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
             title: "EMR run with a failing step",
             status: "FAILED",
             error: Some("StepFailed"),
+            start: None,
         },
         outcome,
     ));
@@ -112,11 +118,82 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
             title: "EMR run on instance fleets",
             status: "SUCCEEDED",
             error: None,
+            start: None,
         },
         outcome,
     ));
 
-    let mut all_expected = true;
+    // 5. A warm pool: the first quick_pi run starts the interactive pool's cluster, the second joins it.
+    say!("\n5. {{\"job\": \"quick_pi\"}} twice → a warm EMR pool: the second run joins the first's cluster");
+    let mut pool_clusters = Vec::new();
+    for (index, start) in [(1, "cold"), (2, "warm")] {
+        let run_name = format!("quick_pi-demo-{index}-{stamp}");
+        let outcome = console_run(&target, "quick_pi", &run_name).await?;
+        say!(
+            "  {start}: cluster {}, its step started {} s after it was submitted",
+            outcome.summary["cluster_id"].as_str().unwrap_or("?"),
+            outcome.summary["timeline"]["startup_seconds"]
+        );
+        pool_clusters.extend(outcome.summary["cluster_id"].as_str().map(str::to_string));
+        results.push((
+            Expectation {
+                title: if index == 1 {
+                    "pooled run, cold"
+                } else {
+                    "pooled run, warm"
+                },
+                status: "SUCCEEDED",
+                error: None,
+                start: Some(start),
+            },
+            outcome,
+        ));
+    }
+    // Idle for its idle_minutes (20), the pool's cluster is released: the janitor's look, as 21 minutes from now.
+    let time = chrono::Utc::now() + chrono::Duration::minutes(21);
+    let released = stack
+        .stack
+        .invoke(
+            "janitor",
+            &json!({"release_idle": true, "pool": "interactive", "time": time}),
+        )
+        .map_err(|e| format!("the janitor's look at the pool failed: {e}"))?;
+    say!(
+        "  idle 21 minutes later: released {}",
+        released["pools"]["released"]
+    );
+    pool_clusters.dedup();
+    let pool_released =
+        pool_clusters.len() == 1 && released["pools"]["released"] == json!(pool_clusters);
+
+    // 6. EMR Serverless: no cluster; a job run on pre-initialized workers of the job's application.
+    say!("\n6. {{\"job\": \"orders_enrich\"}} → EMR Serverless (pre-initialized workers)");
+    let run_name = format!("orders_enrich-demo-{stamp}");
+    let input = format!(
+        "s3://{}/landing/orders/demo-{stamp}.json",
+        stack.stack.data_bucket
+    );
+    let request = run_input(
+        "orders_enrich",
+        &run_name,
+        chrono::Utc::now(),
+        &Default::default(),
+        Some(&input),
+    );
+    target.start(&run_name, &request).await?;
+    let outcome = follow(&target, &run_name, RUN_LIMIT).await?;
+    print_outcome(&outcome);
+    results.push((
+        Expectation {
+            title: "EMR Serverless job run",
+            status: "SUCCEEDED",
+            error: None,
+            start: None,
+        },
+        outcome,
+    ));
+
+    let mut all_expected = pool_released;
     let mut rows = Vec::new();
     for (expected, outcome) in &results {
         let timeline = &outcome.summary["timeline"];
@@ -125,17 +202,22 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
                 .as_i64()
                 .map_or("-".to_string(), |s| format!("{s} s"))
         };
+        let start = outcome.summary["pool"]["start"].as_str();
         let ok = outcome.status == expected.status
             && outcome.error.as_deref() == expected.error
-            && outcome
-                .resource_state
-                .as_deref()
-                .is_none_or(|s| s.starts_with("TERMINATED") || s == "SUCCEEDED");
+            && start == expected.start
+            // A pool's cluster stays up for the next run (released above); every other run's resource has ended.
+            && (expected.start.is_some()
+                || outcome
+                    .resource_state
+                    .as_deref()
+                    .is_none_or(|s| s.starts_with("TERMINATED") || s == "SUCCEEDED"));
         all_expected &= ok;
         rows.push(vec![
             expected.title.to_string(),
             outcome.run_name.clone(),
             outcome.status.clone(),
+            start.unwrap_or("-").to_string(),
             seconds("startup_seconds"),
             seconds("execution_seconds"),
             output::usd(outcome.summary["cost"]["usd"].as_f64()),
@@ -146,6 +228,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         "scenario",
         "run",
         "status",
+        "pool",
         "start-up",
         "execution",
         "cost (est.)",
@@ -157,10 +240,14 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
     );
     drop(stack);
     if all_expected {
-        say!("\nEvery run ended as expected; no cluster is left running.");
+        say!("\nEvery run ended as expected; no cluster is left running (the pool's was released once idle).");
         Ok(())
     } else {
-        Err("a run did not end as expected (see the table)".into())
+        Err(if pool_released {
+            "a run did not end as expected (see the table)".into()
+        } else {
+            format!("the warm pool's cluster was not released as expected: {pool_clusters:?}")
+        })
     }
 }
 
