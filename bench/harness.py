@@ -585,6 +585,184 @@ def one_run_history(bench: Bench, step_seconds: float) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------------ the cold start, attacked
+
+# Scaled time: one minute of AWS time is MINUTE seconds here. A cluster starts in 10 minutes (9 STARTING + 1
+# BOOTSTRAPPING: EMR's typical start), a step runs a minute, arrivals come a minute apart.
+MINUTE = 2.0
+CLUSTER_START_MINUTES = 10
+
+
+def _wait_all(bench: Bench, names: list[str], limit: float) -> dict[str, dict[str, Any]]:
+    deadline = time.time() + limit
+    ended: dict[str, dict[str, Any]] = {}
+    prefix = bench.state_machine_arn.replace(":stateMachine:", ":execution:") + ":"
+    while len(ended) < len(names):
+        if time.time() > deadline:
+            raise RuntimeError(f"runs still going after {limit:.0f} s: {sorted(set(names) - set(ended))}")
+        for name in names:
+            if name in ended:
+                continue
+            execution = bench.sfn.describe_execution(executionArn=prefix + name)
+            if execution["status"] != "RUNNING":
+                ended[name] = {"status": execution["status"], "output": json.loads(execution.get("output") or "null")}
+        time.sleep(0.3)
+    return ended
+
+
+def _step_of(bench: Bench, cluster_id: str, run: str) -> dict[str, Any]:
+    steps = bench.emr.list_steps(ClusterId=cluster_id)["Steps"]
+    return next(s for s in steps if s["Name"] == run or s["Name"].startswith(f"{run}: "))
+
+
+def arrivals(
+    bench: Bench, job: str, pool: str | None, count: int, label: str, warm_first: bool = False
+) -> dict[str, Any]:
+    """`count` runs of `job`, one a (scaled) minute apart, each about its own input; per run: arrival → its step
+    RUNNING; the clusters made and their cluster-minutes (a pool's released `idle_minutes` after its last run)."""
+    settings = dict(emulator.SETTINGS.__dict__)
+    emulator.SETTINGS.cluster_start_seconds = (CLUSTER_START_MINUTES - 1) * MINUTE
+    emulator.SETTINGS.bootstrap_seconds = MINUTE
+    emulator.SETTINGS.step_seconds = MINUTE
+    bench.sfn_config["execute_state_machine"] = True
+    emulator.route(bench.deployed["rules"], bench.deployed["timeouts"], bench.deployed["policies"])
+    tag = uuid.uuid4().hex[:6]
+
+    def start(name: str) -> float:
+        request = {"job": job, "run_name": name, "input": f"s3://{bench.data_bucket}/landing/clicks/{name}.json"}
+        at = time.time()
+        bench.sfn.start_execution(stateMachineArn=bench.state_machine_arn, name=name, input=json.dumps(request))
+        return at
+
+    if warm_first:
+        # The pool's cluster is up already: an earlier run (the day's first) started it.
+        warmup = f"{job}-warmup-{tag}"
+        start(warmup)
+        _wait_all(bench, [warmup], 120)
+    names, arrived = [], {}
+    for index in range(count):
+        name = f"{job}-{label}-{tag}-{index}"
+        arrived[name] = start(name)
+        names.append(name)
+        if index < count - 1:
+            time.sleep(MINUTE)
+    ended = _wait_all(bench, names, 600)
+    runs, clusters = [], set()
+    for name in names:
+        output = ended[name]["output"] or {}
+        cluster = output.get("cluster_id") or next(
+            c["Id"] for c in bench.emr.list_clusters()["Clusters"] if c["Name"] == name
+        )
+        clusters.add(cluster)
+        step = _step_of(bench, cluster, name)
+        started = step["Status"]["Timeline"]["StartDateTime"].timestamp()
+        runs.append(
+            {
+                "run": name,
+                "status": ended[name]["status"],
+                "start": (output.get("pool") or {}).get("start", "own cluster"),
+                "to_step_running_s": started - arrived[name],
+            }
+        )
+    idle_minutes = 0
+    if pool:
+        # The janitor's look once the pool has been idle for its idle_minutes (as `time`, not waited for).
+        import tomllib
+        from datetime import UTC, datetime
+
+        idle_minutes = tomllib.loads((REPO / "jobs.toml").read_text())["pools"][pool]["idle_minutes"]
+        later = time.time() + (idle_minutes + 1) * 60
+
+        released = bench.call(
+            "janitor",
+            {"release_idle": True, "pool": pool, "time": datetime.fromtimestamp(later, UTC).isoformat()},
+        )["pools"]["released"]
+    else:
+        released = []
+    minutes = 0.0
+    for cluster in clusters:
+        description = bench.emr.describe_cluster(ClusterId=cluster)["Cluster"]
+        timeline = description["Status"]["Timeline"]
+        end = timeline.get("EndDateTime")
+        life = ((end.timestamp() if end else time.time()) - timeline["CreationDateTime"].timestamp()) / MINUTE
+        minutes += life + (idle_minutes if cluster in released else 0)
+    states = {c: bench.emr.describe_cluster(ClusterId=c)["Cluster"]["Status"]["State"] for c in clusters}
+    emulator.route([])
+    bench.sfn_config["execute_state_machine"] = False
+    emulator.SETTINGS.__dict__.update(settings)
+    latencies = [r["to_step_running_s"] for r in runs]
+    return {
+        "label": label,
+        "job": job,
+        "runs": runs,
+        "succeeded": sum(r["status"] == "SUCCEEDED" for r in runs),
+        "clusters": len(clusters),
+        "cluster_minutes": minutes,
+        "left_running": [c for c, state in states.items() if not state.startswith("TERMINAT")],
+        "first_to_step_min": latencies[0] / MINUTE,
+        "later_to_step_s_max": max(latencies[1:]),
+        "later_to_step_s_median": statistics.median(latencies[1:]),
+    }
+
+
+def serverless_starts(bench: Bench) -> dict[str, Any]:
+    """orders_enrich on EMR Serverless as the emulator models it: the first run (the application created and
+    started), runs on its pre-initialized workers, and runs of the same job on an application without initial
+    capacity (workers provisioned per run)."""
+    bench.sfn_config["execute_state_machine"] = True
+    emulator.route(bench.deployed["rules"], bench.deployed["timeouts"], bench.deployed["policies"])
+    tag = uuid.uuid4().hex[:6]
+    rows = []
+
+    def run(name: str, strip_capacity: bool) -> dict[str, Any]:
+        request = {"job": "orders_enrich"}
+        request["input"] = f"s3://{bench.data_bucket}/landing/orders/{name}.json"
+        plan = bench.call("resolve", {"request": request, "execution_name": name})
+        if strip_capacity:
+            application = plan["emr_serverless"]["application"]
+            application.pop("initialCapacity", None)
+            application["name"] += "-on-demand"
+        bench.sfn.start_execution(stateMachineArn=bench.state_machine_arn, name=name, input=json.dumps(plan))
+        done = _wait_all(bench, [name], 120)[name]
+        timeline = (done["output"] or {}).get("timeline", {})
+        return {"status": done["status"], "startup_s": timeline.get("startup_seconds"), "cost": done["output"]["cost"]}
+
+    for label, strip in (("pre-initialized", False), ("on-demand workers", True)):
+        first = run(f"orders_enrich-{tag}-{strip:d}-first", strip)
+        later = [run(f"orders_enrich-{tag}-{strip:d}-{i}", strip) for i in range(3)]
+        rows.append(
+            {
+                "application": label,
+                "first_run_startup_s": first["startup_s"],
+                "later_runs_startup_s": statistics.median(r["startup_s"] for r in later),
+                "statuses": sorted({first["status"], *(r["status"] for r in later)}),
+            }
+        )
+    emulator.route([])
+    bench.sfn_config["execute_state_machine"] = False
+    settings = {k: v for k, v in emulator.SETTINGS.__dict__.items() if k.startswith("serverless_")}
+    return {"rows": rows, "emulator_settings": settings}
+
+
+def idle_costs() -> dict[str, float]:
+    """What staying warm costs while nothing runs (us-east-1 list prices, shared/src/cost/prices.toml): orders_enrich's
+    pre-initialized workers while its application is up, and the shared pool's cluster until it is released."""
+    import tomllib
+
+    prices = tomllib.loads((REPO / "shared/src/cost/prices.toml").read_text())["regions"]["us-east-1"]
+    vcpu, memory, _ = prices["emr_serverless"]["arm64"]
+    # orders_enrich: a driver of 2 vCPU / 4 GB and two executors of 4 vCPU / 8 GB.
+    serverless_hour = (2 + 2 * 4) * vcpu + (4 + 2 * 8) * memory
+    ec2, emr = prices["instances"]["m5.xlarge"]
+    pool_hour = 3 * (ec2 + emr)  # the shared pool: 1 primary + 2 core m5.xlarge
+    return {
+        "serverless_initial_capacity_per_hour": serverless_hour,
+        "serverless_auto_stop_tail_15_min": serverless_hour / 4,
+        "pool_cluster_per_hour": pool_hour,
+        "pool_idle_tail_10_min": pool_hour / 6,
+    }
+
+
 PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICE_PER_GB_SECOND_X86 = 0.0000166667
@@ -645,6 +823,73 @@ def cost_model(measured: dict[str, Any], warm_ms: float, starting: int, running:
     )
     fixed_loop = poll("fixed 30 s poll", (start_s + step_s) // 30, 30)
     return [event_driven, adaptive, fixed_loop]
+
+
+def attack_cold_start(bench: Bench) -> dict[str, Any]:
+    print("ten arrivals a minute apart: unpooled, pooled from cold, pooled warm…", file=sys.stderr)
+    return {
+        "minute_s": MINUTE,
+        "cluster_start_minutes": CLUSTER_START_MINUTES,
+        "arrivals": [
+            arrivals(bench, "hello_world", None, 10, "unpooled"),
+            arrivals(bench, "clicks_hourly", "shared", 10, "pooled-cold"),
+            arrivals(bench, "clicks_hourly", "shared", 10, "pooled-warm", warm_first=True),
+        ],
+        "serverless": serverless_starts(bench),
+        "idle": idle_costs(),
+    }
+
+
+def cold_start_markdown(c: dict[str, Any]) -> str:
+    lines = [
+        (
+            f"### Ten arrivals a minute apart (scaled: a minute is {c['minute_s']:g} s; a cluster starts in "
+            f"{c['cluster_start_minutes']} minutes, a step runs 1)"
+        ),
+        "",
+        (
+            "| scenario | succeeded | clusters | cluster-minutes | first run → step RUNNING (min) | "
+            "later runs → step RUNNING, median / max (s, real) | left running |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for a in c["arrivals"]:
+        lines.append(
+            f"| {a['label']} ({a['job']}) | {a['succeeded']}/{len(a['runs'])} | {a['clusters']} | "
+            f"{a['cluster_minutes']:.0f} | {a['first_to_step_min']:.1f} | {a['later_to_step_s_median']:.1f} / "
+            f"{a['later_to_step_s_max']:.1f} | {', '.join(a['left_running']) or 'none'} |"
+        )
+    s = c["serverless"]
+    settings = ", ".join(f"{k} {v:g}" for k, v in sorted(s["emulator_settings"].items()))
+    lines += [
+        "",
+        f"### EMR Serverless start-up as the emulator models it ({settings})",
+        "",
+        "| application | first run: submitted → running (s) | later runs, median (s) | statuses |",
+        "|---|---:|---:|---|",
+    ]
+    for row in s["rows"]:
+        lines.append(
+            f"| {row['application']} | {row['first_run_startup_s']} | {row['later_runs_startup_s']} | "
+            f"{', '.join(row['statuses'])} |"
+        )
+    i = c["idle"]
+    lines += [
+        "",
+        "### Staying warm while nothing runs (us-east-1 list prices)",
+        "",
+        "| what | per hour ($) | until it stops ($) |",
+        "|---|---:|---:|",
+        (
+            "| orders_enrich's pre-initialized workers (ARM64: 10 vCPU, 20 GB), auto-stop after 15 idle minutes | "
+            f"{i['serverless_initial_capacity_per_hour']:.3f} | {i['serverless_auto_stop_tail_15_min']:.3f} |"
+        ),
+        (
+            "| the shared pool's cluster (3 × m5.xlarge), released after 10 idle minutes | "
+            f"{i['pool_cluster_per_hour']:.3f} | {i['pool_idle_tail_10_min']:.3f} |"
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def markdown(results: dict[str, Any], functions_only: bool = False) -> str:
@@ -716,6 +961,8 @@ def markdown(results: dict[str, Any], functions_only: bool = False) -> str:
             f"| {row['schedule']} | {row['looks']} | {row['transitions']} | {row['invocations']} | {row['emr_calls']} | "
             f"{row['history_events']} | {row['cost_usd']:.5f} | {row['worst_case_lag_s']} |"
         )
+    if "cold_start" in results:
+        lines += ["", cold_start_markdown(results["cold_start"])]
     return "\n".join(lines) + "\n"
 
 
@@ -730,9 +977,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--build", default="release", help="what the binaries are, for the tables' headings")
     parser.add_argument("--functions-only", action="store_true", help="skip the burst and the cost run")
+    parser.add_argument(
+        "--cold-start-only", action="store_true", help="only the warm pool and EMR Serverless measurements"
+    )
     args = parser.parse_args()
 
     bench = Bench(args.binaries, args.python)
+    if args.cold_start_only:
+        measured = attack_cold_start(bench)
+        bench.invoke_server.close()
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "cold_start.json").write_text(json.dumps(measured, indent=2))
+        table = cold_start_markdown(measured)
+        (args.out / "cold_start.md").write_text(table)
+        print(table)
+        os._exit(0)
     print("measuring cold starts…", file=sys.stderr)
     results: dict[str, Any] = {"build": args.build, "functions": measure_functions(bench, args.samples, args.warm)}
     results["zips"] = package_sizes(args.binaries)
@@ -747,6 +1006,7 @@ def main() -> None:
     results["runs"] = [one_run_history(bench, 1), one_run_history(bench, 8)]
     warm = results["functions"]["rust"]["notify"]["warm_ms_median"]
     results["cost"] = cost_model(results["runs"][0], warm, 120, 30)
+    results["cold_start"] = attack_cold_start(bench)
     bench.invoke_server.close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

@@ -103,6 +103,36 @@ fn a_client_token_is_the_run_name_or_within_64_characters_a_stable_hash() {
     assert!(long.starts_with(&token[..47]));
     assert_eq!(token, client_token(long));
     assert_ne!(token, client_token(&long.replace("abcdef", "abcdeg")));
+    // A console run's own name may carry characters a token may not: made safe, and still distinct.
+    let odd = client_token("orders+retry(2)-é");
+    assert!(
+        odd.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+        "{odd}"
+    );
+    assert!(
+        odd.starts_with("orders-retry-2--") && odd.len() <= 64,
+        "{odd}"
+    );
+    assert_ne!(odd, client_token("orders+retry(3)-é"));
+    let wide = "é".repeat(70);
+    assert!(client_token(&wide).len() <= 64);
+}
+
+#[test]
+fn an_application_differs_only_in_what_the_plan_sets() {
+    let planned = json!({"maximumCapacity": {"cpu": "32 vCPU", "memory": "128 GB"}, "releaseLabel": "emr-7.5.0",
+        "autoStopConfiguration": {"enabled": true, "idleTimeoutMinutes": 10}});
+    // EMR Serverless reports a default the plan leaves alone (disk): no difference.
+    let current = json!({"maximumCapacity": {"cpu": "32 vCPU", "memory": "128 GB", "disk": "200 GB"},
+        "releaseLabel": "emr-7.5.0", "autoStopConfiguration": {"enabled": true, "idleTimeoutMinutes": 10.0}});
+    assert!(serverless::differing_settings(&planned, &current).is_empty());
+    let stale = json!({"maximumCapacity": {"cpu": "8 vCPU", "memory": "128 GB"}, "releaseLabel": "emr-7.2.0",
+        "autoStopConfiguration": {"enabled": true, "idleTimeoutMinutes": 10}});
+    assert_eq!(
+        serverless::differing_settings(&planned, &stale),
+        vec!["maximumCapacity", "releaseLabel"]
+    );
 }
 
 #[test]
@@ -126,6 +156,14 @@ fn validation_names_what_an_emr_serverless_job_gets_wrong() {
     ] {
         assert!(text.contains(expected), "{expected} not in {text}");
     }
+    let spaced = CATALOG.replace(
+        "\"spark.executor.cores\" = \"2\"",
+        "\"spark.driver.extraJavaOptions\" = \"-Da=1 -Db=2\"",
+    );
+    assert!(catalog_of(&spaced).unwrap_err().contains(
+        "orders.spark_conf.spark.driver.extraJavaOptions: a value with spaces cannot travel in EMR Serverless' \
+         sparkSubmitParameters"
+    ));
     let no_class = CATALOG.replace("class = \"com.acme.Orders\"\n", "");
     assert!(catalog_of(&no_class)
         .unwrap_err()

@@ -370,7 +370,17 @@ where
             }
             Engine::EmrServerless => {
                 let Some((bucket, key)) = serverless_driver_stderr(summary) else {
-                    return Ok(Err("no log location: the job run has no logUri".into()));
+                    return Ok(Err(
+                        if plan.emr_serverless.as_ref().is_some_and(|s| {
+                            s.run
+                                .pointer("/configurationOverrides/monitoringConfiguration")
+                                .is_some()
+                        }) {
+                            "no job run failed on its own (stopped, timed out or never started): no driver log".into()
+                        } else {
+                            "no log location: the job run has no logUri".into()
+                        },
+                    ));
                 };
                 logs.s3_object(&bucket, &key)
                     .await

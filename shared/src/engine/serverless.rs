@@ -10,7 +10,6 @@ use tracing::{info, warn};
 
 use super::callback::{register, waiter_for};
 use super::errors::TaskError;
-use super::glue::differing_fields;
 use super::input::check_plan;
 use super::ports::{ServerlessApi, TokenStore, Work};
 use super::report::SenseReport;
@@ -72,12 +71,39 @@ fn serverless_plan(plan: &RunPlan) -> Result<(&EmrServerlessPlan, String), TaskE
     Ok((part, name))
 }
 
-/// CreateApplication's idempotency token for these settings: two first runs at once create one application (EMR
-/// Serverless does not keep names unique), and changed settings are a new request.
-fn application_token(request: &Value) -> String {
-    let digest = Sha256::digest(request.to_string().as_bytes());
+/// CreateApplication's idempotency token for an application name: two first runs at once (of one job, or of jobs
+/// sharing the application) create one application; EMR Serverless does not keep names unique.
+fn application_token(name: &str) -> String {
+    let digest = Sha256::digest(name.as_bytes());
     let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("sparkplug-{hash}")
+}
+
+/// The planned settings the application does not have. Only what the plan sets counts: GetApplication also reports
+/// defaults the plan leaves to EMR Serverless (a worker's disk), which are no difference.
+pub fn differing_settings(planned: &Value, current: &Value) -> Vec<String> {
+    let Some(planned) = planned.as_object() else {
+        return vec!["(whole application)".to_string()];
+    };
+    planned
+        .iter()
+        .filter(|(key, value)| !current.get(*key).is_some_and(|now| covers(value, now)))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// Whether `current` has every value `planned` sets (numbers by value, objects key by key).
+fn covers(planned: &Value, current: &Value) -> bool {
+    match (planned, current) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .all(|(k, v)| y.get(k).is_some_and(|w| covers(v, w))),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| covers(v, w))
+        }
+        _ => planned == current,
+    }
 }
 
 /// The application of the plan, as planned: its id.
@@ -92,7 +118,7 @@ pub async fn ensure_application(
         .map_err(|e| TaskError::aws("GetApplication", e))?
     else {
         let mut request = part.application.clone();
-        request["clientToken"] = Value::String(application_token(&part.application));
+        request["clientToken"] = Value::String(application_token(&name));
         let id = serverless
             .create_application(&request)
             .await
@@ -107,7 +133,7 @@ pub async fn ensure_application(
     if let Some(fields) = planned.as_object_mut() {
         fields.retain(|key, _| !NOT_UPDATABLE.contains(&key.as_str()));
     }
-    let differing = differing_fields(&planned, &current.settings);
+    let differing = differing_settings(&planned, &current.settings);
     if differing.is_empty() {
         return Ok(current.id);
     }

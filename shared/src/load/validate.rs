@@ -743,7 +743,8 @@ fn check_serverless(c: &mut Checker<'_>, job: &Job) {
         if present {
             c.error(
                 field,
-                "this job's engine is emr_serverless: it runs one jar (`jar`, `class`, `args`) with                  [jobs.NAME.emr_serverless] settings",
+                "this job's engine is emr_serverless: it runs one jar (`jar`, `class`, `args`) with [jobs.NAME.emr_serverless] \
+                 settings",
             );
         }
     }
@@ -795,6 +796,21 @@ fn check_serverless(c: &mut Checker<'_>, job: &Job) {
             c.error(
                 "emr_serverless.auto_stop_minutes",
                 format!("{minutes}: EMR Serverless takes 1 to 10080 minutes (7 days)"),
+            );
+        }
+    }
+    if settings.auto_start == Some(false) {
+        c.warn(
+            "emr_serverless.auto_start",
+            "false: sparkplug does not start applications, so runs fail until someone starts it (StartApplication)",
+        );
+    }
+    for (key, value) in &job.spark_conf {
+        // sparkSubmitParameters is one string of spark-submit options, split at spaces.
+        if value.contains(char::is_whitespace) {
+            c.error(
+                &format!("spark_conf.{key}"),
+                "a value with spaces cannot travel in EMR Serverless' sparkSubmitParameters",
             );
         }
     }

@@ -15,14 +15,22 @@ pub const DEFAULT_AUTO_STOP_MINUTES: u32 = 15;
 /// StartJobRun `clientToken`: 1 to 64 characters of `[A-Za-z0-9._-]`.
 const MAX_CLIENT_TOKEN: usize = 64;
 
-/// The StartJobRun idempotency token of a run: its name, or — past 64 characters — its start and a hash of the whole.
+/// The StartJobRun idempotency token of a run: its name; or, when the name is longer than 64 characters or has
+/// characters the token may not (a console run's own name may), its first characters made safe and a hash of the
+/// whole name (distinct names, distinct tokens).
 pub fn client_token(run_name: &str) -> String {
-    if run_name.len() <= MAX_CLIENT_TOKEN {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if run_name.len() <= MAX_CLIENT_TOKEN && !run_name.is_empty() && run_name.chars().all(allowed) {
         return run_name.to_string();
     }
     let digest = Sha256::digest(run_name.as_bytes());
     let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", &run_name[..MAX_CLIENT_TOKEN - 17])
+    let start: String = run_name
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .take(MAX_CLIENT_TOKEN - hash.len() - 1)
+        .collect();
+    format!("{start}-{hash}")
 }
 
 fn workers(spec: &ServerlessWorkers) -> Value {
