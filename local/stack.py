@@ -41,8 +41,11 @@ ACCOUNT = "123456789012"
 # Template parameters the local stack sets beyond samconfig.toml's: the emulator writes a failed step's log within
 # seconds, so an alert need not wait 10 minutes for one that will not come.
 LOCAL_PARAMETERS: dict[str, str] = {"AlertLogWaitSeconds": "20"}
-# Instances of each function that may run at once (`cargo lambda watch --concurrency`).
-FUNCTION_CONCURRENCY = 16
+# Instances of each function that may run at once (`cargo lambda watch --concurrency`), per environment: dev's stack
+# takes the tests' load (200 runs at once); another environment's serves a few runs. Each instance is a `cargo` process
+# of ~65 MB beside its binary: 13 functions × 16 in two stacks once took 23 GB and the OOM killer took the emulator.
+FUNCTION_CONCURRENCY = {"dev": 12}
+OTHER_ENVIRONMENT_CONCURRENCY = 3
 
 
 # -------------------------------------------------------------------------------- template.yaml, read as CloudFormation
@@ -396,7 +399,7 @@ def main() -> None:
                     # Lambda runs many instances of a function at once; one would queue 200 runs' tasks behind each
                     # other until they pass their functions' timeouts.
                     "--concurrency",
-                    str(FUNCTION_CONCURRENCY),
+                    str(FUNCTION_CONCURRENCY.get(env, OTHER_ENVIRONMENT_CONCURRENCY)),
                 ],
                 cwd=REPO,
                 stdout=log,

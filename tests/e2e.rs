@@ -99,6 +99,20 @@ impl Aws {
         )
     }
 
+    /// Starts a run the way the console does, about its own input object `s3://<data bucket>/<prefix>/<run>.json`.
+    async fn start_about(&self, job: &str, run_name: &str, prefix: &str) {
+        let input = json!({"job": job, "run_name": run_name,
+            "input": format!("s3://{}/{prefix}/{run_name}.json", self.stack.data_bucket)});
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.stack.state_machine_arn)
+            .name(run_name)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Starts a run the way the console does: `{"job": …}` plus a chosen name.
     async fn start(&self, job: &str, run_name: &str) {
         let input = json!({"job": job, "run_name": run_name});
@@ -2365,16 +2379,7 @@ impl Aws {
     async fn run_all(&self, job: &str, runs: &[String]) -> Vec<Finished> {
         // StartExecution answers at once: started one after the other, the runs are under way together.
         for run in runs {
-            let input = json!({"job": job, "run_name": run,
-                "input": format!("s3://{}/landing/clicks/{run}.json", self.stack.data_bucket)});
-            self.sfn
-                .start_execution()
-                .state_machine_arn(&self.stack.state_machine_arn)
-                .name(run)
-                .input(input.to_string())
-                .send()
-                .await
-                .unwrap();
+            self.start_about(job, run, "landing/clicks").await;
         }
         let mut finished = Vec::new();
         for run in runs {
@@ -2535,7 +2540,8 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
         "a warm run's step started {startup} s after it was submitted"
     );
 
-    // One failing run on a shared cluster (CONTINUE) leaves the others' steps running: they succeed after it failed.
+    // One failing run on a shared cluster (CONTINUE) leaves the others' steps running: two runs' steps are running
+    // when a third joins their cluster and fails; they succeed after it failed.
     let failing = unique("clicks_hourly-failing");
     let others: Vec<String> = (0..2)
         .map(|i| unique(&format!("clicks_hourly-beside{i}")))
@@ -2546,12 +2552,34 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
     )
     .await;
     for run in &others {
-        aws.fault(run, json!({"step_seconds": 6})).await;
+        aws.fault(run, json!({"step_seconds": 12})).await;
+        aws.start_about("clicks_hourly", run, "landing/clicks")
+            .await;
     }
+    within(RUN, "the two runs' steps are running", || async {
+        let mut running = 0;
+        for cluster in by_cluster.keys() {
+            running += aws
+                .steps_on(cluster)
+                .await
+                .iter()
+                .filter(|(n, s, ..)| {
+                    others.iter().any(|o| n.starts_with(o.as_str())) && s == "RUNNING"
+                })
+                .count();
+        }
+        running == 2
+    })
+    .await;
+    aws.start_about("clicks_hourly", &failing, "landing/clicks")
+        .await;
     let all: Vec<String> = std::iter::once(failing.clone())
         .chain(others.clone())
         .collect();
-    let finished = aws.run_all("clicks_hourly", &all).await;
+    let mut finished = Vec::new();
+    for run in &all {
+        finished.push(aws.wait(run, RUN).await);
+    }
     assert_eq!(finished[0].status, "FAILED");
     assert_eq!(
         finished[0].error.as_deref(),
@@ -2755,16 +2783,8 @@ impl Aws {
 
     /// Starts orders_enrich about its own input object, the way the console does.
     async fn start_orders(&self, run: &str) {
-        let input = json!({"job": "orders_enrich", "run_name": run,
-            "input": format!("s3://{}/landing/orders/{run}.json", self.stack.data_bucket)});
-        self.sfn
-            .start_execution()
-            .state_machine_arn(&self.stack.state_machine_arn)
-            .name(run)
-            .input(input.to_string())
-            .send()
-            .await
-            .unwrap();
+        self.start_about("orders_enrich", run, "landing/orders")
+            .await;
     }
 
     /// The job runs of this run's name on the orders_enrich application: (id, state).

@@ -155,7 +155,8 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             timeline.note("execution", &status, "");
         }
 
-        // EMR: the run's cluster carries the run's name.
+        // EMR: the run's cluster carries the run's name (a pool's cluster, the name of the run that started it).
+        let pool_cluster = format!("-{run_name}");
         let mut clusters = Vec::new();
         let mut pages = target
             .emr
@@ -167,7 +168,12 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             clusters.extend(
                 page.clusters()
                     .iter()
-                    .filter(|c| c.name() == Some(run_name))
+                    .filter(|c| {
+                        c.name() == Some(run_name)
+                            || c.name().is_some_and(|n| {
+                                n.starts_with("sparkplug-pool-") && n.ends_with(&pool_cluster)
+                            })
+                    })
                     .cloned(),
             );
         }
@@ -396,6 +402,17 @@ pub fn print_outcome(outcome: &Outcome) {
         timeline["execution_seconds"].as_i64(),
     ) {
         say!("  start-up {startup} s, execution {execution} s");
+    }
+    let summary = &outcome.summary;
+    if let (Some(pool), Some(cluster)) = (
+        summary["pool"]["name"].as_str(),
+        summary["cluster_id"].as_str(),
+    ) {
+        let start = summary["pool"]["start"].as_str().unwrap_or("?");
+        say!("  warm pool {pool}: {start} start on cluster {cluster} (it stays up for the pool's next runs)");
+    }
+    if let Some(job_run) = summary["job_run_id"].as_str() {
+        say!("  EMR Serverless job run {job_run}");
     }
     if let Some(error) = &outcome.error {
         say!("  error: {error}");

@@ -8,13 +8,11 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use common::fake_aws::FakeAws;
-use common::{manual_input, now, repo, vars};
+use common::{catalog_of, manual_input, now, vars};
 use serde_json::{json, Value};
-use sparkplug::catalog::Catalog;
 use sparkplug::engine::emr::{emr_create_cluster, emr_terminate, PlanInput, RunState};
 use sparkplug::engine::pool::{lease_or_start, release_idle};
 use sparkplug::engine::ports::{AwsError, PoolCluster, PoolStore};
-use sparkplug::load;
 use sparkplug::run::{render, RunPlan};
 
 const CATALOG: &str = r#"
@@ -43,12 +41,6 @@ class = "com.acme.Clicks"
 args = ["{input}"]
 tags = { domain = "web" }
 "#;
-
-fn catalog_of(text: &str) -> Result<Catalog, String> {
-    load::from_toml(text, &repo())
-        .map(|loaded| loaded.catalog)
-        .map_err(|e| e.to_string())
-}
 
 fn plan(run: &str) -> RunPlan {
     let catalog = catalog_of(CATALOG).unwrap();

@@ -4,13 +4,11 @@
 mod common;
 
 use common::fake_aws::{state_change, waiter_item, FakeAws};
-use common::{manual_input, now, repo, vars};
+use common::{catalog_of, manual_input, now, vars};
 use serde_json::{json, Value};
-use sparkplug::catalog::Catalog;
 use sparkplug::cost::Pricing;
 use sparkplug::engine::input::handle;
 use sparkplug::engine::{callback, serverless, ErrorKind, TaskError};
-use sparkplug::load;
 use sparkplug::run::plan::serverless::client_token;
 use sparkplug::run::{render, RunPlan};
 
@@ -37,12 +35,6 @@ initial_capacity = { driver = { workers = 1, cpu = "2 vCPU", memory = "4 GB" }, 
 maximum_capacity = { cpu = "32 vCPU", memory = "128 GB" }
 auto_stop_minutes = 10
 "#;
-
-fn catalog_of(text: &str) -> Result<Catalog, String> {
-    load::from_toml(text, &repo())
-        .map(|loaded| loaded.catalog)
-        .map_err(|e| e.to_string())
-}
 
 fn plan(run: &str) -> RunPlan {
     let catalog = catalog_of(CATALOG).unwrap();

@@ -111,6 +111,36 @@ fn waiter_of(item: &HashMap<String, AttributeValue>) -> Result<Waiter, AwsError>
     })
 }
 
+impl TokenTable {
+    /// Every item whose key starts with `prefix` (and that passes `also`, a further filter on the item), all pages.
+    /// The token table is small (waiting runs, queued runs, pool clusters): a filtered Scan reads it whole.
+    async fn items_with_prefix(
+        &self,
+        prefix: &str,
+        also: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        let filter = match also {
+            Some(also) => format!("begins_with(#key, :prefix) AND {also}"),
+            None => "begins_with(#key, :prefix)".to_string(),
+        };
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            items.extend(page.map_err(classify)?.items().iter().cloned());
+        }
+        Ok(items)
+    }
+}
+
 impl TokenStore for TokenTable {
     async fn put_waiter(&self, waiter: &Waiter) -> Result<bool, AwsError> {
         // A retried task's new token replaces its run's old one; another run's waiter is never replaced.
@@ -184,23 +214,11 @@ impl TokenStore for TokenTable {
     }
 
     async fn waiters_with_prefix(&self, prefix: &str) -> Result<Vec<Waiter>, AwsError> {
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(#key, :prefix) AND attribute_exists(registered)")
-            .expression_attribute_names("#key", "key")
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut waiters = Vec::new();
-        while let Some(page) = pages.next().await {
-            for item in page.map_err(classify)?.items() {
-                waiters.push(waiter_of(item)?);
-            }
-        }
-        Ok(waiters)
+        self.items_with_prefix(prefix, Some("attribute_exists(registered)"))
+            .await?
+            .iter()
+            .map(waiter_of)
+            .collect()
     }
 
     async fn waiters_before(&self, before: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
@@ -331,22 +349,12 @@ impl SlotStore for TokenTable {
             Some(job) => format!("queue#{job}#"),
             None => "queue#".to_string(),
         };
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(#key, :prefix)")
-            .expression_attribute_names("#key", "key")
-            .expression_attribute_values(":prefix", s(&prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut queued = Vec::new();
-        while let Some(page) = pages.next().await {
-            for item in page.map_err(classify)?.items() {
-                queued.push(queued_of(item)?);
-            }
-        }
+        let mut queued = self
+            .items_with_prefix(&prefix, None)
+            .await?
+            .iter()
+            .map(queued_of)
+            .collect::<Result<Vec<_>, _>>()?;
         // First in, first out; the job keeps a job's runs together for the drain.
         queued.sort_by(|a, b| {
             (&a.job, a.enqueued, &a.run_name).cmp(&(&b.job, b.enqueued, &b.run_name))
@@ -415,22 +423,12 @@ impl PoolStore for TokenTable {
             Some(pool) => format!("pool#{pool}#"),
             None => "pool#".to_string(),
         };
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(#key, :prefix)")
-            .expression_attribute_names("#key", "key")
-            .expression_attribute_values(":prefix", s(&prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut clusters = Vec::new();
-        while let Some(page) = pages.next().await {
-            for item in page.map_err(classify)?.items() {
-                clusters.push(pool_cluster_of(item)?);
-            }
-        }
+        let mut clusters = self
+            .items_with_prefix(&prefix, None)
+            .await?
+            .iter()
+            .map(pool_cluster_of)
+            .collect::<Result<Vec<_>, _>>()?;
         clusters.sort_by(|a, b| (a.created, &a.cluster_id).cmp(&(b.created, &b.cluster_id)));
         Ok(clusters)
     }

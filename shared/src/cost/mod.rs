@@ -293,7 +293,7 @@ pub fn estimate(
                         + billed.storage_gb_hours * storage
                 }
                 (_, None) => {
-                    notes.push("no billed usage (the run did not run)".into());
+                    notes.push("no billed usage reported (the job run never ran, or ended before its end was read)".into());
                     0.0
                 }
                 (None, _) => 0.0,

@@ -36,6 +36,14 @@ pub fn catalog() -> Catalog {
         .catalog
 }
 
+/// A catalog from TOML text, loaded and validated as `sparkplug validate` would (paths relative to the repository);
+/// its problems as one text.
+pub fn catalog_of(text: &str) -> Result<Catalog, String> {
+    load::from_toml(text, &repo())
+        .map(|loaded| loaded.catalog)
+        .map_err(|e| e.to_string())
+}
+
 /// The catalog's vars with their default values.
 pub fn vars(catalog: &Catalog) -> Vars {
     Vars::resolve(catalog, [], []).unwrap()
