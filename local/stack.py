@@ -42,10 +42,11 @@ ACCOUNT = "123456789012"
 # seconds, so an alert need not wait 10 minutes for one that will not come.
 LOCAL_PARAMETERS: dict[str, str] = {"AlertLogWaitSeconds": "20"}
 # Instances of each function that may run at once (`cargo lambda watch --concurrency`), per environment: dev's stack
-# takes the tests' load (200 runs at once); another environment's serves a few runs. Each instance is a `cargo` process
-# of ~65 MB beside its binary: 13 functions × 16 in two stacks once took 23 GB and the OOM killer took the emulator.
+# takes the tests' load (200 runs at once); another environment's runs a few, but its trigger hears every arrival of
+# the shared emulator's buckets. Each instance is a `cargo` process of ~65 MB beside its binary: 13 functions × 16 in
+# two stacks once took 23 GB and the OOM killer took the emulator (12 + 8 peaked near 16 GB).
 FUNCTION_CONCURRENCY = {"dev": 12}
-OTHER_ENVIRONMENT_CONCURRENCY = 3
+OTHER_ENVIRONMENT_CONCURRENCY = 8
 
 
 # -------------------------------------------------------------------------------- template.yaml, read as CloudFormation
