@@ -54,11 +54,13 @@ fn plan(run: &str) -> RunPlan {
 struct Leases(
     Mutex<Vec<PoolCluster>>,
     Mutex<Option<(String, DateTime<Utc>)>>,
+    /// A cluster another run records just before this one takes the start lock (the race the lock's second look closes).
+    Mutex<Option<PoolCluster>>,
 );
 
 impl Leases {
     fn with(clusters: Vec<PoolCluster>) -> Self {
-        Leases(Mutex::new(clusters), Mutex::new(None))
+        Leases(Mutex::new(clusters), Mutex::new(None), Mutex::new(None))
     }
     fn get(&self, id: &str) -> Option<PoolCluster> {
         self.0
@@ -147,6 +149,9 @@ impl PoolStore for Leases {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
+        if let Some(recorded) = self.2.lock().unwrap().take() {
+            self.0.lock().unwrap().push(recorded);
+        }
         let mut lock = self.1.lock().unwrap();
         match &*lock {
             Some((holder, expiry)) if holder != run && *expiry >= now => Ok(false),
@@ -710,6 +715,36 @@ async fn a_burst_into_an_empty_pool_starts_one_cluster_the_others_retry_and_join
     let later = now() + Duration::seconds(61);
     assert!(leases
         .claim_start("shared", "clicks-11", later, later + Duration::seconds(60))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_cluster_recorded_while_this_run_waited_for_the_start_lock_takes_it_instead_of_a_new_one()
+{
+    // This run looked and found no room; meanwhile another run started j-B and recorded it, then let the lock go.
+    let leases = Leases::default();
+    *leases.2.lock().unwrap() = Some(record("j-B", &["other"], 1));
+    let plan = plan("clicks-12");
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", listed(&[("j-B", "STARTING")]));
+    let lease = lease_or_start(
+        &aws.emr(),
+        &leases,
+        &plan,
+        &pool_of(&plan),
+        &json!({}),
+        false,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-B", true));
+    assert!(aws.requests("RunJobFlow").is_empty(), "no second cluster");
+    assert_eq!(leases.get("j-B").unwrap().runs, vec!["other", "clicks-12"]);
+    // …and the lock is given back.
+    assert!(leases
+        .claim_start("shared", "next", now(), now() + Duration::seconds(60))
         .await
         .unwrap());
 }

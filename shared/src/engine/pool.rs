@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::errors::{ErrorKind, TaskError};
-use super::ports::{EmrApi, PoolCluster, PoolStore};
+use super::ports::{ClusterSummary, EmrApi, PoolCluster, PoolStore};
 use crate::run::plan::{pool_cluster_name, PoolPlan};
 use crate::run::RunPlan;
 
@@ -85,43 +85,8 @@ pub async fn lease_or_start(
             });
         }
     }
-    let state_of = |id: &str| active.iter().find(|c| c.id == id).map(|c| c.state.clone());
-    let mut candidates: Vec<(&PoolCluster, String)> = records
-        .iter()
-        .filter(|c| !c.releasing)
-        .filter(|c| {
-            c.runs.len() < room_of(c, pool) as usize && c.runs_total < pool.max_runs_per_cluster
-        })
-        .filter_map(|c| state_of(&c.cluster_id).map(|state| (c, state)))
-        .filter(|(_, state)| is_live(state))
-        .collect();
-    // Ready clusters first, then the busiest: runs pack onto few clusters, and the others go idle and are released.
-    candidates.sort_by_key(|(c, state)| {
-        (
-            !matches!(state.as_str(), "RUNNING" | "WAITING"),
-            Reverse(c.runs.len()),
-            c.created,
-        )
-    });
-    for (cluster, state) in candidates {
-        let taken = pools
-            .lease(
-                &pool.name,
-                &cluster.cluster_id,
-                run,
-                room_of(cluster, pool),
-                pool.max_runs_per_cluster,
-            )
-            .await
-            .map_err(|e| TaskError::aws("UpdateItem", e))?;
-        if taken {
-            info!(run = %run, pool = %pool.name, cluster = %cluster.cluster_id, state = %state, "joined a warm cluster");
-            return Ok(Lease {
-                cluster_id: cluster.cluster_id.clone(),
-                warm: true,
-            });
-        }
-        info!(run = %run, cluster = %cluster.cluster_id, "the cluster filled up or is being released meanwhile");
+    if let Some(lease) = try_join(pools, pool, run, &records, &active).await? {
+        return Ok(lease);
     }
     // One start at a time per pool: the other runs of a burst retry (the state machine's backoff, seconds) and join
     // the cluster this one starts, instead of each starting its own.
@@ -137,6 +102,20 @@ pub async fn lease_or_start(
                 pool.name
             ),
         });
+    }
+    // Checked again under the lock: a cluster another run started (and recorded) since the look above takes this run.
+    let joined = match fresh_look(emr, pools, pool).await {
+        Ok((records, active)) => try_join(pools, pool, run, &records, &active).await,
+        Err(error) => Err(error),
+    };
+    if !matches!(joined, Ok(None)) {
+        pools
+            .end_start(&pool.name, run)
+            .await
+            .map_err(|e| TaskError::aws("DeleteItem", e))?;
+        if let Some(lease) = joined? {
+            return Ok(lease);
+        }
     }
     let started = emr
         .run_job_flow(cluster_request)
@@ -157,6 +136,72 @@ pub async fn lease_or_start(
         cluster_id,
         warm: false,
     })
+}
+
+/// The pool's records and the live clusters, read now.
+async fn fresh_look(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+) -> Result<(Vec<PoolCluster>, Vec<ClusterSummary>), TaskError> {
+    let records = pools
+        .pool_clusters(Some(&pool.name))
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?;
+    let active = emr
+        .active_clusters()
+        .await
+        .map_err(|e| TaskError::aws("ListClusters", e))?;
+    Ok((records, active))
+}
+
+/// A lease on a live cluster of the pool with room, if one takes the run: ready clusters first, then the busiest
+/// (runs pack onto few clusters, and the others go idle and are released).
+async fn try_join(
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    run: &str,
+    records: &[PoolCluster],
+    active: &[ClusterSummary],
+) -> Result<Option<Lease>, TaskError> {
+    let state_of = |id: &str| active.iter().find(|c| c.id == id).map(|c| c.state.clone());
+    let mut candidates: Vec<(&PoolCluster, String)> = records
+        .iter()
+        .filter(|c| !c.releasing)
+        .filter(|c| {
+            c.runs.len() < room_of(c, pool) as usize && c.runs_total < pool.max_runs_per_cluster
+        })
+        .filter_map(|c| state_of(&c.cluster_id).map(|state| (c, state)))
+        .filter(|(_, state)| is_live(state))
+        .collect();
+    candidates.sort_by_key(|(c, state)| {
+        (
+            !matches!(state.as_str(), "RUNNING" | "WAITING"),
+            Reverse(c.runs.len()),
+            c.created,
+        )
+    });
+    for (cluster, state) in candidates {
+        let taken = pools
+            .lease(
+                &pool.name,
+                &cluster.cluster_id,
+                run,
+                room_of(cluster, pool),
+                pool.max_runs_per_cluster,
+            )
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        if taken {
+            info!(run = %run, pool = %pool.name, cluster = %cluster.cluster_id, state = %state, "joined a warm cluster");
+            return Ok(Some(Lease {
+                cluster_id: cluster.cluster_id.clone(),
+                warm: true,
+            }));
+        }
+        info!(run = %run, cluster = %cluster.cluster_id, "the cluster filled up or is being released meanwhile");
+    }
+    Ok(None)
 }
 
 async fn record_new(
