@@ -2236,6 +2236,47 @@ def _patch_callbacks() -> None:
     for name in ("set_stop", "set_timed_out", "set_error"):
         setattr(environment.Environment, name, releasing(getattr(environment.Environment, name)))
 
+    # An answer to a token as the API Reference has it (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat): a task
+    # that closed is refused with TaskTimedOut, one no longer active with TaskDoesNotExist, an unknown token with
+    # InvalidToken. moto 5.2.5 misreads its own consumer error (every dead token became TaskDoesNotExist, raised without
+    # the message its exception requires: an HTTP 500), and stumbles on a RUNNING execution whose worker is not
+    # (or no longer) there.
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    def refused(code: str, message: str) -> Exception:
+        return _service_error("stepfunctions", {"code": code, "message": message})
+
+    def deliver(backend: Any, token: str, outcome: Any, status: Any, heartbeat: bool = False) -> None:
+        for execution in backend._get_executions(status):
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is None:
+                continue
+            pool = env.callback_pool_manager
+            try:
+                if pool.heartbeat(callback_id=token) if heartbeat else pool.notify(callback_id=token, outcome=outcome):
+                    return
+            except callback.CallbackNotifyConsumerError as error:
+                if isinstance(error.callback_consumer_error, callback.CallbackConsumerTimeout):
+                    raise refused("TaskTimedOut", "the task of this token has already been closed") from None
+                raise refused("TaskDoesNotExist", "the task of this token is no longer active") from None
+        raise refused("InvalidToken", "no task waits on this token")
+
+    def send_task_success(self: Any, task_token: str, outcome: str) -> None:
+        success = callback.CallbackOutcomeSuccess(callback_id=task_token, output=outcome)
+        deliver(self, task_token, success, ExecutionStatus.RUNNING)
+
+    def send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any = None) -> None:
+        failure = callback.CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
+        deliver(self, task_token, failure, None)
+
+    def send_task_heartbeat(self: Any, task_token: str) -> None:
+        deliver(self, task_token, None, ExecutionStatus.RUNNING, heartbeat=True)
+
+    parser_models.StepFunctionsParserBackend.send_task_success = send_task_success
+    parser_models.StepFunctionsParserBackend.send_task_failure = send_task_failure
+    parser_models.StepFunctionsParserBackend.send_task_heartbeat = send_task_heartbeat
+
 
 def install(lambda_endpoints: dict[str, str]) -> None:
     """Patches moto; `lambda_endpoints` are the Invoke APIs of each environment's functions."""
