@@ -103,19 +103,17 @@ impl Aws {
     async fn start_about(&self, job: &str, run_name: &str, prefix: &str) {
         let input = json!({"job": job, "run_name": run_name,
             "input": format!("s3://{}/{prefix}/{run_name}.json", self.stack.data_bucket)});
-        self.sfn
-            .start_execution()
-            .state_machine_arn(&self.stack.state_machine_arn)
-            .name(run_name)
-            .input(input.to_string())
-            .send()
-            .await
-            .unwrap();
+        self.start_input(run_name, &input).await;
     }
 
     /// Starts a run the way the console does: `{"job": …}` plus a chosen name.
     async fn start(&self, job: &str, run_name: &str) {
-        let input = json!({"job": job, "run_name": run_name});
+        self.start_input(run_name, &json!({"job": job, "run_name": run_name}))
+            .await;
+    }
+
+    /// StartExecution of the run state machine under `run_name` with this input (a request or a whole plan).
+    async fn start_input(&self, run_name: &str, input: &Value) {
         self.sfn
             .start_execution()
             .state_machine_arn(&self.stack.state_machine_arn)
@@ -1702,14 +1700,7 @@ impl Aws {
             )
             .unwrap();
         plan["timeout_seconds"] = json!(seconds);
-        self.sfn
-            .start_execution()
-            .state_machine_arn(&self.stack.state_machine_arn)
-            .name(run_name)
-            .input(plan.to_string())
-            .send()
-            .await
-            .unwrap();
+        self.start_input(run_name, &plan).await;
     }
 
     async fn status(&self, run_name: &str) -> String {
@@ -1863,14 +1854,7 @@ async fn duplicate_and_out_of_order_events_complete_a_run_once() {
     .await;
     let input = json!({"job": "sales_daily", "run_name": run,
         "input": format!("s3://{}/landing/sales/dup/_SUCCESS", aws.stack.data_bucket)});
-    aws.sfn
-        .start_execution()
-        .state_machine_arn(&aws.stack.state_machine_arn)
-        .name(&run)
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
+    aws.start_input(&run, &input).await;
     let finished = aws.wait(&run, RUN).await;
     assert_eq!(finished.status, "SUCCEEDED", "{:?}", finished.cause);
     aws.assert_no_cluster_left(&run).await;
@@ -2743,14 +2727,7 @@ impl Aws {
             )
             .unwrap();
         plan["timeout_seconds"] = json!(15);
-        self.sfn
-            .start_execution()
-            .state_machine_arn(&self.stack.state_machine_arn)
-            .name(&limited)
-            .input(plan.to_string())
-            .send()
-            .await
-            .unwrap();
+        self.start_input(&limited, &plan).await;
         self.start_orders(&stopped).await;
         within(RUN, "the serverless run to stop is running", || async {
             self.job_runs_named(&stopped)
