@@ -2457,13 +2457,15 @@ fn cluster_of(finished: &Finished) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_released() {
     let aws = aws().await;
-    // The pool `shared` takes 4 runs side by side per cluster. A burst of 6 at once, each step 6 s: one cluster for
-    // the first four (one run starts it, three join it while it starts), a second for the other two.
+    // The pool `shared` takes 4 runs side by side per cluster. A burst of 6 at once, each step 15 s: one cluster for
+    // the first four (one run starts it, three join it while it starts), a second for the fifth. The sixth takes
+    // whichever has room when it asks: under load a first run may have ended and given its lease back by then, so
+    // a cluster may take more than four runs in all, never more than four at once.
     let burst: Vec<String> = (0..6)
         .map(|i| unique(&format!("clicks_hourly-burst{i}")))
         .collect();
     for run in &burst {
-        aws.fault(run, json!({"step_seconds": 6})).await;
+        aws.fault(run, json!({"step_seconds": 15})).await;
     }
     let finished = aws.run_all("clicks_hourly", &burst).await;
     let mut by_cluster: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
@@ -2479,7 +2481,7 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
     assert_eq!(
         by_cluster.len(),
         2,
-        "six runs, four a cluster: two clusters ({by_cluster:?})"
+        "six runs, four at once a cluster: two clusters, never a third from the start race ({by_cluster:?})"
     );
     for (cluster, starts) in &by_cluster {
         assert_eq!(
@@ -2487,7 +2489,6 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
             1,
             "{cluster}: one run started it ({starts:?})"
         );
-        assert!(starts.len() <= 4, "{cluster} took {} runs", starts.len());
         let steps = aws.steps_on(cluster).await;
         assert!(
             peak_side_by_side(&steps) <= 4,
