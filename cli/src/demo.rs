@@ -206,12 +206,7 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         let ok = outcome.status == expected.status
             && outcome.error.as_deref() == expected.error
             && start == expected.start
-            // A pool's cluster stays up for the next run (released above); every other run's resource has ended.
-            && (expected.start.is_some()
-                || outcome
-                    .resource_state
-                    .as_deref()
-                    .is_none_or(|s| s.starts_with("TERMINATED") || s == "SUCCEEDED"));
+            && resource_as_expected(expected, outcome.resource_state.as_deref());
         all_expected &= ok;
         rows.push(vec![
             expected.title.to_string(),
@@ -248,6 +243,18 @@ pub async fn demo(repo: &Path) -> Result<(), String> {
         } else {
             format!("the warm pool's cluster was not released as expected: {pool_clusters:?}")
         })
+    }
+}
+
+/// The run's cluster, Glue run or EMR Serverless job run as the follow last saw it: a pool's cluster stays up for the
+/// pool's next runs (released above), cold or warm; every other run's has ended.
+fn resource_as_expected(expected: &Expectation, last_state: Option<&str>) -> bool {
+    match (expected.start, last_state) {
+        (Some(_), Some(state)) => state == "WAITING" || state == "RUNNING",
+        (None, Some(state)) => {
+            state.starts_with("TERMINATED") || state == "SUCCEEDED" || state == "SUCCESS"
+        }
+        (_, None) => false,
     }
 }
 

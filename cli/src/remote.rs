@@ -1,11 +1,14 @@
 //! `sparkplug run` and `sparkplug status`: start a run on a deployed (or local) state machine and follow it live —
-//! the execution, its EMR cluster and steps or its Glue run — with elapsed times, then its summary.
+//! the execution, its EMR cluster and steps (on a pool's shared cluster, its own step), its Glue run or its EMR
+//! Serverless job run — with elapsed times, then its summary.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_emr::types::ClusterState;
 use serde_json::{json, Value};
+use sparkplug::aws::serverless::Serverless;
+use sparkplug::engine::ports::ServerlessApi;
 use sparkplug_cli::local::LocalStack;
 
 use crate::output::say;
@@ -32,6 +35,7 @@ pub struct Target {
     pub sfn: aws_sdk_sfn::Client,
     pub emr: aws_sdk_emr::Client,
     pub glue: aws_sdk_glue::Client,
+    pub serverless: Serverless,
     /// The local stack, whose emulator lists the state-change events it delivered (AWS keeps no such list).
     pub local: Option<LocalStack>,
 }
@@ -58,6 +62,7 @@ impl Target {
             sfn: aws_sdk_sfn::Client::new(config),
             emr: aws_sdk_emr::Client::new(config),
             glue: aws_sdk_glue::Client::new(config),
+            serverless: Serverless::new(config),
             local: None,
         }
     }
@@ -98,7 +103,7 @@ pub struct Outcome {
     pub summary: Value,
     pub error: Option<String>,
     pub cause: Option<String>,
-    /// The last state of the run's cluster(s) (EMR) or Glue run.
+    /// The last state of the run's cluster(s) (EMR), Glue run or EMR Serverless job run.
     pub resource_state: Option<String>,
 }
 
@@ -125,7 +130,7 @@ impl Timeline {
 }
 
 /// Follows a run until its execution ends, printing each state change of the execution, the cluster and its
-/// steps, or the Glue run.
+/// steps, the Glue run or the EMR Serverless job run.
 pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<Outcome, String> {
     let arn = target.execution_arn(run_name);
     let mut timeline = Timeline {
@@ -135,7 +140,11 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
     let deadline = Instant::now() + limit;
     // Clusters of this run are at most as old as its execution.
     let since = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() - 48 * 3600);
+    let mut plan: Option<Value> = None;
     let mut glue_run: Option<(String, String)> = None;
+    let mut serverless_run: Option<(String, String)> = None;
+    // A pooled run's cluster: the one its CreateCluster task leased (a warm one bears another run's name).
+    let mut leased: Option<String> = None;
     let mut resource_state = None;
     loop {
         let execution = target
@@ -155,8 +164,20 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             timeline.note("execution", &status, "");
         }
 
-        // EMR: the run's cluster carries the run's name (a pool's cluster, the name of the run that started it).
+        // EMR: the run's cluster carries the run's name (a pool's cluster, the name of the run that started it); a
+        // pooled run that joined a warm cluster knows it from its CreateCluster task's output.
         let pool_cluster = format!("-{run_name}");
+        if plan.is_none() {
+            plan = plan_of(target, &arn, execution.input()).await;
+        }
+        let plan = plan.as_ref();
+        let pooled = plan.is_some_and(|p| p.pointer("/emr/pool").is_some());
+        if pooled && leased.is_none() && status == "RUNNING" {
+            leased = task_outputs(target, &arn)
+                .await
+                .iter()
+                .find_map(|output| Some(output.get("cluster_id")?.as_str()?.to_string()));
+        }
         let mut clusters = Vec::new();
         let mut pages = target
             .emr
@@ -173,6 +194,7 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                             || c.name().is_some_and(|n| {
                                 n.starts_with("sparkplug-pool-") && n.ends_with(&pool_cluster)
                             })
+                            || (c.id().is_some() && c.id() == leased.as_deref())
                     })
                     .cloned(),
             );
@@ -197,7 +219,19 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             timeline.note(&format!("cluster {id}"), state, reason);
             resource_state = Some(state.to_string());
             if let Ok(steps) = target.emr.list_steps().cluster_id(id).send().await {
-                let mut steps = steps.steps().to_vec();
+                // On a pool's shared cluster, only this run's step (named `<run>: <step>`), not its neighbours'.
+                let pooled = cluster
+                    .name()
+                    .is_some_and(|n| n.starts_with("sparkplug-pool-"));
+                let own_prefix = format!("{run_name}: ");
+                let mut steps: Vec<_> = steps
+                    .steps()
+                    .iter()
+                    .filter(|step| {
+                        !pooled || step.name().is_some_and(|n| n.starts_with(&own_prefix))
+                    })
+                    .cloned()
+                    .collect();
                 steps.reverse(); // ListSteps answers newest first
                 let count = steps.len();
                 for (index, step) in steps.iter().enumerate() {
@@ -228,14 +262,20 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
         }
         // Locally: the state-change events that reached notify, and what it did with each.
         if let Some(stack) = &target.local {
-            let glue_id = glue_run.as_ref().map(|(_, id)| id.as_str());
-            for (what, state, answer) in notified(stack, &cluster_ids, glue_id) {
+            let job_run_id = glue_run
+                .as_ref()
+                .or(serverless_run.as_ref())
+                .map(|(_, id)| id.as_str());
+            let own_steps = pooled.then(|| format!("{run_name}: "));
+            for (what, state, answer) in
+                notified(stack, &cluster_ids, job_run_id, own_steps.as_deref())
+            {
                 timeline.note(&what, &state, &answer);
             }
         }
         // Glue: the run carries the run's name in its arguments.
-        if glue_run.is_none() {
-            glue_run = glue_run_of(target, &arn, run_name, execution.input()).await;
+        if let (None, Some(plan)) = (&glue_run, plan) {
+            glue_run = glue_run_of(target, plan, run_name).await;
         }
         if let Some((job, id)) = &glue_run {
             if let Ok(run) = target
@@ -258,6 +298,21 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             }
         }
 
+        // EMR Serverless: the job run carries the run's name, in the plan's application.
+        if let (None, Some(plan)) = (&serverless_run, plan) {
+            serverless_run = serverless_run_of(target, plan, run_name).await;
+        }
+        if let Some((application, id)) = &serverless_run {
+            if let Ok(run) = target.serverless.get_job_run(application, id).await {
+                timeline.note(
+                    &format!("job run {}", short(id)),
+                    &run.state,
+                    run.state_details.as_deref().unwrap_or_default(),
+                );
+                resource_state = Some(run.state);
+            }
+        }
+
         timeline.note("execution", &status, "");
         if status != "RUNNING" {
             // A failed execution has no output: its summary is the last task's.
@@ -268,6 +323,15 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                 Some(summary) => summary,
                 None => last_summary(target, &arn).await.unwrap_or(Value::Null),
             };
+            // A job run that ended between two looks: its last state, from the summary's job run id.
+            if let (None, Some(id)) = (&serverless_run, summary["job_run_id"].as_str()) {
+                if let Some(application) = serverless_application(target, plan).await {
+                    if let Ok(run) = target.serverless.get_job_run(&application, id).await {
+                        timeline.note(&format!("job run {}", short(id)), &run.state, "");
+                        resource_state = Some(run.state);
+                    }
+                }
+            }
             return Ok(Outcome {
                 run_name: run_name.to_string(),
                 status,
@@ -299,17 +363,19 @@ async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
     sparkplug_cli::history::last_summary(&target.sfn, execution_arn).await
 }
 
-/// The state-change events about these clusters (or this Glue run) that the local emulator delivered to notify:
-/// (what, state, what notify did).
+/// The state-change events about these clusters (or this Glue or EMR Serverless job run) that the local emulator
+/// delivered to notify: (what, state, what notify did). On a pool's shared cluster, `own_steps` is the prefix of
+/// this run's step names: the other runs' step events are theirs.
 fn notified(
     stack: &LocalStack,
     clusters: &[String],
-    glue_run: Option<&str>,
+    job_run: Option<&str>,
+    own_steps: Option<&str>,
 ) -> Vec<(String, String, String)> {
     let events: Vec<Value> = clusters
         .iter()
         .map(String::as_str)
-        .chain(glue_run)
+        .chain(job_run)
         .flat_map(|id| stack.events("notify", id).unwrap_or_default())
         .collect();
     events
@@ -319,8 +385,14 @@ fn notified(
             let ours = detail["clusterId"]
                 .as_str()
                 .is_some_and(|c| clusters.iter().any(|id| id == c))
-                || (glue_run.is_some() && detail["jobRunId"].as_str() == glue_run);
-            if !ours {
+                || (job_run.is_some() && detail["jobRunId"].as_str() == job_run);
+            let a_neighbours_step = detail["stepId"].is_string()
+                && own_steps.is_some_and(|prefix| {
+                    !detail["name"]
+                        .as_str()
+                        .is_some_and(|name| name.starts_with(prefix))
+                });
+            if !ours || a_neighbours_step {
                 return None;
             }
             let subject = detail["stepId"]
@@ -349,36 +421,23 @@ fn notified(
         .collect()
 }
 
-/// The Glue job and run id of a Glue run: the job from the plan (the execution's input, or what resolve made of
-/// it), the run by its `--sparkplug_run` argument.
-async fn glue_run_of(
-    target: &Target,
-    execution_arn: &str,
-    run_name: &str,
-    input: Option<&str>,
-) -> Option<(String, String)> {
+/// The run's plan: the execution's input when it is one (an S3 arrival's), else what resolve made of it.
+async fn plan_of(target: &Target, execution_arn: &str, input: Option<&str>) -> Option<Value> {
+    let is_plan = |value: &Value| value.get("plan_version").is_some();
     let input: Option<Value> = input.and_then(|i| serde_json::from_str(i).ok());
-    let plans = input
-        .into_iter()
-        .chain(task_outputs(target, execution_arn).await);
-    let job = plans
-        .filter_map(|plan| {
-            Some(
-                plan.get("glue")?
-                    .get("job")?
-                    .get("Name")?
-                    .as_str()?
-                    .to_string(),
-            )
-        })
-        .next()?;
-    let runs = target
-        .glue
-        .get_job_runs()
-        .job_name(&job)
-        .send()
-        .await
-        .ok()?;
+    match input {
+        Some(plan) if is_plan(&plan) => Some(plan),
+        _ => task_outputs(target, execution_arn)
+            .await
+            .into_iter()
+            .find(is_plan),
+    }
+}
+
+/// The Glue job and run id of a Glue run: the job from the plan, the run by its `--sparkplug_run` argument.
+async fn glue_run_of(target: &Target, plan: &Value, run_name: &str) -> Option<(String, String)> {
+    let job = plan.pointer("/glue/job/Name")?.as_str()?;
+    let runs = target.glue.get_job_runs().job_name(job).send().await.ok()?;
     let id = runs
         .job_runs()
         .iter()
@@ -390,7 +449,28 @@ async fn glue_run_of(
         })?
         .id()?
         .to_string();
-    Some((job, id))
+    Some((job.to_string(), id))
+}
+
+/// The application and job run id of an EMR Serverless run: the application by the plan's name, the job run by the
+/// run's name (StartJobRun's `name`) among the application's active job runs — once found, followed to its end.
+async fn serverless_run_of(
+    target: &Target,
+    plan: &Value,
+    run_name: &str,
+) -> Option<(String, String)> {
+    let application = serverless_application(target, Some(plan)).await?;
+    let runs = target.serverless.active_job_runs(&application).await.ok()?;
+    let (id, _) = runs.into_iter().find(|(_, name)| name == run_name)?;
+    Some((application, id))
+}
+
+/// The id of the EMR Serverless application the run's plan names.
+async fn serverless_application(target: &Target, plan: Option<&Value>) -> Option<String> {
+    let name = plan?
+        .pointer("/emr_serverless/application/name")?
+        .as_str()?;
+    Some(target.serverless.find_application(name).await.ok()??.id)
 }
 
 /// Prints the end of a run: its status, and the summary's start-up vs execution times or its failure.

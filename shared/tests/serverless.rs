@@ -160,6 +160,32 @@ fn validation_names_what_an_emr_serverless_job_gets_wrong() {
     assert!(catalog_of(&no_class)
         .unwrap_err()
         .contains("orders.class: missing"));
+    // Two jobs naming one application must agree on it; the job run's role may differ.
+    let shared = format!(
+        "{CATALOG}application_name = \"acme-batch\"\n\n[jobs.returns]\nengine = \"emr_serverless\"\n\
+         jar = \"s3://acme-artifacts-dev/jars/returns.jar\"\nclass = \"com.acme.Returns\"\n\
+         [jobs.returns.emr_serverless]\napplication_name = \"acme-batch\"\nauto_stop_minutes = 10\n\
+         execution_role = \"arn:aws:iam::123456789012:role/returns\"\n"
+    );
+    assert_eq!(
+        catalog_of(&shared)
+            .unwrap_err()
+            .matches("acme-batch")
+            .count(),
+        1,
+        "one error, for the second job"
+    );
+    assert!(catalog_of(&shared).unwrap_err().contains(
+        "returns.emr_serverless.application_name: `acme-batch` is also `orders`'s application, with other \
+         architecture, initial_capacity, maximum_capacity: jobs sharing an application set it alike"
+    ));
+    let alike = shared.replace(
+        "auto_stop_minutes = 10\nexecution_role",
+        "auto_stop_minutes = 10\narchitecture = \"ARM64\"\n\
+         initial_capacity = { driver = { workers = 1, cpu = \"2 vCPU\", memory = \"4 GB\" }, executor = { workers = 2, cpu = \"4 vCPU\", memory = \"8 GB\", disk = \"30 GB\" } }\n\
+         maximum_capacity = { cpu = \"32 vCPU\", memory = \"128 GB\" }\nexecution_role",
+    );
+    assert!(catalog_of(&alike).is_ok(), "{:?}", catalog_of(&alike).err());
     let on_emr = CATALOG.replace("engine = \"emr_serverless\"", "engine = \"emr\"");
     assert!(catalog_of(&on_emr).unwrap_err().contains(
         "orders.emr_serverless: this job's engine is emr: EMR Serverless settings do not apply"

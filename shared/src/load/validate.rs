@@ -3,7 +3,7 @@
 //! Besides field-by-field checks, each job is rendered once with a sample trigger, so that what reaches AWS
 //! (the RunJobFlow, StepConfig, CreateJob and StartJobRun requests) is checked too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde_json::Value;
@@ -15,7 +15,7 @@ use crate::catalog::shapes::enums::{
     EMR_SPOT_ALLOCATION_STRATEGIES, GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
-use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
+use crate::catalog::{ActionOnFailure, Catalog, EmrServerlessSettings, Engine, Job, Vars};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
@@ -163,7 +163,65 @@ pub fn validate(catalog: &Catalog) -> Report {
     }
     checker.job = None;
     check_chains(&mut checker);
+    check_shared_applications(&mut checker);
     checker.report
+}
+
+/// Jobs that name the same EMR Serverless application must agree on what the application is: each run brings a
+/// stopped application back to its own job's settings, so two jobs that differ would rewrite it in turn, and a run
+/// would get the other job's workers. The execution role and log URI are the job run's, free to differ.
+fn check_shared_applications(c: &mut Checker<'_>) {
+    let catalog = c.catalog;
+    let mut first_of: BTreeMap<String, (&str, EmrServerlessSettings)> = BTreeMap::new();
+    for (name, job) in &catalog.jobs {
+        if job.engine != Engine::EmrServerless {
+            continue;
+        }
+        let settings = job.emr_serverless_settings(&catalog.defaults);
+        let Some(application) = settings.application_name.clone() else {
+            continue; // named after the job: its own
+        };
+        let Some((first, theirs)) = first_of.get(&application) else {
+            first_of.insert(application, (name, settings));
+            continue;
+        };
+        let differing: Vec<&str> = [
+            (
+                "release_label",
+                settings.release_label != theirs.release_label,
+            ),
+            ("architecture", settings.architecture != theirs.architecture),
+            (
+                "initial_capacity",
+                settings.initial_capacity != theirs.initial_capacity,
+            ),
+            (
+                "maximum_capacity",
+                settings.maximum_capacity != theirs.maximum_capacity,
+            ),
+            ("auto_start", settings.auto_start != theirs.auto_start),
+            (
+                "auto_stop_minutes",
+                settings.auto_stop_minutes != theirs.auto_stop_minutes,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, differs)| differs.then_some(field))
+        .collect();
+        if !differing.is_empty() {
+            let first = first.to_string();
+            c.job = Some(name);
+            c.error(
+                "emr_serverless.application_name",
+                format!(
+                    "`{application}` is also `{first}`'s application, with other {}: jobs sharing an application \
+                     set it alike (in [defaults.emr_serverless], say), or each run would bring it back to its own",
+                    differing.join(", ")
+                ),
+            );
+        }
+    }
+    c.job = None;
 }
 
 /// `trigger.after`: every upstream job exists, and no job follows itself, however far round.
