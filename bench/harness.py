@@ -617,6 +617,10 @@ def _step_of(bench: Bench, cluster_id: str, run: str) -> dict[str, Any]:
     return (own or steps)[0]
 
 
+# A minute the `shared` pool's `warm` schedule (jobs.toml: cron(50 6 ? * MON-FRI *)) matches: a Monday, 06:50 UTC.
+WARM_TIME = "2026-11-23T06:50:00Z"
+
+
 def arrivals(
     bench: Bench, job: str, pool: str | None, count: int, label: str, warm_first: bool = False
 ) -> dict[str, Any]:
@@ -637,10 +641,15 @@ def arrivals(
         return at
 
     if warm_first:
-        # The pool's cluster is up already: an earlier run (the day's first) started it.
-        warmup = f"{job}-warmup-{tag}"
-        start(warmup)
-        _wait_all(bench, [warmup], 120)
+        # The pool's `warm` time came a cluster start before the first arrival: the janitor's look at that minute
+        # started its cluster, which waits for the runs.
+        look = bench.call("janitor", {"release_idle": True, "warm": True, "pool": pool, "time": WARM_TIME})
+        warmed = look["pools"]["warmed"][pool]["started"]
+        deadline = time.time() + (CLUSTER_START_MINUTES + 2) * MINUTE
+        while bench.emr.describe_cluster(ClusterId=warmed)["Cluster"]["Status"]["State"] != "WAITING":
+            if time.time() > deadline:
+                raise RuntimeError(f"the warmed-up cluster {warmed} is not WAITING")
+            time.sleep(0.5)
     names, arrived = [], {}
     for index in range(count):
         name = f"{job}-{label}-{tag}-{index}"

@@ -166,6 +166,33 @@ fn the_trigger_hears_every_bucket_and_ticks_every_minute_so_the_catalog_alone_de
 }
 
 #[test]
+fn the_janitor_looks_at_the_pools_every_minute_at_the_scheduled_time_warming_them() {
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    let events = resources["JanitorFunction"]["Properties"]["Events"]
+        .as_hash()
+        .unwrap();
+    let minute = events
+        .values()
+        .find(|e| e["Properties"]["ScheduleExpression"].as_str() == Some("rate(1 minute)"))
+        .expect("the janitor's minute schedule");
+    // Scheduler fills in the scheduled time: a `warm` expression is matched against it, not the delivery's.
+    let input = minute["Properties"]["Input"]
+        .as_str()
+        .unwrap()
+        .replace("<aws.scheduler.scheduled-time>", "2026-11-30T08:00:00Z");
+    let event: Value = serde_json::from_str(&input).unwrap();
+    assert_eq!(
+        sparkplug::engine::janitor::JanitorEvent::parse(&event).unwrap(),
+        sparkplug::engine::janitor::JanitorEvent::ReleaseIdle {
+            pool: None,
+            time: Some("2026-11-30T08:00:00Z".parse().unwrap()),
+            warm: true,
+        }
+    );
+}
+
+#[test]
 fn the_functions_that_read_the_catalog_get_every_var_and_no_other() {
     let catalog = load::from_file(&repo().join("jobs.toml")).unwrap().catalog;
     let expected: BTreeSet<String> = catalog

@@ -1398,6 +1398,26 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         !released.is_empty(),
         "the interactive pool's idle cluster is released"
     );
+    // The pool's `warm` time (weekdays 08:00; a past Monday here): the janitor starts a cluster before any run, the
+    // next run joins it warm, and it is released once idle.
+    let look = aws
+        .stack
+        .invoke(
+            "janitor",
+            &json!({"release_idle": true, "warm": true, "pool": "interactive", "time": "2026-11-23T08:00:00Z"}),
+        )
+        .unwrap();
+    let warmed = look["pools"]["warmed"]["interactive"]["started"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cluster warmed up: {look}"))
+        .to_string();
+    let after_warm_up = unique("quick_pi-iam-after-warm-up");
+    aws.start("quick_pi", &after_warm_up).await;
+    let done = aws.wait(&after_warm_up, RUN).await;
+    assert_eq!(done.status, "SUCCEEDED", "{:?}", done.cause);
+    assert_eq!(done.output["pool"]["start"], "warm", "{}", done.output);
+    assert_eq!(cluster_of(&done), warmed);
+    assert_eq!(aws.release_idle("interactive", 21).await, vec![warmed]);
     for run in [
         &emr,
         &glue,

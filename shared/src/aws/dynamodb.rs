@@ -451,6 +451,9 @@ impl PoolStore for TokenTable {
         if !cluster.runs.is_empty() {
             request = request.item("runs", AttributeValue::Ss(cluster.runs.clone()));
         }
+        if let Some(since) = cluster.idle_since {
+            request = request.item("idle_since", n(since.timestamp_millis()));
+        }
         request.send().await.map(|_| ()).map_err(classify)
     }
 
@@ -546,6 +549,31 @@ impl PoolStore for TokenTable {
                 "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
             ),
         };
+        conditional(request.send().await, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
+    }
+
+    async fn restart_idle(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&pool_key(pool, cluster_id)))
+            .update_expression("SET idle_since = :now")
+            .condition_expression(
+                "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":since", n(idle_since.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()));
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })

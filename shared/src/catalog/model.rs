@@ -37,6 +37,10 @@ pub struct Pool {
     /// Runs one cluster takes in its life: past it, the cluster is released once its runs end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_runs_per_cluster: Option<u32>,
+    /// When a cluster should be up before runs come (EventBridge `cron(…)`/`rate(…)` expressions, UTC): at each, the
+    /// janitor starts one if the pool has none live, or restarts an idle one's `idle_minutes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warm: Vec<String>,
     /// The cluster settings, as in `[jobs.NAME.emr]` (release, nodes, fleets, roles, subnet, log URI, …).
     #[serde(flatten)]
     pub emr: EmrSettings,
@@ -62,13 +66,25 @@ impl TryFrom<PoolFields> for Pool {
             number("max_concurrent_runs")?,
             number("max_runs_per_cluster")?,
         );
+        let warm = fields
+            .remove("warm")
+            .map(|value| {
+                serde_json::from_value(value).map_err(|e| {
+                    format!("warm: {e} (a list of schedule expressions: [\"cron(50 6 ? * MON-FRI *)\"])")
+                })
+            })
+            .transpose()?
+            .unwrap_or_default();
         let emr = serde_json::from_value(Value::Object(fields)).map_err(|e| {
-            format!("{e} (or a pool's own `idle_minutes`, `max_concurrent_runs`, `max_runs_per_cluster`)")
+            format!(
+                "{e} (or a pool's own `idle_minutes`, `max_concurrent_runs`, `max_runs_per_cluster`, `warm`)"
+            )
         })?;
         Ok(Pool {
             idle_minutes,
             max_concurrent_runs,
             max_runs_per_cluster,
+            warm,
             emr,
         })
     }

@@ -13,9 +13,12 @@
 //!   environment and every running Glue run of the catalog's Glue jobs is checked against its execution; what
 //!   belongs to an execution that is no longer RUNNING is ended. What belongs to no execution of that name (a plan
 //!   pasted into the console under another execution name) is left alone: its execution's own event covers it.
-//! - **Warm pools** (`{"release_idle": true}`, every minute): pool clusters idle for their `idle_minutes` are
+//! - **Warm pools** (`{"release_idle": true, "warm": true, "time": …}`, every minute): pools whose `warm` schedule
+//!   is due at `time` get a live cluster ([`pool::warm_up`]), then pool clusters idle for their `idle_minutes` are
 //!   released ([`pool::release_idle`]). A pooled run's end here cancels its steps on the shared cluster and gives
 //!   its lease back; pool clusters carry no run tag, so the sweep never takes them for a run's leftovers.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,13 +27,16 @@ use tracing::{info, warn};
 
 use super::emr::clusters_of_run;
 use super::errors::TaskError;
-use super::pool::{cancel_run_steps, leave, release_idle, PoolReport};
+use super::pool::{
+    cancel_run_steps, leave, release_idle, warm_up, warm_up_name, PoolReport, WarmUp,
+};
 use super::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
 use super::serverless::{cancel, live_runs_of};
 use super::states::{glue_run_status, Status};
 use super::trigger::{resolve_plan, ResolveInput};
+use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
-use crate::run::plan::{render, sample_input, TAG_ENVIRONMENT, TAG_RUN};
+use crate::run::plan::{pool_cluster, render, sample_input, TAG_ENVIRONMENT, TAG_RUN};
 use crate::run::RunPlan;
 
 /// The execution statuses after which the janitor cleans up (the ones the template's rule selects).
@@ -83,10 +89,12 @@ pub enum JanitorEvent {
         input: Option<String>,
     },
     Sweep,
-    /// Release the pool clusters (of `pool`, or of every pool) idle long enough at `time` (now, when unset).
+    /// Release the pool clusters (of `pool`, or of every pool) idle long enough at `time` (now, when unset); with
+    /// `warm`, first warm up the pools whose `warm` schedule is due at `time`.
     ReleaseIdle {
         pool: Option<String>,
         time: Option<DateTime<Utc>>,
+        warm: bool,
     },
 }
 
@@ -112,7 +120,8 @@ impl JanitorEvent {
                 .get("pool")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            return Ok(JanitorEvent::ReleaseIdle { pool, time });
+            let warm = event.get("warm").and_then(Value::as_bool) == Some(true);
+            return Ok(JanitorEvent::ReleaseIdle { pool, time, warm });
         }
         let text =
             |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
@@ -154,10 +163,22 @@ pub async fn janitor(
 ) -> Result<CleanupReport, TaskError> {
     match JanitorEvent::parse(&event)? {
         JanitorEvent::Sweep => sweep(config, emr, glue, sfn, pools, serverless, now).await,
-        JanitorEvent::ReleaseIdle { pool, time } => Ok(CleanupReport {
-            pools: Some(release_idle(emr, pools, pool.as_deref(), time.unwrap_or(now)).await?),
-            ..CleanupReport::default()
-        }),
+        JanitorEvent::ReleaseIdle { pool, time, warm } => {
+            let time = time.unwrap_or(now);
+            let warmed = if warm {
+                warm_pools(config, emr, pools, pool.as_deref(), time).await
+            } else {
+                Ok(BTreeMap::new())
+            };
+            // Idle clusters are released even when a warm-up failed (its error then fails the look, which the
+            // schedule retries for the same minute: a repeated warm-up finds what the first one did).
+            let mut report = release_idle(emr, pools, pool.as_deref(), time).await?;
+            report.warmed = warmed?;
+            Ok(CleanupReport {
+                pools: Some(report),
+                ..CleanupReport::default()
+            })
+        }
         JanitorEvent::ExecutionEnded {
             state_machine_arn,
             name,
@@ -186,6 +207,39 @@ pub async fn janitor(
             end_run(emr, glue, pools, serverless, &plan, now).await
         }
     }
+}
+
+/// Warms up every pool (or `only` that one) whose `warm` schedule is due at `time`.
+async fn warm_pools(
+    config: &JanitorConfig,
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    only: Option<&str>,
+    time: DateTime<Utc>,
+) -> Result<BTreeMap<String, WarmUp>, TaskError> {
+    let mut warmed = BTreeMap::new();
+    for (name, pool) in &config.catalog.pools {
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
+        // The catalog's expressions were checked when it was built: one that fails here is simply not due.
+        if !pool.warm.iter().any(|e| is_due(e, time).unwrap_or(false)) {
+            continue;
+        }
+        let (request, plan) = pool_cluster(
+            &config.catalog,
+            name,
+            &warm_up_name(time),
+            time,
+            &config.vars,
+        )
+        .map_err(|e| TaskError::invalid(format!("warm-up of pool {name}: {e}")))?;
+        warmed.insert(
+            name.clone(),
+            warm_up(emr, pools, &plan, &request, time).await?,
+        );
+    }
+    Ok(warmed)
 }
 
 fn ignored(why: String) -> CleanupReport {

@@ -8,6 +8,7 @@
 //! EMR's own idle auto-termination, `idle_minutes` + 15 later, is the backstop if sparkplug cannot release it.
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -326,6 +327,151 @@ async fn release(
     Ok(true)
 }
 
+/// What a pool's warm-up did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmUp {
+    /// No live cluster: this one was started, idle from now.
+    Started(String),
+    /// A live cluster was up: its idle time starts again now (an idle one), or it is busy.
+    Kept(String),
+    /// A run is starting one right now (it holds the pool's start lock).
+    Starting,
+}
+
+/// The name a warm-up at `now` gives its cluster's starter: `warm-<YYYYMMDDTHHMM>`, one per minute, so that a
+/// repeated warm-up of the same minute finds the cluster the first one started.
+pub fn warm_up_name(now: DateTime<Utc>) -> String {
+    format!("warm-{}", now.format("%Y%m%dT%H%M"))
+}
+
+/// Makes sure the pool has a live cluster at `now` (one of its `warm` times): a live cluster is kept — an idle one's
+/// idle time restarts, so it is not released before runs come; with none, one is started under the pool's start
+/// lock, recorded idle from now (released after `idle_minutes` if no run comes).
+pub async fn warm_up(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    cluster_request: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<WarmUp, TaskError> {
+    let starter = warm_up_name(now);
+    let (records, active) = fresh_look(emr, pools, pool).await?;
+    if let Some(kept) = keep_live(pools, pool, &records, &active, now).await? {
+        return Ok(kept);
+    }
+    let own_name = pool_cluster_name(&pool.name, &starter);
+    let started_before = active.iter().find(|c| c.name == own_name);
+    if let Some(started) = started_before {
+        // A repeated warm-up of this minute: the first started it and lost its answer before recording it.
+        record_warm(pools, pool, &started.id, &starter, now).await?;
+        return Ok(WarmUp::Started(started.id.clone()));
+    }
+    let locked = pools
+        .claim_start(&pool.name, &starter, now, now + START_LOCK)
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))?;
+    if !locked {
+        info!(pool = %pool.name, "warm-up: a run is starting a cluster of the pool");
+        return Ok(WarmUp::Starting);
+    }
+    let outcome = start_warm(emr, pools, pool, cluster_request, &starter, now).await;
+    pools
+        .end_start(&pool.name, &starter)
+        .await
+        .map_err(|e| TaskError::aws("DeleteItem", e))?;
+    outcome
+}
+
+/// Under the start lock: a cluster recorded since the first look is kept; otherwise one is started and recorded.
+async fn start_warm(
+    emr: &impl EmrApi,
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    cluster_request: &serde_json::Value,
+    starter: &str,
+    now: DateTime<Utc>,
+) -> Result<WarmUp, TaskError> {
+    let (records, active) = fresh_look(emr, pools, pool).await?;
+    if let Some(kept) = keep_live(pools, pool, &records, &active, now).await? {
+        return Ok(kept);
+    }
+    let cluster_id = emr
+        .run_job_flow(cluster_request)
+        .await
+        .map_err(|e| TaskError::aws("RunJobFlow", e))?;
+    record_warm(pools, pool, &cluster_id, starter, now).await?;
+    info!(pool = %pool.name, cluster = %cluster_id, "warm-up: started a cluster for the runs to come");
+    Ok(WarmUp::Started(cluster_id))
+}
+
+/// A live cluster of the pool that no release has begun on, kept: a busy one as it is, an idle one with its idle
+/// time restarted at `now`.
+async fn keep_live(
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    records: &[PoolCluster],
+    active: &[ClusterSummary],
+    now: DateTime<Utc>,
+) -> Result<Option<WarmUp>, TaskError> {
+    let live = records.iter().filter(|c| {
+        !c.releasing
+            && active
+                .iter()
+                .any(|a| a.id == c.cluster_id && is_live(&a.state))
+    });
+    for cluster in live {
+        let Some(idle_since) = cluster.idle_since.filter(|_| cluster.runs.is_empty()) else {
+            info!(pool = %pool.name, cluster = %cluster.cluster_id, "warm-up: a cluster of the pool is busy");
+            return Ok(Some(WarmUp::Kept(cluster.cluster_id.clone())));
+        };
+        let restarted = pools
+            .restart_idle(&pool.name, &cluster.cluster_id, idle_since, now)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        if restarted {
+            info!(pool = %pool.name, cluster = %cluster.cluster_id, "warm-up: an idle cluster stays up");
+            return Ok(Some(WarmUp::Kept(cluster.cluster_id.clone())));
+        }
+        // A run joined it (it is up: kept), or a release began on it: the next one, or a new cluster.
+        let now_held = pools
+            .pool_clusters(Some(&pool.name))
+            .await
+            .map_err(|e| TaskError::aws("Scan", e))?
+            .into_iter()
+            .any(|c| c.cluster_id == cluster.cluster_id && !c.releasing);
+        if now_held {
+            return Ok(Some(WarmUp::Kept(cluster.cluster_id.clone())));
+        }
+    }
+    Ok(None)
+}
+
+async fn record_warm(
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    cluster_id: &str,
+    starter: &str,
+    now: DateTime<Utc>,
+) -> Result<(), TaskError> {
+    pools
+        .add_pool_cluster(&PoolCluster {
+            pool: pool.name.clone(),
+            cluster_id: cluster_id.to_string(),
+            releasing: false,
+            runs: Vec::new(),
+            runs_total: 0,
+            idle_since: Some(now),
+            idle_minutes: pool.idle_minutes,
+            max_concurrent: pool.max_concurrent_runs,
+            max_runs: pool.max_runs_per_cluster,
+            created: now,
+            started_by: starter.to_string(),
+        })
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))
+}
+
 /// What one look at the pools did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolReport {
@@ -337,6 +483,9 @@ pub struct PoolReport {
     pub forgotten: Vec<String>,
     /// Clusters kept: busy, or not idle long enough.
     pub kept: usize,
+    /// Pools warmed up at this time (their `warm` schedule), and how.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warmed: BTreeMap<String, WarmUp>,
 }
 
 /// Releases every pool cluster (of `pool`, or of every pool) idle for its `idle_minutes` at `now`, or with no run

@@ -535,7 +535,7 @@ pub trait PoolStore {
         &self,
         pool: Option<&str>,
     ) -> impl Future<Output = Result<Vec<PoolCluster>, AwsError>> + Send;
-    /// Records a cluster just started, with its first lease (`cluster.runs`).
+    /// Records a cluster just started, with its first lease (`cluster.runs`), or none and `idle_since` (a warm-up).
     fn add_pool_cluster(
         &self,
         cluster: &PoolCluster,
@@ -565,6 +565,15 @@ pub trait PoolStore {
         pool: &str,
         cluster_id: &str,
         idle_since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Restarts an idle cluster's idle time at `now` (its pool's `warm` schedule wants it up), if no run holds a lease,
+    /// it is not being released and it has been idle since `idle_since`: `true` when restarted.
+    fn restart_idle(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Takes the pool's start lock for `run` until `until` (held by another run and not expired: `false`), so that a
     /// burst of runs into an empty pool starts one cluster, not one each.

@@ -512,6 +512,11 @@ fn check_pools(c: &mut Checker<'_>) {
         if pool.max_runs_per_cluster == Some(0) {
             c.error(&at("max_runs_per_cluster"), "must be at least 1");
         }
+        for (index, expression) in pool.warm.iter().enumerate() {
+            if let Err(why) = check_expression(expression) {
+                c.error(&at(&format!("warm[{index}]")), why);
+            }
+        }
         let settings = pool.emr.over(&c.catalog.defaults.emr);
         if let Some(fleets) = &settings.fleets {
             check_fleets(
@@ -545,7 +550,14 @@ fn check_pools(c: &mut Checker<'_>) {
             .values()
             .any(|job| job.pool.as_deref() == Some(name))
         {
-            c.warn(&format!("pools.{name}"), "no job uses this pool");
+            if pool.warm.is_empty() {
+                c.warn(&format!("pools.{name}"), "no job uses this pool");
+            } else {
+                c.error(
+                    &at("warm"),
+                    "no job uses this pool: a warm-up would start a cluster no run takes",
+                );
+            }
         }
     }
 }

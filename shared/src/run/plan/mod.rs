@@ -282,6 +282,42 @@ pub fn run_name_for(job: &str, input: &RunInput) -> Result<String, PlanError> {
     })
 }
 
+/// The RunJobFlow request of a new cluster of `pool_name` that no run starts (a warm-up, named after `starter`), and
+/// the pool's plan: the cluster a run of the pool's first job would start, at `time`.
+pub fn pool_cluster(
+    catalog: &Catalog,
+    pool_name: &str,
+    starter: &str,
+    time: DateTime<Utc>,
+    vars: &Vars,
+) -> Result<(Value, PoolPlan), PlanError> {
+    let Some((job_name, job)) = catalog
+        .jobs
+        .iter()
+        .find(|(_, job)| job.pool.as_deref() == Some(pool_name))
+    else {
+        return Err(PlanError::Invalid {
+            job: format!("pools.{pool_name}"),
+            reason: "no job runs on this pool: nothing to warm up for".into(),
+        });
+    };
+    let mut input = sample_input(job, vars);
+    input.run_name = Some(starter.to_string());
+    input.time = time;
+    let plan = render(catalog, job_name, &input, vars)?;
+    match plan.emr {
+        Some(EmrPlan {
+            cluster,
+            pool: Some(pool),
+            ..
+        }) => Ok((cluster, pool)),
+        _ => Err(PlanError::Invalid {
+            job: job_name.clone(),
+            reason: format!("a job of pool `{pool_name}` did not plan a pool cluster"),
+        }),
+    }
+}
+
 /// Renders the plan of one run of `job_name`. Pure: the same catalog, input and vars give the same plan.
 pub fn render(
     catalog: &Catalog,
