@@ -1398,13 +1398,13 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         !released.is_empty(),
         "the interactive pool's idle cluster is released"
     );
-    // The pool's `warm` time (weekdays 08:00; a past Monday here): the janitor starts a cluster before any run, the
+    // The pool's `warm` time (weekdays 07:50; a past Monday here): the janitor starts a cluster before any run, the
     // next run joins it warm, and it is released once idle.
     let look = aws
         .stack
         .invoke(
             "janitor",
-            &json!({"release_idle": true, "warm": true, "pool": "interactive", "time": "2026-11-23T08:00:00Z"}),
+            &json!({"release_idle": true, "warm": true, "pool": "interactive", "time": "2026-11-23T07:50:00Z"}),
         )
         .unwrap();
     let warmed = look["pools"]["warmed"]["interactive"]["started"]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_emr::types::ClusterState;
+use aws_sdk_emr::types::{ClusterState, ClusterSummary};
 use serde_json::{json, Value};
 use sparkplug::aws::serverless::Serverless;
 use sparkplug::engine::ports::ServerlessApi;
@@ -145,6 +145,7 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
     let mut serverless_run: Option<(String, String)> = None;
     // A pooled run's cluster: the one its CreateCluster task leased (a warm one bears another run's name).
     let mut leased: Option<String> = None;
+    let mut next_lease_look = Instant::now();
     let mut resource_state = None;
     loop {
         let execution = target
@@ -172,7 +173,10 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
         }
         let plan = plan.as_ref();
         let pooled = plan.is_some_and(|p| p.pointer("/emr/pool").is_some());
-        if pooled && leased.is_none() && status == "RUNNING" {
+        // Its history is read every 2 s at most until the create task has answered (and once the execution ended).
+        if pooled && leased.is_none() && (Instant::now() >= next_lease_look || status != "RUNNING")
+        {
+            next_lease_look = Instant::now() + Duration::from_secs(2);
             leased = task_outputs(target, &arn)
                 .await
                 .iter()
@@ -198,6 +202,22 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                     })
                     .cloned(),
             );
+        }
+        // A leased cluster older than the list's window (a pool's cluster lives on): described by its id.
+        if let Some(id) = leased.as_deref() {
+            if !clusters.iter().any(|c| c.id() == Some(id)) {
+                if let Ok(described) = target.emr.describe_cluster().cluster_id(id).send().await {
+                    if let Some(cluster) = described.cluster() {
+                        clusters.push(
+                            ClusterSummary::builder()
+                                .id(id)
+                                .set_name(cluster.name().map(str::to_string))
+                                .set_status(cluster.status().cloned())
+                                .build(),
+                        );
+                    }
+                }
+            }
         }
         let cluster_ids: Vec<String> = clusters
             .iter()

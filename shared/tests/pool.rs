@@ -86,9 +86,13 @@ impl PoolStore for Leases {
             .cloned()
             .collect())
     }
-    async fn add_pool_cluster(&self, cluster: &PoolCluster) -> Result<(), AwsError> {
-        self.0.lock().unwrap().push(cluster.clone());
-        Ok(())
+    async fn add_pool_cluster(&self, cluster: &PoolCluster) -> Result<bool, AwsError> {
+        let mut all = self.0.lock().unwrap();
+        if all.iter().any(|c| c.cluster_id == cluster.cluster_id) {
+            return Ok(false);
+        }
+        all.push(cluster.clone());
+        Ok(true)
     }
     async fn lease(
         &self,
@@ -149,14 +153,14 @@ impl PoolStore for Leases {
         &self,
         _: &str,
         id: &str,
-        idle_since: DateTime<Utc>,
+        idle_since: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let mut all = self.0.lock().unwrap();
         let Some(c) = all.iter_mut().find(|c| c.cluster_id == id) else {
             return Ok(false);
         };
-        if c.releasing || !c.runs.is_empty() || c.idle_since != Some(idle_since) {
+        if c.releasing || !c.runs.is_empty() || c.idle_since != idle_since {
             return Ok(false);
         }
         c.idle_since = Some(now);
@@ -798,14 +802,14 @@ async fn a_warm_up_starts_a_cluster_idle_from_its_time_which_the_next_run_joins_
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[]));
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-WARM"}));
-    let warmed = warm_up(&aws.emr(), &leases, &pool, &request, now())
+    let warmed = warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
         .await
         .unwrap();
     assert_eq!(warmed, WarmUp::Started("j-WARM".into()));
     assert_eq!(aws.requests("RunJobFlow").len(), 1);
     let record = leases.get("j-WARM").unwrap();
     assert!(record.runs.is_empty() && record.runs_total == 0);
-    assert_eq!(record.idle_since, Some(now()), "idle from the warm-up");
+    assert_eq!(record.idle_since, None, "a start is not idle time");
     assert_eq!(record.started_by, "warm-20261127T0630");
     assert!(leases.1.lock().unwrap().is_none(), "start lock given back");
 
@@ -826,19 +830,29 @@ async fn a_warm_up_starts_a_cluster_idle_from_its_time_which_the_next_run_joins_
     .unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-WARM", true));
 
-    // Had no run come, it would have gone after idle_minutes (10) from the warm-up.
+    // Had no run come: kept while it starts (however long), idle from the first look that finds it ready, released
+    // idle_minutes (10) after that.
     let unused = Leases::with(vec![record]);
-    let aws = FakeAws::new();
-    aws.ok("ListClusters", listed(&[("j-WARM", "WAITING")]));
-    aws.ok("TerminateJobFlows", json!({}));
-    let early = release_idle(&aws.emr(), &unused, None, now() + Duration::minutes(9))
-        .await
-        .unwrap();
-    assert!(early.released.is_empty());
-    let late = release_idle(&aws.emr(), &unused, None, now() + Duration::minutes(10))
-        .await
-        .unwrap();
-    assert_eq!(late.released, vec!["j-WARM"]);
+    let look = |state: &'static str, minutes: i64| {
+        let (aws, unused) = (FakeAws::new(), &unused);
+        async move {
+            aws.ok("ListClusters", listed(&[("j-WARM", state)]));
+            aws.ok("TerminateJobFlows", json!({}));
+            release_idle(&aws.emr(), unused, None, now() + Duration::minutes(minutes))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(look("STARTING", 30).await.released.is_empty());
+    assert_eq!(unused.get("j-WARM").unwrap().idle_since, None);
+    assert!(look("WAITING", 31).await.released.is_empty());
+    assert_eq!(
+        unused.get("j-WARM").unwrap().idle_since,
+        Some(now() + Duration::minutes(31)),
+        "idle from when it is ready"
+    );
+    assert!(look("WAITING", 40).await.released.is_empty());
+    assert_eq!(look("WAITING", 41).await.released, vec!["j-WARM"]);
 }
 
 #[tokio::test]
@@ -851,7 +865,7 @@ async fn a_warm_up_keeps_a_live_cluster_an_idle_one_for_another_idle_minutes() {
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[("j-IDLE", "WAITING")]));
     aws.ok("TerminateJobFlows", json!({}));
-    let warmed = warm_up(&aws.emr(), &leases, &pool, &request, now())
+    let warmed = warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
         .await
         .unwrap();
     assert_eq!(warmed, WarmUp::Kept("j-IDLE".into()));
@@ -863,7 +877,8 @@ async fn a_warm_up_keeps_a_live_cluster_an_idle_one_for_another_idle_minutes() {
         .unwrap();
     assert!(report.released.is_empty(), "{report:?}");
 
-    // A busy cluster is kept as it is; one being released does not count, a new one is started instead.
+    // A busy cluster with room is kept as it is; one being released, or spent (it took max_runs_per_cluster = 3),
+    // does not count: a new one is started instead.
     let leases = Leases::with(vec![
         record("j-BUSY", &["r"], 1),
         PoolCluster {
@@ -877,20 +892,29 @@ async fn a_warm_up_keeps_a_live_cluster_an_idle_one_for_another_idle_minutes() {
         listed(&[("j-BUSY", "RUNNING"), ("j-GOING", "WAITING")]),
     );
     assert_eq!(
-        warm_up(&aws.emr(), &leases, &pool, &request, now())
+        warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
             .await
             .unwrap(),
         WarmUp::Kept("j-BUSY".into())
     );
-    let leases = Leases::with(vec![PoolCluster {
-        releasing: true,
-        ..record("j-GOING", &[], 1)
-    }]);
+    let leases = Leases::with(vec![
+        PoolCluster {
+            releasing: true,
+            ..record("j-GOING", &[], 1)
+        },
+        PoolCluster {
+            idle_since: Some(now() - Duration::minutes(1)),
+            ..record("j-SPENT", &[], 3)
+        },
+    ]);
     let aws = FakeAws::new();
-    aws.ok("ListClusters", listed(&[("j-GOING", "WAITING")]));
+    aws.ok(
+        "ListClusters",
+        listed(&[("j-GOING", "WAITING"), ("j-SPENT", "WAITING")]),
+    );
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW"}));
     assert_eq!(
-        warm_up(&aws.emr(), &leases, &pool, &request, now())
+        warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
             .await
             .unwrap(),
         WarmUp::Started("j-NEW".into())
@@ -906,7 +930,16 @@ async fn a_warm_up_starts_nothing_while_a_run_starts_a_cluster_and_a_repeat_reco
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[]));
     assert_eq!(
-        warm_up(&aws.emr(), &leases, &pool, &request, now())
+        warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
+            .await
+            .unwrap(),
+        WarmUp::Starting
+    );
+    // Another delivery of the same minute's look holding it: the same.
+    *leases.1.lock().unwrap() =
+        Some(("warm-20261127T0630@1".into(), now() + Duration::seconds(30)));
+    assert_eq!(
+        warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
             .await
             .unwrap(),
         WarmUp::Starting
@@ -922,13 +955,24 @@ async fn a_warm_up_starts_nothing_while_a_run_starts_a_cluster_and_a_repeat_reco
             "Status": {"State": "STARTING"}}]}),
     );
     assert_eq!(
-        warm_up(&aws.emr(), &leases, &pool, &request, now())
+        warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
             .await
             .unwrap(),
         WarmUp::Started("j-FIRST".into())
     );
     assert!(aws.requests("RunJobFlow").is_empty());
-    assert_eq!(leases.get("j-FIRST").unwrap().idle_since, Some(now()));
+    assert_eq!(leases.get("j-FIRST").unwrap().runs_total, 0);
+    // …and once more after a run leased it: its record is left as it is.
+    assert!(leases
+        .lease("shared", "j-FIRST", "clicks-9", 2, 3)
+        .await
+        .unwrap());
+    let repeat = warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
+        .await
+        .unwrap();
+    assert_eq!(repeat, WarmUp::Started("j-FIRST".into()));
+    assert_eq!(leases.get("j-FIRST").unwrap().runs, vec!["clicks-9"]);
+    assert!(aws.requests("RunJobFlow").is_empty());
 }
 
 #[tokio::test]
@@ -1045,15 +1089,16 @@ async fn the_dynamodb_warm_up_records_idle_time_and_restarts_it_only_on_an_idle_
     aws.ok("PutItem", json!({}));
     aws.ok("UpdateItem", json!({}));
     let table = aws.tokens();
-    table
+    assert!(table
         .add_pool_cluster(&PoolCluster {
             idle_since: Some(now()),
             started_by: "warm-20261127T0630".into(),
             ..record("j-WARM", &[], 0)
         })
         .await
-        .unwrap();
+        .unwrap());
     let put = &aws.requests("PutItem")[0];
+    assert_eq!(put["ConditionExpression"], "attribute_not_exists(#key)");
     assert_eq!(
         put["Item"]["idle_since"],
         json!({"N": now().timestamp_millis().to_string()})
@@ -1061,7 +1106,7 @@ async fn the_dynamodb_warm_up_records_idle_time_and_restarts_it_only_on_an_idle_
     assert!(put["Item"].get("runs").is_none(), "no empty set: {put}");
     let later = now() + Duration::minutes(1440);
     assert!(table
-        .restart_idle("shared", "j-WARM", now(), later)
+        .restart_idle("shared", "j-WARM", Some(now()), later)
         .await
         .unwrap());
     let update = &aws.requests("UpdateItem")[0];
@@ -1084,7 +1129,19 @@ async fn the_dynamodb_warm_up_records_idle_time_and_restarts_it_only_on_an_idle_
     );
     assert!(!aws
         .tokens()
-        .restart_idle("shared", "j-WARM", now(), later)
+        .restart_idle("shared", "j-WARM", Some(now()), later)
         .await
         .unwrap());
+    // A warmed-up cluster's first idle time: only while it has none.
+    let aws = FakeAws::new();
+    aws.ok("UpdateItem", json!({}));
+    assert!(aws
+        .tokens()
+        .restart_idle("shared", "j-WARM", None, later)
+        .await
+        .unwrap());
+    assert_eq!(
+        aws.requests("UpdateItem")[0]["ConditionExpression"],
+        "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)"
+    );
 }

@@ -177,11 +177,12 @@ fn validation_names_what_an_emr_serverless_job_gets_wrong() {
     );
     assert!(catalog_of(&shared).unwrap_err().contains(
         "returns.emr_serverless.application_name: `acme-batch` is also `orders`'s application, with other \
-         architecture, initial_capacity, maximum_capacity: jobs sharing an application set it alike"
+         architecture, initialCapacity, maximumCapacity: jobs sharing an application set it alike"
     ));
+    // Alike as planned: a default written out (the release) is the default left out.
     let alike = shared.replace(
         "auto_stop_minutes = 10\nexecution_role",
-        "auto_stop_minutes = 10\narchitecture = \"ARM64\"\n\
+        "auto_stop_minutes = 10\narchitecture = \"ARM64\"\nrelease_label = \"emr-7.5.0\"\n\
          initial_capacity = { driver = { workers = 1, cpu = \"2 vCPU\", memory = \"4 GB\" }, executor = { workers = 2, cpu = \"4 vCPU\", memory = \"8 GB\", disk = \"30 GB\" } }\n\
          maximum_capacity = { cpu = \"32 vCPU\", memory = \"128 GB\" }\nexecution_role",
     );

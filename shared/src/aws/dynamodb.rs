@@ -433,7 +433,7 @@ impl PoolStore for TokenTable {
         Ok(clusters)
     }
 
-    async fn add_pool_cluster(&self, cluster: &PoolCluster) -> Result<(), AwsError> {
+    async fn add_pool_cluster(&self, cluster: &PoolCluster) -> Result<bool, AwsError> {
         let mut request = self
             .client
             .put_item()
@@ -454,7 +454,13 @@ impl PoolStore for TokenTable {
         if let Some(since) = cluster.idle_since {
             request = request.item("idle_since", n(since.timestamp_millis()));
         }
-        request.send().await.map(|_| ()).map_err(classify)
+        // Never over a record that exists: a run may have leased the cluster since a repeated attempt looked.
+        let request = request
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", "key");
+        conditional(request.send().await, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     async fn lease(
@@ -558,7 +564,7 @@ impl PoolStore for TokenTable {
         &self,
         pool: &str,
         cluster_id: &str,
-        idle_since: DateTime<Utc>,
+        idle_since: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let request = self
@@ -567,13 +573,19 @@ impl PoolStore for TokenTable {
             .table_name(&self.table)
             .key("key", s(&pool_key(pool, cluster_id)))
             .update_expression("SET idle_since = :now")
-            .condition_expression(
-                "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
-            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":open", s("open"))
-            .expression_attribute_values(":since", n(idle_since.timestamp_millis()))
             .expression_attribute_values(":now", n(now.timestamp_millis()));
+        let request = match idle_since {
+            Some(since) => request
+                .condition_expression(
+                    "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
+                )
+                .expression_attribute_values(":since", n(since.timestamp_millis())),
+            None => request.condition_expression(
+                "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
+            ),
+        };
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })

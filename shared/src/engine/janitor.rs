@@ -166,7 +166,7 @@ pub async fn janitor(
         JanitorEvent::ReleaseIdle { pool, time, warm } => {
             let time = time.unwrap_or(now);
             let warmed = if warm {
-                warm_pools(config, emr, pools, pool.as_deref(), time).await
+                warm_pools(config, emr, pools, pool.as_deref(), time, now).await
             } else {
                 Ok(BTreeMap::new())
             };
@@ -209,13 +209,15 @@ pub async fn janitor(
     }
 }
 
-/// Warms up every pool (or `only` that one) whose `warm` schedule is due at `time`.
+/// Warms up every pool (or `only` that one) whose `warm` schedule is due at `time` (the look's scheduled minute;
+/// the records and the start lock keep the clock's `now`).
 async fn warm_pools(
     config: &JanitorConfig,
     emr: &impl EmrApi,
     pools: &impl PoolStore,
     only: Option<&str>,
     time: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, WarmUp>, TaskError> {
     let mut warmed = BTreeMap::new();
     for (name, pool) in &config.catalog.pools {
@@ -236,7 +238,7 @@ async fn warm_pools(
         .map_err(|e| TaskError::invalid(format!("warm-up of pool {name}: {e}")))?;
         warmed.insert(
             name.clone(),
-            warm_up(emr, pools, &plan, &request, time).await?,
+            warm_up(emr, pools, &plan, &request, time, now).await?,
         );
     }
     Ok(warmed)

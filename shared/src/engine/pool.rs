@@ -227,6 +227,7 @@ async fn record_new(
             started_by: run.to_string(),
         })
         .await
+        .map(|_| ())
         .map_err(|e| TaskError::aws("PutItem", e))
 }
 
@@ -331,59 +332,56 @@ async fn release(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarmUp {
-    /// No live cluster: this one was started, idle from now.
+    /// No live cluster with room: this one was started; its idle time begins once it is ready.
     Started(String),
-    /// A live cluster was up: its idle time starts again now (an idle one), or it is busy.
+    /// A live cluster with room was up or starting: kept (an idle one's idle time starts again).
     Kept(String),
-    /// A run is starting one right now (it holds the pool's start lock).
+    /// Someone else is starting a cluster of the pool right now (a run, or another delivery of this look).
     Starting,
 }
 
-/// The name a warm-up at `now` gives its cluster's starter: `warm-<YYYYMMDDTHHMM>`, one per minute, so that a
+/// The name a warm-up at `minute` gives its cluster's starter: `warm-<YYYYMMDDTHHMM>`, one per minute, so that a
 /// repeated warm-up of the same minute finds the cluster the first one started.
-pub fn warm_up_name(now: DateTime<Utc>) -> String {
-    format!("warm-{}", now.format("%Y%m%dT%H%M"))
+pub fn warm_up_name(minute: DateTime<Utc>) -> String {
+    format!("warm-{}", minute.format("%Y%m%dT%H%M"))
 }
 
-/// Makes sure the pool has a live cluster at `now` (one of its `warm` times): a live cluster is kept — an idle one's
-/// idle time restarts, so it is not released before runs come; with none, one is started under the pool's start
-/// lock, recorded idle from now (released after `idle_minutes` if no run comes).
+/// Makes sure the pool has a live cluster with room for runs (its `warm` schedule is due at `minute`): a live one is
+/// kept — an idle one's idle time starts again at `now`, so it is not released before the runs come; with none, one
+/// is started under the pool's start lock and recorded with no lease, its idle time beginning once it is ready
+/// (released `idle_minutes` after that if no run comes).
 pub async fn warm_up(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
     pool: &PoolPlan,
     cluster_request: &serde_json::Value,
+    minute: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<WarmUp, TaskError> {
-    let starter = warm_up_name(now);
+    let starter = warm_up_name(minute);
     let (records, active) = fresh_look(emr, pools, pool).await?;
-    if let Some(kept) = keep_live(pools, pool, &records, &active, now).await? {
-        return Ok(kept);
+    if let Some(found) = keep_or_record(pools, pool, &records, &active, &starter, now).await? {
+        return Ok(found);
     }
-    let own_name = pool_cluster_name(&pool.name, &starter);
-    let started_before = active.iter().find(|c| c.name == own_name);
-    if let Some(started) = started_before {
-        // A repeated warm-up of this minute: the first started it and lost its answer before recording it.
-        record_warm(pools, pool, &started.id, &starter, now).await?;
-        return Ok(WarmUp::Started(started.id.clone()));
-    }
+    // The lock's holder is this delivery alone (two deliveries of one minute's look must not both hold it).
+    let holder = format!("{starter}@{}", now.timestamp_micros());
     let locked = pools
-        .claim_start(&pool.name, &starter, now, now + START_LOCK)
+        .claim_start(&pool.name, &holder, now, now + START_LOCK)
         .await
         .map_err(|e| TaskError::aws("PutItem", e))?;
     if !locked {
-        info!(pool = %pool.name, "warm-up: a run is starting a cluster of the pool");
+        info!(pool = %pool.name, "warm-up: a cluster of the pool is being started");
         return Ok(WarmUp::Starting);
     }
     let outcome = start_warm(emr, pools, pool, cluster_request, &starter, now).await;
     pools
-        .end_start(&pool.name, &starter)
+        .end_start(&pool.name, &holder)
         .await
         .map_err(|e| TaskError::aws("DeleteItem", e))?;
     outcome
 }
 
-/// Under the start lock: a cluster recorded since the first look is kept; otherwise one is started and recorded.
+/// Under the start lock: what the first look would have found had it looked now, else a new cluster, recorded.
 async fn start_warm(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
@@ -393,8 +391,8 @@ async fn start_warm(
     now: DateTime<Utc>,
 ) -> Result<WarmUp, TaskError> {
     let (records, active) = fresh_look(emr, pools, pool).await?;
-    if let Some(kept) = keep_live(pools, pool, &records, &active, now).await? {
-        return Ok(kept);
+    if let Some(found) = keep_or_record(pools, pool, &records, &active, starter, now).await? {
+        return Ok(found);
     }
     let cluster_id = emr
         .run_job_flow(cluster_request)
@@ -405,48 +403,61 @@ async fn start_warm(
     Ok(WarmUp::Started(cluster_id))
 }
 
-/// A live cluster of the pool that no release has begun on, kept: a busy one as it is, an idle one with its idle
-/// time restarted at `now`.
-async fn keep_live(
+/// A live cluster of the pool that runs can still join, kept (an idle one's idle time started again), or the cluster
+/// an earlier delivery of this minute's warm-up started (found by its name), recorded if it is not yet.
+async fn keep_or_record(
     pools: &impl PoolStore,
     pool: &PoolPlan,
     records: &[PoolCluster],
     active: &[ClusterSummary],
+    starter: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<WarmUp>, TaskError> {
-    let live = records.iter().filter(|c| {
+    let own_name = pool_cluster_name(&pool.name, starter);
+    if let Some(started) = active.iter().find(|c| c.name == own_name) {
+        // Recorded unless it is already: a run may have leased it since.
+        record_warm(pools, pool, &started.id, starter, now).await?;
+        return Ok(Some(WarmUp::Started(started.id.clone())));
+    }
+    // As `try_join` takes them: not being released, with room, not spent, live.
+    let joinable = records.iter().filter(|c| {
         !c.releasing
+            && c.runs.len() < room_of(c, pool) as usize
+            && c.runs_total < pool.max_runs_per_cluster
             && active
                 .iter()
                 .any(|a| a.id == c.cluster_id && is_live(&a.state))
     });
-    for cluster in live {
-        let Some(idle_since) = cluster.idle_since.filter(|_| cluster.runs.is_empty()) else {
-            info!(pool = %pool.name, cluster = %cluster.cluster_id, "warm-up: a cluster of the pool is busy");
+    for cluster in joinable {
+        if !cluster.runs.is_empty() || cluster.idle_since.is_none() {
+            // Runs on it, or a warmed-up cluster still starting: up for the runs to come as it is.
+            info!(pool = %pool.name, cluster = %cluster.cluster_id, "warm-up: a cluster of the pool is up");
             return Ok(Some(WarmUp::Kept(cluster.cluster_id.clone())));
-        };
+        }
         let restarted = pools
-            .restart_idle(&pool.name, &cluster.cluster_id, idle_since, now)
+            .restart_idle(&pool.name, &cluster.cluster_id, cluster.idle_since, now)
             .await
             .map_err(|e| TaskError::aws("UpdateItem", e))?;
         if restarted {
             info!(pool = %pool.name, cluster = %cluster.cluster_id, "warm-up: an idle cluster stays up");
             return Ok(Some(WarmUp::Kept(cluster.cluster_id.clone())));
         }
-        // A run joined it (it is up: kept), or a release began on it: the next one, or a new cluster.
-        let now_held = pools
+        // A run joined it (it stays up), or a release began on it: look at it again.
+        let still_open = pools
             .pool_clusters(Some(&pool.name))
             .await
             .map_err(|e| TaskError::aws("Scan", e))?
             .into_iter()
             .any(|c| c.cluster_id == cluster.cluster_id && !c.releasing);
-        if now_held {
+        if still_open {
             return Ok(Some(WarmUp::Kept(cluster.cluster_id.clone())));
         }
     }
     Ok(None)
 }
 
+/// Records a warmed-up cluster, with no lease and no idle time yet (it begins once the cluster is ready), unless it
+/// has a record already.
 async fn record_warm(
     pools: &impl PoolStore,
     pool: &PoolPlan,
@@ -461,7 +472,7 @@ async fn record_warm(
             releasing: false,
             runs: Vec::new(),
             runs_total: 0,
-            idle_since: Some(now),
+            idle_since: None,
             idle_minutes: pool.idle_minutes,
             max_concurrent: pool.max_concurrent_runs,
             max_runs: pool.max_runs_per_cluster,
@@ -469,6 +480,7 @@ async fn record_warm(
             started_by: starter.to_string(),
         })
         .await
+        .map(|_| ())
         .map_err(|e| TaskError::aws("PutItem", e))
 }
 
@@ -522,6 +534,18 @@ pub async fn release_idle(
             } else {
                 report.kept += 1;
             }
+            continue;
+        }
+        let ready = active.iter().any(|c| {
+            c.id == cluster.cluster_id && matches!(c.state.as_str(), "RUNNING" | "WAITING")
+        });
+        if ready && cluster.runs.is_empty() && cluster.idle_since.is_none() && !cluster.releasing {
+            // A warmed-up cluster that no run has joined, ready now: its idle time begins (a start is not idle time).
+            pools
+                .restart_idle(&cluster.pool, &cluster.cluster_id, None, now)
+                .await
+                .map_err(|e| TaskError::aws("UpdateItem", e))?;
+            report.kept += 1;
             continue;
         }
         let idle_for = cluster.idle_since.map(|since| now - since);

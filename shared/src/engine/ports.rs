@@ -515,7 +515,7 @@ pub struct PoolCluster {
     pub runs: Vec<String>,
     /// Leases taken in its life.
     pub runs_total: u32,
-    /// When its last lease was given back (none while a run holds one, or before its first run ended).
+    /// When its last lease was given back, or when a warmed-up cluster became ready (none before either).
     pub idle_since: Option<DateTime<Utc>>,
     /// The pool's `idle_minutes`, `max_concurrent_runs` (the cluster's StepConcurrencyLevel, fixed at its start)
     /// and `max_runs_per_cluster` when the cluster was started.
@@ -535,11 +535,12 @@ pub trait PoolStore {
         &self,
         pool: Option<&str>,
     ) -> impl Future<Output = Result<Vec<PoolCluster>, AwsError>> + Send;
-    /// Records a cluster just started, with its first lease (`cluster.runs`), or none and `idle_since` (a warm-up).
+    /// Records a cluster just started, with its first lease (`cluster.runs`) or none (a warm-up), unless it has a
+    /// record already (a repeated attempt's): `true` when recorded now.
     fn add_pool_cluster(
         &self,
         cluster: &PoolCluster,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Takes a lease for `run` if the cluster is not being released, has fewer than `max_concurrent` runs and took
     /// fewer than `max_total` in its life: `true` when taken (or held already).
     fn lease(
@@ -566,13 +567,13 @@ pub trait PoolStore {
         cluster_id: &str,
         idle_since: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
-    /// Restarts an idle cluster's idle time at `now` (its pool's `warm` schedule wants it up), if no run holds a lease,
-    /// it is not being released and it has been idle since `idle_since`: `true` when restarted.
+    /// Starts a cluster's idle time again at `now`, if no run holds a lease, it is not being released and its idle
+    /// time is still `idle_since` (none: a warmed-up cluster that just became ready): `true` when set.
     fn restart_idle(
         &self,
         pool: &str,
         cluster_id: &str,
-        idle_since: DateTime<Utc>,
+        idle_since: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Takes the pool's start lock for `run` until `until` (held by another run and not expired: `false`), so that a

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::catalog::placeholders::{self as template, Placeholder};
 use crate::catalog::schedule::check_expression;
@@ -15,7 +15,7 @@ use crate::catalog::shapes::enums::{
     EMR_SPOT_ALLOCATION_STRATEGIES, GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
-use crate::catalog::{ActionOnFailure, Catalog, EmrServerlessSettings, Engine, Job, Vars};
+use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
@@ -168,54 +168,51 @@ pub fn validate(catalog: &Catalog) -> Report {
 }
 
 /// Jobs that name the same EMR Serverless application must agree on what the application is: each run brings a
-/// stopped application back to its own job's settings, so two jobs that differ would rewrite it in turn, and a run
-/// would get the other job's workers. The execution role and log URI are the job run's, free to differ.
+/// stopped application back to its own job's CreateApplication request, so two jobs that differ would rewrite it in
+/// turn, and a run would get the other job's workers. Compared as planned (defaults filled in, `${vars}` filled), but
+/// for the tags; the job run's role and log URI are the run's, free to differ.
 fn check_shared_applications(c: &mut Checker<'_>) {
     let catalog = c.catalog;
-    let mut first_of: BTreeMap<String, (&str, EmrServerlessSettings)> = BTreeMap::new();
+    let Ok(vars) = Vars::resolve(catalog, [], []) else {
+        return; // reported by the vars check
+    };
+    let mut first_of: BTreeMap<String, (&str, Map<String, Value>)> = BTreeMap::new();
     for (name, job) in &catalog.jobs {
         if job.engine != Engine::EmrServerless {
             continue;
         }
-        let settings = job.emr_serverless_settings(&catalog.defaults);
-        let Some(application) = settings.application_name.clone() else {
-            continue; // named after the job: its own
-        };
-        let Some((first, theirs)) = first_of.get(&application) else {
-            first_of.insert(application, (name, settings));
+        // A job that does not plan has its own errors.
+        let Ok(planned) = plan::render(catalog, name, &plan::sample_input(job, &vars), &vars)
+        else {
             continue;
         };
-        let differing: Vec<&str> = [
-            (
-                "release_label",
-                settings.release_label != theirs.release_label,
-            ),
-            ("architecture", settings.architecture != theirs.architecture),
-            (
-                "initial_capacity",
-                settings.initial_capacity != theirs.initial_capacity,
-            ),
-            (
-                "maximum_capacity",
-                settings.maximum_capacity != theirs.maximum_capacity,
-            ),
-            ("auto_start", settings.auto_start != theirs.auto_start),
-            (
-                "auto_stop_minutes",
-                settings.auto_stop_minutes != theirs.auto_stop_minutes,
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(field, differs)| differs.then_some(field))
-        .collect();
+        let Some(Value::Object(mut application)) = planned.emr_serverless.map(|p| p.application)
+        else {
+            continue;
+        };
+        application.remove("tags");
+        let Some(Value::String(application_name)) = application.remove("name") else {
+            continue;
+        };
+        let Some((first, theirs)) = first_of.get(&application_name) else {
+            first_of.insert(application_name, (name, application));
+            continue;
+        };
+        let keys: BTreeSet<&String> = application.keys().chain(theirs.keys()).collect();
+        let differing: Vec<&str> = keys
+            .into_iter()
+            .filter(|key| application.get(*key) != theirs.get(*key))
+            .map(String::as_str)
+            .collect();
         if !differing.is_empty() {
             let first = first.to_string();
             c.job = Some(name);
             c.error(
                 "emr_serverless.application_name",
                 format!(
-                    "`{application}` is also `{first}`'s application, with other {}: jobs sharing an application \
-                     set it alike (in [defaults.emr_serverless], say), or each run would bring it back to its own",
+                    "`{application_name}` is also `{first}`'s application, with other {}: jobs sharing an \
+                     application set it alike (in [defaults.emr_serverless], say), or each run would bring it back \
+                     to its own",
                     differing.join(", ")
                 ),
             );
