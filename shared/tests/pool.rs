@@ -976,6 +976,28 @@ async fn a_warm_up_starts_nothing_while_a_run_starts_a_cluster_and_a_repeat_reco
 }
 
 #[tokio::test]
+async fn a_cluster_a_run_recorded_while_the_warm_up_waited_for_the_lock_is_kept_instead_of_a_new_one(
+) {
+    let (request, pool) = warm_request();
+    // Listed already, recorded (with its run's lease) just before the warm-up takes the lock.
+    let leases = Leases::with(Vec::new());
+    *leases.2.lock().unwrap() = Some(PoolCluster {
+        created: now(),
+        ..record("j-RUNS", &["clicks-1"], 1)
+    });
+    let aws = FakeAws::new();
+    aws.ok("ListClusters", listed(&[("j-RUNS", "STARTING")]));
+    assert_eq!(
+        warm_up(&aws.emr(), &leases, &pool, &request, now(), now())
+            .await
+            .unwrap(),
+        WarmUp::Kept("j-RUNS".into())
+    );
+    assert!(aws.requests("RunJobFlow").is_empty());
+    assert!(leases.1.lock().unwrap().is_none(), "start lock given back");
+}
+
+#[tokio::test]
 async fn the_janitors_minute_warms_the_pools_due_then_releases_idle_ones() {
     let catalog = catalog_of(CATALOG).unwrap();
     let config = JanitorConfig {

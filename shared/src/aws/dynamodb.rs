@@ -417,6 +417,24 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
 /// string set `runs` of the runs holding a lease (absent when none: DynamoDB keeps no empty set), `runs_total`,
 /// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `max_concurrent`, `max_runs`, `created` and
 /// `started_by`.
+/// The condition of a write to an idle pool cluster: open, no run holding a lease, and idle since `idle_since` as read
+/// (none: never idle yet) — a run that came and went since makes it fail. Needs `#state` and `:open` set.
+fn while_idle_since(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    idle_since: Option<DateTime<Utc>>,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    match idle_since {
+        Some(since) => request
+            .condition_expression(
+                "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
+            )
+            .expression_attribute_values(":since", n(since.timestamp_millis())),
+        None => request.condition_expression(
+            "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
+        ),
+    }
+}
+
 impl PoolStore for TokenTable {
     async fn pool_clusters(&self, pool: Option<&str>) -> Result<Vec<PoolCluster>, AwsError> {
         let prefix = match pool {
@@ -545,16 +563,7 @@ impl PoolStore for TokenTable {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":releasing", s("releasing"))
             .expression_attribute_values(":open", s("open"));
-        let request = match idle_since {
-            Some(since) => request
-                .condition_expression(
-                    "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
-                )
-                .expression_attribute_values(":since", n(since.timestamp_millis())),
-            None => request.condition_expression(
-                "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
-            ),
-        };
+        let request = while_idle_since(request, idle_since);
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })
@@ -576,16 +585,7 @@ impl PoolStore for TokenTable {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":open", s("open"))
             .expression_attribute_values(":now", n(now.timestamp_millis()));
-        let request = match idle_since {
-            Some(since) => request
-                .condition_expression(
-                    "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
-                )
-                .expression_attribute_values(":since", n(since.timestamp_millis())),
-            None => request.condition_expression(
-                "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
-            ),
-        };
+        let request = while_idle_since(request, idle_since);
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })

@@ -205,6 +205,7 @@ async fn try_join(
     Ok(None)
 }
 
+/// Records a cluster just started by `run` with its lease, unless it has a record already.
 async fn record_new(
     pools: &impl PoolStore,
     pool: &PoolPlan,
@@ -212,19 +213,34 @@ async fn record_new(
     run: &str,
     now: DateTime<Utc>,
 ) -> Result<(), TaskError> {
+    record(pools, pool, cluster_id, run, Some(run), now).await
+}
+
+/// Records a started cluster of the pool, named after `starter`, with `first_run`'s lease (none for a warm-up: no
+/// idle time either, it begins once the cluster is ready), unless it has a record already (a run may have leased it
+/// since a repeated attempt looked).
+async fn record(
+    pools: &impl PoolStore,
+    pool: &PoolPlan,
+    cluster_id: &str,
+    starter: &str,
+    first_run: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), TaskError> {
+    let runs: Vec<String> = first_run.into_iter().map(str::to_string).collect();
     pools
         .add_pool_cluster(&PoolCluster {
             pool: pool.name.clone(),
             cluster_id: cluster_id.to_string(),
             releasing: false,
-            runs: vec![run.to_string()],
-            runs_total: 1,
+            runs_total: runs.len() as u32,
+            runs,
             idle_since: None,
             idle_minutes: pool.idle_minutes,
             max_concurrent: pool.max_concurrent_runs,
             max_runs: pool.max_runs_per_cluster,
             created: now,
-            started_by: run.to_string(),
+            started_by: starter.to_string(),
         })
         .await
         .map(|_| ())
@@ -398,7 +414,7 @@ async fn start_warm(
         .run_job_flow(cluster_request)
         .await
         .map_err(|e| TaskError::aws("RunJobFlow", e))?;
-    record_warm(pools, pool, &cluster_id, starter, now).await?;
+    record(pools, pool, &cluster_id, starter, None, now).await?;
     info!(pool = %pool.name, cluster = %cluster_id, "warm-up: started a cluster for the runs to come");
     Ok(WarmUp::Started(cluster_id))
 }
@@ -416,7 +432,7 @@ async fn keep_or_record(
     let own_name = pool_cluster_name(&pool.name, starter);
     if let Some(started) = active.iter().find(|c| c.name == own_name) {
         // Recorded unless it is already: a run may have leased it since.
-        record_warm(pools, pool, &started.id, starter, now).await?;
+        record(pools, pool, &started.id, starter, None, now).await?;
         return Ok(Some(WarmUp::Started(started.id.clone())));
     }
     // As `try_join` takes them: not being released, with room, not spent, live.
@@ -454,34 +470,6 @@ async fn keep_or_record(
         }
     }
     Ok(None)
-}
-
-/// Records a warmed-up cluster, with no lease and no idle time yet (it begins once the cluster is ready), unless it
-/// has a record already.
-async fn record_warm(
-    pools: &impl PoolStore,
-    pool: &PoolPlan,
-    cluster_id: &str,
-    starter: &str,
-    now: DateTime<Utc>,
-) -> Result<(), TaskError> {
-    pools
-        .add_pool_cluster(&PoolCluster {
-            pool: pool.name.clone(),
-            cluster_id: cluster_id.to_string(),
-            releasing: false,
-            runs: Vec::new(),
-            runs_total: 0,
-            idle_since: None,
-            idle_minutes: pool.idle_minutes,
-            max_concurrent: pool.max_concurrent_runs,
-            max_runs: pool.max_runs_per_cluster,
-            created: now,
-            started_by: starter.to_string(),
-        })
-        .await
-        .map(|_| ())
-        .map_err(|e| TaskError::aws("PutItem", e))
 }
 
 /// What one look at the pools did.
