@@ -12,8 +12,9 @@ use common::{catalog_of, manual_input, now, vars};
 use serde_json::{json, Value};
 use sparkplug::engine::emr::{emr_create_cluster, emr_terminate, PlanInput, RunState};
 use sparkplug::engine::janitor::{self, JanitorConfig};
-use sparkplug::engine::pool::{lease_or_start, release_idle, warm_up, warm_up_name, WarmUp};
+use sparkplug::engine::pool::{lease_or_start, release_idle, warm_up, warm_up_name, Lease, WarmUp};
 use sparkplug::engine::ports::{AwsError, PoolCluster, PoolStore};
+use sparkplug::engine::TaskError;
 use sparkplug::run::plan::pool_cluster;
 use sparkplug::run::{render, RunPlan};
 
@@ -219,6 +220,25 @@ fn listed(clusters: &[(&str, &str)]) -> Value {
         "Status": {"State": state}})).collect::<Vec<_>>()})
 }
 
+/// The run's create task at [`now`], retried or not (its RunJobFlow request, when it starts a cluster, is empty).
+async fn join(
+    aws: &FakeAws,
+    leases: &Leases,
+    plan: &RunPlan,
+    retry: bool,
+) -> Result<Lease, TaskError> {
+    lease_or_start(
+        &aws.emr(),
+        leases,
+        plan,
+        &pool_of(plan),
+        &json!({}),
+        retry,
+        now(),
+    )
+    .await
+}
+
 fn pool_of(plan: &RunPlan) -> sparkplug::run::plan::PoolPlan {
     plan.emr.as_ref().unwrap().pool.clone().unwrap()
 }
@@ -335,17 +355,7 @@ async fn a_run_joins_a_live_cluster_with_room_the_busiest_ready_one_first() {
             ("j-GOING", "WAITING"),
         ]),
     );
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &plan,
-        &pool_of(&plan),
-        &json!({}),
-        false,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &plan, false).await.unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-BUSY", true));
     assert_eq!(leases.get("j-BUSY").unwrap().runs, vec!["a", "clicks-2"]);
     assert_eq!(aws.actions(), vec!["ListClusters"], "no cluster started");
@@ -403,17 +413,7 @@ async fn a_retried_create_finds_the_lease_or_the_cluster_its_earlier_attempt_too
     let plan = plan("clicks-4");
     let leases = Leases::with(vec![record("j-HELD", &["clicks-4"], 1)]);
     let aws = FakeAws::new();
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &plan,
-        &pool_of(&plan),
-        &json!({}),
-        true,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &plan, true).await.unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-HELD", true));
     assert!(aws.actions().is_empty());
 
@@ -424,17 +424,7 @@ async fn a_retried_create_finds_the_lease_or_the_cluster_its_earlier_attempt_too
         "ListClusters",
         json!({"Clusters": [{"Id": "j-MINE", "Name": "sparkplug-pool-shared-clicks-4", "Status": {"State": "STARTING"}}]}),
     );
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &plan,
-        &pool_of(&plan),
-        &json!({}),
-        true,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &plan, true).await.unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-MINE", false));
     assert_eq!(leases.get("j-MINE").unwrap().runs, vec!["clicks-4"]);
     assert!(aws.requests("RunJobFlow").is_empty());
@@ -616,17 +606,7 @@ async fn a_run_that_joins_while_the_cluster_is_released_gets_a_new_cluster() {
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[("j-UP", "WAITING")]));
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-NEW"}));
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &plan,
-        &pool_of(&plan),
-        &json!({}),
-        false,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &plan, false).await.unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-NEW", false));
 }
 
@@ -678,17 +658,7 @@ async fn a_burst_into_an_empty_pool_starts_one_cluster_the_others_retry_and_join
         .unwrap());
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[]));
-    let error = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &second,
-        &pool_of(&second),
-        &json!({}),
-        false,
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let error = join(&aws, &leases, &second, false).await.unwrap_err();
     assert_eq!(
         error.kind,
         sparkplug::engine::ErrorKind::Retryable,
@@ -703,31 +673,11 @@ async fn a_burst_into_an_empty_pool_starts_one_cluster_the_others_retry_and_join
 
     // The first run's cluster is recorded; the second's retry joins it.
     aws.ok("RunJobFlow", json!({"JobFlowId": "j-ONE"}));
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &first,
-        &pool_of(&first),
-        &json!({}),
-        false,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &first, false).await.unwrap();
     assert_eq!(lease.cluster_id, "j-ONE");
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[("j-ONE", "STARTING")]));
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &second,
-        &pool_of(&second),
-        &json!({}),
-        true,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &second, true).await.unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-ONE", true));
     assert!(aws.requests("RunJobFlow").is_empty());
 
@@ -752,17 +702,7 @@ async fn a_cluster_recorded_while_this_run_waited_for_the_start_lock_takes_it_in
     let plan = plan("clicks-12");
     let aws = FakeAws::new();
     aws.ok("ListClusters", listed(&[("j-B", "STARTING")]));
-    let lease = lease_or_start(
-        &aws.emr(),
-        &leases,
-        &plan,
-        &pool_of(&plan),
-        &json!({}),
-        false,
-        now(),
-    )
-    .await
-    .unwrap();
+    let lease = join(&aws, &leases, &plan, false).await.unwrap();
     assert_eq!((lease.cluster_id.as_str(), lease.warm), ("j-B", true));
     assert!(aws.requests("RunJobFlow").is_empty(), "no second cluster");
     assert_eq!(leases.get("j-B").unwrap().runs, vec!["other", "clicks-12"]);
@@ -774,6 +714,16 @@ async fn a_cluster_recorded_while_this_run_waited_for_the_start_lock_takes_it_in
 }
 
 // ------------------------------------------------------------------------------------------------- warm-ups
+
+fn janitor_config() -> JanitorConfig {
+    let catalog = catalog_of(CATALOG).unwrap();
+    JanitorConfig {
+        vars: vars(&catalog),
+        catalog,
+        state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
+            .into(),
+    }
+}
 
 fn warm_request() -> (Value, sparkplug::run::plan::PoolPlan) {
     let catalog = catalog_of(CATALOG).unwrap();
@@ -999,13 +949,7 @@ async fn a_cluster_a_run_recorded_while_the_warm_up_waited_for_the_lock_is_kept_
 
 #[tokio::test]
 async fn the_janitors_minute_warms_the_pools_due_then_releases_idle_ones() {
-    let catalog = catalog_of(CATALOG).unwrap();
-    let config = JanitorConfig {
-        vars: vars(&catalog),
-        catalog,
-        state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
-            .into(),
-    };
+    let config = janitor_config();
     let look = |event: Value| {
         let (aws, leases, config) = (FakeAws::new(), Leases::default(), config.clone());
         async move {
@@ -1052,13 +996,7 @@ async fn the_janitors_minute_warms_the_pools_due_then_releases_idle_ones() {
 
 #[tokio::test]
 async fn a_failed_warm_up_fails_the_look_after_idle_clusters_are_released() {
-    let catalog = catalog_of(CATALOG).unwrap();
-    let config = JanitorConfig {
-        vars: vars(&catalog),
-        catalog,
-        state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
-            .into(),
-    };
+    let config = janitor_config();
     // A release interrupted after its mark: no live cluster to keep, so the warm-up starts one, and EMR refuses.
     let leases = Leases::with(vec![PoolCluster {
         releasing: true,

@@ -417,21 +417,34 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
 /// string set `runs` of the runs holding a lease (absent when none: DynamoDB keeps no empty set), `runs_total`,
 /// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `max_concurrent`, `max_runs`, `created` and
 /// `started_by`.
-/// The condition of a write to an idle pool cluster: open, no run holding a lease, and idle since `idle_since` as read
-/// (none: never idle yet) — a run that came and went since makes it fail. Needs `#state` and `:open` set.
-fn while_idle_since(
-    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-    idle_since: Option<DateTime<Utc>>,
-) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-    match idle_since {
-        Some(since) => request
-            .condition_expression(
-                "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
-            )
-            .expression_attribute_values(":since", n(since.timestamp_millis())),
-        None => request.condition_expression(
-            "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
-        ),
+impl TokenTable {
+    /// `update` of an idle pool cluster's record, on condition that it is open, no run holds a lease and it has been
+    /// idle since `idle_since` as read (none: never idle yet) — a run that came and went since makes it fail.
+    fn update_idle_cluster(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: Option<DateTime<Utc>>,
+        update: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(&pool_key(pool, cluster_id)))
+            .update_expression(update)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":open", s("open"));
+        match idle_since {
+            Some(since) => request
+                .condition_expression(
+                    "#state = :open AND attribute_not_exists(runs) AND idle_since = :since",
+                )
+                .expression_attribute_values(":since", n(since.timestamp_millis())),
+            None => request.condition_expression(
+                "#state = :open AND attribute_not_exists(runs) AND attribute_not_exists(idle_since)",
+            ),
+        }
     }
 }
 
@@ -555,15 +568,8 @@ impl PoolStore for TokenTable {
         idle_since: Option<DateTime<Utc>>,
     ) -> Result<bool, AwsError> {
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("key", s(&pool_key(pool, cluster_id)))
-            .update_expression("SET #state = :releasing")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":releasing", s("releasing"))
-            .expression_attribute_values(":open", s("open"));
-        let request = while_idle_since(request, idle_since);
+            .update_idle_cluster(pool, cluster_id, idle_since, "SET #state = :releasing")
+            .expression_attribute_values(":releasing", s("releasing"));
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })
@@ -577,15 +583,8 @@ impl PoolStore for TokenTable {
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("key", s(&pool_key(pool, cluster_id)))
-            .update_expression("SET idle_since = :now")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":open", s("open"))
+            .update_idle_cluster(pool, cluster_id, idle_since, "SET idle_since = :now")
             .expression_attribute_values(":now", n(now.timestamp_millis()));
-        let request = while_idle_since(request, idle_since);
         conditional(request.send().await, |e| {
             matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
         })

@@ -76,6 +76,9 @@ struct Checker<'a> {
     catalog: &'a Catalog,
     job: Option<&'a str>,
     report: Report,
+    /// Each EMR Serverless application's planned request (but for its name and tags), as the first job naming it
+    /// planned it.
+    applications: BTreeMap<String, (String, Map<String, Value>)>,
 }
 
 impl Checker<'_> {
@@ -130,6 +133,7 @@ pub fn validate(catalog: &Catalog) -> Report {
         catalog,
         job: None,
         report: Report::default(),
+        applications: BTreeMap::new(),
     };
     for name in catalog.vars.keys() {
         if !name
@@ -163,7 +167,6 @@ pub fn validate(catalog: &Catalog) -> Report {
     }
     checker.job = None;
     check_chains(&mut checker);
-    check_shared_applications(&mut checker);
     checker.report
 }
 
@@ -171,54 +174,34 @@ pub fn validate(catalog: &Catalog) -> Report {
 /// stopped application back to its own job's CreateApplication request, so two jobs that differ would rewrite it in
 /// turn, and a run would get the other job's workers. Compared as planned (defaults filled in, `${vars}` filled), but
 /// for the tags; the job run's role and log URI are the run's, free to differ.
-fn check_shared_applications(c: &mut Checker<'_>) {
-    let catalog = c.catalog;
-    let Ok(vars) = Vars::resolve(catalog, [], []) else {
-        return; // reported by the vars check
+fn check_shared_application(c: &mut Checker<'_>, name: &str, planned: &Value) {
+    let Some(mut application) = planned.as_object().cloned() else {
+        return;
     };
-    let mut first_of: BTreeMap<String, (&str, Map<String, Value>)> = BTreeMap::new();
-    for (name, job) in &catalog.jobs {
-        if job.engine != Engine::EmrServerless {
-            continue;
-        }
-        // A job that does not plan has its own errors.
-        let Ok(planned) = plan::render(catalog, name, &plan::sample_input(job, &vars), &vars)
-        else {
-            continue;
-        };
-        let Some(Value::Object(mut application)) = planned.emr_serverless.map(|p| p.application)
-        else {
-            continue;
-        };
-        application.remove("tags");
-        let Some(Value::String(application_name)) = application.remove("name") else {
-            continue;
-        };
-        let Some((first, theirs)) = first_of.get(&application_name) else {
-            first_of.insert(application_name, (name, application));
-            continue;
-        };
-        let keys: BTreeSet<&String> = application.keys().chain(theirs.keys()).collect();
-        let differing: Vec<&str> = keys
-            .into_iter()
-            .filter(|key| application.get(*key) != theirs.get(*key))
-            .map(String::as_str)
-            .collect();
-        if !differing.is_empty() {
-            let first = first.to_string();
-            c.job = Some(name);
-            c.error(
-                "emr_serverless.application_name",
-                format!(
-                    "`{application_name}` is also `{first}`'s application, with other {}: jobs sharing an \
-                     application set it alike (in [defaults.emr_serverless], say), or each run would bring it back \
-                     to its own",
-                    differing.join(", ")
-                ),
-            );
-        }
+    application.remove("tags");
+    let Some(Value::String(application_name)) = application.remove("name") else {
+        return;
+    };
+    let Some((first, theirs)) = c.applications.get(&application_name) else {
+        c.applications
+            .insert(application_name, (name.to_string(), application));
+        return;
+    };
+    let keys: BTreeSet<&String> = application.keys().chain(theirs.keys()).collect();
+    let differing: Vec<&str> = keys
+        .into_iter()
+        .filter(|key| application.get(*key) != theirs.get(*key))
+        .map(String::as_str)
+        .collect();
+    if !differing.is_empty() {
+        let message = format!(
+            "`{application_name}` is also `{first}`'s application, with other {}: jobs sharing an \
+             application set it alike (in [defaults.emr_serverless], say), or each run would bring it back \
+             to its own",
+            differing.join(", ")
+        );
+        c.error("emr_serverless.application_name", message);
     }
-    c.job = None;
 }
 
 /// `trigger.after`: every upstream job exists, and no job follows itself, however far round.
@@ -1061,6 +1044,9 @@ fn check_rendered(c: &mut Checker<'_>, name: &str, job: &Job) {
     }
     if let Some(glue) = &plan.glue {
         check_glue_requests(c, &glue.job);
+    }
+    if let Some(serverless) = &plan.emr_serverless {
+        check_shared_application(c, name, &serverless.application);
     }
     check_plan_size(c, &plan);
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    GluePlan, PlanError, DEFAULT_GLUE_VERSION, GLUE_RUNNER_CLASS, GLUE_RUN_ARGUMENT, TAG_RUN,
+    EngineRun, GluePlan, PlanError, DEFAULT_GLUE_VERSION, GLUE_RUNNER_CLASS, GLUE_RUN_ARGUMENT,
+    TAG_RUN,
 };
-use crate::catalog::{Catalog, Job};
 
 /// The CreateJob fields that size a Glue job: one way or the other, never both.
 pub const SIZING: &[&str] = &[
@@ -18,23 +18,19 @@ pub const SIZING: &[&str] = &[
     "NumberOfWorkers",
 ];
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn plan(
-    catalog: &Catalog,
-    job_name: &str,
-    run_name: &str,
-    job: &Job,
-    environment: Option<&str>,
-    timeout_minutes: u32,
-    tags: &[(String, String)],
-    fill: &dyn Fn(Value, &str) -> Result<Value, PlanError>,
-) -> Result<GluePlan, PlanError> {
+pub(super) fn plan(run: &EngineRun<'_>) -> Result<GluePlan, PlanError> {
+    let EngineRun {
+        catalog,
+        job_name,
+        run_name,
+        job,
+        environment,
+        timeout_minutes,
+        tags,
+        fill,
+    } = *run;
     let settings = job.glue_settings(&catalog.defaults);
-    let glue_job_name = match (&settings.job_name, environment) {
-        (Some(name), _) => name.clone(),
-        (None, Some(env)) => format!("sparkplug-{job_name}-{env}"),
-        (None, None) => format!("sparkplug-{job_name}"),
-    };
+    let glue_job_name = super::resource_name(settings.job_name.as_deref(), job_name, environment);
     let mut default_arguments: BTreeMap<String, String> = BTreeMap::new();
     let mut run_arguments = fill(
         json!(settings.arguments.clone().unwrap_or_default()),

@@ -282,6 +282,29 @@ pub fn run_name_for(job: &str, input: &RunInput) -> Result<String, PlanError> {
     })
 }
 
+/// What the Glue and EMR Serverless parts of a run's plan are made from.
+#[derive(Clone, Copy)]
+struct EngineRun<'a> {
+    catalog: &'a Catalog,
+    job_name: &'a str,
+    run_name: &'a str,
+    job: &'a Job,
+    environment: Option<&'a str>,
+    timeout_minutes: u32,
+    tags: &'a [(String, String)],
+    fill: &'a dyn Fn(Value, &str) -> Result<Value, PlanError>,
+}
+
+/// The name of what a job keeps between runs (its Glue job, its EMR Serverless application): the catalog's, else
+/// `sparkplug-<job>-<env>` (`sparkplug-<job>` without an `env` var).
+fn resource_name(named: Option<&str>, job_name: &str, environment: Option<&str>) -> String {
+    match (named, environment) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(env)) => format!("sparkplug-{job_name}-{env}"),
+        (None, None) => format!("sparkplug-{job_name}"),
+    }
+}
+
 /// The RunJobFlow request of a new cluster of `pool_name` that no run starts (a warm-up, named after `starter`), and
 /// the pool's plan: the cluster a run of the pool's first job would start, at `time`.
 pub fn pool_cluster(
@@ -386,33 +409,21 @@ pub fn render(
         .timeout_minutes
         .or(catalog.defaults.timeout_minutes)
         .unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+    let engine_run = EngineRun {
+        catalog,
+        job_name,
+        run_name: &run_name,
+        job,
+        environment: environment.as_deref(),
+        timeout_minutes,
+        tags: &tags,
+        fill: &fill,
+    };
     let (mut emr, mut glue, mut emr_serverless) = (None, None, None);
     match job.engine {
         Engine::Emr => emr = Some(emr::plan(catalog, job_name, job, &run_name, &tags, &fill)?),
-        Engine::EmrServerless => {
-            emr_serverless = Some(serverless::plan(
-                catalog,
-                job_name,
-                &run_name,
-                job,
-                environment.as_deref(),
-                timeout_minutes,
-                &tags,
-                &fill,
-            )?)
-        }
-        Engine::Glue => {
-            glue = Some(glue::plan(
-                catalog,
-                job_name,
-                &run_name,
-                job,
-                environment.as_deref(),
-                timeout_minutes,
-                &tags,
-                &fill,
-            )?)
-        }
+        Engine::EmrServerless => emr_serverless = Some(serverless::plan(&engine_run)?),
+        Engine::Glue => glue = Some(glue::plan(&engine_run)?),
     }
     Ok(RunPlan {
         plan_version: PLAN_VERSION,

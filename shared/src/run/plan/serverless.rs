@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{EmrServerlessPlan, PlanError, TAG_RUN};
-use crate::catalog::{Catalog, Job, ServerlessWorkers};
+use super::{EmrServerlessPlan, EngineRun, PlanError, TAG_RUN};
+use crate::catalog::ServerlessWorkers;
 
 /// EMR Serverless' release when neither the job nor the defaults say.
 pub const DEFAULT_SERVERLESS_RELEASE: &str = "emr-7.5.0";
@@ -41,27 +41,24 @@ fn workers(spec: &ServerlessWorkers) -> Value {
     json!({"workerCount": spec.workers, "workerConfiguration": configuration})
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn plan(
-    catalog: &Catalog,
-    job_name: &str,
-    run_name: &str,
-    job: &Job,
-    environment: Option<&str>,
-    timeout_minutes: u32,
-    tags: &[(String, String)],
-    fill: &dyn Fn(Value, &str) -> Result<Value, PlanError>,
-) -> Result<EmrServerlessPlan, PlanError> {
+pub(super) fn plan(run: &EngineRun<'_>) -> Result<EmrServerlessPlan, PlanError> {
+    let EngineRun {
+        catalog,
+        job_name,
+        run_name,
+        job,
+        environment,
+        timeout_minutes,
+        tags,
+        fill,
+    } = *run;
     let settings = job.emr_serverless_settings(&catalog.defaults);
     let invalid = |reason: &str| PlanError::Invalid {
         job: job_name.to_string(),
         reason: reason.to_string(),
     };
-    let application_name = match (&settings.application_name, environment) {
-        (Some(name), _) => name.clone(),
-        (None, Some(env)) => format!("sparkplug-{job_name}-{env}"),
-        (None, None) => format!("sparkplug-{job_name}"),
-    };
+    let application_name =
+        super::resource_name(settings.application_name.as_deref(), job_name, environment);
     let mut application = Map::new();
     application.insert("name".into(), json!(application_name));
     application.insert(
