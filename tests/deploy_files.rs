@@ -143,8 +143,17 @@ fn the_trigger_hears_every_bucket_and_ticks_every_minute_so_the_catalog_alone_de
         .values()
         .filter(|e| matches!(e["Type"].as_str(), Some("ScheduleV2" | "Schedule")))
         .collect();
-    assert_eq!(schedules.len(), 1, "one tick, no per-job schedule");
-    let tick = &schedules[0]["Properties"];
+    let ticks: Vec<&&Yaml> = schedules
+        .iter()
+        .filter(|s| {
+            s["Properties"]["Input"]
+                .as_str()
+                .unwrap_or("")
+                .contains("tick")
+        })
+        .collect();
+    assert_eq!(ticks.len(), 1, "one tick, no per-job schedule");
+    let tick = &ticks[0]["Properties"];
     assert_eq!(tick["ScheduleExpression"].as_str(), Some("rate(1 minute)"));
     let input: Value = serde_json::from_str(tick["Input"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -566,5 +575,129 @@ fn no_two_resources_depend_on_each_other() {
             "{name} depends on itself through {:?}",
             edges[name]
         );
+    }
+}
+
+/// The functions an EventBridge rule drives, and what each does on its backstop schedule's input.
+const BACKSTOPS: &[(&str, &str)] = &[
+    ("TriggerFunction", r#"{"catch_up": true}"#),
+    ("AlertFunction", r#"{"catch_up": true}"#),
+    ("QueueFunction", r#"{"drain": true}"#),
+    ("JanitorFunction", r#"{"sweep": true}"#),
+    ("NotifyFunction", r#"{"reconcile": true}"#),
+];
+
+#[test]
+fn every_function_an_event_drives_has_a_schedule_that_converges_from_state() {
+    // Every event EventBridge delivers is best effort: what a rule's event sets off, a periodic look also reaches.
+    let template = template();
+    let mut driven = BTreeSet::new();
+    for (name, resource) in resources(&template) {
+        let Some(events) = resource["Properties"]["Events"].as_hash() else {
+            continue;
+        };
+        if !events
+            .values()
+            .any(|e| e["Type"].as_str() == Some("EventBridgeRule"))
+        {
+            continue;
+        }
+        driven.insert(name.clone());
+        let (_, expected) = BACKSTOPS
+            .iter()
+            .find(|(function, _)| *function == name)
+            .unwrap_or_else(|| {
+                panic!("{name} is driven by an event rule and has no backstop listed")
+            });
+        let expected: Value = serde_json::from_str(expected).unwrap();
+        let schedule = events
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("ScheduleV2"))
+            .find(|e| {
+                serde_json::from_str::<Value>(e["Properties"]["Input"].as_str().unwrap_or("null"))
+                    .ok()
+                    .as_ref()
+                    == Some(&expected)
+            })
+            .unwrap_or_else(|| panic!("{name}: no schedule sends {expected}"));
+        let every = schedule["Properties"]["ScheduleExpression"]
+            .as_str()
+            .unwrap();
+        assert!(
+            every.starts_with("rate("),
+            "{name}: the backstop runs at a fixed rate, not {every}"
+        );
+    }
+    assert_eq!(driven.len(), BACKSTOPS.len(), "{driven:?}");
+}
+
+#[test]
+fn no_topic_an_alarm_or_an_aws_service_publishes_to_uses_the_aws_managed_key() {
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    // Topics the alarms publish to (every action list), and topics EventBridge could target.
+    let mut published_by_services = BTreeSet::new();
+    for resource in resources.values() {
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        for actions in ["AlarmActions", "OKActions", "InsufficientDataActions"] {
+            for action in resource["Properties"][actions]
+                .as_vec()
+                .into_iter()
+                .flatten()
+            {
+                published_by_services.insert(action.as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(published_by_services.contains("AlertsTopic"));
+    for (name, resource) in &resources {
+        if resource["Type"].as_str() != Some("AWS::SNS::Topic") {
+            continue;
+        }
+        let key = resource["Properties"]["KmsMasterKeyId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} is not encrypted"));
+        assert!(
+            !key.starts_with("alias/aws/"),
+            "{name} uses the AWS-managed key {key}: CloudWatch alarms and EventBridge cannot publish to it"
+        );
+        if !published_by_services.contains(name) {
+            continue;
+        }
+        let policy = &resources
+            .get(key)
+            .unwrap_or_else(|| panic!("{name}: its key {key} is not a key of this template"))
+            ["Properties"]["KeyPolicy"];
+        for service in ["cloudwatch.amazonaws.com", "events.amazonaws.com"] {
+            let grant = policy["Statement"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .find(|statement| {
+                    statement["Principal"]["Service"]
+                        .as_vec()
+                        .is_some_and(|services| {
+                            services.iter().any(|s| s.as_str() == Some(service))
+                        })
+                })
+                .unwrap_or_else(|| panic!("{key}'s policy does not let {service} use it"));
+            let actions: Vec<&str> = grant["Action"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .filter_map(Yaml::as_str)
+                .collect();
+            assert!(
+                actions.contains(&"kms:GenerateDataKey*") && actions.contains(&"kms:Decrypt"),
+                "{key}: {service} needs kms:GenerateDataKey* and kms:Decrypt, has {actions:?}"
+            );
+            assert!(
+                grant["Condition"].is_badvalue(),
+                "{key}: a condition on {service}'s grant (EventBridge's KMS requests carry no aws:SourceArn) \
+                 would drop its deliveries silently"
+            );
+        }
     }
 }

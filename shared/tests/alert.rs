@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use sparkplug::catalog::NotifyOn;
 use sparkplug::engine::alert::{alert, gzip_tail, AlertConfig, EVENT_DETAIL_TYPE, EVENT_SOURCE};
 use sparkplug::engine::ports::{
-    AlertsApi, AwsError, ExecutionView, ExecutionsApi, LogsApi, TokenStore, Waiter,
+    AlertsApi, AwsError, ExecutionSummary, ExecutionView, ExecutionsApi, LogsApi, LookState,
+    LookStore, SfnApi, StartOutcome, TokenStore, Waiter,
 };
 use sparkplug::engine::ErrorKind;
 
@@ -33,6 +34,49 @@ struct Fake {
     claimed: Mutex<Vec<String>>,
     published: Mutex<Vec<(String, String, String)>>,
     events: Mutex<Vec<(String, String, Value)>>,
+    /// What ListExecutions lists (the catch-up's window).
+    listed: Vec<ExecutionSummary>,
+    looks_saved: Mutex<BTreeMap<String, LookState>>,
+    /// Publish fails this many times first.
+    publish_failures: Mutex<usize>,
+}
+
+impl SfnApi for Fake {
+    async fn executions_since(
+        &self,
+        _: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ExecutionSummary>, AwsError> {
+        Ok(self
+            .listed
+            .iter()
+            .filter(|e| e.started >= since)
+            .cloned()
+            .collect())
+    }
+    async fn execution_status(&self, _: &str, name: &str) -> Result<Option<String>, AwsError> {
+        Ok(self
+            .listed
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.status.clone()))
+    }
+    async fn start_execution(&self, _: &str, _: &str, _: &str) -> Result<StartOutcome, AwsError> {
+        unreachable!()
+    }
+}
+
+impl LookStore for Fake {
+    async fn look_state(&self, name: &str) -> Result<Option<LookState>, AwsError> {
+        Ok(self.looks_saved.lock().unwrap().get(name).cloned())
+    }
+    async fn save_look_state(&self, name: &str, state: &LookState) -> Result<bool, AwsError> {
+        self.looks_saved
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), state.clone());
+        Ok(true)
+    }
 }
 
 impl ExecutionsApi for Fake {
@@ -72,6 +116,17 @@ impl LogsApi for Fake {
 
 impl AlertsApi for Fake {
     async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), AwsError> {
+        {
+            let mut failures = self.publish_failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(AwsError {
+                    kind: ErrorKind::Retryable,
+                    code: "Throttled".into(),
+                    message: "rate exceeded".into(),
+                });
+            }
+        }
         self.published
             .lock()
             .unwrap()
@@ -116,6 +171,13 @@ impl TokenStore for Fake {
         claimed.push(key.to_string());
         Ok(true)
     }
+    async fn is_claimed(&self, key: &str) -> Result<bool, AwsError> {
+        Ok(self.claimed.lock().unwrap().iter().any(|k| k == key))
+    }
+    async fn unclaim(&self, key: &str) -> Result<(), AwsError> {
+        self.claimed.lock().unwrap().retain(|k| k != key);
+        Ok(())
+    }
 }
 
 fn config(log_wait_seconds: u64) -> AlertConfig {
@@ -124,6 +186,7 @@ fn config(log_wait_seconds: u64) -> AlertConfig {
         region: "eu-west-1".into(),
         log_wait: Duration::from_secs(log_wait_seconds),
         first_pause: Duration::from_secs(5),
+        state_machine_arn: MACHINE.into(),
     }
 }
 
@@ -344,4 +407,116 @@ async fn bad_events_are_invalid_input() {
 fn a_tail_is_the_last_lines_of_the_gzip_text_and_bad_gzip_says_so() {
     assert_eq!(gzip_tail(&gzip("a\nb\nc\n"), 2).unwrap(), vec!["b", "c"]);
     assert!(gzip_tail(b"not gzip", 2).unwrap_err().contains("not gzip"));
+}
+
+fn ended(name: &str, status: &str, minutes_ago: i64) -> ExecutionSummary {
+    ExecutionSummary {
+        name: name.into(),
+        status: status.into(),
+        started: now() - chrono::Duration::minutes(minutes_ago + 10),
+        stopped: Some(now() - chrono::Duration::minutes(minutes_ago)),
+    }
+}
+
+async fn catch_up(fake: &Fake, at: DateTime<Utc>) -> Value {
+    let report = alert(
+        &config(0),
+        fake,
+        fake,
+        fake,
+        fake,
+        json!({"catch_up": true}),
+        at,
+        |_| async {},
+    )
+    .await
+    .unwrap();
+    to_json(&report)
+}
+
+#[tokio::test]
+async fn a_failed_run_whose_end_event_was_lost_is_alerted_late_by_the_catch_up_once() {
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.listed = vec![ended(&run, "FAILED", 3)];
+    assert_eq!(catch_up(&fake, now()).await, json!({"late": [run]}));
+    let published = fake.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    assert!(published[0].2.contains("sent late"), "{}", published[0].2);
+    assert_eq!(fake.events.lock().unwrap()[0].2["late"], true);
+    // The next look, and the event arriving after all, send nothing more.
+    assert_eq!(
+        catch_up(&fake, now() + chrono::Duration::minutes(5)).await,
+        json!({})
+    );
+    let (report, _) = send(&fake, &config(0), status_change(&run, "FAILED")).await;
+    assert_eq!(report["skipped"], format!("{run}: alerted already"));
+    assert_eq!(fake.published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_catch_up_sends_nothing_for_a_run_its_event_alerted() {
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.listed = vec![ended(&run, "FAILED", 3)];
+    send(&fake, &config(0), status_change(&run, "FAILED")).await;
+    assert_eq!(catch_up(&fake, now()).await, json!({}));
+    assert_eq!(fake.published.lock().unwrap().len(), 1);
+    assert!(!fake.published.lock().unwrap()[0].2.contains("sent late"));
+}
+
+#[tokio::test]
+async fn a_run_that_just_ended_is_left_to_its_event_for_one_more_look() {
+    let (mut fake, run) = failed_emr_run(Some(0));
+    // Ended 10 s ago: within the grace, watched, not alerted.
+    fake.listed = vec![ExecutionSummary {
+        stopped: Some(now() - chrono::Duration::seconds(10)),
+        ..ended(&run, "FAILED", 0)
+    }];
+    assert_eq!(catch_up(&fake, now()).await, json!({}));
+    assert!(fake.published.lock().unwrap().is_empty());
+    assert_eq!(
+        fake.looks_saved.lock().unwrap()["alerts"].watching,
+        vec![run.clone()]
+    );
+    // Its event never came: five minutes later the look alerts it.
+    assert_eq!(
+        catch_up(&fake, now() + chrono::Duration::minutes(5)).await,
+        json!({"late": [run]})
+    );
+}
+
+#[tokio::test]
+async fn runs_that_want_no_alert_are_looked_at_once() {
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.listed = vec![ended(&run, "SUCCEEDED", 3)];
+    // sales_daily's notify asks for failures only: marked looked-at, nothing sent.
+    assert_eq!(catch_up(&fake, now()).await, json!({}));
+    assert!(fake.published.lock().unwrap().is_empty());
+    assert!(fake
+        .claimed
+        .lock()
+        .unwrap()
+        .contains(&format!("alert#{run}#SUCCEEDED")));
+}
+
+#[tokio::test]
+async fn an_alert_that_could_not_be_sent_gives_its_claim_back_so_a_retry_sends_it() {
+    let (fake, run) = failed_emr_run(Some(0));
+    *fake.publish_failures.lock().unwrap() = 1;
+    let failed = alert(
+        &config(0),
+        &fake,
+        &fake,
+        &fake,
+        &fake,
+        status_change(&run, "FAILED"),
+        now(),
+        |_| async {},
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(failed.kind, ErrorKind::Retryable);
+    assert!(fake.claimed.lock().unwrap().is_empty());
+    let (report, _) = send(&fake, &config(0), status_change(&run, "FAILED")).await;
+    assert_eq!(report["sent"], format!("{run}: FAILED"));
+    assert_eq!(fake.published.lock().unwrap().len(), 1);
 }

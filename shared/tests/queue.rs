@@ -8,8 +8,11 @@ use std::sync::Mutex;
 
 use common::{now, plan_of, to_json};
 use serde_json::{json, Value};
-use sparkplug::engine::ports::{AwsError, CallbackApi, QueuedRun, SlotStore, TokenAnswer};
-use sparkplug::engine::queue::queue;
+use sparkplug::engine::ports::{
+    AwsError, CallbackApi, ExecutionSummary, QueuedRun, SfnApi, SlotStore, StartOutcome,
+    TokenAnswer,
+};
+use sparkplug::engine::queue::{queue, QueueConfig};
 use sparkplug::engine::ErrorKind;
 
 #[derive(Default)]
@@ -18,6 +21,33 @@ struct Fake {
     waiting: Mutex<Vec<QueuedRun>>,
     answered: Mutex<Vec<String>>,
     gone: BTreeSet<String>,
+    /// Execution statuses by name (DescribeExecution); a run not here has no execution.
+    executions: Mutex<BTreeMap<String, String>>,
+    described: Mutex<usize>,
+}
+
+impl SfnApi for Fake {
+    async fn executions_since(
+        &self,
+        _: &str,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ExecutionSummary>, AwsError> {
+        unreachable!()
+    }
+    async fn execution_status(&self, _: &str, name: &str) -> Result<Option<String>, AwsError> {
+        *self.described.lock().unwrap() += 1;
+        Ok(self.executions.lock().unwrap().get(name).cloned())
+    }
+    async fn start_execution(&self, _: &str, _: &str, _: &str) -> Result<StartOutcome, AwsError> {
+        unreachable!()
+    }
+}
+
+fn config() -> QueueConfig {
+    QueueConfig {
+        state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
+            .into(),
+    }
 }
 
 impl SlotStore for Fake {
@@ -49,6 +79,15 @@ impl SlotStore for Fake {
             .unwrap()
             .retain(|q| !(q.job == job && q.run_name == run));
         Ok(())
+    }
+    async fn holders(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        Ok(self
+            .holders
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(job, runs)| (job.clone(), runs.iter().cloned().collect()))
+            .collect())
     }
     async fn queued(&self, job: Option<&str>) -> Result<Vec<QueuedRun>, AwsError> {
         let mut waiting: Vec<QueuedRun> = self
@@ -93,9 +132,15 @@ fn ended(run: &str, status: &str) -> Value {
 }
 
 async fn call(fake: &Fake, input: Value, minute: i64) -> Value {
-    let report = queue(fake, fake, input, now() + chrono::Duration::minutes(minute))
-        .await
-        .unwrap();
+    let report = queue(
+        &config(),
+        fake,
+        fake,
+        input,
+        now() + chrono::Duration::minutes(minute),
+    )
+    .await
+    .unwrap();
     to_json(&report)
 }
 
@@ -161,6 +206,42 @@ async fn the_drain_starts_what_a_lost_event_left_waiting() {
 }
 
 #[tokio::test]
+async fn the_drain_frees_the_slot_of_a_run_whose_end_event_was_lost_and_starts_the_next() {
+    let fake = Fake::default();
+    for (run, minute) in [("a", 0), ("b", 1), ("c", 2)] {
+        fake.executions
+            .lock()
+            .unwrap()
+            .insert(run.into(), "RUNNING".into());
+        call(&fake, take(run), minute).await;
+    }
+    // a was stopped from the console; its status change never reached the queue.
+    fake.executions
+        .lock()
+        .unwrap()
+        .insert("a".into(), "ABORTED".into());
+    assert_eq!(
+        call(&fake, json!({"drain": true}), 10).await,
+        json!({"started": ["b"], "released": ["a"]})
+    );
+    assert_eq!(*fake.answered.lock().unwrap(), vec!["token-a", "token-b"]);
+    // b runs: the next drain leaves its slot alone (one DescribeExecution per held slot) and c waits.
+    let before = *fake.described.lock().unwrap();
+    assert_eq!(call(&fake, json!({"drain": true}), 15).await, json!({}));
+    assert_eq!(*fake.described.lock().unwrap(), before + 1);
+    assert_eq!(fake.waiting.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_drain_leaves_a_slot_whose_holder_has_no_execution_of_its_name() {
+    let fake = Fake::default();
+    call(&fake, take("pasted"), 0).await;
+    call(&fake, take("b"), 1).await;
+    assert_eq!(call(&fake, json!({"drain": true}), 10).await, json!({}));
+    assert!(fake.holders.lock().unwrap()["customer_scores"].contains("pasted"));
+}
+
+#[tokio::test]
 async fn bad_input_is_invalid_input() {
     let fake = Fake::default();
     let mut no_limit = take("a");
@@ -169,7 +250,9 @@ async fn bad_input_is_invalid_input() {
         .unwrap()
         .remove("max_concurrent_runs");
     for input in [no_limit, json!({"sweep": true}), json!({"task_token": "t"})] {
-        let err = queue(&fake, &fake, input, now()).await.unwrap_err();
+        let err = queue(&config(), &fake, &fake, input, now())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput, "{}", err.message);
     }
 }

@@ -1,7 +1,8 @@
 //! The alert Lambda: on "Step Functions Execution Status Change" of the run state machine it sends one alert per run
 //! (SNS topic + EventBridge event) with the failed step, the reason, the log location, the cost estimate and the
-//! log's last lines. Environment: `ALERT_TOPIC_ARN`, `TOKEN_TABLE`, `AWS_REGION`; `SPARKPLUG_ALERT_LOG_WAIT_SECONDS`
-//! (how long to wait for a log that has not arrived yet; default 600).
+//! log's last lines; on `{"catch_up": true}` (a schedule) it alerts, late, the runs whose end event was lost.
+//! Environment: `ALERT_TOPIC_ARN`, `TOKEN_TABLE`, `STATE_MACHINE_ARN`, `AWS_REGION`;
+//! `SPARKPLUG_ALERT_LOG_WAIT_SECONDS` (how long to wait for a log that has not arrived yet; default 600).
 
 // The alert's future nests the log look-ups and five clients: deeper than the default layout limit.
 #![recursion_limit = "256"]
@@ -26,6 +27,7 @@ async fn main() -> Result<(), lambda::Error> {
         region: lambda::env("AWS_REGION")?,
         log_wait: Duration::from_secs(log_wait),
         first_pause: Duration::from_secs(5).min(Duration::from_secs(log_wait.max(1))),
+        state_machine_arn: lambda::env("STATE_MACHINE_ARN")?,
     };
     let sdk = lambda::sdk_config().await;
     let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);

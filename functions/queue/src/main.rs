@@ -1,19 +1,25 @@
 //! The queue Lambda: the state machine's TakeSlot task (a run of a job with `max_concurrent_runs` takes a slot or
 //! waits for one, first in first out), every run's end (its execution's status change gives the slot back and starts
-//! the oldest waiting run), and a drain every 5 minutes (`{"drain": true}`). Environment: `TOKEN_TABLE`.
+//! the oldest waiting run), and a drain every 5 minutes (`{"drain": true}`: slots of ended runs given back, waiting
+//! runs started). Environment: `TOKEN_TABLE`, `STATE_MACHINE_ARN`.
 
 // The queue's future nests the slot store's calls and the answer: deeper than the default layout limit.
 #![recursion_limit = "256"]
 
 use sparkplug::aws::{dynamodb::TokenTable, lambda, sfn::Sfn};
-use sparkplug::engine::queue;
+use sparkplug::engine::queue::{self, QueueConfig};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let sdk = lambda::sdk_config().await;
+    let config = QueueConfig {
+        state_machine_arn: lambda::env("STATE_MACHINE_ARN")?,
+    };
     let slots = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let sfn = Sfn::new(&sdk);
-    lambda::serve(|event: serde_json::Value| queue::queue(&slots, &sfn, event, chrono::Utc::now()))
-        .await
+    lambda::serve(|event: serde_json::Value| {
+        queue::queue(&config, &slots, &sfn, event, chrono::Utc::now())
+    })
+    .await
 }

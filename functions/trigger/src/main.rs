@@ -1,9 +1,13 @@
 //! The trigger Lambda: S3 arrivals (EventBridge "Object Created" and S3 notifications), schedules and manual
-//! `{"job": …}` events → one Step Functions execution per run, named by its run key.
+//! `{"job": …}` events → one Step Functions execution per run, named by its run key; the minute tick (with the
+//! minutes a lost tick missed) and the chains' catch-up (`{"catch_up": true}`).
 //!
-//! Environment: `STATE_MACHINE_ARN`; `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
+//! Environment: `STATE_MACHINE_ARN`, `TOKEN_TABLE`; `SPARKPLUG_VAR_<NAME>` for the catalog's vars.
 
-use sparkplug::aws::{lambda, sfn::Sfn};
+// The trigger's future nests the look's calls and the starts: deeper than the default layout limit.
+#![recursion_limit = "256"]
+
+use sparkplug::aws::{dynamodb::TokenTable, lambda, sfn::Sfn};
 use sparkplug::catalog::Vars;
 use sparkplug::engine::trigger::{self, TriggerConfig};
 use sparkplug::load;
@@ -19,6 +23,8 @@ async fn main() -> Result<(), lambda::Error> {
         catalog,
         state_machine_arn: lambda::env("STATE_MACHINE_ARN")?,
     };
-    let sfn = Sfn::new(&lambda::sdk_config().await);
-    lambda::serve(|event| trigger::trigger(&config, &sfn, event, chrono::Utc::now())).await
+    let sdk = lambda::sdk_config().await;
+    let sfn = Sfn::new(&sdk);
+    let looks = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    lambda::serve(|event| trigger::trigger(&config, &sfn, &looks, event, chrono::Utc::now())).await
 }

@@ -5,7 +5,7 @@
 //! table's TTL attribute). A task token is up to 2,048 characters; an item holds up to 400 KB. A claim marker
 //! (`key` and `expires` only) records something done once per run, such as its alert.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
 use crate::engine::ports::{
-    PoolCluster, PoolStore, QueuedRun, SlotStore, TokenStore, Waiter, Work,
+    LookState, LookStore, PoolCluster, PoolStore, QueuedRun, SlotStore, TokenStore, Waiter, Work,
 };
 
 #[derive(Debug, Clone)]
@@ -213,6 +213,32 @@ impl TokenStore for TokenTable {
         })
     }
 
+    async fn is_claimed(&self, key: &str) -> Result<bool, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("key", s(key))
+            .consistent_read(true)
+            .projection_expression("#key")
+            .expression_attribute_names("#key", "key")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item().is_some())
+    }
+
+    async fn unclaim(&self, key: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("key", s(key))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
     async fn waiters_with_prefix(&self, prefix: &str) -> Result<Vec<Waiter>, AwsError> {
         self.items_with_prefix(prefix, Some("attribute_exists(registered)"))
             .await?
@@ -344,6 +370,28 @@ impl SlotStore for TokenTable {
             .map_err(classify)
     }
 
+    async fn holders(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        let mut holders = BTreeMap::new();
+        for item in self.items_with_prefix("slots#", None).await? {
+            let Some(job) = item
+                .get("key")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|key| key.strip_prefix("slots#"))
+            else {
+                continue;
+            };
+            // A set with its last member deleted is no attribute at all: a job with every slot free.
+            let mut runs = item
+                .get("holders")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            runs.sort();
+            holders.insert(job.to_string(), runs);
+        }
+        Ok(holders)
+    }
+
     async fn queued(&self, job: Option<&str>) -> Result<Vec<QueuedRun>, AwsError> {
         let prefix = match job {
             Some(job) => format!("queue#{job}#"),
@@ -364,6 +412,57 @@ impl SlotStore for TokenTable {
 }
 
 /// The pool's start lock (not under `pool#`: it is no cluster's record).
+fn look_key(name: &str) -> String {
+    format!("look#{name}")
+}
+
+/// A periodic look's state: `look#<name>`, with `watermark` (N, epoch milliseconds) and `watching` (SS, absent when
+/// empty: DynamoDB has no empty sets). A save never moves the watermark back.
+impl LookStore for TokenTable {
+    async fn look_state(&self, name: &str) -> Result<Option<LookState>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("key", s(&look_key(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item().map(|item| {
+            let mut watching = item
+                .get("watching")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            watching.sort();
+            LookState {
+                watermark: millis_of(item, "watermark"),
+                watching,
+            }
+        }))
+    }
+
+    async fn save_look_state(&self, name: &str, state: &LookState) -> Result<bool, AwsError> {
+        let watermark = state.watermark.map_or(0, |t| t.timestamp_millis());
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("key", s(&look_key(name)))
+            .item("watermark", n(watermark))
+            .condition_expression("attribute_not_exists(#key) OR watermark <= :watermark")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":watermark", n(watermark));
+        if !state.watching.is_empty() {
+            put = put.item("watching", AttributeValue::Ss(state.watching.clone()));
+        }
+        conditional(put.send().await, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
+    }
+}
+
 fn start_key(pool: &str) -> String {
     format!("poolstart#{pool}")
 }

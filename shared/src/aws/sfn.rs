@@ -5,9 +5,12 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
 
-use super::classify;
+use chrono::{DateTime, Utc};
+
+use super::{classify, to_chrono};
 use crate::engine::ports::{
-    AwsError, CallbackApi, ExecutionView, ExecutionsApi, SfnApi, StartOutcome, TokenAnswer,
+    AwsError, CallbackApi, ExecutionSummary, ExecutionView, ExecutionsApi, SfnApi, StartOutcome,
+    TokenAnswer,
 };
 
 #[derive(Debug, Clone)]
@@ -27,13 +30,48 @@ impl Sfn {
     }
 }
 
-/// The ARN of the execution `name` of a state machine.
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    let base = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
-    format!("{base}:{name}")
-}
+pub use crate::engine::execution::execution_arn;
 
 impl SfnApi for Sfn {
+    async fn executions_since(
+        &self,
+        state_machine_arn: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ExecutionSummary>, AwsError> {
+        // Newest first (Step Functions API Reference, ListExecutions: "sorted by time, with the most recent
+        // execution first"): stop at the first page that reaches back past `since`.
+        let mut pages = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let mut older = false;
+            for item in page.map_err(classify)?.executions() {
+                let Some(started) = to_chrono(item.start_date()) else {
+                    continue;
+                };
+                if started < since {
+                    older = true;
+                    continue;
+                }
+                found.push(ExecutionSummary {
+                    name: item.name().to_string(),
+                    status: item.status().as_str().to_string(),
+                    started,
+                    stopped: item.stop_date().and_then(to_chrono),
+                });
+            }
+            if older {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     async fn execution_status(
         &self,
         state_machine_arn: &str,

@@ -6,7 +6,12 @@
 //!
 //! Published to the stack's SNS topic (email, chat) and as an EventBridge event (`source` [`EVENT_SOURCE`],
 //! `detail-type` [`EVENT_DETAIL_TYPE`]). Once per run: the first delivery claims the run in the token table, a
-//! second delivery of the same status change sends nothing.
+//! second delivery of the same status change sends nothing; a claim whose alert could not be sent is given back, so
+//! that Lambda's retry sends it.
+//!
+//! The status change is delivered best effort: the `{"catch_up": true}` schedule looks at the executions that ended
+//! since its last look ([`super::backstop::ended_since_last_look`]) and alerts each that holds no claim, marked
+//! `late` — the claim makes the event and the look send one alert between them.
 
 use std::future::Future;
 use std::io::Read;
@@ -17,9 +22,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
 
+use super::backstop;
 use super::errors::TaskError;
 use super::janitor::JanitorEvent;
-use super::ports::{AlertsApi, ExecutionsApi, LogsApi, TokenStore};
+use super::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
 use crate::catalog::{Engine, NotifyOn};
 use crate::run::{RunPlan, Trigger};
 
@@ -39,7 +45,12 @@ pub struct AlertConfig {
     pub log_wait: StdDuration,
     /// The first pause between looks; each next one doubles.
     pub first_pause: StdDuration,
+    /// The run state machine whose executions the catch-up looks at.
+    pub state_machine_arn: String,
 }
+
+/// The look that alerts the runs whose end event was lost.
+pub const ALERTS_LOOK: &str = "alerts";
 
 /// What one alert invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +59,9 @@ pub struct AlertReport {
     pub sent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The catch-up: runs alerted late.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<String>,
 }
 
 /// The alert, as it goes out (the EventBridge event's `detail`; the SNS message is its text form).
@@ -79,6 +93,9 @@ pub struct Alert {
     /// Why there is no tail, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_tail_note: Option<String>,
+    /// Sent by the backstop's look, not on the run's end event (which was lost or failed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 impl Alert {
@@ -125,6 +142,12 @@ impl Alert {
             lines.push(format!("cost (estimate): ${cost:.5}"));
         }
         lines.push(format!("execution: {}", self.console_url));
+        if self.late {
+            lines.push(
+                "(sent late: the run's end event was lost; a periodic look found the run ended)"
+                    .to_string(),
+            );
+        }
         if !self.log_tail.is_empty() {
             lines.push(String::new());
             lines.push(format!("last {} lines of the log:", self.log_tail.len()));
@@ -228,14 +251,14 @@ pub fn gzip_tail(bytes: &[u8], lines: usize) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// The alert function: an execution's status change → at most one alert.
+/// The alert function: an execution's status change → at most one alert; or the catch-up (`{"catch_up": true}`).
 #[allow(clippy::too_many_arguments)]
 pub async fn alert<S, F>(
     config: &AlertConfig,
-    executions: &impl ExecutionsApi,
+    executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &impl TokenStore,
+    tokens: &(impl TokenStore + LookStore),
     event: Value,
     now: DateTime<Utc>,
     sleep: S,
@@ -244,6 +267,9 @@ where
     S: Fn(StdDuration) -> F,
     F: Future<Output = ()>,
 {
+    if event.get("catch_up") == Some(&Value::Bool(true)) {
+        return catch_up(config, executions, logs, sink, tokens, &event, now, &sleep).await;
+    }
     let JanitorEvent::ExecutionEnded {
         state_machine_arn,
         name,
@@ -252,13 +278,112 @@ where
     } = JanitorEvent::parse_for("alert", &event)?
     else {
         return Err(TaskError::invalid(
-            "alert: the input is not a \"Step Functions Execution Status Change\" event",
+            "alert: the input is not a \"Step Functions Execution Status Change\" event or {\"catch_up\": true}",
         ));
     };
-    let execution_arn = format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    let late = event.get("sparkplug-backstop") == Some(&Value::Bool(true));
+    let run = EndedRun {
+        state_machine_arn: &state_machine_arn,
+        name: &name,
+        status: &status,
+        late,
+    };
+    alert_run(config, executions, logs, sink, tokens, run, now, &sleep).await
+}
+
+/// An execution that ended, as the alert sees it.
+struct EndedRun<'a> {
+    state_machine_arn: &'a str,
+    name: &'a str,
+    status: &'a str,
+    late: bool,
+}
+
+/// The claim that makes a run's alert go out once: by run and status.
+pub fn claim_key(run: &str, status: &str) -> String {
+    format!("alert#{run}#{status}")
+}
+
+/// The backstop: every execution that ended since the last look and holds no alert claim is alerted, late.
+#[allow(clippy::too_many_arguments)]
+async fn catch_up<S, F>(
+    config: &AlertConfig,
+    executions: &(impl ExecutionsApi + SfnApi),
+    logs: &impl LogsApi,
+    sink: &impl AlertsApi,
+    tokens: &(impl TokenStore + LookStore),
+    event: &Value,
+    now: DateTime<Utc>,
+    sleep: &S,
+) -> Result<AlertReport, TaskError>
+where
+    S: Fn(StdDuration) -> F,
+    F: Future<Output = ()>,
+{
+    let grace = super::trigger::grace_of(event);
+    let look = backstop::ended_since_last_look(
+        executions,
+        tokens,
+        ALERTS_LOOK,
+        &config.state_machine_arn,
+        now,
+        grace,
+    )
+    .await?;
+    let mut report = AlertReport::default();
+    for execution in &look.ended {
+        // One GetItem: a run alerted (or found not to want an alert) already costs nothing more.
+        if tokens
+            .is_claimed(&claim_key(&execution.name, &execution.status))
+            .await
+            .map_err(|e| TaskError::aws("GetItem", e))?
+        {
+            continue;
+        }
+        let run = EndedRun {
+            state_machine_arn: &config.state_machine_arn,
+            name: &execution.name,
+            status: &execution.status,
+            late: true,
+        };
+        let sent = alert_run(config, executions, logs, sink, tokens, run, now, sleep).await?;
+        if sent.sent.is_some() {
+            report.late.push(execution.name.clone());
+        }
+    }
+    backstop::save(tokens, ALERTS_LOOK, &look).await?;
+    info!(
+        looked_at = look.ended.len(),
+        late = report.late.len(),
+        "alerts catch-up done"
     );
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn alert_run<S, F>(
+    config: &AlertConfig,
+    executions: &impl ExecutionsApi,
+    logs: &impl LogsApi,
+    sink: &impl AlertsApi,
+    tokens: &impl TokenStore,
+    run: EndedRun<'_>,
+    now: DateTime<Utc>,
+    sleep: &S,
+) -> Result<AlertReport, TaskError>
+where
+    S: Fn(StdDuration) -> F,
+    F: Future<Output = ()>,
+{
+    let EndedRun {
+        state_machine_arn,
+        name,
+        status,
+        late,
+    } = run;
+    let (name, status) = (name.to_string(), status.to_string());
+    let claim = claim_key(&name, &status);
+    let execution_arn = super::execution::execution_arn(state_machine_arn, &name);
     let execution = executions
         .describe_execution(&execution_arn)
         .await
@@ -267,44 +392,97 @@ where
         .task_outputs(&execution_arn)
         .await
         .map_err(|e| TaskError::aws("GetExecutionHistory", e))?;
-    let Some(plan) = plan_of(&execution.input, &outputs) else {
-        // A console input that never became a plan (a job that does not exist): the execution's own error says it.
-        return Ok(AlertReport {
-            sent: None,
-            skipped: Some(format!("{name}: no run plan (it failed before one)")),
-        });
-    };
     let wanted = if status == "SUCCEEDED" {
         NotifyOn::Success
     } else {
         NotifyOn::Failure
     };
-    if !plan.notify.contains(&wanted) {
-        return Ok(AlertReport {
-            sent: None,
-            skipped: Some(format!("{}: notify does not ask for {status}", plan.job)),
-        });
-    }
-    // Once per run and status, however often the event is delivered.
-    let claim = format!("alert#{name}#{status}");
+    let skip = match plan_of(&execution.input, &outputs) {
+        // A console input that never became a plan (a job that does not exist): the execution's own error says it.
+        None => Err(format!("{name}: no run plan (it failed before one)")),
+        Some(plan) if !plan.notify.contains(&wanted) => {
+            Err(format!("{}: notify does not ask for {status}", plan.job))
+        }
+        Some(plan) => Ok(plan),
+    };
+    let plan = match skip {
+        Ok(plan) => plan,
+        Err(why) => {
+            // The catch-up marks it looked at, so that its next look does not describe it again.
+            if late {
+                tokens
+                    .claim(&claim, now + Duration::days(1))
+                    .await
+                    .map_err(|e| TaskError::aws("PutItem", e))?;
+            }
+            return Ok(AlertReport {
+                skipped: Some(why),
+                ..AlertReport::default()
+            });
+        }
+    };
+    // Once per run and status, however often the event is delivered and whether the look or the event comes first.
     if !tokens
         .claim(&claim, now + Duration::days(1))
         .await
         .map_err(|e| TaskError::aws("PutItem", e))?
     {
         return Ok(AlertReport {
-            sent: None,
             skipped: Some(format!("{name}: alerted already")),
+            ..AlertReport::default()
         });
     }
-    let summary = summary_of(execution.output.as_ref(), &outputs).unwrap_or(Value::Null);
+    let sent = send(
+        config,
+        logs,
+        sink,
+        &plan,
+        &execution,
+        &outputs,
+        &execution_arn,
+        &status,
+        late,
+        sleep,
+    )
+    .await;
+    if let Err(error) = sent {
+        // Not sent: give the claim back so that a retry (Lambda's, or the next look) sends it.
+        if let Err(e) = tokens.unclaim(&claim).await {
+            tracing::error!(run = %name, error = %e, "could not give back the alert's claim");
+        }
+        return Err(error);
+    }
+    Ok(AlertReport {
+        sent: Some(format!("{name}: {status}")),
+        ..AlertReport::default()
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send<S, F>(
+    config: &AlertConfig,
+    logs: &impl LogsApi,
+    sink: &impl AlertsApi,
+    plan: &RunPlan,
+    execution: &super::ports::ExecutionView,
+    outputs: &[Value],
+    execution_arn: &str,
+    status: &str,
+    late: bool,
+    sleep: &S,
+) -> Result<(), TaskError>
+where
+    S: Fn(StdDuration) -> F,
+    F: Future<Output = ()>,
+{
+    let summary = summary_of(execution.output.as_ref(), outputs).unwrap_or(Value::Null);
     let failure = &summary["failure"];
     let mut alert = Alert {
         job: plan.job.clone(),
         run_name: plan.run_name.clone(),
         engine: plan.engine,
         environment: plan.environment.clone(),
-        status: status.clone(),
+        status: status.to_string(),
         trigger: describe_trigger(&plan.trigger),
         error: execution
             .error
@@ -316,13 +494,14 @@ where
             .clone()
             .or(summary["cause"].as_str().map(str::to_string)),
         log: failure["log"].as_str().map(str::to_string),
-        console_url: console_url(&config.region, &execution_arn),
+        console_url: console_url(&config.region, execution_arn),
         cost_usd: summary["cost"]["usd"].as_f64(),
         log_tail: Vec::new(),
         log_tail_note: None,
+        late,
     };
     if status != "SUCCEEDED" {
-        match tail(config, logs, &plan, &summary, &sleep).await? {
+        match tail(config, logs, plan, &summary, sleep).await? {
             Ok(lines) => alert.log_tail = lines,
             Err(note) => alert.log_tail_note = Some(note),
         }
@@ -334,11 +513,8 @@ where
     sink.put_event(EVENT_SOURCE, EVENT_DETAIL_TYPE, &detail)
         .await
         .map_err(|e| TaskError::aws("PutEvents", e))?;
-    info!(job = %alert.job, run = %alert.run_name, status = %status, tail = alert.log_tail.len(), "alert sent");
-    Ok(AlertReport {
-        sent: Some(format!("{name}: {status}")),
-        skipped: None,
-    })
+    info!(job = %alert.job, run = %alert.run_name, status = %status, late, tail = alert.log_tail.len(), "alert sent");
+    Ok(())
 }
 
 /// The log tail, or why there is none. Looks again with doubling pauses while the log has not arrived, up to

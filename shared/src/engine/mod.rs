@@ -10,12 +10,15 @@
 //!   by the reconciler for the events that never came.
 //! - [`alert`]: one message per run that ended badly, with the failed step, the reason and the log's last lines.
 //! - [`queue`]: per-job slots (`max_concurrent_runs`) and the runs waiting for one, first in first out.
+//! - [`backstop`]: the periodic looks that reach what a lost event would have set off (chained runs, alerts).
 //! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths.
 
 pub mod alert;
+pub mod backstop;
 pub mod callback;
 pub mod emr;
 pub mod errors;
+pub mod execution;
 pub mod glue;
 pub mod input;
 pub mod janitor;

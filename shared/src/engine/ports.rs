@@ -258,7 +258,25 @@ pub enum StartOutcome {
     AlreadyExists,
 }
 
+/// An execution of the run state machine, as ListExecutions names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    pub name: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE.
+    pub status: String,
+    pub started: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<DateTime<Utc>>,
+}
+
 pub trait SfnApi {
+    /// The executions of the state machine that started at or after `since`, newest first (ListExecutions, paged
+    /// only as far back as `since`: the call count grows with the runs since then, not with the account's).
+    fn executions_since(
+        &self,
+        state_machine_arn: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ExecutionSummary>, AwsError>> + Send;
     /// The status of the execution of this name (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, …), or `None`
     /// when the state machine has no such execution.
     fn execution_status(
@@ -400,6 +418,11 @@ pub trait TokenStore {
         key: &str,
         expires: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Whether `key` has been claimed (and its claim has not expired): a look that would claim it checks first.
+    fn is_claimed(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives a claim back, so that a later attempt can claim it again: what the claim stood for failed before it
+    /// was done.
+    fn unclaim(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Every waiter whose key starts with `prefix` (the runs on one shared cluster: `emr#<cluster-id>#`).
     fn waiters_with_prefix(
         &self,
@@ -497,11 +520,40 @@ pub trait SlotStore {
     fn release(&self, job: &str, run: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
     fn enqueue(&self, queued: &QueuedRun) -> impl Future<Output = Result<(), AwsError>> + Send;
     fn dequeue(&self, job: &str, run: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The runs holding a slot, by job (every job with a slot item).
+    fn holders(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsError>> + Send;
     /// The runs waiting, of `job` or of every job, oldest first.
     fn queued(
         &self,
         job: Option<&str>,
     ) -> impl Future<Output = Result<Vec<QueuedRun>, AwsError>> + Send;
+}
+
+/// Where a periodic look keeps what it saw (items of the token table): the backstops that converge from state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookState {
+    /// How far the look got: the last tick minute evaluated, or the newest execution start listed.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Executions seen running (or ended too recently to act on), looked at again next time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watching: Vec<String>,
+}
+
+pub trait LookStore {
+    /// The state the look `name` saved last, if any.
+    fn look_state(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<LookState>, AwsError>> + Send;
+    /// Saves the look's state unless a newer watermark was saved meanwhile (two looks at once: the further one
+    /// wins): `true` when saved.
+    fn save_look_state(
+        &self,
+        name: &str,
+        state: &LookState,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }
 
 /// A cluster of a warm pool, as the pool's lease records keep it.

@@ -4,18 +4,20 @@
 //! A run of such a job first takes a slot (the state machine's `TakeSlot` task waits on a task token): free, the
 //! token is answered at once; full, the run joins the job's queue. Every end of a run — success, failure, console
 //! Stop, timeout, seen as the execution's status change — gives its slot back and answers the oldest waiting run's
-//! token. A run queued at the very moment a slot frees looks again after it queued, so that it is never forgotten; a
-//! scheduled drain (every 5 minutes) answers what a lost event left waiting. A queued run that waits longer than its
-//! `timeout_minutes` fails (its waiting task's timeout) and leaves the queue.
+//! token. A run queued at the very moment a slot frees looks again after it queued, so that it is never forgotten.
+//! The status change is delivered best effort: a scheduled drain (every 5 minutes) gives back the slots of runs whose
+//! execution is no longer RUNNING (one DescribeExecution per held slot) and answers the oldest waiting runs, so a lost
+//! event delays a queued run by one drain period at most. A queued run that waits longer than its `timeout_minutes`
+//! fails (its waiting task's timeout) and leaves the queue.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::errors::TaskError;
 use super::janitor::JanitorEvent;
-use super::ports::{CallbackApi, QueuedRun, SlotStore, TokenAnswer};
+use super::ports::{CallbackApi, QueuedRun, SfnApi, SlotStore, TokenAnswer};
 use crate::run::RunPlan;
 
 /// The `TakeSlot` task's input.
@@ -40,11 +42,18 @@ pub struct QueueReport {
     pub released: Vec<String>,
 }
 
+/// What the queue function needs besides its clients: the run state machine whose executions hold the slots.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub state_machine_arn: String,
+}
+
 /// The queue function: a `TakeSlot` task, a run's end (its execution's status change), or the drain schedule
 /// (`{"drain": true}`).
 pub async fn queue(
+    config: &QueueConfig,
     slots: &impl SlotStore,
-    sfn: &impl CallbackApi,
+    sfn: &(impl CallbackApi + SfnApi),
     input: Value,
     now: DateTime<Utc>,
 ) -> Result<QueueReport, TaskError> {
@@ -53,13 +62,16 @@ pub async fn queue(
         let take: TakeSlot = super::input::decode("queue", input)?;
         take_slot(slots, sfn, take, now, &mut report).await?;
     } else if input.get("drain") == Some(&Value::Bool(true)) {
-        let mut jobs: Vec<String> = slots
-            .queued(None)
-            .await
-            .map_err(|e| TaskError::aws("Scan", e))?
-            .into_iter()
-            .map(|q| q.job)
-            .collect();
+        let mut jobs = release_ended(config, slots, sfn, &mut report).await?;
+        jobs.extend(
+            slots
+                .queued(None)
+                .await
+                .map_err(|e| TaskError::aws("Scan", e))?
+                .into_iter()
+                .map(|q| q.job),
+        );
+        jobs.sort();
         jobs.dedup();
         for job in jobs {
             drain(slots, sfn, &job, now, &mut report).await?;
@@ -100,6 +112,43 @@ pub async fn queue(
         }
     }
     Ok(report)
+}
+
+/// The drain's backstop for a lost end: every slot held by a run whose execution is no longer RUNNING is given
+/// back. A holder with no execution of its name (a plan pasted into the console under another name) is left to its
+/// execution's own event. Returns the jobs whose slots were freed.
+async fn release_ended(
+    config: &QueueConfig,
+    slots: &impl SlotStore,
+    sfn: &impl SfnApi,
+    report: &mut QueueReport,
+) -> Result<Vec<String>, TaskError> {
+    let mut freed = Vec::new();
+    let holders = slots
+        .holders()
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?;
+    for (job, runs) in holders {
+        for run in runs {
+            let status = sfn
+                .execution_status(&config.state_machine_arn, &run)
+                .await
+                .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+            let Some(status) = status.filter(|s| s != "RUNNING") else {
+                continue;
+            };
+            if slots
+                .release(&job, &run)
+                .await
+                .map_err(|e| TaskError::aws("UpdateItem", e))?
+            {
+                warn!(job = %job, run = %run, status = %status, "drain: gave back the slot of a run that has ended (its end's event was lost)");
+                report.released.push(run);
+                freed.push(job.clone());
+            }
+        }
+    }
+    Ok(freed)
 }
 
 async fn answer(

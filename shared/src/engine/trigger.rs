@@ -1,14 +1,25 @@
 //! The trigger and resolve handlers: an event (S3 arrival, schedule, console request) → the runs it starts.
 //!
 //! Their input is any event: [`crate::run::events`] is the contract that parses it, with an error per bad record.
+//!
+//! Two of the trigger's inputs are best effort, and each has a backstop here:
+//! - **The minute tick** (`{"tick": true, "time": …}`): the trigger keeps the last minute it evaluated (the `tick`
+//!   look in the token table) and evaluates every minute since then, at most [`MAX_CATCH_UP_MINUTES`], so a tick
+//!   that was lost (or failed past its retries) starts its runs one minute late rather than never. Runs are named
+//!   by job and minute: a minute evaluated twice starts nothing twice.
+//! - **A run's success** ("Step Functions Execution Status Change", which starts the jobs of `trigger.after`): the
+//!   `{"catch_up": true}` schedule looks at the executions that ended since its last look
+//!   ([`super::backstop::ended_since_last_look`]) and hands each success to the same code as the event; the chained
+//!   runs' names derive from the upstream run, so the event and the look never both start one.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use super::backstop::{self, DEFAULT_GRACE};
 use super::errors::{ErrorKind, TaskError};
-use super::ports::{SfnApi, StartOutcome};
+use super::ports::{ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome};
 use crate::catalog::{Catalog, Vars};
 use crate::run::{resolve_event, RunPlan};
 
@@ -35,10 +46,195 @@ pub struct TriggerReport {
     pub failed: Vec<String>,
 }
 
+/// A tick evaluates at most this many minutes: the ones since the last minute evaluated, so that a lost tick's runs
+/// start a minute late. A gap longer than an hour (the schedule disabled, the function failing for an hour) starts
+/// only the last hour's runs; older ones are left to `sparkplug backfill`.
+pub const MAX_CATCH_UP_MINUTES: i64 = 60;
+/// The look that keeps the last minute the tick evaluated.
+pub const TICK_LOOK: &str = "tick";
+/// The look that starts the chained runs whose upstream's success event was lost.
+pub const CHAINS_LOOK: &str = "chains";
+
+/// The trigger function: an event, a tick (with the minutes a lost tick missed), or the chains' catch-up
+/// (`{"catch_up": true}`).
+pub async fn trigger(
+    config: &TriggerConfig,
+    sfn: &(impl SfnApi + ExecutionsApi),
+    looks: &impl LookStore,
+    event: Value,
+    now: DateTime<Utc>,
+) -> Result<TriggerReport, TaskError> {
+    if event.get("catch_up") == Some(&Value::Bool(true)) {
+        return catch_up_chains(config, sfn, looks, &event, now).await;
+    }
+    if event.get("tick") == Some(&Value::Bool(true)) {
+        if let Some(time) = event
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        {
+            return tick(config, sfn, looks, time.with_timezone(&Utc), now).await;
+        }
+    }
+    start_runs(config, sfn, event, now).await
+}
+
+/// The minutes a tick at `minute` evaluates, given the last minute evaluated: the ones after it, up to `minute`, at
+/// most [`MAX_CATCH_UP_MINUTES`]; none when `minute` was evaluated already; `minute` alone the first time.
+pub fn minutes_to_evaluate(
+    last: Option<DateTime<Utc>>,
+    minute: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
+    let first = match last {
+        None => minute,
+        Some(last) if last >= minute => return Vec::new(),
+        Some(last) => (last + chrono::Duration::minutes(1))
+            .max(minute - chrono::Duration::minutes(MAX_CATCH_UP_MINUTES - 1)),
+    };
+    let mut minutes = Vec::new();
+    let mut at = first;
+    while at <= minute {
+        minutes.push(at);
+        at += chrono::Duration::minutes(1);
+    }
+    minutes
+}
+
+async fn tick(
+    config: &TriggerConfig,
+    sfn: &impl SfnApi,
+    looks: &impl LookStore,
+    time: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<TriggerReport, TaskError> {
+    use chrono::DurationRound;
+    let minute = time
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap_or(time);
+    let last = looks
+        .look_state(TICK_LOOK)
+        .await
+        .map_err(|e| TaskError::aws("GetItem", e))?
+        .and_then(|state| state.watermark);
+    let minutes = minutes_to_evaluate(last, minute);
+    let mut report = TriggerReport::default();
+    if minutes.is_empty() {
+        report.ignored.push(format!(
+            "minute {} was evaluated already",
+            minute.format("%Y-%m-%dT%H:%MZ")
+        ));
+        return Ok(report);
+    }
+    if minutes.len() > 1 {
+        warn!(from = %minutes[0], to = %minute, "tick: evaluating the minutes since the last tick (a tick was lost or failed)");
+    }
+    for at in minutes {
+        let event = serde_json::json!({"tick": true, "time": at.to_rfc3339()});
+        // A start that failed in a way worth retrying fails the tick before its minute is recorded: the next tick
+        // (or Lambda's retry of this one) evaluates it again.
+        let part = start_runs(config, sfn, event, now).await?;
+        report.merge(part);
+    }
+    looks
+        .save_look_state(
+            TICK_LOOK,
+            &LookState {
+                watermark: Some(minute),
+                watching: Vec::new(),
+            },
+        )
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))?;
+    Ok(report)
+}
+
+/// The chains' backstop: each success since the last look, handed to the same code as its event.
+async fn catch_up_chains(
+    config: &TriggerConfig,
+    sfn: &(impl SfnApi + ExecutionsApi),
+    looks: &impl LookStore,
+    event: &Value,
+    now: DateTime<Utc>,
+) -> Result<TriggerReport, TaskError> {
+    let mut report = TriggerReport::default();
+    if !config
+        .catalog
+        .jobs
+        .values()
+        .any(|job| !job.trigger.after.is_empty())
+    {
+        report
+            .ignored
+            .push("no job of the catalog runs after another".to_string());
+        return Ok(report);
+    }
+    let grace = grace_of(event);
+    let look = backstop::ended_since_last_look(
+        sfn,
+        looks,
+        CHAINS_LOOK,
+        &config.state_machine_arn,
+        now,
+        grace,
+    )
+    .await?;
+    for execution in look.ended.iter().filter(|e| e.status == "SUCCEEDED") {
+        let arn = super::execution::execution_arn(&config.state_machine_arn, &execution.name);
+        let described = sfn
+            .describe_execution(&arn)
+            .await
+            .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+        let event = backstop::status_change_event(
+            &config.state_machine_arn,
+            execution,
+            Some(&described.input),
+        );
+        match start_runs(config, sfn, event, now).await {
+            Ok(part) => {
+                for run in &part.started {
+                    warn!(run = %run, upstream = %execution.name, "catch-up: started a chained run whose upstream's success event was lost");
+                }
+                report.merge(part);
+            }
+            // The upstream's input names no job of this catalog, or it resolves to nothing: nothing to chain.
+            Err(e) if e.kind != ErrorKind::Retryable => {
+                report
+                    .ignored
+                    .push(format!("{}: {}", execution.name, e.message));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    backstop::save(looks, CHAINS_LOOK, &look).await?;
+    info!(
+        looked_at = look.ended.len(),
+        started = report.started.len(),
+        "chains catch-up done"
+    );
+    Ok(report)
+}
+
+/// `grace_seconds` of a backstop's input (tests run the looks at once), else [`DEFAULT_GRACE`].
+pub fn grace_of(event: &Value) -> chrono::Duration {
+    event
+        .get("grace_seconds")
+        .and_then(Value::as_i64)
+        .map_or(DEFAULT_GRACE, chrono::Duration::seconds)
+}
+
+impl TriggerReport {
+    fn merge(&mut self, other: TriggerReport) {
+        self.started.extend(other.started);
+        self.duplicates.extend(other.duplicates);
+        self.ignored.extend(other.ignored);
+        self.failed.extend(other.failed);
+    }
+}
+
 /// Starts one execution per run the event resolves to. Duplicates (the execution exists) are counted, not errors.
 /// Returns an error only when nothing could be done about the event (so that a caller sees why), or when a start
 /// failed in a way worth retrying (so that Lambda retries the event; the runs already started are duplicates then).
-pub async fn trigger(
+async fn start_runs(
     config: &TriggerConfig,
     sfn: &impl SfnApi,
     event: Value,
