@@ -60,6 +60,8 @@ from typing import Any
 
 import moto
 
+import delivery
+
 MOTO_VERSION = "5.2.5"
 
 
@@ -92,17 +94,15 @@ class Settings:
     serverless_cancel_seconds: float = 1.0
     # Seconds per minute of autoStopConfiguration.idleTimeoutMinutes: 60 is real time.
     serverless_idle_scale: float = 60.0
+    # Lambda retries a failed asynchronous invocation about a minute later, then two minutes after that (Lambda
+    # Developer Guide, "Invoking a Lambda function asynchronously"): here, this many seconds and twice as many.
+    async_retry_seconds: float = 1.0
 
 
 SETTINGS = Settings()
 LOCK = threading.RLock()
 # run name -> fault spec (see ControlHandler)
 FAULTS: dict[str, dict[str, Any]] = {}
-# Events delivered to functions by the rules, with each function's answer; and each as JSON text, for filtering
-EVENTS: list[dict[str, Any]] = []
-EVENT_TEXTS: list[str] = []
-# (function, event pattern) of every EventBridge rule of the template; set by `route` once the stack is deployed
-RULES: list[tuple[str, dict[str, Any]]] = []
 # function → its Timeout in seconds (template.yaml); an invocation that takes longer fails as Lambda.Unknown
 TIMEOUTS: dict[str, float] = {}
 _SEQUENCE = [0]
@@ -621,8 +621,6 @@ def _auto_terminate_when_idle(cluster: Any, busy: bool) -> None:
 
 # (kind, id) → the state last announced, so that each change is announced once
 _ANNOUNCED: dict[tuple[str, str], str] = {}
-# run → events held back by a `reorder` fault, delivered right after the run's next event
-_HELD: dict[str, list[dict[str, Any]]] = {}
 # Clusters that ended and whose every change was announced: nothing about them can change any more (the clock skips
 # them, so that its work does not grow with every cluster a long session has made)
 _SETTLED: set[str] = set()
@@ -712,7 +710,9 @@ def _event_fault(run: str | None, event: dict[str, Any]) -> dict[str, Any] | Non
         for fault in FAULTS.get(run or "", {}).get("events", []):
             if fault.get("detail_type", event["detail-type"]) != event["detail-type"]:
                 continue
-            if fault.get("state", event["detail"].get("state")) != event["detail"].get("state"):
+            # EMR, Glue and EMR Serverless events carry `state`, the execution status change `status`.
+            state = event["detail"].get("state", event["detail"].get("status"))
+            if fault.get("state", state) != state:
                 continue
             if fault.get("times", 1) > 0:
                 fault["times"] = fault.get("times", 1) - 1
@@ -721,34 +721,11 @@ def _event_fault(run: str | None, event: dict[str, Any]) -> dict[str, Any] | Non
 
 
 def _emit(run: str | None, event: dict[str, Any]) -> None:
-    """Puts a state-change event on the default bus, unless a fault drops, delays, duplicates or reorders it."""
+    """Puts a state-change event on the default bus (`delivery.deliver`: this run's faults, or the chaos, may drop,
+    delay, duplicate or reorder it)."""
     if not _FORWARDER:
         return
-    forwarder = _FORWARDER[0]
-    fault = _event_fault(run, event)
-    action = fault.get("action") if fault else None
-    if action == "drop":
-        _record({"function": None, "event": event, "dropped": True})
-        return
-    if action == "reorder":
-        with LOCK:
-            _HELD.setdefault(run or "", []).append(event)
-        return
-    with LOCK:
-        held = _HELD.pop(run or "", [])
-    if action == "delay":
-        timer = threading.Timer(float(fault.get("seconds", 2)), publish, (forwarder, event))
-        timer.daemon = True
-        timer.start()
-    else:
-        publish(forwarder, event)
-    if action == "duplicate":
-        publish(forwarder, event)
-    for late in held:
-        # After the event that overtook it, as EventBridge may deliver them.
-        timer = threading.Timer(0.2, publish, (forwarder, late))
-        timer.daemon = True
-        timer.start()
+    delivery.deliver(_FORWARDER[0], event, run=run, fault=_event_fault(run, event))
 
 
 def _clock() -> None:
@@ -872,6 +849,16 @@ def _patch_model_validation() -> None:
             if denied:
                 error = _service_error("sns", {"code": "AuthorizationError", "message": denied})
                 return self.serialized(responses.ActionResult(error))
+            key = _topic_key_arn(topic, self.current_account, self.region) if action == "Publish" else None
+            if key:
+                # Publishing to a topic under a customer-managed key needs kms:GenerateDataKey and kms:Decrypt on
+                # that key (SNS Developer Guide, "Encryption at rest": the publisher's permissions); SNS answers
+                # KMSAccessDenied otherwise.
+                for kms_action in ("GenerateDataKey", "Decrypt"):
+                    denied = _authorize(self, "kms", kms_action, {}, [(key, {})])
+                    if denied:
+                        error = _service_error("sns", {"code": "KMSAccessDenied", "message": denied})
+                        return self.serialized(responses.ActionResult(error))
         if self.service_name in VALIDATED_SERVICES and (self.body or self.service_name in REST_SERVICES):
             from moto.core.utils import get_service_model
 
@@ -899,6 +886,23 @@ def _patch_model_validation() -> None:
         return call_action(self)
 
     responses.BaseResponse.call_action = validated
+
+
+def _topic_key_arn(topic_arn: str, account: str, region: str) -> str | None:
+    """The ARN of the customer-managed KMS key a topic is encrypted with; None for an unencrypted topic or one under
+    an AWS-managed key (`alias/aws/sns`, whose use needs no grant of the publisher's)."""
+    from moto.kms.models import kms_backends
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[account][region].topics.get(topic_arn)
+    key_id = (getattr(topic, "kms_master_key_id", None) or "") if topic else ""
+    if not key_id or key_id.startswith("alias/aws/"):
+        return None
+    backend = kms_backends[account][region]
+    try:
+        return backend.describe_key(key_id).arn
+    except Exception:  # noqa: BLE001 - a key SNS cannot find: AWS fails the publish the same way
+        return f"arn:aws:kms:{region}:{account}:key/{key_id}"
 
 
 def _request_input(handler: Any, operation: Any) -> Any:
@@ -971,6 +975,7 @@ IAM_PREFIX = {
     "sns": "sns",
     "emr-serverless": "emr-serverless",
     "s3": "s3",
+    "kms": "kms",
 }
 
 
@@ -1864,21 +1869,44 @@ class LambdaForwarder:
             payload = json.loads(body or b"{}")
         except ValueError:
             return None
-        plan = payload.get("plan", payload) if isinstance(payload, dict) else {}
-        run = plan.get("run_name") if isinstance(plan, dict) else None
+        runs, detail_type = _runs_of_payload(payload)
         with LOCK:
-            for timeout in FAULTS.get(run or "", {}).get("lambda_timeouts", []):
-                if timeout.get("function") == name and timeout.get("times", 1) > 0:
-                    timeout["times"] = timeout.get("times", 1) - 1
-                    return _timed_out(name, TIMEOUTS.get(qualified, 300))
-            for error in FAULTS.get(run or "", {}).get("lambda_errors", []):
-                if error.get("function") == name and error.get("times", 1) > 0:
+            for run in runs:
+                for timeout in FAULTS.get(run, {}).get("lambda_timeouts", []):
+                    if timeout.get("function") == name and timeout.get("times", 1) > 0:
+                        timeout["times"] = timeout.get("times", 1) - 1
+                        return _timed_out(name, TIMEOUTS.get(qualified, 300))
+                for error in FAULTS.get(run, {}).get("lambda_errors", []):
+                    if error.get("function") != name or error.get("times", 1) <= 0:
+                        continue
+                    if error.get("detail_type", detail_type) != detail_type:
+                        continue
                     error["times"] = error.get("times", 1) - 1
                     return {
                         "errorType": error.get("error_type", "Retryable"),
                         "errorMessage": error.get("message", f"{name} failed (injected by the local emulator)"),
                     }
         return None
+
+
+def _runs_of_payload(payload: Any) -> tuple[list[str], str | None]:
+    """The runs a function's payload concerns (a task's plan, an event's execution, cluster, Glue run or object, a
+    named run's request), for its faults; and the event's detail-type, if it is an event."""
+    if not isinstance(payload, dict):
+        return [], None
+    plan = payload.get("plan", payload)
+    runs = [plan.get("run_name")] if isinstance(plan, dict) else []
+    detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
+    runs += [detail.get("name"), (detail.get("object") or {}).get("key")]
+    if detail.get("clusterId") and detail.get("name"):
+        runs.append(_step_run_of_name(detail["name"]))
+    runs.append(payload.get("run_name"))
+    return [run for run in runs if isinstance(run, str) and run], payload.get("detail-type")
+
+
+def _step_run_of_name(step_name: str) -> str:
+    """The run of a step named `<run>: <step>` (sparkplug's steps on a shared pool cluster)."""
+    return step_name.split(": ", 1)[0]
 
 
 def _timed_out(name: str, seconds: float) -> dict[str, str]:
@@ -1934,70 +1962,25 @@ def object_created_event(bucket: Any, key: Any, region: str, account: str) -> di
     }
 
 
-def matches(pattern: dict[str, Any], event: Any) -> bool:
-    """Whether `event` matches an EventBridge event pattern ("Amazon EventBridge event patterns", EventBridge User
-    Guide): every field the pattern names must be in the event; a list of values matches when the event's value (or,
-    for an array, one of its items) equals one of them; an object recurses. Only exact values are emulated: the
-    template uses nothing else, and a content filter such as `prefix` is refused rather than guessed at."""
-    if not isinstance(event, dict):
-        return False
-    for key, expected in pattern.items():
-        if key not in event:
-            return False
-        value = event[key]
-        if isinstance(expected, dict):
-            if not matches(expected, value):
-                return False
-        elif isinstance(expected, list):
-            if any(isinstance(item, dict) for item in expected):
-                raise ValueError(f"event pattern field {key}: content filters are not emulated: {expected}")
-            values = value if isinstance(value, list) else [value]
-            if not any(v in expected for v in values):
-                return False
-        else:
-            raise TypeError(f"event pattern field {key} must be a list or an object, found {expected!r}")
-    return True
-
-
 def route(
     rules: list[tuple[str, dict[str, Any]]],
     timeouts: dict[str, float] | None = None,
     policies: dict[str, list[dict[str, Any]]] | None = None,
+    invoke_configs: dict[str, dict[str, Any]] | None = None,
+    schedules: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The template's EventBridge rules, as (function, pattern) pairs, its functions' timeouts and IAM statements."""
+    """The template's EventBridge rules, as (function, pattern) pairs, its functions' timeouts, IAM statements and
+    asynchronous invocation configs (retries, on-failure queue), and its schedules."""
     with LOCK:
-        RULES[:] = rules
         TIMEOUTS.clear()
         TIMEOUTS.update(timeouts or {})
         POLICIES.clear()
         POLICIES.update(policies or {})
-
-
-def publish(forwarder: LambdaForwarder, event: dict[str, Any]) -> None:
-    """Puts an event on the default bus: each function whose rule matches gets it, asynchronously, the way
-    EventBridge invokes Lambda targets."""
-    with LOCK:
-        targets = [function for function, pattern in RULES if matches(pattern, event)]
-    for function in targets:
-
-        def deliver(function: str = function) -> None:
-            answer = forwarder.invoke(FunctionName=function, Payload=json.dumps(event).encode())
-            record = {
-                "function": function,
-                "event": event,
-                "error": "FunctionError" in answer,
-                "answer": json.loads(answer["Payload"].read() or b"null"),
-            }
-            _record(record)
-
-        threading.Thread(target=deliver, daemon=True).start()
-
-
-def _record(record: dict[str, Any]) -> None:
-    text = json.dumps(record, default=str)
-    with LOCK:
-        EVENTS.append(record)
-        EVENT_TEXTS.append(text)
+    with delivery.LOCK:
+        delivery.RULES[:] = rules
+        delivery.ASYNC.clear()
+        delivery.ASYNC.update(invoke_configs or {})
+        delivery.SCHEDULES[:] = schedules or []
 
 
 def _patch_s3(forwarder: LambdaForwarder) -> None:
@@ -2035,7 +2018,8 @@ def _patch_s3(forwarder: LambdaForwarder) -> None:
         # moto calls this only for buckets whose notification configuration has EventBridgeConfiguration.
         name = str(getattr(event_name, "value", event_name))
         if name.startswith("s3:ObjectCreated"):
-            publish(forwarder, object_created_event(bucket, key, bucket.region_name, account_id))
+            event = object_created_event(bucket, key, bucket.region_name, account_id)
+            delivery.deliver(forwarder, event, run=key.name, fault=_event_fault(key.name, event))
 
     notifications._send_event_bridge_message = send
 
@@ -2154,7 +2138,9 @@ def _patch_sfn_events(forwarder: LambdaForwarder) -> None:
             self.execution.exec_status = ExecutionStatus.ABORTED
             self.execution.error = None
             self.execution.cause = None
-        publish(forwarder, execution_status_change_event(self.execution))
+        event = execution_status_change_event(self.execution)
+        name = self.execution.name
+        delivery.deliver(forwarder, event, run=name, fault=_event_fault(name, event))
 
     execution.BaseExecutionWorkerCommunication.terminated = ended
 
@@ -2339,8 +2325,21 @@ class ControlHandler(BaseHTTPRequestHandler):
                      "history_limit": N,   (this execution's history quota, instead of 25,000 events)
                      "timeout_seconds": N,   (this execution's TimeoutSeconds: it ends TIMED_OUT past it)
                      "events": [{"detail_type", "state", "action", "seconds", "times"}]}
-                                         (state-change events of the run: `drop`, `delay` by seconds, `duplicate`,
-                                         or `reorder` — held until the run's next event has been delivered)
+                                         (events of the run — its EMR, Glue and EMR Serverless state changes, its
+                                         execution's status change (`state` matches the status), an S3 arrival
+                                         whose key is the "run": `drop`, `delay` by seconds, `duplicate`, or
+                                         `reorder` — held until the run's next event has been delivered)
+                    A `lambda_errors` entry may name a `detail_type`: it then fails only the function's invocations
+                    for events of that type about the run (an execution's status change by its name, an S3 arrival
+                    by its key, a task by its plan's run_name).
+    POST /faults    {"chaos": {"drop", "duplicate", "reorder", "delay_seconds": [low, high], "delay",
+                     "detail_types": [...], "async_failure", "seed"}}   faults at a seeded rate across every event
+                                         kind (see delivery.Chaos); {"chaos": null} turns them off
+    GET  /chaos                          → the chaos and what it did: counts per fault, invocations retried and
+                                         handed to an on-failure destination, the time of the last fault
+    POST /scheduler {"seconds_per_minute", "start", "schedules": [names], "inputs": {name: input}}
+                                         fires the template's schedules on a simulated clock ({"off": true} stops)
+    GET  /scheduler                      → the simulated time and every firing
                     The run of an EMR step named `<run>: <step>` (sparkplug's steps on a shared pool cluster) is
                     <run> when <run> has faults: its `fail_step.name` is matched against <step>, and its
                     `step_seconds` and step `events` apply; otherwise the cluster's name is the run (`kill_cluster`
@@ -2377,8 +2376,8 @@ class ControlHandler(BaseHTTPRequestHandler):
             query = parse_qs(urlsplit(self.path).query)
             function = (query.get("function") or [None])[0]
             text = (query.get("text") or [None])[0]
-            with LOCK:
-                records = list(zip(EVENTS, EVENT_TEXTS, strict=True))
+            with delivery.LOCK:
+                records = list(zip(delivery.EVENTS, delivery.EVENT_TEXTS, strict=True))
             self._reply(
                 200,
                 [
@@ -2389,6 +2388,10 @@ class ControlHandler(BaseHTTPRequestHandler):
             )
         elif self.path == "/iam":
             self._reply(200, iam_report())
+        elif self.path == "/chaos":
+            self._reply(200, delivery.chaos_report())
+        elif self.path == "/scheduler":
+            self._reply(200, delivery.scheduler_report())
         elif self.path == "/sns":
             self._reply(200, sns_messages())
         elif self.path == "/bus":
@@ -2407,12 +2410,17 @@ class ControlHandler(BaseHTTPRequestHandler):
                         if not hasattr(SETTINGS, key):
                             raise ValueError(f"unknown setting {key}")
                         setattr(SETTINGS, key, float(value))
+                    delivery.ASYNC_SETTINGS["retry_seconds"] = SETTINGS.async_retry_seconds
                 self._reply(200, SETTINGS.__dict__)
+            elif self.path == "/faults" and "chaos" in body:
+                self._reply(200, {"chaos": delivery.set_chaos(body["chaos"])})
             elif self.path == "/faults":
                 run = body.pop("run")
                 with LOCK:
                     FAULTS[run] = body
                 self._reply(200, {"run": run})
+            elif self.path == "/scheduler":
+                self._reply(200, delivery.start_scheduler(_FORWARDER[0], body))
             elif self.path == "/put-object":
                 import boto3
 

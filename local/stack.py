@@ -198,17 +198,38 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
     for name, properties in tables.items():
         table_refs[name] = properties["TableName"]
         table_refs[f"{name}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{properties['TableName']}"
-    topics = {
-        name: probe.eval(resource["Properties"])["TopicName"]
-        for name, resource in probe.resources.items()
-        if resource["Type"] == "AWS::SNS::Topic"
-    }
+    # Keys first: a topic names its key.
+    kms = client("kms")
+    key_refs = {}
+    for name, resource in probe.resources.items():
+        if resource["Type"] == "AWS::KMS::Key":
+            properties = probe.eval(resource["Properties"])
+            key = kms.create_key(
+                Description=properties.get("Description", ""), Policy=json.dumps(properties["KeyPolicy"])
+            )["KeyMetadata"]
+            key_refs[name], key_refs[f"{name}.Arn"] = key["KeyId"], key["Arn"]
+    probe = Template(REPO / "template.yaml", parameters, key_refs)
     sns = client("sns")
-    topic_refs = {name: sns.create_topic(Name=topic)["TopicArn"] for name, topic in topics.items()}
+    topic_refs = {}
+    for name, resource in probe.resources.items():
+        if resource["Type"] == "AWS::SNS::Topic":
+            properties = probe.eval(resource["Properties"])
+            attributes = {"KmsMasterKeyId": properties["KmsMasterKeyId"]} if "KmsMasterKeyId" in properties else {}
+            topic_refs[name] = sns.create_topic(Name=properties["TopicName"], Attributes=attributes)["TopicArn"]
+    # The on-failure queues of the functions' asynchronous invocations.
+    sqs = client("sqs")
+    queue_refs = {}
+    for name, resource in probe.resources.items():
+        if resource["Type"] == "AWS::SQS::Queue":
+            queue_name = probe.eval(resource["Properties"])["QueueName"]
+            url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+            queue_refs[name] = url
+            queue_refs[f"{name}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"
+            queue_refs[f"{name}.QueueName"] = queue_name
     template = Template(
         REPO / "template.yaml",
         parameters,
-        {**function_arns, **table_refs, **topic_refs, "RunStateMachine": machine_arn},
+        {**function_arns, **table_refs, **topic_refs, **key_refs, **queue_refs, "RunStateMachine": machine_arn},
     )
 
     dynamodb = client("dynamodb")
@@ -293,7 +314,35 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
         for resource in template.resources.values()
         if resource["Type"] == "AWS::Serverless::Function"
     }
+    # Each function's asynchronous invocation config (EventInvokeConfig: retries, on-failure destination).
+    invoke_configs = {}
+    for resource in template.resources.values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        config = template.eval(resource["Properties"].get("EventInvokeConfig") or {})
+        invoke_configs[function_name(resource["Metadata"]["BuildProperties"]["Binary"], env)] = {
+            "retries": int(config.get("MaximumRetryAttempts", 2)),
+            "on_failure": ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
+        }
+    # Every EventBridge Scheduler schedule of the template, for the emulator's scheduler.
+    schedules = [
+        {
+            "name": template.eval(event["Properties"]["Name"]),
+            "function": function_name(resource["Metadata"]["BuildProperties"]["Binary"], env),
+            "expression": event["Properties"]["ScheduleExpression"],
+            "input": event["Properties"]["Input"],
+        }
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in (resource["Properties"].get("Events") or {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
     return {
+        "invoke_configs": invoke_configs,
+        "schedules": schedules,
+        "failed_events_queue": next(
+            (url for name, url in queue_refs.items() if "." not in name), None
+        ),
         "policies": policies,
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,
@@ -362,6 +411,8 @@ def main() -> None:
         [rule for state in states.values() for rule in state.pop("rules")],
         {name: seconds for state in states.values() for name, seconds in state.pop("timeouts").items()},
         {name: policy for state in states.values() for name, policy in state.pop("policies").items()},
+        {name: config for state in states.values() for name, config in state.pop("invoke_configs").items()},
+        [schedule for state in states.values() for schedule in state.pop("schedules")],
     )
 
     args.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -469,6 +520,7 @@ def main() -> None:
                 "data_bucket": env_state["data_bucket"],
                 "trigger_function": env_state["trigger_function"],
                 "lambda_endpoint": lambda_endpoints[env],
+                "failed_events_queue": env_state["failed_events_queue"],
             }
             for env, env_state in states.items()
         },
