@@ -701,3 +701,30 @@ fn no_topic_an_alarm_or_an_aws_service_publishes_to_uses_the_aws_managed_key() {
         }
     }
 }
+
+#[test]
+fn every_function_is_named_as_the_operators_commands_find_it() {
+    // `sparkplug doctor --fix` invokes sparkplug-<env>-<binary> (cli/src/operator.rs).
+    let template = template();
+    for (name, resource) in resources(&template) {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            resource["Properties"]["FunctionName"].as_str(),
+            Some(format!("sparkplug-${{Environment}}-{binary}").as_str()),
+            "{name}"
+        );
+    }
+    for (function, _) in sparkplug_cli::operator::BACKSTOPS {
+        assert!(
+            resources(&template).iter().any(|(_, r)| {
+                r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(function)
+            }),
+            "the backstop {function} is no function of the template"
+        );
+    }
+}

@@ -6,3 +6,4 @@ pub mod backfill;
 pub mod bucket;
 pub mod history;
 pub mod local;
+pub mod operator;

@@ -38,6 +38,25 @@ pub struct EnvironmentStack {
     pub trigger_function: String,
     /// `cargo lambda watch`'s Invoke API for this environment's functions.
     pub lambda_endpoint: String,
+    /// The SQS queue URL of the functions' failed asynchronous invocations.
+    #[serde(default)]
+    pub failed_events_queue: Option<String>,
+}
+
+/// The SDK configuration that points every client at the local stack.
+pub async fn sdk_config(stack: &LocalStack) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&stack.endpoint)
+        .region(aws_config::Region::new(stack.region.clone()))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "sparkplug-local",
+        ))
+        .load()
+        .await
 }
 
 impl LocalStack {

@@ -120,6 +120,30 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// The drift a lost event leaves — slots held by ended runs, queued runs whose execution ended, waiters and pool
+    /// leases of ended runs, clusters, Glue runs and EMR Serverless job runs of ended runs, the failed-events queue, a
+    /// tick that fell behind — one line each; exits non-zero when there is any. `--fix` runs every backstop now.
+    Doctor {
+        /// Run every backstop now (the queue's drain, notify's reconciler, the janitor's sweep, the chains' and the
+        /// alerts' catch-ups; the tick when it fell behind), then look again.
+        #[arg(long)]
+        fix: bool,
+        /// The diagnosis as JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Send every event of the failed-events queue (what a function could not handle after Lambda's retries) through
+    /// its function again, and say what that started; a message handled is deleted. Safe to repeat: a run already
+    /// started is not started again.
+    ReplayFailed {
+        /// Only say what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// The local stack.
     Local {
         #[command(subcommand)]
@@ -227,6 +251,9 @@ fn run(cli: Cli) -> Result<(), String> {
     {
         return runtime()?.block_on(status(run_name, *follow, target));
     }
+    if let Command::ReplayFailed { dry_run, target } = &cli.command {
+        return runtime()?.block_on(replay_failed(*dry_run, target));
+    }
     if let Command::History {
         job,
         since,
@@ -252,8 +279,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Local { .. }
         | Command::Status { .. }
         | Command::Bucket { .. }
+        | Command::ReplayFailed { .. }
         | Command::History { .. } => {
             unreachable!("handled above")
+        }
+        Command::Doctor { fix, json, target } => {
+            runtime()?.block_on(doctor(&loaded.catalog, fix, json, &target))
         }
         Command::Run {
             job,
@@ -702,6 +733,122 @@ fn plan(
     };
     print_json(&serde_json::to_value(&plan).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+impl TargetArgs {
+    async fn stack(&self) -> Result<sparkplug_cli::operator::Stack, String> {
+        use sparkplug_cli::operator::Stack;
+        if self.local {
+            let stack = sparkplug_cli::local::LocalStack::read(&self.state_file)?;
+            Stack::local(&stack, "dev").await
+        } else {
+            let arn = self
+                .state_machine
+                .as_deref()
+                .ok_or("--state-machine ARN (or --local) is required")?;
+            Stack::aws(arn).await
+        }
+    }
+}
+
+fn print_diagnosis(diagnosis: &sparkplug::engine::doctor::Diagnosis) {
+    for finding in &diagnosis.findings {
+        let run = match (&finding.run, &finding.status) {
+            (Some(run), Some(status)) => format!(" (run {run}, {status})"),
+            (Some(run), None) => format!(" (run {run}, ended)"),
+            _ => String::new(),
+        };
+        say!(
+            "{:<13} {}{run} — fixed by {}",
+            finding.kind,
+            finding.what,
+            finding.fixed_by
+        );
+    }
+    say!(
+        "failed-events queue: {} message(s); last tick evaluated: {}",
+        diagnosis.failed_events.messages,
+        diagnosis.last_tick.map_or("none".to_string(), |t| t
+            .format("%Y-%m-%dT%H:%MZ")
+            .to_string())
+    );
+}
+
+async fn doctor(
+    catalog: &sparkplug::Catalog,
+    fix: bool,
+    json: bool,
+    target: &TargetArgs,
+) -> Result<(), String> {
+    let stack = target.stack().await?;
+    let mut diagnosis = stack.diagnose(catalog).await?;
+    let mut fixed = None;
+    if fix && !diagnosis.is_healthy() {
+        if !json {
+            print_diagnosis(&diagnosis);
+            say!("running every backstop now…");
+        }
+        fixed = Some(stack.fix(&diagnosis).await?);
+        // What the backstops set off (a freed slot's next run, a terminated cluster) settles within seconds.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        diagnosis = stack.diagnose(catalog).await?;
+    }
+    if json {
+        print_json(&serde_json::json!({"diagnosis": diagnosis, "fixed": fixed}));
+    } else {
+        print_diagnosis(&diagnosis);
+    }
+    if diagnosis.is_healthy() {
+        if !json {
+            say!("no drift: every slot, waiter and lease belongs to a running run, nothing is left running");
+        }
+        Ok(())
+    } else {
+        Err(format!(
+            "{} finding(s){}",
+            diagnosis.findings.len(),
+            if fix {
+                " remain after the backstops ran"
+            } else {
+                ": `sparkplug doctor --fix` runs every backstop now"
+            }
+        ))
+    }
+}
+
+async fn replay_failed(dry_run: bool, target: &TargetArgs) -> Result<(), String> {
+    let stack = target.stack().await?;
+    let report = stack.replay_failed(dry_run).await?;
+    for (function, answer) in &report.replayed {
+        say!(
+            "{} {function}: {answer}",
+            if dry_run { "would replay" } else { "replayed" }
+        );
+    }
+    for (function, why) in &report.failed {
+        say!("failed again {function}: {why} (left in the queue)");
+    }
+    for why in &report.unreadable {
+        say!("left in the queue: {why}");
+    }
+    if !report.started.is_empty() {
+        say!(
+            "started {} run(s): {}",
+            report.started.len(),
+            report.started.join(", ")
+        );
+    }
+    say!(
+        "{} replayed, {} failed again, {} unreadable",
+        report.replayed.len(),
+        report.failed.len(),
+        report.unreadable.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} event(s) failed again", report.failed.len()))
+    }
 }
 
 fn print_json(value: &Value) {

@@ -15,18 +15,7 @@ use crate::output::say;
 
 /// The SDK configuration that points every client at the local stack.
 pub async fn local_sdk_config(stack: &LocalStack) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&stack.endpoint)
-        .region(aws_config::Region::new(stack.region.clone()))
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "sparkplug-local",
-        ))
-        .load()
-        .await
+    sparkplug_cli::local::sdk_config(stack).await
 }
 
 /// Where runs go: the state machine and the SDK clients.

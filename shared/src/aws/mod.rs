@@ -7,6 +7,8 @@ pub mod emr;
 pub mod errors;
 pub mod glue;
 pub mod lambda;
+#[cfg(feature = "operator")]
+pub mod operator;
 pub mod serverless;
 pub mod sfn;
 

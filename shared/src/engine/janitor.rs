@@ -399,43 +399,59 @@ async fn ended(
     Ok(status.map(|status| status != "RUNNING"))
 }
 
-/// Every cluster of this environment and every live run of the catalog's Glue jobs whose execution has ended.
-async fn sweep(
+/// What runs whose execution has ended left behind: what a lost "Execution Status Change" leaves, found from state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftovers {
+    /// Pool leases still held by ended runs: (pool, cluster id, run).
+    pub leases: Vec<(String, String, String)>,
+    /// Clusters of this environment tagged with an ended run: (cluster id, run).
+    pub clusters: Vec<(String, String)>,
+    /// Live runs of the catalog's Glue jobs whose run has ended: (job name, run id, run).
+    pub glue_runs: Vec<(String, String, String)>,
+    /// Live EMR Serverless job runs whose run has ended: (application id, job run id, run).
+    pub job_runs: Vec<(String, String, String)>,
+}
+
+impl Leftovers {
+    pub fn is_empty(&self) -> bool {
+        self.leases.is_empty()
+            && self.clusters.is_empty()
+            && self.glue_runs.is_empty()
+            && self.job_runs.is_empty()
+    }
+}
+
+/// Looks for [`Leftovers`]: the pools' lease records, every active cluster of this environment, the live runs of
+/// the catalog's Glue jobs and EMR Serverless applications, each checked against its run's execution. What belongs to
+/// no execution of that name (a plan pasted into the console under another name) is left alone.
+pub async fn leftovers(
     config: &JanitorConfig,
     emr: &impl EmrApi,
     glue: &impl GlueApi,
     sfn: &impl SfnApi,
     pools: &impl PoolStore,
     serverless: &impl ServerlessApi,
-    now: DateTime<Utc>,
-) -> Result<CleanupReport, TaskError> {
-    let mut report = CleanupReport::default();
-    // Leases held by runs whose execution ended (their end's event was lost): the run's steps are cancelled and the
-    // lease given back, or the cluster would never count as idle.
+) -> Result<Leftovers, TaskError> {
+    let mut found = Leftovers::default();
     for cluster in pools
         .pool_clusters(None)
         .await
         .map_err(|e| TaskError::aws("Scan", e))?
     {
         for run in &cluster.runs {
-            if ended(sfn, config, run).await? != Some(true) {
-                continue;
+            if ended(sfn, config, run).await? == Some(true) {
+                found.leases.push((
+                    cluster.pool.clone(),
+                    cluster.cluster_id.clone(),
+                    run.clone(),
+                ));
             }
-            report
-                .steps
-                .extend(cancel_run_steps(emr, &cluster.cluster_id, run).await?);
-            pools
-                .give_back(&cluster.pool, &cluster.cluster_id, run, now)
-                .await
-                .map_err(|e| TaskError::aws("UpdateItem", e))?;
-            warn!(run = %run, cluster = %cluster.cluster_id, "sweep: gave back the lease of a run that has ended");
         }
     }
     let clusters = emr
         .active_clusters()
         .await
         .map_err(|e| TaskError::aws("ListClusters", e))?;
-    let mut leaked = Vec::new();
     for summary in clusters {
         let cluster = match emr.describe_cluster(&summary.id).await {
             Ok(cluster) => cluster,
@@ -450,15 +466,8 @@ async fn sweep(
             continue;
         };
         if ended(sfn, config, run).await? == Some(true) {
-            leaked.push(summary.id);
+            found.clusters.push((summary.id, run.clone()));
         }
-    }
-    if !leaked.is_empty() {
-        emr.terminate_job_flows(&leaked)
-            .await
-            .map_err(|e| TaskError::aws("TerminateJobFlows", e))?;
-        warn!(clusters = ?leaked, "sweep: terminated clusters whose execution has ended");
-        report.clusters = leaked;
     }
     for (name, job) in &config.catalog.jobs {
         if job.engine != Engine::Glue {
@@ -478,18 +487,16 @@ async fn sweep(
             .job_runs(&job_name)
             .await
             .map_err(|e| TaskError::aws("GetJobRuns", e))?;
-        let mut leaked = Vec::new();
         for run in runs.into_iter().filter(|run| is_live(&run.state)) {
             let Some(run_name) = &run.run_name else {
                 continue;
             };
             if ended(sfn, config, run_name).await? == Some(true) {
-                leaked.push(run.id);
+                found
+                    .glue_runs
+                    .push((job_name.clone(), run.id, run_name.clone()));
             }
         }
-        report
-            .glue_runs
-            .extend(stop(glue, &job_name, &leaked).await?);
     }
     // EMR Serverless: the live job runs of each application the catalog's jobs use.
     let mut applications = std::collections::BTreeSet::new();
@@ -516,7 +523,7 @@ async fn sweep(
         if !applications.insert(application.clone()) {
             continue;
         }
-        let Some(found) = serverless
+        let Some(app) = serverless
             .find_application(&application)
             .await
             .map_err(|e| TaskError::aws("GetApplication", e))?
@@ -524,17 +531,65 @@ async fn sweep(
             continue;
         };
         let runs = serverless
-            .active_job_runs(&found.id)
+            .active_job_runs(&app.id)
             .await
             .map_err(|e| TaskError::aws("ListJobRuns", e))?;
-        let mut leaked = Vec::new();
         for (id, run_name) in runs {
             if ended(sfn, config, &run_name).await? == Some(true) {
-                leaked.push((found.id.clone(), id));
+                found.job_runs.push((app.id.clone(), id, run_name));
             }
         }
-        report.job_runs.extend(cancel(serverless, &leaked).await?);
     }
+    Ok(found)
+}
+
+/// Every cluster of this environment and every live run of the catalog's Glue jobs whose execution has ended.
+async fn sweep(
+    config: &JanitorConfig,
+    emr: &impl EmrApi,
+    glue: &impl GlueApi,
+    sfn: &impl SfnApi,
+    pools: &impl PoolStore,
+    serverless: &impl ServerlessApi,
+    now: DateTime<Utc>,
+) -> Result<CleanupReport, TaskError> {
+    let mut report = CleanupReport::default();
+    let found = leftovers(config, emr, glue, sfn, pools, serverless).await?;
+    // Leases held by runs whose execution ended (their end's event was lost): the run's steps are cancelled and the
+    // lease given back, or the cluster would never count as idle.
+    for (pool, cluster_id, run) in &found.leases {
+        report
+            .steps
+            .extend(cancel_run_steps(emr, cluster_id, run).await?);
+        pools
+            .give_back(pool, cluster_id, run, now)
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        warn!(run = %run, cluster = %cluster_id, "sweep: gave back the lease of a run that has ended");
+    }
+    let leaked: Vec<String> = found.clusters.iter().map(|(id, _)| id.clone()).collect();
+    if !leaked.is_empty() {
+        emr.terminate_job_flows(&leaked)
+            .await
+            .map_err(|e| TaskError::aws("TerminateJobFlows", e))?;
+        warn!(clusters = ?leaked, "sweep: terminated clusters whose execution has ended");
+        report.clusters = leaked;
+    }
+    let mut by_job: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (job_name, run_id, _) in &found.glue_runs {
+        by_job.entry(job_name).or_default().push(run_id.clone());
+    }
+    for (job_name, run_ids) in by_job {
+        report
+            .glue_runs
+            .extend(stop(glue, job_name, &run_ids).await?);
+    }
+    let job_runs: Vec<(String, String)> = found
+        .job_runs
+        .iter()
+        .map(|(app, id, _)| (app.clone(), id.clone()))
+        .collect();
+    report.job_runs.extend(cancel(serverless, &job_runs).await?);
     info!(
         clusters = report.clusters.len(),
         glue_runs = report.glue_runs.len(),

@@ -11,11 +11,13 @@
 //! - [`alert`]: one message per run that ended badly, with the failed step, the reason and the log's last lines.
 //! - [`queue`]: per-job slots (`max_concurrent_runs`) and the runs waiting for one, first in first out.
 //! - [`backstop`]: the periodic looks that reach what a lost event would have set off (chained runs, alerts).
+//! - [`doctor`], [`replay`]: the operator's consistency check, and the failed-events queue sent through again.
 //! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths.
 
 pub mod alert;
 pub mod backstop;
 pub mod callback;
+pub mod doctor;
 pub mod emr;
 pub mod errors;
 pub mod execution;
@@ -25,6 +27,7 @@ pub mod janitor;
 pub mod pool;
 pub mod ports;
 pub mod queue;
+pub mod replay;
 pub mod report;
 pub mod sense;
 pub mod serverless;

@@ -647,3 +647,41 @@ pub trait PoolStore {
         cluster_id: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
+
+/// A message of the failed-events queue (the on-failure destination of the functions' asynchronous invocations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// What deletes it once handled.
+    pub receipt: String,
+    pub body: String,
+    pub sent: Option<DateTime<Utc>>,
+}
+
+/// How many messages a queue holds, and when the oldest one seen was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    pub messages: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// The failed-events queue (SQS).
+pub trait FailedEventsApi {
+    fn depth(&self) -> impl Future<Output = Result<QueueDepth, AwsError>> + Send;
+    /// Up to `max` messages, hidden from other readers for `hide_seconds`.
+    fn receive(
+        &self,
+        max: i32,
+        hide_seconds: i32,
+    ) -> impl Future<Output = Result<Vec<QueuedMessage>, AwsError>> + Send;
+    fn delete(&self, receipt: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// Invokes a function synchronously: its answer, or (`Err`) the error it answered with.
+pub trait InvokeApi {
+    fn invoke(
+        &self,
+        function: &str,
+        payload: &Value,
+    ) -> impl Future<Output = Result<Result<Value, Value>, AwsError>> + Send;
+}

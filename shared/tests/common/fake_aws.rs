@@ -154,6 +154,15 @@ impl FakeAws {
 }
 
 impl FakeAws {
+    /// The failed-events queue (SQS speaks JSON with an `X-Amz-Target` too).
+    #[cfg(feature = "operator")]
+    pub fn failed_events(&self) -> sparkplug::aws::operator::FailedEventsQueue {
+        sparkplug::aws::operator::FailedEventsQueue::new(
+            &self.sdk_config(),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/sparkplug-dev-failed-events",
+        )
+    }
+
     pub fn tokens(&self) -> sparkplug::aws::dynamodb::TokenTable {
         sparkplug::aws::dynamodb::TokenTable::new(&self.sdk_config(), "sparkplug-dev-tokens")
     }

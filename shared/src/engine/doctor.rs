@@ -1,0 +1,227 @@
+//! `sparkplug doctor`: the drift a lost event leaves, found from state — the operator's consistency check.
+//!
+//! Each finding is something a backstop converges at its next period (the queue's drain, notify's reconciler, the
+//! janitor's sweep, the tick) or that waits for a person (the failed-events queue): slots held by ended runs, queued
+//! runs whose execution ended, waiters and pool leases of ended runs, clusters / Glue runs / EMR Serverless job runs
+//! of ended runs, messages in the failed-events queue, a tick that fell behind.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::errors::TaskError;
+use super::janitor::{leftovers, JanitorConfig};
+use super::ports::{
+    EmrApi, FailedEventsApi, GlueApi, LookStore, PoolStore, QueueDepth, ServerlessApi, SfnApi,
+    SlotStore, TokenStore,
+};
+use super::trigger::TICK_LOOK;
+
+/// One piece of drift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// slot, queued, waiter, lease, cluster, glue_run, job_run, failed_events, tick.
+    pub kind: String,
+    /// What it is (a job's slot, a waiter's key, a cluster id, …).
+    pub what: String,
+    /// The run it belongs to, and that run's execution status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Which backstop makes it good (and what `--fix` does now).
+    pub fixed_by: String,
+}
+
+/// What the doctor found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub findings: Vec<Finding>,
+    pub failed_events: QueueDepth,
+    /// The last minute the tick evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tick: Option<DateTime<Utc>>,
+}
+
+impl Diagnosis {
+    pub fn is_healthy(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// What the doctor needs besides its clients.
+#[derive(Debug, Clone)]
+pub struct DoctorConfig {
+    pub janitor: JanitorConfig,
+    /// A tick older than this is drift (on AWS the tick comes every minute); `None`: the tick is not checked (a local
+    /// stack whose scheduler is off).
+    pub tick_lag: Option<Duration>,
+}
+
+/// The backstop that fixes each kind of finding: the function and its schedule's input.
+pub fn backstop_of(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "slot" | "queued" => ("queue", r#"{"drain": true}"#),
+        "waiter" => ("notify", r#"{"reconcile": true, "older_than_seconds": 0}"#),
+        "lease" | "cluster" | "glue_run" | "job_run" => ("janitor", r#"{"sweep": true}"#),
+        // The CLI adds the time: the tick then evaluates every minute since the last one it evaluated.
+        "tick" => ("trigger", r#"{"tick": true}"#),
+        _ => ("replay-failed", ""),
+    }
+}
+
+fn finding(kind: &str, what: String, run: Option<&str>, status: Option<&str>) -> Finding {
+    let (function, input) = backstop_of(kind);
+    Finding {
+        kind: kind.to_string(),
+        what,
+        run: run.map(str::to_string),
+        status: status.map(str::to_string),
+        fixed_by: if input.is_empty() {
+            "`sparkplug replay-failed`".to_string()
+        } else {
+            format!("{function} {input}")
+        },
+    }
+}
+
+/// Looks at every piece of state a lost event can leave behind.
+#[allow(clippy::too_many_arguments)]
+pub async fn examine(
+    config: &DoctorConfig,
+    table: &(impl SlotStore + TokenStore + PoolStore + LookStore),
+    sfn: &impl SfnApi,
+    emr: &impl EmrApi,
+    glue: &impl GlueApi,
+    serverless: &impl ServerlessApi,
+    failed_events: &impl FailedEventsApi,
+    now: DateTime<Utc>,
+) -> Result<Diagnosis, TaskError> {
+    let machine = &config.janitor.state_machine_arn;
+    let status = |run: String| async move {
+        sfn.execution_status(machine, &run)
+            .await
+            .map_err(|e| TaskError::aws("DescribeExecution", e))
+    };
+    let mut diagnosis = Diagnosis::default();
+    for (job, runs) in table
+        .holders()
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?
+    {
+        for run in runs {
+            if let Some(s) = status(run.clone()).await?.filter(|s| s != "RUNNING") {
+                diagnosis.findings.push(finding(
+                    "slot",
+                    format!("a slot of {job}"),
+                    Some(&run),
+                    Some(&s),
+                ));
+            }
+        }
+    }
+    for queued in table
+        .queued(None)
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?
+    {
+        if let Some(s) = status(queued.run_name.clone())
+            .await?
+            .filter(|s| s != "RUNNING")
+        {
+            diagnosis.findings.push(finding(
+                "queued",
+                format!("queued for {}", queued.job),
+                Some(&queued.run_name),
+                Some(&s),
+            ));
+        }
+    }
+    for waiter in table
+        .waiters_before(now)
+        .await
+        .map_err(|e| TaskError::aws("Scan", e))?
+    {
+        if let Some(s) = status(waiter.run_name.clone())
+            .await?
+            .filter(|s| s != "RUNNING")
+        {
+            diagnosis.findings.push(finding(
+                "waiter",
+                waiter.work.key(),
+                Some(&waiter.run_name),
+                Some(&s),
+            ));
+        }
+    }
+    let left = leftovers(&config.janitor, emr, glue, sfn, table, serverless).await?;
+    for (pool, cluster, run) in left.leases {
+        diagnosis.findings.push(finding(
+            "lease",
+            format!("pool {pool} cluster {cluster}"),
+            Some(&run),
+            None,
+        ));
+    }
+    for (cluster, run) in left.clusters {
+        diagnosis
+            .findings
+            .push(finding("cluster", cluster, Some(&run), None));
+    }
+    for (job, id, run) in left.glue_runs {
+        diagnosis
+            .findings
+            .push(finding("glue_run", format!("{job}/{id}"), Some(&run), None));
+    }
+    for (application, id, run) in left.job_runs {
+        diagnosis.findings.push(finding(
+            "job_run",
+            format!("{application}/{id}"),
+            Some(&run),
+            None,
+        ));
+    }
+    diagnosis.failed_events = failed_events
+        .depth()
+        .await
+        .map_err(|e| TaskError::aws("GetQueueAttributes", e))?;
+    if diagnosis.failed_events.messages > 0 {
+        diagnosis.findings.push(finding(
+            "failed_events",
+            format!(
+                "{} message(s) in the failed-events queue{}",
+                diagnosis.failed_events.messages,
+                diagnosis
+                    .failed_events
+                    .oldest
+                    .map(|t| format!(", the oldest sent {}", t.format("%Y-%m-%dT%H:%M:%SZ")))
+                    .unwrap_or_default()
+            ),
+            None,
+            None,
+        ));
+    }
+    diagnosis.last_tick = table
+        .look_state(TICK_LOOK)
+        .await
+        .map_err(|e| TaskError::aws("GetItem", e))?
+        .and_then(|state| state.watermark);
+    if let Some(lag) = config.tick_lag {
+        let behind = diagnosis.last_tick.is_none_or(|tick| now - tick > lag);
+        if behind {
+            diagnosis.findings.push(finding(
+                "tick",
+                match diagnosis.last_tick {
+                    Some(tick) => format!(
+                        "the last minute evaluated is {} ({} minutes ago)",
+                        tick.format("%Y-%m-%dT%H:%MZ"),
+                        (now - tick).num_minutes()
+                    ),
+                    None => "no tick was ever evaluated".to_string(),
+                },
+                None,
+                None,
+            ));
+        }
+    }
+    Ok(diagnosis)
+}

@@ -1,0 +1,135 @@
+//! `sparkplug doctor` over real SDK clients and a request/response-level mock: each kind of drift a lost event
+//! leaves is found, named with its run and the backstop that makes it good; a stack with none is healthy.
+
+mod common;
+
+use common::fake_aws::{waiter_item, FakeAws};
+use common::{catalog, now, vars};
+use serde_json::json;
+use sparkplug::engine::doctor::{examine, DoctorConfig};
+use sparkplug::engine::janitor::JanitorConfig;
+
+const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
+
+fn config(tick_lag_minutes: Option<i64>) -> DoctorConfig {
+    let catalog = catalog();
+    DoctorConfig {
+        janitor: JanitorConfig {
+            vars: vars(&catalog),
+            catalog,
+            state_machine_arn: MACHINE.into(),
+        },
+        tick_lag: tick_lag_minutes.map(chrono::Duration::minutes),
+    }
+}
+
+fn execution(status: &str) -> serde_json::Value {
+    json!({"executionArn": "arn:x", "stateMachineArn": MACHINE, "status": status, "startDate": 1.7e9})
+}
+
+async fn diagnose(aws: &FakeAws, tick_lag_minutes: Option<i64>) -> serde_json::Value {
+    let table = aws.tokens();
+    let diagnosis = examine(
+        &config(tick_lag_minutes),
+        &table,
+        &aws.sfn(),
+        &aws.emr(),
+        &aws.glue(),
+        &aws.serverless(),
+        &aws.failed_events(),
+        now(),
+    )
+    .await
+    .unwrap();
+    serde_json::to_value(&diagnosis).unwrap()
+}
+
+#[tokio::test]
+async fn every_kind_of_drift_a_lost_event_leaves_is_named_with_its_fix() {
+    let aws = FakeAws::new();
+    // The table, Scan by Scan: slots, queued runs, waiters, pool leases.
+    aws.ok("Scan", json!({"Items": [{"key": {"S": "slots#customer_scores"}, "holders": {"SS": ["gone-run", "live-run"]}}]}));
+    aws.ok("Scan", json!({"Items": [{"key": {"S": "queue#customer_scores#queued-gone"}, "job": {"S": "customer_scores"},
+        "run_name": {"S": "queued-gone"}, "token": {"S": "T"}, "max": {"N": "1"}, "enqueued": {"N": "1795900000000"},
+        "expires": {"N": "1795990000"}}]}));
+    aws.ok("Scan", json!({"Items": [waiter_item("waiting-gone", json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"}), "T2", 1_795_900_000)]}));
+    aws.ok("Scan", json!({"Items": []}));
+    for status in ["ABORTED", "RUNNING", "TIMED_OUT", "FAILED"] {
+        aws.ok("DescribeExecution", execution(status));
+    }
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.ok(
+        "GetQueueAttributes",
+        json!({"Attributes": {"ApproximateNumberOfMessages": "2", "ApproximateNumberOfMessagesNotVisible": "0"}}),
+    );
+    aws.ok(
+        "ReceiveMessage",
+        json!({"Messages": [{"MessageId": "m1", "ReceiptHandle": "r1", "Body": "{}", "Attributes": {"SentTimestamp": "1795759800000"}},
+            {"MessageId": "m2", "ReceiptHandle": "r2", "Body": "{}", "Attributes": {"SentTimestamp": "1795758600000"}}]}),
+    );
+    // The tick last evaluated 06:00; it is 06:30.
+    aws.ok(
+        "GetItem",
+        json!({"Item": {"key": {"S": "look#tick"}, "watermark": {"N": "1795759200000"}}}),
+    );
+    let diagnosis = diagnose(&aws, Some(5)).await;
+    let findings = diagnosis["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["slot", "queued", "waiter", "failed_events", "tick"],
+        "{diagnosis}"
+    );
+    assert_eq!(findings[0]["run"], "gone-run");
+    assert_eq!(findings[0]["status"], "ABORTED");
+    assert_eq!(findings[0]["fixed_by"], r#"queue {"drain": true}"#);
+    assert_eq!(
+        findings[2]["what"],
+        "glue#sparkplug-customer_scores-dev#jr_1"
+    );
+    assert!(findings[2]["fixed_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("notify"));
+    assert!(
+        findings[3]["what"]
+            .as_str()
+            .unwrap()
+            .contains("2 message(s)"),
+        "{}",
+        findings[3]
+    );
+    assert_eq!(diagnosis["failed_events"]["oldest"], "2026-11-27T05:50:00Z");
+    assert!(
+        findings[4]["what"]
+            .as_str()
+            .unwrap()
+            .contains("30 minutes ago"),
+        "{}",
+        findings[4]
+    );
+    // The janitor's leftovers were looked for too (the catalog's two Glue jobs).
+    assert_eq!(aws.requests("GetJobRuns").len(), 2);
+}
+
+#[tokio::test]
+async fn a_stack_with_nothing_left_behind_is_healthy() {
+    let aws = FakeAws::new();
+    aws.ok("Scan", json!({"Items": []}));
+    aws.ok("ListClusters", json!({"Clusters": []}));
+    aws.ok("GetJobRuns", json!({"JobRuns": []}));
+    aws.ok(
+        "GetQueueAttributes",
+        json!({"Attributes": {"ApproximateNumberOfMessages": "0"}}),
+    );
+    aws.ok("GetItem", json!({}));
+    // Locally the tick is not expected every minute: no tick is no drift.
+    let diagnosis = diagnose(&aws, None).await;
+    assert_eq!(diagnosis["findings"], json!([]), "{diagnosis}");
+    assert!(aws.requests("ReceiveMessage").is_empty());
+    assert!(aws.requests("DescribeExecution").is_empty());
+}
