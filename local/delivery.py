@@ -55,7 +55,8 @@ class Chaos:
     probability `drop`, else delivered twice with `duplicate`, else held back behind the next one with `reorder`;
     every delivered event waits `delay_seconds` (a uniform draw in [low, high]) with probability `delay`; and an
     asynchronous invocation fails before the function runs with probability `async_failure` (Lambda then retries it,
-    and hands it to the on-failure destination once its retries are spent). `seed` makes a run repeatable."""
+    and hands it to the on-failure destination once its retries are spent). A kind AWS delivers durably (`DURABLE`)
+    is dropped only with `drop_durable`. `seed` makes a run repeatable."""
 
     drop: float = 0.0
     duplicate: float = 0.0
@@ -64,12 +65,23 @@ class Chaos:
     delay: float = 1.0
     detail_types: set[str] | None = None
     async_failure: float = 0.0
+    drop_durable: bool = False
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
     counts: dict[str, int] = field(default_factory=dict)
     last_fault: float | None = None
 
-    KEYS = ("drop", "duplicate", "reorder", "delay_seconds", "delay", "detail_types", "async_failure", "seed")
+    KEYS = (
+        "drop",
+        "duplicate",
+        "reorder",
+        "delay_seconds",
+        "delay",
+        "detail_types",
+        "async_failure",
+        "drop_durable",
+        "seed",
+    )
 
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> Chaos:
@@ -82,6 +94,7 @@ class Chaos:
             reorder=float(spec.get("reorder", 0)),
             delay=float(spec.get("delay", 1.0)),
             async_failure=float(spec.get("async_failure", 0)),
+            drop_durable=bool(spec.get("drop_durable", False)),
             seed=int(spec.get("seed", 0)),
         )
         low, high = spec.get("delay_seconds", [0, 0])
@@ -107,7 +120,7 @@ class Chaos:
         draw = self.rng.random()
         action = None
         if draw < self.drop:
-            action = "drop"
+            action = "drop" if self.drop_durable or detail_type not in DURABLE else None
         elif draw < self.drop + self.duplicate:
             action = "duplicate"
         elif draw < self.drop + self.duplicate + self.reorder:
@@ -137,11 +150,17 @@ class Chaos:
             "delay": self.delay,
             "detail_types": sorted(self.detail_types) if self.detail_types is not None else None,
             "async_failure": self.async_failure,
+            "drop_durable": self.drop_durable,
             "seed": self.seed,
             "counts": dict(self.counts),
             "last_fault": self.last_fault,
         }
 
+
+# Kinds AWS delivers durably, at least once (EventBridge events reference, Amazon S3 events: "Delivery type: Durable"):
+# the chaos duplicates, delays and reorders them but drops them only with `drop_durable`. The others — the Step
+# Functions status change, EMR's, Glue's and EMR Serverless's state changes, Scheduler's invocations — may be lost.
+DURABLE = {"Object Created"}
 
 CHAOS: list[Chaos | None] = [None]
 # Invocations that went to an on-failure destination, and the time of the last one (for the soak's settle time)

@@ -849,6 +849,16 @@ def _patch_model_validation() -> None:
             if denied:
                 error = _service_error("sns", {"code": "AuthorizationError", "message": denied})
                 return self.serialized(responses.ActionResult(error))
+            if action == "Publish":
+                # API faults of a run whose name the message carries (its alert: "run: <name>").
+                message = self._get_param("Message") or ""
+                with LOCK:
+                    runs = [run for run in FAULTS if run and run in message]
+                for run in runs:
+                    injected = _take_api_error(run, "Publish", after_call=False)
+                    if injected:
+                        error = _service_error("sns", injected)
+                        return self.serialized(responses.ActionResult(error))
             key = _topic_key_arn(topic, self.current_account, self.region) if action == "Publish" else None
             if key:
                 # Publishing to a topic under a customer-managed key needs kms:GenerateDataKey and kms:Decrypt on
@@ -2345,6 +2355,7 @@ class ControlHandler(BaseHTTPRequestHandler):
                     `step_seconds` and step `events` apply; otherwise the cluster's name is the run (`kill_cluster`
                     always). The run of an EMR Serverless job run is its StartJobRun `name` (its `api_errors` by
                     action: StartJobRun, GetJobRun, CancelJobRun; an application's calls are keyed by its name).
+                    An SNS `Publish` whose message names the run (its alert) takes the run's `Publish` api_errors.
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
     """
 

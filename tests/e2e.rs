@@ -1325,15 +1325,23 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     // Two runs of a job that runs one at a time: the second queues, and starts when the first ends.
     let ledger_first = unique("ledger_close-iam-first");
     let ledger_second = unique("ledger_close-iam-second");
-    aws.fault(&ledger_first, json!({"glue_run_seconds": 3}))
+    aws.fault(&ledger_first, json!({"glue_run_seconds": 8}))
         .await;
     aws.start("ledger_close", &ledger_first).await;
     aws.start("ledger_close", &ledger_second).await;
-    // A failed step: its alert reads the step's stderr.gz.
+    // The drain while the first holds the slot and the second waits: it asks whether the holder still runs.
+    within(RUN, "the second ledger run waits for the slot", || async {
+        aws.current_state(&ledger_second).await.as_deref() == Some("TakeSlot")
+    })
+    .await;
+    aws.stack.invoke("queue", &json!({"drain": true})).unwrap();
+    // A failed step: its alert reads the step's stderr.gz; its first Publish fails (the alert gives its claim back,
+    // and Lambda's retry sends it).
     let emr_failed = unique("iam-emr-failed");
     aws.fault(
         &emr_failed,
-        json!({"fail_step": {"name": "hello_world", "message": "boom"}}),
+        json!({"fail_step": {"name": "hello_world", "message": "boom"},
+            "api_errors": [{"action": "Publish", "code": "Throttled", "message": "Rate exceeded", "times": 1}]}),
     )
     .await;
     aws.start("hello_world", &emr_failed).await;
@@ -1456,6 +1464,12 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         },
     )
     .await;
+    // The backstops of the status change: the chains' and the alerts' catch-ups look at what ended since.
+    for function in [aws.stack.trigger_function.as_str(), "alert"] {
+        aws.stack
+            .invoke(function, &json!({"catch_up": true, "grace_seconds": 0}))
+            .unwrap();
+    }
     // A sweep while a run is up: it asks the run's execution whether it still runs (it does: nothing is ended).
     let running = unique("iam-emr-running");
     aws.fault(&running, json!({"step_seconds": 600})).await;
@@ -2893,4 +2907,109 @@ async fn emr_serverless_runs_succeed_fail_with_their_log_tail_and_a_console_stop
         },
     )
     .await;
+}
+
+// ------------------------------------------------------------------ lost events: the doctor and the failed-events queue
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctor_names_a_slot_a_lost_end_left_held_and_its_fix_lets_the_next_run_go() {
+    let aws = aws().await;
+    let first = unique("ledger_close-doctor-first");
+    let second = unique("ledger_close-doctor-second");
+    // Every delivery of first's end is lost: the queue never hears that its slot is free.
+    aws.fault(
+        &first,
+        json!({"glue_run_seconds": 2, "events": [
+            {"detail_type": "Step Functions Execution Status Change", "action": "drop", "times": 10}]}),
+    )
+    .await;
+    aws.start("ledger_close", &first).await;
+    within(RUN, "the first run holds the slot", || async {
+        aws.current_state(&first).await.as_deref() == Some("StartGlueRun")
+    })
+    .await;
+    aws.start("ledger_close", &second).await;
+    assert_eq!(aws.wait(&first, RUN).await.status, "SUCCEEDED");
+    within(RUN, "the second run waits for the slot", || async {
+        aws.current_state(&second).await.as_deref() == Some("TakeSlot")
+    })
+    .await;
+    let operator = sparkplug_cli::operator::Stack::local(aws.stack, "dev")
+        .await
+        .unwrap();
+    let catalog = sparkplug::load::from_file(&repo().join("jobs.toml"))
+        .unwrap()
+        .catalog;
+    let diagnosis = operator.diagnose(&catalog).await.unwrap();
+    let held = diagnosis
+        .findings
+        .iter()
+        .find(|f| f.run.as_deref() == Some(first.as_str()))
+        .unwrap_or_else(|| panic!("no finding about {first}: {:?}", diagnosis.findings));
+    assert_eq!(held.kind, "slot");
+    assert_eq!(held.status.as_deref(), Some("SUCCEEDED"));
+    assert!(held.fixed_by.starts_with("queue"), "{}", held.fixed_by);
+    // `--fix`: the backstops now — the drain gives the slot back and the second run goes on.
+    let answers = operator.fix(&diagnosis).await.unwrap();
+    assert!(
+        answers["queue"]["released"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|run| run == first.as_str())),
+        "{answers:?}"
+    );
+    assert_eq!(aws.wait(&second, RUN).await.status, "SUCCEEDED");
+    let again = operator.diagnose(&catalog).await.unwrap();
+    assert!(
+        !again
+            .findings
+            .iter()
+            .any(|f| f.run.as_deref() == Some(first.as_str())),
+        "{:?}",
+        again.findings
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_arrival_whose_trigger_failed_past_its_retries_is_replayed_from_the_failed_events_queue()
+{
+    let aws = aws().await;
+    let key = format!("landing/sales/{}/_SUCCESS", unique("replayed"));
+    // The trigger fails on this arrival's event three times: Lambda's first attempt and its two retries.
+    aws.fault(
+        &key,
+        json!({"lambda_errors": [{"function": "trigger", "detail_type": "Object Created", "times": 3}]}),
+    )
+    .await;
+    aws.put(&key).await;
+    within(
+        RUN,
+        "the arrival reached the failed-events queue",
+        || async {
+            let attempts = aws.stack.events("trigger", &key).unwrap();
+            attempts.iter().filter(|e| e["error"] == true).count() == 3
+        },
+    )
+    .await;
+    // Lambda's record goes to the queue right after the last attempt.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let operator = sparkplug_cli::operator::Stack::local(aws.stack, "dev")
+        .await
+        .unwrap();
+    let report = operator.replay_failed(false).await.unwrap();
+    let started: Vec<&String> = report
+        .started
+        .iter()
+        .filter(|run| run.starts_with("sales_daily-"))
+        .collect();
+    assert_eq!(started.len(), 1, "{report:?}");
+    assert_eq!(aws.wait(started[0], RUN).await.status, "SUCCEEDED");
+    // The message was deleted once its event was handled: a look at the queue no longer finds it.
+    let left = operator.replay_failed(true).await.unwrap();
+    assert!(
+        !left
+            .replayed
+            .iter()
+            .any(|(_, would)| would.to_string().contains(&key)),
+        "{left:?}"
+    );
 }

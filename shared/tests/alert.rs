@@ -218,6 +218,7 @@ fn failed_emr_run(log_after_looks: Option<usize>) -> (Fake, String) {
             output: None,
             error: Some("StepFailed".into()),
             cause: Some("step aggregate: Unknown Error.".into()),
+            stopped: None,
         },
         outputs: vec![summary, to_json(&plan)],
         ..Fake::default()

@@ -188,6 +188,27 @@ async fn a_waiting_run_stopped_or_timed_out_leaves_the_queue_and_gives_its_turn_
 }
 
 #[tokio::test]
+async fn a_queued_run_its_own_second_look_answered_first_keeps_its_slot() {
+    // b queued, then its TakeSlot looked again and took the slot a freed meanwhile: b runs. The end of a, seen at the
+    // same moment, answers b's token too — refused, as a token is answered once. b keeps its slot; c still waits.
+    let fake = Fake {
+        gone: BTreeSet::from(["token-b".to_string()]),
+        ..Fake::default()
+    };
+    for (run, minute) in [("a", 0), ("b", 1), ("c", 2)] {
+        fake.executions
+            .lock()
+            .unwrap()
+            .insert(run.into(), "RUNNING".into());
+        call(&fake, take(run), minute).await;
+    }
+    let report = call(&fake, ended("a", "SUCCEEDED"), 3).await;
+    assert_eq!(report, json!({"released": ["a"]}));
+    assert!(fake.holders.lock().unwrap()["customer_scores"].contains("b"));
+    assert_eq!(fake.waiting.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn the_drain_starts_what_a_lost_event_left_waiting() {
     let fake = Fake::default();
     call(&fake, take("a"), 0).await;

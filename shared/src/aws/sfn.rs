@@ -197,6 +197,7 @@ impl ExecutionsApi for Sfn {
             output: parse(output.output()),
             error: output.error().map(str::to_string),
             cause: output.cause().map(str::to_string),
+            stopped: output.stop_date().and_then(to_chrono),
         })
     }
 

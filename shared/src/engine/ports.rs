@@ -445,6 +445,8 @@ pub struct ExecutionView {
     pub output: Option<Value>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// When it ended, if it has.
+    pub stopped: Option<DateTime<Utc>>,
 }
 
 /// What the alert needs from Step Functions: an execution, and what its tasks returned.

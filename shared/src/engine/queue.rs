@@ -74,7 +74,7 @@ pub async fn queue(
         jobs.sort();
         jobs.dedup();
         for job in jobs {
-            drain(slots, sfn, &job, now, &mut report).await?;
+            drain(config, slots, sfn, &job, now, &mut report).await?;
         }
     } else {
         let JanitorEvent::ExecutionEnded {
@@ -108,7 +108,7 @@ pub async fn queue(
         if held {
             info!(job = %job, run = %name, status = %status, "run ended: its slot is free");
             report.released.push(name);
-            drain(slots, sfn, &job, now, &mut report).await?;
+            drain(config, slots, sfn, &job, now, &mut report).await?;
         }
     }
     Ok(report)
@@ -214,8 +214,9 @@ async fn take_slot(
 
 /// Answers the oldest waiting runs of `job` while slots are free.
 async fn drain(
+    config: &QueueConfig,
     slots: &impl SlotStore,
-    sfn: &impl CallbackApi,
+    sfn: &(impl CallbackApi + SfnApi),
     job: &str,
     now: DateTime<Utc>,
     report: &mut QueueReport,
@@ -242,8 +243,17 @@ async fn drain(
                 info!(job, run = %queued.run_name, waited, "slot free: the run goes on");
                 report.started.push(queued.run_name);
             }
-            // Stopped or timed out while it waited: its slot goes to the next one.
+            // Nobody waits on the token: the run was stopped or timed out while it waited (its slot goes to the next
+            // one) — or its own TakeSlot's second look answered it first, and it runs, holding the slot.
             TokenAnswer::Gone { code } => {
+                let status = sfn
+                    .execution_status(&config.state_machine_arn, &queued.run_name)
+                    .await
+                    .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+                if status.as_deref() == Some("RUNNING") {
+                    info!(job, run = %queued.run_name, "answered by its own look meanwhile: it runs, holding the slot");
+                    continue;
+                }
                 info!(job, run = %queued.run_name, code = %code, "a queued run that nobody waits on any more");
                 slots
                     .release(job, &queued.run_name)

@@ -98,9 +98,10 @@ pub async fn replay(
 ) -> Result<ReplayReport, TaskError> {
     let mut report = ReplayReport::default();
     loop {
-        // Hidden for 5 minutes: long enough to replay a batch, and a message that failed again comes back later.
+        // Hidden for 5 minutes: long enough to replay a batch, and a message that failed again comes back later. A dry
+        // run hides nothing: it reads one batch and leaves the queue as it was.
         let batch = queue
-            .receive(10, 300)
+            .receive(10, if dry_run { 0 } else { 300 })
             .await
             .map_err(|e| TaskError::aws("ReceiveMessage", e))?;
         if batch.is_empty() {

@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 
 use super::backstop::{self, DEFAULT_GRACE};
 use super::errors::{ErrorKind, TaskError};
-use super::ports::{ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome};
+use super::ports::{ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome};
 use crate::catalog::{Catalog, Vars};
 use crate::run::{resolve_event, RunPlan};
 
@@ -184,9 +184,15 @@ async fn catch_up_chains(
             .describe_execution(&arn)
             .await
             .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+        // The stop time as Step Functions has it (a watched execution's summary only knows it has ended): a chained
+        // run's `{date}` comes from it.
+        let execution = ExecutionSummary {
+            stopped: described.stopped.or(execution.stopped),
+            ..execution.clone()
+        };
         let event = backstop::status_change_event(
             &config.state_machine_arn,
-            execution,
+            &execution,
             Some(&described.input),
         );
         match start_runs(config, sfn, event, now).await {
