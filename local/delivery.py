@@ -27,9 +27,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 LOCK = threading.RLock()
 
@@ -307,8 +308,16 @@ def invoke_async(forwarder: Any, function: str, body: bytes, event: dict[str, An
         with LOCK:
             STATS["retries"] += 1
         # About a minute before the first retry, two before the second (Lambda Developer Guide), scaled.
-        _later(ASYNC_SETTINGS["retry_seconds"] * attempt, invoke_async, forwarder, function, body, event, attempt + 1,
-               request)
+        _later(
+            ASYNC_SETTINGS["retry_seconds"] * attempt,
+            invoke_async,
+            forwarder,
+            function,
+            body,
+            event,
+            attempt + 1,
+            request,
+        )
         return
     destination = config.get("on_failure")
     if destination:
@@ -401,7 +410,7 @@ def start_scheduler(forwarder: Any, spec: dict[str, Any]) -> dict[str, Any]:
     names = set(spec["schedules"]) if spec.get("schedules") is not None else None
     if names and names - known:
         raise ValueError(f"no such schedules: {sorted(names - known)} (the template has {sorted(known)})")
-    start = datetime.fromisoformat(str(spec.get("start") or datetime.now(UTC).isoformat()).replace("Z", "+00:00"))
+    start = datetime.fromisoformat(str(spec.get("start") or datetime.now(UTC).isoformat()))
     scheduler = Scheduler(
         seconds_per_minute=float(spec.get("seconds_per_minute", 60)),
         start=start.astimezone(UTC).replace(second=0, microsecond=0),

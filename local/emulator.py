@@ -58,9 +58,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import moto
-
 import delivery
+import moto
 
 MOTO_VERSION = "5.2.5"
 

@@ -340,9 +340,7 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
     return {
         "invoke_configs": invoke_configs,
         "schedules": schedules,
-        "failed_events_queue": next(
-            (url for name, url in queue_refs.items() if "." not in name), None
-        ),
+        "failed_events_queue": next((url for name, url in queue_refs.items() if "." not in name), None),
         "policies": policies,
         "state_machine_arn": machine_arn,
         "data_bucket": data_bucket,
