@@ -2974,10 +2974,11 @@ async fn an_arrival_whose_trigger_failed_past_its_retries_is_replayed_from_the_f
 {
     let aws = aws().await;
     let key = format!("landing/sales/{}/_SUCCESS", unique("replayed"));
-    // The trigger fails on this arrival's event three times: Lambda's first attempt and its two retries.
+    // The trigger fails on this arrival's event on every attempt: Lambda's first and its two retries, in dev and in
+    // prod (whose trigger hears every arrival of the account too; a fault names the function, not its environment).
     aws.fault(
         &key,
-        json!({"lambda_errors": [{"function": "trigger", "detail_type": "Object Created", "times": 3}]}),
+        json!({"lambda_errors": [{"function": "trigger", "detail_type": "Object Created", "times": 6}]}),
     )
     .await;
     aws.put(&key).await;
