@@ -298,21 +298,32 @@ async fn under_chaos_every_run_ends_as_its_faults_say_and_nothing_is_stuck_leake
     // customer_scores alerts on success too.
     expected.alerted.insert(SCHEDULED_RUNS[0].to_string());
 
-    // The simulated hours pass (the scheduled minutes among them) under the chaos; then it stops.
+    // The simulated hours pass (the scheduled minutes among them) under the chaos; midway the operator replays the
+    // failed-events queue (what landed there by then: the arrivals whose trigger failed), then the chaos stops.
+    let operator = Stack::local(soak.stack(), "dev").await.unwrap();
     let chaos_for = Duration::from_secs_f64(SIMULATED_MINUTES * SECONDS_PER_MINUTE);
+    tokio::time::sleep((chaos_for / 2).saturating_sub(soak_started.elapsed())).await;
+    let replay = operator.replay_failed(false).await.unwrap();
+    assert!(
+        replay.failed.is_empty() && replay.unreadable.is_empty(),
+        "{replay:?}"
+    );
+    let mut replayed: Vec<String> = replay
+        .replayed
+        .into_iter()
+        .map(|(function, _)| function)
+        .collect();
     tokio::time::sleep(chaos_for.saturating_sub(soak_started.elapsed())).await;
     let chaos_report = soak.stack().control_get("/chaos").unwrap();
     soak.control("/faults", json!({"chaos": null}));
     eprintln!("soak: chaos stopped; it did {chaos_report}");
     let last_fault = Instant::now();
 
-    // Settle: the backstops keep running on their schedules; the failed-events queue is replayed as an operator
-    // would (`sparkplug replay-failed`). Converged: every expected run ended, every chained and S3 run ended,
-    // nothing left running, no drift.
-    let operator = Stack::local(soak.stack(), "dev").await.unwrap();
+    // Settle: the backstops keep running on their schedules; the failed-events queue is replayed again as an
+    // operator would (`sparkplug replay-failed`). Converged: every expected run ended, every chained and S3 run
+    // ended, nothing left running, no drift.
     let loaded = sparkplug::load::from_file(&repo().join("jobs.toml")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(240);
-    let mut replayed = Vec::new();
     let settled = loop {
         let replay = operator.replay_failed(false).await.unwrap();
         assert!(
