@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import itertools
 import json
 import re
 import threading
@@ -409,9 +410,49 @@ def _step_log_dir(cluster: Any, step: Any) -> str | None:
     return f"{log_uri.rstrip('/')}/{cluster.id}/steps/{step.id}/"
 
 
+def _cluster_mode(step: Any) -> bool:
+    """Whether the step is `spark-submit --deploy-mode cluster` (its driver runs in a YARN container)."""
+    args = [str(a) for a in (getattr(step, "args", None) or [])]
+    return "spark-submit" in args and any(a == "--deploy-mode" and b == "cluster" for a, b in itertools.pairwise(args))
+
+
 def _write_step_stderr_later(cluster: Any, step: Any, failing: dict[str, Any]) -> None:
-    """The failed step's stderr.gz, written to S3 after `step_log_delay_seconds`, as EMR's log archiving does."""
-    _write_stderr_later(cluster.emr_backend.account_id, _step_log_dir(cluster, step) or "", failing, f"step {step.id}")
+    """The failed step's logs, written to S3 after `step_log_delay_seconds`, as EMR's log archiving does. A step in
+    client mode (or not Spark) has the driver's last words in its own stderr.gz. A `spark-submit --deploy-mode
+    cluster` step's stderr.gz holds only the YARN client's lines — the application it submitted, its reports while
+    it runs, and "finished with failed status" — while the driver's exception is in the application master's
+    container log, `<LogUri><cluster-id>/containers/application_<stamp>_<n>/container_<stamp>_<n>_01_000001/stderr.gz`
+    (EMR Management Guide, "View log files archived to Amazon S3"; YARN aggregates it when the application ends)."""
+    account = cluster.emr_backend.account_id
+    step_dir = _step_log_dir(cluster, step) or ""
+    if not _cluster_mode(step) or not step_dir:
+        _write_stderr_later(account, step_dir, failing, f"step {step.id}")
+        return
+    stamp = int(cluster.creation_datetime.timestamp() * 1000)
+    sequence = 1 + next((i for i, s in enumerate(cluster.steps) if s.id == step.id), 0)
+    application = f"application_{stamp}_{sequence:04d}"
+    container = f"container_{stamp}_{sequence:04d}_01_000001"
+    client = "\n".join(
+        [
+            f"26/11/27 06:00:00 INFO Client: Submitting application {application} to ResourceManager",
+            f"26/11/27 06:00:01 INFO YarnClientImpl: Submitted application {application}",
+        ]
+        + [
+            f"26/11/27 06:00:{i:02d} INFO Client: Application report for {application} (state: RUNNING)"
+            for i in range(2, 40)
+        ]
+        + [
+            f"26/11/27 06:00:40 INFO Client: Application report for {application} (state: FINISHED)",
+            (
+                f'Exception in thread "main" org.apache.spark.SparkException: Application {application} finished with '
+                "failed status"
+            ),
+            "\tat org.apache.spark.deploy.yarn.Client.run(Client.scala:1342)",
+        ]
+    )
+    _write_stderr_later(account, step_dir, {"stderr": client}, f"step {step.id}")
+    container_dir = f"{step_dir.split('/steps/')[0]}/containers/{application}/{container}/"
+    _write_stderr_later(account, container_dir, failing, f"the driver of step {step.id}")
 
 
 def _write_stderr_later(account: str, log_dir: str, failing: dict[str, Any], what: str) -> None:
@@ -773,8 +814,8 @@ REST_SERVICES = {"emr-serverless"}
 
 def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
     """What AWS's request validation would refuse in `value` (a JSON protocol request body) by the botocore `shape`:
-    unknown and missing required members, wrong types, values outside an enum, lengths and numbers outside min/max.
-    moto checks none of this; AWS answers ValidationException."""
+    unknown and missing required members, wrong types, values outside an enum, lengths and numbers outside min/max,
+    strings that do not match their `pattern`. moto checks none of this; AWS answers ValidationException."""
     where = path or "the request"
     kind = shape.type_name
     problems: list[str] = []
@@ -808,6 +849,9 @@ def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
         if shape.enum and value not in shape.enum:
             problems.append(f"{where}: `{value}` is not one of {', '.join(shape.enum)}")
         problems += _bounds(len(value), shape, where, "characters")
+        pattern = _pattern(shape.metadata.get("pattern"))
+        if pattern is not None and not pattern.search(value):
+            problems.append(f"{where}: `{value}` does not match the pattern {pattern.pattern}")
     elif kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             return [f"{where}: expected an integer, found {value!r}"]
@@ -821,6 +865,22 @@ def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
     elif kind == "timestamp" and (isinstance(value, bool) or not isinstance(value, (int, float, str, datetime))):
         return [f"{where}: expected a timestamp, found {value!r}"]
     return problems
+
+
+_PATTERNS: dict[str, re.Pattern[str] | None] = {}
+
+
+def _pattern(text: str | None) -> re.Pattern[str] | None:
+    """A model's string `pattern`, compiled once. Smithy's patterns are ECMAScript regular expressions matched
+    unanchored (a search) unless they anchor themselves; one Python's `re` cannot read is not checked."""
+    if not text:
+        return None
+    if text not in _PATTERNS:
+        try:
+            _PATTERNS[text] = re.compile(text)
+        except re.error:
+            _PATTERNS[text] = None
+    return _PATTERNS[text]
 
 
 def _bounds(size: float, shape: Any, where: str, unit: str) -> list[str]:
@@ -1025,11 +1085,10 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
         return [(f"arn:aws:glue:{region}:{account}:job/{name}", {})]
     if service == "stepfunctions":
         if "taskToken" in body:
-            # SendTaskSuccess/Failure/Heartbeat act on the state machine whose execution issued the token. A token no
-            # execution issued names no resource: Step Functions answers InvalidToken ("the provided token is not
-            # valid"), which moto does.
-            machine = _machine_of_token(body["taskToken"], region, account)
-            return [(machine or NO_RESOURCE, {})]
+            # SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat support no resource-level permissions (Service
+            # Authorization Reference, "Actions defined by AWS Step Functions": no resource type): a policy allows
+            # them only on "*", whatever state machine issued the token.
+            return [("*", {})]
         return [(body.get("executionArn") or body.get("stateMachineArn") or "*", {})]
     if service == "dynamodb":
         return [(f"arn:aws:dynamodb:{region}:{account}:table/{body.get('TableName')}", {})]
@@ -1074,37 +1133,31 @@ def _serverless_resources(body: dict[str, Any], region: str, account: str) -> li
 NO_RESOURCE = "(no such resource)"
 
 
-def _machine_of_token(token: str, region: str, account: str) -> str | None:
-    from moto.stepfunctions.responses import get_backend
-
-    for machine in get_backend(account, region).state_machines:
-        for execution in machine.executions:
-            worker = getattr(execution, "exec_worker", None)
-            pool = getattr(getattr(worker, "env", None), "callback_pool_manager", None)
-            if pool is not None and pool.get(token) is not None:
-                return machine.arn
-    return None
-
-
 def _matches(patterns: Any, value: str) -> bool:
     patterns = patterns if isinstance(patterns, list) else [patterns]
     return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in patterns)
 
 
 def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
-    """IAM condition operators the template uses: StringEquals and StringEqualsIfExists (IAM User Guide, "IAM JSON
-    policy elements: Condition operators"). Any other operator is refused rather than guessed at."""
+    """IAM condition operators the template uses: StringEquals, StringLike (`*` and `?` wildcards, case-sensitive) and
+    their IfExists forms (IAM User Guide, "IAM JSON policy elements: Condition operators"). Any other operator is
+    refused rather than guessed at."""
     for operator, keys in condition.items():
         for key, expected in keys.items():
-            expected = expected if isinstance(expected, list) else [expected]
+            expected = [str(e) for e in (expected if isinstance(expected, list) else [expected])]
             if key not in context:
                 if operator.endswith("IfExists"):
                     continue
                 return False
-            if operator.removesuffix("IfExists") != "StringEquals":
-                raise ValueError(f"condition operator {operator} is not emulated")
-            if context[key] not in [str(e) for e in expected]:
-                return False
+            match operator.removesuffix("IfExists"):
+                case "StringEquals":
+                    if context[key] not in expected:
+                        return False
+                case "StringLike":
+                    if not any(fnmatch.fnmatchcase(context[key], pattern) for pattern in expected):
+                        return False
+                case _:
+                    raise ValueError(f"condition operator {operator} is not emulated")
     return True
 
 
@@ -1308,9 +1361,24 @@ def _patch_glue() -> None:
     responses.GlueResponse.start_job_run = faulty_start
 
 
+def _glue_driver_log(run: Any, account: str, region: str) -> tuple[str, str]:
+    """Where Glue writes a run's driver errors (Glue Developer Guide, "Logging for AWS Glue jobs"): stream
+    `<JobRunId>-driver` from Glue 5.0 on (executors `<JobRunId>-<n>`), `<JobRunId>` before; group
+    /aws-glue/jobs/error, or /aws-glue/jobs/<configuration>-role/<role name>/error under a security configuration."""
+    from moto.glue.models import glue_backends
+
+    job = glue_backends[account][region].jobs.get(run.job_name)
+    version = str(getattr(job, "glue_version", None) or "5.0")
+    major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 5
+    stream = f"{run.job_run_id}-driver" if major >= 5 else run.job_run_id
+    configuration = getattr(job, "security_configuration", None)
+    role = str(getattr(job, "role", "") or "").rsplit("/", 1)[-1]
+    group = f"/aws-glue/jobs/{configuration}-role/{role}/error" if configuration else "/aws-glue/jobs/error"
+    return group, stream
+
+
 def _write_glue_error_log(run: Any, failing: dict[str, Any]) -> None:
-    """A failed Glue run's stream in /aws-glue/jobs/error, named by its run id (Glue Developer Guide, "Logging for
-    AWS Glue jobs"): the driver's error output."""
+    """A failed Glue run's driver errors, where Glue writes them (`_glue_driver_log`)."""
     from moto.logs.models import logs_backends
 
     message = failing.get("message", "the job failed")
@@ -1321,13 +1389,14 @@ def _write_glue_error_log(run: Any, failing: dict[str, Any]) -> None:
     try:
         # The clock tells each run where it lives; moto's default account and region until it has.
         account = getattr(run, "_sp_account", "123456789012")
-        backend = logs_backends[account][getattr(run, "_sp_region", "us-east-1")]
-        group = "/aws-glue/jobs/error"
+        region = getattr(run, "_sp_region", "us-east-1")
+        backend = logs_backends[account][region]
+        group, stream = _glue_driver_log(run, account, region)
         if group not in backend.groups:
             backend.create_log_group(group, {})
-        backend.create_log_stream(group, run.job_run_id)
+        backend.create_log_stream(group, stream)
         now_ms = int(time.time() * 1000)
-        backend.put_log_events(group, run.job_run_id, [{"timestamp": now_ms, "message": line} for line in lines])
+        backend.put_log_events(group, stream, [{"timestamp": now_ms, "message": line} for line in lines])
     except Exception as error:  # noqa: BLE001 - a missing log only costs the alert its tail
         print(f"emulator: no Glue error log for {run.job_run_id}: {error}", flush=True)
 

@@ -321,7 +321,8 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
     let substitutions = &resources["RunStateMachine"]["Properties"]["DefinitionSubstitutions"];
     let mut waits = 0;
     for (name, state) in machine["States"].as_object().unwrap() {
-        if state["Resource"] != "arn:aws:states:::lambda:invoke.waitForTaskToken" {
+        // In the stack's partition: `arn:${Partition}:…`, substituted with AWS::Partition.
+        if state["Resource"] != "arn:${Partition}:states:::lambda:invoke.waitForTaskToken" {
             // No Lambda task polls: only waiting tasks and plain invocations.
             assert!(
                 state["Type"] != "Wait",
@@ -414,7 +415,9 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
             s["Action"].as_vec().is_some_and(|a| {
                 a.iter()
                     .any(|a| a.as_str() == Some("states:SendTaskSuccess"))
-            }) && s["Resource"].as_str() == Some("RunStateMachine")
+                // SendTaskSuccess supports no resource-level permissions (Service Authorization Reference): only "*"
+                // allows it; a grant on the state machine's ARN would be refused on every answer.
+            }) && s["Resource"].as_str() == Some("*")
         });
     assert!(answers, "notify cannot answer the state machine's tokens");
 }
@@ -727,4 +730,34 @@ fn every_function_is_named_as_the_operators_commands_find_it() {
             "the backstop {function} is no function of the template"
         );
     }
+}
+
+#[test]
+fn no_arn_or_service_principal_is_the_commercial_partitions_alone() {
+    // The state machine's service integrations take the stack's partition; every ARN the template writes does.
+    let template_text = std::fs::read_to_string(repo().join("template.yaml")).unwrap();
+    for (number, line) in template_text.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or_default();
+        assert!(
+            !code.contains("arn:aws:"),
+            "template.yaml:{}: `arn:aws:` (use ${{AWS::Partition}})",
+            number + 1
+        );
+    }
+    for (path, machine) in state_machines() {
+        let text = machine.to_string();
+        assert!(
+            !text.contains("arn:aws:"),
+            "{}: `arn:aws:` (use ${{Partition}})",
+            path.display()
+        );
+    }
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    assert_eq!(
+        resources["RunStateMachine"]["Properties"]["DefinitionSubstitutions"]["Partition"].as_str(),
+        Some("AWS::Partition")
+    );
+    // iam:PassedToService as AWS's own EMR policies match it: StringLike `ec2.amazonaws.com*` (China's end in .cn).
+    assert!(template_text.contains("- ec2.amazonaws.com*"));
 }

@@ -959,6 +959,27 @@ async fn the_emulator_refuses_what_aws_refuses() {
         "{message}"
     );
 
+    // A string outside its model's `pattern`: an EMR Serverless tag value may hold letters, digits, spaces and
+    // `/_.:=+@-` only (botocore's emr-serverless TagValue), which a run name like `rerun!` breaks.
+    let err = aws_sdk_emrserverless::Client::new(&aws.config)
+        .create_application()
+        .name("sparkplug-witness")
+        .release_label("emr-7.5.0")
+        .r#type("SPARK")
+        .client_token("witness")
+        .tags("sparkplug:run", "rerun!")
+        .send()
+        .await
+        .unwrap_err();
+    let err = err.into_service_error();
+    assert_eq!(code(&err), "ValidationException", "{err}");
+    let message =
+        aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&err).unwrap_or_default();
+    assert!(
+        message.contains("`rerun!` does not match the pattern"),
+        "{message}"
+    );
+
     // Glue's 7-day limit on a run's Timeout.
     let err = witness_job()
         .timeout(10080)
@@ -3013,4 +3034,17 @@ async fn an_arrival_whose_trigger_failed_past_its_retries_is_replayed_from_the_f
             .any(|(_, would)| would.to_string().contains(&key)),
         "{left:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_run_named_outside_what_aws_tags_take_fails_at_once_and_starts_nothing() {
+    let aws = aws().await;
+    // Step Functions takes `!` in an execution name; EMR's and EMR Serverless's tag values do not.
+    let name = format!("rerun!{}", unique("x"));
+    aws.start_input(&name, &json!({"job": "hello_world"})).await;
+    let done = aws.wait(&name, RUN).await;
+    assert_eq!(done.status, "FAILED");
+    let cause = done.cause.unwrap_or_default();
+    assert!(cause.contains("contains `!`"), "{cause}");
+    assert!(aws.clusters(&name).await.is_empty());
 }

@@ -14,8 +14,32 @@ pub enum Enabled {
     Now { kept: usize },
 }
 
-/// Turns on EventBridge notifications for `bucket`, keeping its topic, queue and Lambda notifications.
+/// Turns on EventBridge notifications for `bucket`, keeping its topic, queue and Lambda notifications. A bucket in
+/// another Region than the client's (the stack's) is refused: S3 sends its events to the default bus of the bucket
+/// owner's account in the bucket's own Region only (EventBridge User Guide, "Amazon S3 events"), where no rule of
+/// this stack would hear them.
 pub async fn enable_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Enabled, String> {
+    let location = s3
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| format!("GetBucketLocation {bucket}: {}", explain(&e)))?;
+    // No LocationConstraint is us-east-1; `EU` is the old name of eu-west-1 (S3 API Reference, GetBucketLocation).
+    let bucket_region = match location.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1",
+        Some("EU") => "eu-west-1",
+        Some(region) => region,
+    };
+    if let Some(own) = s3.config().region().map(|r| r.as_ref()) {
+        if own != bucket_region {
+            return Err(format!(
+                "bucket {bucket} is in {bucket_region}, the stack in {own}: S3 sends a bucket's events to the default \
+                 EventBridge bus of its own Region (and account) only, where the stack's rule would never hear them; \
+                 deploy a stack in {bucket_region} for it, or replicate its objects into a bucket in {own}"
+            ));
+        }
+    }
     let current = s3
         .get_bucket_notification_configuration()
         .bucket(bucket)

@@ -262,7 +262,7 @@ async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_foun
         "cost (estimate): $0.41000",
         "triggered by: manual, input s3://acme-data-dev/landing/sales/x/_SUCCESS",
         "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/",
-        "last 50 lines of the log:\nline 31\n",
+        "last 50 lines of s3://acme-logs-dev/emr/j-1/steps/s-2/stderr.gz:\nline 31\n",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
@@ -363,8 +363,14 @@ async fn a_failed_glue_run_carries_its_error_stream() {
         ],
         ..Fake::default()
     };
+    // Glue 5.0 (the default) writes the driver's errors to stream `<JobRunId>-driver`; a stream named by the run id
+    // alone is an older version's, and not this run's.
     fake.streams.insert(
         ("/aws-glue/jobs/error".into(), "jr_9".into()),
+        vec!["an older Glue's stream".into()],
+    );
+    fake.streams.insert(
+        ("/aws-glue/jobs/error".into(), "jr_9-driver".into()),
         vec![
             "WARN retrying".into(),
             "Exception in User Class: boom".into(),
@@ -520,4 +526,118 @@ async fn an_alert_that_could_not_be_sent_gives_its_claim_back_so_a_retry_sends_i
     let (report, _) = send(&fake, &config(0), status_change(&run, "FAILED")).await;
     assert_eq!(report["sent"], format!("{run}: FAILED"));
     assert_eq!(fake.published.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_glue_runs_driver_log_is_where_its_glue_version_and_security_configuration_put_it() {
+    use sparkplug::engine::alert::glue_driver_log;
+    let mut plan = plan_of("customer_scores");
+    let job = &mut plan.glue.as_mut().unwrap().job;
+    job["GlueVersion"] = json!("5.0");
+    assert_eq!(
+        glue_driver_log(&plan, "jr_1"),
+        (
+            "/aws-glue/jobs/error".to_string(),
+            "jr_1-driver".to_string()
+        )
+    );
+    let job = &mut plan.glue.as_mut().unwrap().job;
+    job["GlueVersion"] = json!("4.0");
+    assert_eq!(glue_driver_log(&plan, "jr_1").1, "jr_1");
+    let job = &mut plan.glue.as_mut().unwrap().job;
+    job["SecurityConfiguration"] = json!("kms-logs");
+    job["Role"] = json!("arn:aws:iam::123456789012:role/service-role/sparkplug-glue");
+    assert_eq!(
+        glue_driver_log(&plan, "jr_1").0,
+        "/aws-glue/jobs/kms-logs-role/sparkplug-glue/error"
+    );
+}
+
+/// The YARN client's lines a `spark-submit --deploy-mode cluster` step's stderr holds.
+fn yarn_client(application: &str) -> String {
+    let mut lines = vec![format!(
+        "INFO YarnClientImpl: Submitted application {application}"
+    )];
+    lines
+        .extend((0..30).map(|_| {
+            format!("INFO Client: Application report for {application} (state: RUNNING)")
+        }));
+    lines.push(format!(
+        "Exception in thread \"main\" org.apache.spark.SparkException: Application {application} finished with failed status"
+    ));
+    lines.join("\n")
+}
+
+#[test]
+fn a_cluster_mode_steps_application_and_its_drivers_container_log_are_found() {
+    use sparkplug::engine::alert::{driver_container_stderr, yarn_application};
+    let application = "application_1796380000000_0002";
+    assert_eq!(
+        yarn_application(&yarn_client(application)).as_deref(),
+        Some(application)
+    );
+    assert_eq!(
+        yarn_application("no application here; application_x_1"),
+        None
+    );
+    assert_eq!(
+        driver_container_stderr("emr/j-1/steps/s-2/stderr.gz", application).as_deref(),
+        Some("emr/j-1/containers/application_1796380000000_0002/container_1796380000000_0002_01_000001/stderr.gz")
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_mode_step_alerts_with_its_drivers_exception_and_says_which_file() {
+    let (mut fake, run) = failed_emr_run(None);
+    let application = "application_1796380000000_0002";
+    fake.objects.insert(
+        ("acme-logs-dev".into(), "emr/j-1/steps/s-2/stderr.gz".into()),
+        (0, gzip(&yarn_client(application))),
+    );
+    let container = "emr/j-1/containers/application_1796380000000_0002/container_1796380000000_0002_01_000001/stderr.gz";
+    fake.objects.insert(
+        ("acme-logs-dev".into(), container.into()),
+        (0, gzip("INFO starting\nException in thread \"main\" java.lang.ArithmeticException: / by zero\n")),
+    );
+    let (report, _) = send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    assert!(report["sent"].is_string());
+    let detail = &fake.events.lock().unwrap()[0].2;
+    assert_eq!(
+        detail["log_tail"],
+        json!([
+            "INFO starting",
+            "Exception in thread \"main\" java.lang.ArithmeticException: / by zero"
+        ])
+    );
+    assert_eq!(
+        detail["log_tail_from"],
+        format!("s3://acme-logs-dev/{container}")
+    );
+    assert!(fake.published.lock().unwrap()[0]
+        .2
+        .contains(&format!("last 2 lines of s3://acme-logs-dev/{container}:")));
+}
+
+#[tokio::test]
+async fn a_drivers_container_log_that_never_comes_leaves_the_steps_own_tail() {
+    let (mut fake, run) = failed_emr_run(None);
+    fake.objects.insert(
+        ("acme-logs-dev".into(), "emr/j-1/steps/s-2/stderr.gz".into()),
+        (0, gzip(&yarn_client("application_1796380000000_0002"))),
+    );
+    let (_, slept) = send(&fake, &config(20), status_change(&run, "FAILED")).await;
+    assert!(!slept.is_empty(), "it waited for the container log");
+    let detail = &fake.events.lock().unwrap()[0].2;
+    assert_eq!(
+        detail["log_tail_from"],
+        "s3://acme-logs-dev/emr/j-1/steps/s-2/stderr.gz"
+    );
+    assert!(detail["log_tail"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("finished with failed status"));
 }

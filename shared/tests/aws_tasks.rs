@@ -1261,3 +1261,55 @@ fn a_console_run_is_named_after_its_execution() {
     let plan = trigger::resolve_plan(&config.catalog, &config.vars, input, now()).unwrap();
     assert_eq!(plan.run_name, "mine");
 }
+
+#[tokio::test]
+async fn limits_that_free_up_are_retried_where_the_call_says_so_and_refused_elsewhere() {
+    use sparkplug::engine::ports::{GlueApi, ServerlessApi};
+    // Glue StartJobRun: the account's concurrent runs or DPUs, which free up as runs end (a backfill meets them).
+    let aws = FakeAws::new();
+    aws.error(
+        "StartJobRun",
+        400,
+        "ResourceNumberLimitExceededException",
+        "Failed to start job run due to the account's concurrent run limit",
+    );
+    let err = aws
+        .glue()
+        .start_job_run(&json!({"JobName": "sparkplug-customer_scores-dev"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Retryable, "{err:?}");
+    // CreateJob's is a real limit on the number of jobs: refused.
+    let aws = FakeAws::new();
+    aws.error(
+        "CreateJob",
+        400,
+        "ResourceNumberLimitExceededException",
+        "too many jobs",
+    );
+    let err = aws
+        .glue()
+        .create_job(
+            &json!({"Name": "sparkplug-x-dev", "Role": "r", "Command": {"Name": "glueetl"}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err:?}");
+    // EMR Serverless: StartJobRun or UpdateApplication racing the application's auto-start or auto-stop.
+    let aws = FakeAws::new();
+    aws.error(
+        "StartJobRun",
+        409,
+        "ConflictException",
+        "application is STOPPING",
+    );
+    let err = aws
+        .serverless()
+        .start_job_run(
+            "00abc",
+            &json!({"executionRoleArn": "arn:aws:iam::1:role/r", "clientToken": "t"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Retryable, "{err:?}");
+}

@@ -337,10 +337,33 @@ fn glue_jobs_are_checked() {
         &format!("{GOOD_GLUE}\n[jobs.score.glue]\nmax_capacity = 2.0\nworker_type = \"G.1X\"\n"),
         "score.glue.max_capacity: MaxCapacity cannot be used together with worker_type",
     );
+    // With an `env` var, a Glue job name of the job's own must name it: dev and prod would share the job otherwise.
+    let with_env = GOOD_GLUE;
+    assert_problem(
+        &format!("{with_env}\n[jobs.score.glue]\njob_name = \"sparkplug-score\"\n"),
+        "score.glue.job_name: `sparkplug-score` names no environment: put `${env}` in it",
+    );
+    assert_eq!(
+        problems(&format!(
+            "{with_env}\n[jobs.score.glue]\njob_name = \"sparkplug-score-${{env}}\"\n"
+        )),
+        Vec::<String>::new()
+    );
+    // A Glue retry is another job run, which the run does not wait on: refused, with the reason.
+    assert_problem(
+        &format!("{GOOD_GLUE}\n[jobs.score.glue]\nmax_retries = 2\n"),
+        "score.glue.max_retries: must be 0: a Glue retry is a new job run",
+    );
+    // Glue 2.0 and later refuse MaxCapacity for Spark jobs (CreateJob): said, with the way to size instead.
+    assert_problem(
+        &format!("{GOOD_GLUE}\ncreate_job = {{ MaxCapacity = 2.0 }}\n"),
+        "score.create_job.MaxCapacity: Glue 5.0 refuses MaxCapacity for Spark jobs (2.0 and later): size the job with \
+         worker_type and number_of_workers",
+    );
     // Sizing given in create_job replaces sparkplug's default sizing: no conflict of the user's making.
     assert_eq!(
         problems(&format!(
-            "{GOOD_GLUE}\ncreate_job = {{ MaxCapacity = 2.0 }}\n"
+            "{GOOD_GLUE}\ncreate_job = {{ WorkerType = \"G.2X\", NumberOfWorkers = 4 }}\n"
         )),
         Vec::<String>::new()
     );

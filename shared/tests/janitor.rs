@@ -182,6 +182,7 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
         "ListClusters",
         json!({"Clusters": [
             {"Id": "j-PROD", "Name": "run-a", "Status": {"State": "WAITING"}},
+            {"Id": "j-BUSY", "Name": "run-x", "Status": {"State": "WAITING"}},
             {"Id": "j-LEAKED", "Name": "run-b", "Status": {"State": "WAITING"}},
             {"Id": "j-LIVE", "Name": "run-c", "Status": {"State": "RUNNING"}},
             {"Id": "j-NOEXEC", "Name": "run-d", "Status": {"State": "WAITING"}}
@@ -192,6 +193,13 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
         400,
         "AccessDeniedException",
         "another environment's",
+    );
+    // A throttled look at one cluster does not end the sweep: the others are still looked at.
+    aws.error(
+        "DescribeCluster",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
     );
     aws.ok("DescribeCluster", cluster("j-LEAKED", "run-b", "dev"));
     aws.ok("DescribeCluster", cluster("j-LIVE", "run-c", "dev"));

@@ -478,7 +478,8 @@ job_flow_overrides = { StepConcurrencyLevel = 2 }
 
 #[test]
 fn a_verbatim_boto3_create_job_is_never_contradicted_by_sparkplug_defaults() {
-    // As a talk's code passes it to boto3: MaxCapacity sizing, an old GlueVersion, its own DefaultArguments.
+    // As a talk's code passes it to boto3: MaxCapacity sizing, an old GlueVersion (1.0: Glue 2.0 and later refuse
+    // MaxCapacity, and `validate` says so), its own DefaultArguments.
     let plan = plan_from(
         r#"
 [defaults.glue]
@@ -493,14 +494,14 @@ engine = "glue"
 [jobs.legacy.create_job]
 Command = { Name = "glueetl", ScriptLocation = "s3://artifacts/legacy.scala" }
 MaxCapacity = 10.0
-GlueVersion = "3.0"
+GlueVersion = "1.0"
 DefaultArguments = { "--class" = "com.acme.Legacy", "--extra-jars" = "s3://artifacts/legacy.jar", "--job-language" = "scala" }
 "#,
         "legacy",
     );
     let glue = plan.glue.unwrap();
     assert_eq!(glue.job["MaxCapacity"], 10.0);
-    assert_eq!(glue.job["GlueVersion"], "3.0");
+    assert_eq!(glue.job["GlueVersion"], "1.0");
     for key in ["WorkerType", "NumberOfWorkers"] {
         assert!(
             glue.job.get(key).is_none(),

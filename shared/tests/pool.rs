@@ -308,6 +308,27 @@ fn validation_names_what_a_pool_or_a_pooled_job_gets_wrong() {
         text.contains("clicks.pool: no pool `shraed` in [pools]; the catalog has: shared"),
         "{text}"
     );
+    // Limits EMR refuses: the idle auto-termination backstop past 604,800 s; a release before steps side by side.
+    let limits = CATALOG
+        .replace("idle_minutes = 10", "idle_minutes = 10070")
+        .replace(
+            "[pools.shared]\n",
+            "[pools.shared]\nrelease_label = \"emr-5.27.0\"\n",
+        );
+    let text = catalog_of(&limits).unwrap_err();
+    assert!(
+        text.contains("pools.shared.idle_minutes: over 10065: EMR's idle auto-termination"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pools.shared.release_label: emr-5.27.0: a pool needs EMR 5.28.0 or later"),
+        "{text}"
+    );
+    assert!(catalog_of(&CATALOG.replace(
+        "[pools.shared]\n",
+        "[pools.shared]\nrelease_label = \"emr-5.28.0\"\n"
+    ))
+    .is_ok());
 
     let two_steps = CATALOG.replace(
         "jar = \"s3://acme-artifacts-dev/jars/clicks.jar\"\nclass = \"com.acme.Clicks\"\nargs = [\"{input}\"]",

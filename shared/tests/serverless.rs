@@ -162,9 +162,9 @@ fn validation_names_what_an_emr_serverless_job_gets_wrong() {
         .contains("orders.class: missing"));
     // Two jobs naming one application must agree on it; the job run's role may differ.
     let shared = format!(
-        "{CATALOG}application_name = \"acme-batch\"\n\n[jobs.returns]\nengine = \"emr_serverless\"\n\
+        "{CATALOG}application_name = \"acme-batch-${{env}}\"\n\n[jobs.returns]\nengine = \"emr_serverless\"\n\
          jar = \"s3://acme-artifacts-dev/jars/returns.jar\"\nclass = \"com.acme.Returns\"\n\
-         [jobs.returns.emr_serverless]\napplication_name = \"acme-batch\"\nauto_stop_minutes = 10\n\
+         [jobs.returns.emr_serverless]\napplication_name = \"acme-batch-${{env}}\"\nauto_stop_minutes = 10\n\
          execution_role = \"arn:aws:iam::123456789012:role/returns\"\n"
     );
     assert_eq!(
@@ -176,7 +176,7 @@ fn validation_names_what_an_emr_serverless_job_gets_wrong() {
         "one error, for the second job"
     );
     assert!(catalog_of(&shared).unwrap_err().contains(
-        "returns.emr_serverless.application_name: `acme-batch` is also `orders`'s application, with other \
+        "returns.emr_serverless.application_name: `acme-batch-dev` is also `orders`'s application, with other \
          architecture, initialCapacity, maximumCapacity: jobs sharing an application set it alike"
     ));
     // Alike as planned: a default written out (the release) is the default left out.
@@ -441,4 +441,37 @@ async fn finish_prices_what_was_billed_and_cancels_a_job_run_the_run_outlived() 
     );
     assert_eq!(summary["error"], "Timeout");
     assert_eq!(summary["job_run_id"], "jr-9");
+}
+
+#[test]
+fn an_applications_token_changes_with_what_is_created() {
+    use sparkplug::engine::serverless::application_token;
+    let settings =
+        json!({"name": "sparkplug-orders-dev", "releaseLabel": "emr-7.5.0", "type": "SPARK"});
+    let token = application_token("sparkplug-orders-dev", &settings);
+    // Two first runs at once send one request: one token, one application.
+    assert_eq!(
+        token,
+        application_token("sparkplug-orders-dev", &settings.clone())
+    );
+    // Re-created with other settings (after a catalog change): another token, so the old request is not replayed.
+    let changed =
+        json!({"name": "sparkplug-orders-dev", "releaseLabel": "emr-7.6.0", "type": "SPARK"});
+    assert_ne!(token, application_token("sparkplug-orders-dev", &changed));
+    // CreateApplication's clientToken: 1 to 64 characters of [A-Za-z0-9._-] (botocore emr-serverless model).
+    assert!(
+        token.len() <= 64
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    );
+}
+
+#[test]
+fn an_application_name_of_the_jobs_own_names_the_environment() {
+    // dev and prod in one account would share (and update) one application otherwise.
+    let shared = format!("{CATALOG}application_name = \"acme-batch\"\n");
+    assert!(catalog_of(&shared).unwrap_err().contains(
+        "orders.emr_serverless.application_name: `acme-batch` names no environment: put `${env}` in it"
+    ));
 }

@@ -47,6 +47,18 @@ pub fn kind_of_code(code: &str, status: Option<u16>) -> ErrorKind {
     }
 }
 
+/// An error that this call's documentation calls transient although its code means "refused" elsewhere: retried.
+/// Glue StartJobRun's `ResourceNumberLimitExceededException` is the account's concurrent-run or DPU limit, which frees
+/// up as runs end (a backfill meets it; CreateJob's is a real limit on jobs and stays `InvalidInput`); EMR
+/// Serverless's `ConflictException` on StartJobRun or UpdateApplication is the application racing its own auto-start
+/// or auto-stop (EMR Serverless API Reference: UpdateApplication only in CREATED or STOPPED).
+pub(crate) fn transient_for_this_call(mut error: AwsError, codes: &[&str]) -> AwsError {
+    if codes.contains(&error.code.as_str()) {
+        error.kind = ErrorKind::Retryable;
+    }
+    error
+}
+
 /// Classifies an SDK error for the state machine: throttling, 5xx and transport failures are retryable.
 pub(crate) fn classify<E, R>(error: SdkError<E, R>) -> AwsError
 where

@@ -6,7 +6,9 @@ use aws_sdk_glue::types::{JobCommand, JobRun};
 use aws_sdk_glue::Client;
 use serde_json::{json, Map, Value};
 
-use super::{classify, json_body, missing, no_sdk_retries, str_field, to_chrono};
+use super::{
+    classify, json_body, missing, no_sdk_retries, str_field, to_chrono, transient_for_this_call,
+};
 use crate::engine::ports::{AwsError, GlueApi, GlueRunView};
 use crate::run::plan::GLUE_RUN_ARGUMENT;
 
@@ -162,7 +164,9 @@ impl GlueApi for Glue {
             .mutate_request(json_body(request))
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| {
+                transient_for_this_call(classify(e), &["ResourceNumberLimitExceededException"])
+            })?;
         output
             .job_run_id()
             .map(str::to_string)

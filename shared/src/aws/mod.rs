@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::engine::errors::{AwsError, ErrorKind};
-pub(crate) use errors::classify;
+pub(crate) use errors::{classify, transient_for_this_call};
 
 /// Replaces a request's JSON body with `body`, before it is signed: EMR, Glue and Step Functions speak JSON with
 /// the API's own field names, so a plan's request goes out exactly as the user wrote it, every field included.

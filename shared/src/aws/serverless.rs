@@ -5,7 +5,7 @@ use aws_sdk_emrserverless::types::{JobRunState, ResourceUtilization};
 use aws_sdk_emrserverless::Client;
 use serde_json::{json, Map, Value};
 
-use super::{classify, json_body, missing, str_field, to_chrono};
+use super::{classify, json_body, missing, str_field, to_chrono, transient_for_this_call};
 use crate::engine::ports::{
     ApplicationView, AwsError, ServerlessApi, ServerlessRunView, ServerlessUsage,
 };
@@ -157,7 +157,7 @@ impl ServerlessApi for Serverless {
             .mutate_request(json_body(&with_client_token(update)))
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| transient_for_this_call(classify(e), &["ConflictException"]))?;
         Ok(())
     }
 
@@ -177,7 +177,7 @@ impl ServerlessApi for Serverless {
             .mutate_request(json_body(request))
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| transient_for_this_call(classify(e), &["ConflictException"]))?;
         Ok(output.job_run_id().to_string())
     }
 

@@ -2,7 +2,7 @@
 //! what an operator needs to act: the job, the run, what triggered it, the failed step and its reason, where the
 //! logs are, a link to the execution, the cost estimate, and the **last lines of the log that says why** — the
 //! failed EMR step's `stderr.gz` (which EMR writes to the cluster's log URI minutes after the failure: looked for
-//! with backoff, then sent without it, saying so) or the Glue run's stream in `/aws-glue/jobs/error`.
+//! with backoff, then sent without it, saying so) or the Glue run's driver stream ([`glue_driver_log`]).
 //!
 //! Published to the stack's SNS topic (email, chat) and as an EventBridge event (`source` [`EVENT_SOURCE`],
 //! `detail-type` [`EVENT_DETAIL_TYPE`]). Once per run: the first delivery claims the run in the token table, a
@@ -33,8 +33,34 @@ pub const EVENT_SOURCE: &str = "sparkplug";
 pub const EVENT_DETAIL_TYPE: &str = "sparkplug Run Alert";
 /// How many log lines an alert carries.
 pub const TAIL_LINES: usize = 50;
-/// Glue's error log group (Glue Developer Guide, "Logging for AWS Glue jobs": a stream per run id).
+/// Glue's error log group: system, Spark and Glue-logger lines and the driver's standard error (Glue Developer Guide,
+/// "Logging for AWS Glue jobs"); user standard output goes to `/aws-glue/jobs/output`.
 pub const GLUE_ERROR_LOG_GROUP: &str = "/aws-glue/jobs/error";
+
+/// Where a Glue run's driver writes its errors (Glue Developer Guide, "Logging for AWS Glue jobs"): Glue 5.0 names the
+/// driver's stream `<JobRunId>-driver` (executors `<JobRunId>-<n>`), earlier versions `<JobRunId>`; with a security
+/// configuration the group is `/aws-glue/jobs/<configuration>-role/<role name>/error`. (group, stream).
+pub fn glue_driver_log(plan: &RunPlan, run_id: &str) -> (String, String) {
+    let job = plan.glue.as_ref().map(|g| &g.job);
+    let text = |key: &str| job.and_then(|j| j.get(key)).and_then(Value::as_str);
+    let version = text("GlueVersion")
+        .and_then(|v| v.split_once('.'))
+        .and_then(|(major, _)| major.parse::<u32>().ok())
+        .unwrap_or(5);
+    let stream = if version >= 5 {
+        format!("{run_id}-driver")
+    } else {
+        run_id.to_string()
+    };
+    let group = match (text("SecurityConfiguration"), text("Role")) {
+        (Some(configuration), Some(role)) => {
+            let role = role.rsplit('/').next().unwrap_or(role);
+            format!("/aws-glue/jobs/{configuration}-role/{role}/error")
+        }
+        _ => GLUE_ERROR_LOG_GROUP.to_string(),
+    };
+    (group, stream)
+}
 
 /// What the alert function needs besides its clients.
 #[derive(Debug, Clone)]
@@ -93,6 +119,9 @@ pub struct Alert {
     /// Why there is no tail, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_tail_note: Option<String>,
+    /// The file the tail was read from (`s3://…` or `cloudwatch:<group>:<stream>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail_from: Option<String>,
     /// Sent by the backstop's look, not on the run's end event (which was lost or failed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
@@ -150,7 +179,10 @@ impl Alert {
         }
         if !self.log_tail.is_empty() {
             lines.push(String::new());
-            lines.push(format!("last {} lines of the log:", self.log_tail.len()));
+            match &self.log_tail_from {
+                Some(from) => lines.push(format!("last {} lines of {from}:", self.log_tail.len())),
+                None => lines.push(format!("last {} lines of the log:", self.log_tail.len())),
+            }
             lines.extend(self.log_tail.iter().cloned());
         } else if let Some(note) = &self.log_tail_note {
             lines.push(String::new());
@@ -240,15 +272,7 @@ pub fn serverless_driver_stderr(summary: &Value) -> Option<(String, String)> {
 
 /// The last `lines` lines of a gzip-compressed log.
 pub fn gzip_tail(bytes: &[u8], lines: usize) -> Result<Vec<String>, String> {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("the log is not gzip text: {e}"))?;
-    let all: Vec<&str> = text.lines().collect();
-    Ok(all[all.len().saturating_sub(lines)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect())
+    gzip_text(bytes).map(|text| last_lines(&text, lines))
 }
 
 /// The alert function: an execution's status change → at most one alert; or the catch-up (`{"catch_up": true}`).
@@ -498,11 +522,15 @@ where
         cost_usd: summary["cost"]["usd"].as_f64(),
         log_tail: Vec::new(),
         log_tail_note: None,
+        log_tail_from: None,
         late,
     };
     if status != "SUCCEEDED" {
         match tail(config, logs, plan, &summary, sleep).await? {
-            Ok(lines) => alert.log_tail = lines,
+            Ok((lines, from)) => {
+                alert.log_tail = lines;
+                alert.log_tail_from = Some(from);
+            }
             Err(note) => alert.log_tail_note = Some(note),
         }
     }
@@ -517,15 +545,63 @@ where
     Ok(())
 }
 
-/// The log tail, or why there is none. Looks again with doubling pauses while the log has not arrived, up to
-/// `config.log_wait`.
+/// The application id in a `spark-submit --deploy-mode cluster` step's stderr: the YARN client's "Submitted
+/// application application_…" and "Application report for application_…" lines name it (the last one named).
+pub fn yarn_application(step_stderr: &str) -> Option<String> {
+    step_stderr
+        .match_indices("application_")
+        .filter_map(|(at, _)| {
+            let rest = &step_stderr[at + "application_".len()..];
+            let (stamp, rest) = rest.split_once('_')?;
+            let sequence: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            (!stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit()) && !sequence.is_empty())
+                .then(|| format!("application_{stamp}_{sequence}"))
+        })
+        .last()
+}
+
+/// Where YARN aggregates a cluster-mode driver's stderr, beside the step's logs (EMR Management Guide, "View log files
+/// archived to Amazon S3": `<LogUri><cluster-id>/containers/<application>/<container>/stderr.gz`): the application
+/// master's first container, `container_<stamp>_<sequence>_01_000001`, which runs the driver in cluster mode.
+pub fn driver_container_stderr(step_stderr_key: &str, application: &str) -> Option<String> {
+    let (cluster_prefix, _) = step_stderr_key.split_once("/steps/")?;
+    let container = application.replacen("application_", "container_", 1) + "_01_000001";
+    Some(format!(
+        "{cluster_prefix}/containers/{application}/{container}/stderr.gz"
+    ))
+}
+
+/// The whole text of a gzip-compressed log.
+fn gzip_text(bytes: &[u8]) -> Result<String, String> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("the log is not gzip text: {e}"))?;
+    Ok(text)
+}
+
+fn last_lines(text: &str, lines: usize) -> Vec<String> {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// A log's last lines and where they were read.
+type Tail = (Vec<String>, String);
+
+/// The log tail and the file it was read from, or why there is none. Looks again with doubling pauses while the log
+/// has not arrived, up to `config.log_wait`. For an EMR step run in cluster mode, the tail is the driver's container
+/// stderr (the step's own stderr then holds only the YARN client's polling); a step that names no YARN application
+/// (client mode, a command that is not Spark) is tailed itself.
 async fn tail<S, F>(
     config: &AlertConfig,
     logs: &impl LogsApi,
     plan: &RunPlan,
     summary: &Value,
     sleep: &S,
-) -> Result<Result<Vec<String>, String>, TaskError>
+) -> Result<Result<Tail, String>, TaskError>
 where
     S: Fn(StdDuration) -> F,
     F: Future<Output = ()>,
@@ -533,16 +609,45 @@ where
     let started = std::time::Instant::now();
     let mut waited = StdDuration::ZERO;
     let mut pause = config.first_pause;
+    // The step's own tail, once read: what goes out if the driver's container log never arrives.
+    let mut step_tail: Option<Tail> = None;
     loop {
-        let found = match plan.engine {
+        let s3_tail = |bucket: &str, key: &str, bytes: &[u8]| {
+            gzip_tail(bytes, TAIL_LINES).map(|lines| (lines, format!("s3://{bucket}/{key}")))
+        };
+        let found: Option<Result<Tail, String>> = match plan.engine {
             Engine::Emr => {
                 let Some((bucket, key)) = emr_step_stderr(plan, summary) else {
                     return Ok(Err("no step failed".into()));
                 };
-                logs.s3_object(&bucket, &key)
+                match logs
+                    .s3_object(&bucket, &key)
                     .await
                     .map_err(|e| TaskError::aws("GetObject", e))?
-                    .map(|bytes| gzip_tail(&bytes, TAIL_LINES))
+                {
+                    None => None,
+                    Some(bytes) => match gzip_text(&bytes) {
+                        Err(why) => Some(Err(why)),
+                        Ok(text) => {
+                            let own = (
+                                last_lines(&text, TAIL_LINES),
+                                format!("s3://{bucket}/{key}"),
+                            );
+                            match yarn_application(&text)
+                                .and_then(|app| driver_container_stderr(&key, &app))
+                            {
+                                None => Some(Ok(own)),
+                                Some(container) => {
+                                    step_tail = Some(own);
+                                    logs.s3_object(&bucket, &container)
+                                        .await
+                                        .map_err(|e| TaskError::aws("GetObject", e))?
+                                        .map(|bytes| s3_tail(&bucket, &container, &bytes))
+                                }
+                            }
+                        }
+                    },
+                }
             }
             Engine::EmrServerless => {
                 let Some((bucket, key)) = serverless_driver_stderr(summary) else {
@@ -561,27 +666,31 @@ where
                 logs.s3_object(&bucket, &key)
                     .await
                     .map_err(|e| TaskError::aws("GetObject", e))?
-                    .map(|bytes| gzip_tail(&bytes, TAIL_LINES))
+                    .map(|bytes| s3_tail(&bucket, &key, &bytes))
             }
             Engine::Glue => {
                 let Some(run_id) = summary["glue_run_id"].as_str() else {
                     return Ok(Err("no Glue run".into()));
                 };
-                logs.log_events(GLUE_ERROR_LOG_GROUP, run_id, TAIL_LINES)
+                let (group, stream) = glue_driver_log(plan, run_id);
+                logs.log_events(&group, &stream, TAIL_LINES)
                     .await
                     .map_err(|e| TaskError::aws("GetLogEvents", e))?
-                    .map(Ok)
+                    .map(|lines| Ok((lines, format!("cloudwatch:{group}:{stream}"))))
             }
         };
         match found {
-            Some(Ok(lines)) if !lines.is_empty() => return Ok(Ok(lines)),
+            Some(Ok((lines, from))) if !lines.is_empty() => return Ok(Ok((lines, from))),
             Some(Ok(_)) => return Ok(Err("the log is empty".into())),
             Some(Err(why)) => return Ok(Err(why)),
             None if waited + pause > config.log_wait => {
+                if let Some(own) = step_tail {
+                    return Ok(Ok(own));
+                }
                 return Ok(Err(format!(
                     "the log had not arrived after {} s (EMR and Glue write logs minutes late)",
                     started.elapsed().as_secs().max(waited.as_secs())
-                )))
+                )));
             }
             None => {
                 sleep(pause).await;

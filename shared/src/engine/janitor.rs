@@ -410,6 +410,9 @@ pub struct Leftovers {
     pub glue_runs: Vec<(String, String, String)>,
     /// Live EMR Serverless job runs whose run has ended: (application id, job run id, run).
     pub job_runs: Vec<(String, String, String)>,
+    /// Clusters not looked at this time (DescribeCluster throttled): the next sweep looks again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 impl Leftovers {
@@ -457,6 +460,13 @@ pub async fn leftovers(
             Ok(cluster) => cluster,
             // Another environment's (or not sparkplug's): this function may not describe it.
             Err(e) if e.code == "AccessDeniedException" => continue,
+            // ListClusters names every active cluster of the account: a throttled look at one of them must not
+            // end the sweep before the others (EMR's per-API token buckets; the next sweep looks again).
+            Err(e) if e.kind == super::errors::ErrorKind::Retryable => {
+                warn!(cluster = %summary.id, error = %e, "sweep: could not describe a cluster this time");
+                found.skipped.push(summary.id);
+                continue;
+            }
             Err(e) => return Err(TaskError::aws("DescribeCluster", e)),
         };
         if cluster.tags.get(TAG_ENVIRONMENT).map(String::as_str) != config.environment() {

@@ -71,10 +71,16 @@ fn serverless_plan(plan: &RunPlan) -> Result<(&EmrServerlessPlan, String), TaskE
     Ok((part, name))
 }
 
-/// CreateApplication's idempotency token for an application name: two first runs at once (of one job, or of jobs
-/// sharing the application) create one application; EMR Serverless does not keep names unique.
-fn application_token(name: &str) -> String {
-    let digest = Sha256::digest(name.as_bytes());
+/// CreateApplication's idempotency token for an application as planned: two first runs at once (of one job, or of
+/// jobs sharing the application) create one application, since EMR Serverless does not keep names unique; an
+/// application created with other settings (one deleted and re-created after a catalog change) gets another token,
+/// so that EMR Serverless never answers it with the old request's application.
+pub fn application_token(name: &str, request: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.to_string().as_bytes());
+    let digest = hasher.finalize();
     let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("sparkplug-{hash}")
 }
@@ -118,7 +124,7 @@ pub async fn ensure_application(
         .map_err(|e| TaskError::aws("GetApplication", e))?
     else {
         let mut request = part.application.clone();
-        request["clientToken"] = Value::String(application_token(&name));
+        request["clientToken"] = Value::String(application_token(&name, &part.application));
         let id = serverless
             .create_application(&request)
             .await

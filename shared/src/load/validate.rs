@@ -19,7 +19,7 @@ use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
-    MAX_PLAN_BYTES, POOLED_ONE_STEP,
+    MAX_PLAN_BYTES, POOLED_ONE_STEP, POOL_BACKSTOP_MINUTES,
 };
 use crate::run::runkey::check_job_name;
 use crate::run::s3::{check_bucket_name, S3Location};
@@ -462,6 +462,9 @@ fn check_triggers(c: &mut Checker<'_>, job: &Job) {
 
 /// Warm pools: their sharing settings, and their cluster settings as a job's `emr` (the clusters themselves are
 /// checked as each pooled job's rendered plan).
+/// AutoTerminationPolicy's IdleTimeout: 60 to 604,800 seconds (EMR API Reference).
+const MAX_IDLE_TIMEOUT_SECONDS: u64 = 604_800;
+
 fn check_pools(c: &mut Checker<'_>) {
     for (name, pool) in &c.catalog.pools {
         let at = |field: &str| format!("pools.{name}.{field}");
@@ -474,10 +477,15 @@ fn check_pools(c: &mut Checker<'_>) {
         if pool.idle_minutes == Some(0) {
             c.error(&at("idle_minutes"), "must be at least 1");
         }
-        if pool.idle_minutes.is_some_and(|m| m > 7 * 24 * 60) {
+        // EMR's idle auto-termination, the backstop, waits idle_minutes + POOL_BACKSTOP_MINUTES, and its IdleTimeout
+        // is at most 604,800 s (EMR API Reference, AutoTerminationPolicy).
+        let most = MAX_IDLE_TIMEOUT_SECONDS / 60 - u64::from(POOL_BACKSTOP_MINUTES);
+        if pool.idle_minutes.is_some_and(|m| u64::from(m) > most) {
             c.error(
                 &at("idle_minutes"),
-                "over 10080 (7 days): EMR's idle auto-termination, the backstop, cannot wait longer",
+                format!(
+                    "over {most}: EMR's idle auto-termination, the backstop {POOL_BACKSTOP_MINUTES} minutes later, waits 604800 s (7 days) at most"
+                ),
             );
         }
         // RunJobFlow StepConcurrencyLevel: 1 to 256.
@@ -507,6 +515,19 @@ fn check_pools(c: &mut Checker<'_>) {
         }
         if let Some(log_uri) = &settings.log_uri {
             c.s3_uri(&at("log_uri"), log_uri, false);
+        }
+        // Steps side by side (StepConcurrencyLevel > 1) and CancelSteps of a RUNNING step, which a pooled run's end
+        // needs, came with EMR 5.28.0 (EMR Management Guide, "Considerations for running multiple steps in
+        // parallel"; EMR API Reference, CancelSteps).
+        if let Some(release) = &settings.release_label {
+            if emr_release(release).is_some_and(|version| version < (5, 28)) {
+                c.error(
+                    &at("release_label"),
+                    format!(
+                        "{release}: a pool needs EMR 5.28.0 or later (steps side by side, and CancelSteps of a running step when a run ends)"
+                    ),
+                );
+            }
         }
         if pool.emr.idle_timeout_seconds.is_some() {
             c.error(
@@ -780,7 +801,32 @@ fn check_class(c: &mut Checker<'_>, path: &str, class: &str) {
 
 /// EMR Serverless: one jar run by spark-submit on an application (EMR Serverless API, CreateApplication and
 /// StartJobRun).
+/// A name of the job's own for a Glue job or an EMR Serverless application must name the environment (`${env}`) when
+/// the catalog has one: dev and prod in one account would otherwise share one Glue job (each deploy's UpdateJob
+/// rewriting the other's) or one application — the functions' grants scope them by the `sparkplug-` prefix only.
+fn check_names_environment(c: &mut Checker<'_>, field: &str, name: Option<&String>) {
+    if !c.catalog.vars.contains_key("env") {
+        return;
+    }
+    if let Some(name) = name.filter(|n| !n.contains("${env}")) {
+        c.error(
+            field,
+            format!(
+                "`{name}` names no environment: put `${{env}}` in it, or dev and prod in one account share it (and \
+                 rewrite each other's settings)"
+            ),
+        );
+    }
+}
+
 fn check_serverless(c: &mut Checker<'_>, job: &Job) {
+    let name = job
+        .emr_serverless
+        .as_ref()
+        .and_then(|s| s.application_name.as_ref())
+        .or(c.catalog.defaults.emr_serverless.application_name.as_ref())
+        .cloned();
+    check_names_environment(c, "emr_serverless.application_name", name.as_ref());
     for (field, present) in [
         ("pool", job.pool.is_some()),
         ("emr", job.emr.is_some()),
@@ -883,6 +929,13 @@ fn check_serverless(c: &mut Checker<'_>, job: &Job) {
 }
 
 fn check_glue(c: &mut Checker<'_>, job: &Job) {
+    let name = job
+        .glue
+        .as_ref()
+        .and_then(|g| g.job_name.as_ref())
+        .or(c.catalog.defaults.glue.job_name.as_ref())
+        .cloned();
+    check_names_environment(c, "glue.job_name", name.as_ref());
     if job.pool.is_some() {
         c.error(
             "pool",
@@ -1204,6 +1257,18 @@ fn check_steps(c: &mut Checker<'_>, steps: &[Value], concurrency: u64) {
 /// Glue job names the template's policies let the functions manage (`job/sparkplug-*`).
 pub const GLUE_JOB_NAME_PREFIX: &str = "sparkplug-";
 
+/// `emr-5.28.0` → (5, 28).
+fn emr_release(label: &str) -> Option<(u32, u32)> {
+    let mut parts = label.strip_prefix("emr-")?.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// `4.0` → (4, 0).
+fn glue_version(version: &str) -> Option<(u32, u32)> {
+    let (major, minor) = version.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 fn check_glue_requests(c: &mut Checker<'_>, create: &Value) {
     if let Some(name) = create.get("Name").and_then(Value::as_str) {
         if !name.starts_with(GLUE_JOB_NAME_PREFIX) {
@@ -1250,6 +1315,36 @@ fn check_glue_requests(c: &mut Checker<'_>, create: &Value) {
         c.error(
             "create_job.MaxCapacity",
             "MaxCapacity cannot be used together with WorkerType/NumberOfWorkers",
+        );
+    }
+    // A Glue retry is a new JobRun (its own id, `Attempt` and `PreviousRunId`; Glue Developer Guide, "Job runs"):
+    // sparkplug waits on the first attempt's run, so the run would end at its failure and the janitor stop the retry.
+    if create
+        .get("MaxRetries")
+        .and_then(Value::as_u64)
+        .is_some_and(|retries| retries > 0)
+    {
+        c.error(
+            "glue.max_retries",
+            "must be 0: a Glue retry is a new job run, which sparkplug does not wait on (the run would fail at the \
+             first attempt and its retry be stopped); transient failures are retried by the state machine",
+        );
+    }
+    // "For Glue version 2.0+ jobs, you cannot specify a Maximum capacity. Instead, you should specify a Worker type
+    // and the Number of workers." (Glue API Reference, CreateJob MaxCapacity); Python shell jobs still take it.
+    let version = create.get("GlueVersion").and_then(Value::as_str);
+    let python_shell =
+        field(create, &["Command", "Name"]).and_then(Value::as_str) == Some("pythonshell");
+    if create.get("MaxCapacity").is_some()
+        && !python_shell
+        && version.and_then(glue_version).is_some_and(|v| v >= (2, 0))
+    {
+        c.error(
+            if said_in_settings { "glue.max_capacity" } else { "create_job.MaxCapacity" },
+            format!(
+                "Glue {} refuses MaxCapacity for Spark jobs (2.0 and later): size the job with worker_type and number_of_workers",
+                version.unwrap_or_default()
+            ),
         );
     }
     if let Some(version) = create.get("GlueVersion").and_then(Value::as_str) {

@@ -26,9 +26,13 @@ pub fn check_job_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a caller-chosen execution name against Step Functions' rules.
+/// Checks a caller-chosen run name: it names the execution, and becomes the `sparkplug:run` tag of clusters and job
+/// runs, a Glue run argument and an EMR Serverless client token, so it must suit all of them. Step Functions alone
+/// would take `rerun!` or `étape-1`, which EMR's and EMR Serverless's tag values refuse (EMR Serverless `TagValue`
+/// pattern `[A-Za-z0-9 /_.:=+@-]*`, botocore's model; EMR Management Guide, "Tag restrictions") — and Step Functions
+/// does not log an execution named outside `[A-Za-z0-9_-]` to CloudWatch Logs. So: 1 to 80 letters, digits, `_` or
+/// `-` (what run keys and the console's generated names are).
 pub fn check_execution_name(name: &str) -> Result<(), String> {
-    const FORBIDDEN: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
     if name.is_empty() || name.chars().count() > MAX_EXECUTION_NAME_LEN {
         return Err(format!(
             "run name `{name}` must be 1-{MAX_EXECUTION_NAME_LEN} characters"
@@ -36,10 +40,11 @@ pub fn check_execution_name(name: &str) -> Result<(), String> {
     }
     if let Some(bad) = name
         .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || FORBIDDEN.contains(*c))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
         return Err(format!(
-            "run name `{name}` contains `{}`, which Step Functions does not allow in execution names",
+            "run name `{name}` contains `{}`: a run name is letters, digits, `_` and `-` only (it names the \
+             execution and tags the run's clusters and job runs, whose tag values AWS restricts)",
             bad.escape_default()
         ));
     }
@@ -153,7 +158,16 @@ mod tests {
         for bad in ["", "has space", "dot.name", "ünï", &"x".repeat(41)] {
             assert!(check_job_name(bad).is_err(), "{bad}");
         }
-        for bad in ["a b", "a:b", "a/b", "tab\t", &"x".repeat(81)] {
+        for bad in [
+            "a b",
+            "a:b",
+            "a/b",
+            "tab\t",
+            "rerun!",
+            "étape-1",
+            "a.b",
+            &"x".repeat(81),
+        ] {
             assert!(check_execution_name(bad).is_err(), "{bad}");
         }
     }
