@@ -850,7 +850,7 @@ def check_against_model(value: Any, shape: Any, path: str = "") -> list[str]:
             problems.append(f"{where}: `{value}` is not one of {', '.join(shape.enum)}")
         problems += _bounds(len(value), shape, where, "characters")
         pattern = _pattern(shape.metadata.get("pattern"))
-        if pattern is not None and not pattern.search(value):
+        if pattern is not None and not pattern.fullmatch(value):
             problems.append(f"{where}: `{value}` does not match the pattern {pattern.pattern}")
     elif kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -871,8 +871,9 @@ _PATTERNS: dict[str, re.Pattern[str] | None] = {}
 
 
 def _pattern(text: str | None) -> re.Pattern[str] | None:
-    """A model's string `pattern`, compiled once. Smithy's patterns are ECMAScript regular expressions matched
-    unanchored (a search) unless they anchor themselves; one Python's `re` cannot read is not checked."""
+    """A model's string `pattern`, compiled once, matched against the whole value as AWS's services do: they answer
+    "Value '…' at '…' failed to satisfy constraint: Member must satisfy regular expression pattern: [A-Za-z0-9 …]*"
+    for patterns that an unanchored search could never fail. One Python's `re` cannot read is not checked."""
     if not text:
         return None
     if text not in _PATTERNS:
