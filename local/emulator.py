@@ -1361,6 +1361,19 @@ def _patch_glue() -> None:
 
     responses.GlueResponse.start_job_run = faulty_start
 
+    # CreateJob of a name that exists answers AlreadyExistsException (Glue API Reference, CreateJob, Errors); moto
+    # replaces the job, and with it the runs of the job it replaced — a run racing another's first CreateJob lost its
+    # Glue run there ("Job run … not found") as it never would on AWS.
+    create_job = responses.GlueResponse.create_job
+
+    def create_job_once(self: Any) -> Any:
+        name = self._get_param("Name")
+        if name in self.glue_backend.jobs:
+            raise _service_error("glue", {"code": "AlreadyExistsException", "message": f"Job {name} already exists."})
+        return create_job(self)
+
+    responses.GlueResponse.create_job = create_job_once
+
 
 def _glue_driver_log(run: Any, account: str, region: str) -> tuple[str, str]:
     """Where Glue writes a run's driver errors (Glue Developer Guide, "Logging for AWS Glue jobs"): stream

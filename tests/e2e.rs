@@ -989,6 +989,25 @@ async fn the_emulator_refuses_what_aws_refuses() {
         .into_service_error();
     assert_eq!(code(&err), "ValidationException", "{err}");
 
+    // CreateJob of a name that exists: AlreadyExistsException (moto would replace the job, and its runs with it).
+    let name = unique("sparkplug-witness-twice");
+    let create = || {
+        aws.glue
+            .create_job()
+            .name(&name)
+            .role("r")
+            .command(
+                aws_sdk_glue::types::JobCommand::builder()
+                    .name("glueetl")
+                    .script_location("s3://b/k")
+                    .build(),
+            )
+            .send()
+    };
+    create().await.unwrap();
+    let err = create().await.unwrap_err().into_service_error();
+    assert_eq!(code(&err), "AlreadyExistsException", "{err}");
+
     // A cluster under a v2 managed service role without the tag the policy requires fails as it starts.
     let group = |role: InstanceRoleType| {
         InstanceGroupConfig::builder()

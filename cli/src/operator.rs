@@ -100,18 +100,14 @@ impl Stack {
             FailedEventsQueue::named(&config, &format!("sparkplug-{env}-failed-events"))
                 .await
                 .map_err(|e| format!("the failed-events queue of {env}: {e}"))?;
-        Ok(Stack {
-            table: TokenTable::new(&config, format!("sparkplug-{env}-tokens")),
-            sfn: Sfn::new(&config),
-            emr: Emr::new(&config),
-            glue: Glue::new(&config),
-            serverless: Serverless::new(&config),
-            failed_events,
-            invoker: Invoker::Aws(Functions::new(&config)),
-            state_machine_arn: state_machine_arn.to_string(),
+        let invoker = Invoker::Aws(Functions::new(&config));
+        Ok(Stack::with_clients(
+            &config,
             env,
-            local: false,
-        })
+            state_machine_arn.to_string(),
+            failed_events,
+            invoker,
+        ))
     }
 
     pub async fn local(stack: &LocalStack, env: &str) -> Result<Stack, String> {
@@ -124,18 +120,37 @@ impl Stack {
             .clone()
             .ok_or("the local stack's state file names no failed-events queue: restart it")?;
         let config = crate::local::sdk_config(stack).await;
-        Ok(Stack {
-            table: TokenTable::new(&config, format!("sparkplug-{env}-tokens")),
-            sfn: Sfn::new(&config),
-            emr: Emr::new(&config),
-            glue: Glue::new(&config),
-            serverless: Serverless::new(&config),
-            failed_events: FailedEventsQueue::new(&config, queue),
-            invoker: Invoker::Local(stack.clone()),
-            state_machine_arn: environment.state_machine_arn.clone(),
-            env: env.to_string(),
-            local: true,
-        })
+        let failed_events = FailedEventsQueue::new(&config, queue);
+        let invoker = Invoker::Local(stack.clone());
+        let arn = environment.state_machine_arn.clone();
+        Ok(Stack::with_clients(
+            &config,
+            env.to_string(),
+            arn,
+            failed_events,
+            invoker,
+        ))
+    }
+
+    fn with_clients(
+        config: &aws_config::SdkConfig,
+        env: String,
+        state_machine_arn: String,
+        failed_events: FailedEventsQueue,
+        invoker: Invoker,
+    ) -> Stack {
+        Stack {
+            table: TokenTable::new(config, format!("sparkplug-{env}-tokens")),
+            sfn: Sfn::new(config),
+            emr: Emr::new(config),
+            glue: Glue::new(config),
+            serverless: Serverless::new(config),
+            failed_events,
+            local: matches!(invoker, Invoker::Local(_)),
+            invoker,
+            state_machine_arn,
+            env,
+        }
     }
 
     /// A function of this stack by its binary's name.

@@ -378,6 +378,7 @@ where
     backstop::save(tokens, ALERTS_LOOK, &look).await?;
     info!(
         looked_at = look.ended.len(),
+        described = look.described,
         late = report.late.len(),
         "alerts catch-up done"
     );

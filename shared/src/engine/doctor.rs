@@ -103,54 +103,41 @@ pub async fn examine(
             .map_err(|e| TaskError::aws("DescribeExecution", e))
     };
     let mut diagnosis = Diagnosis::default();
+    // What a run holds in the table — a slot, a place in a queue, a waiter — is drift once its execution has ended.
+    let mut held: Vec<(&str, String, String)> = Vec::new();
     for (job, runs) in table
         .holders()
         .await
         .map_err(|e| TaskError::aws("Scan", e))?
     {
-        for run in runs {
-            if let Some(s) = status(run.clone()).await?.filter(|s| s != "RUNNING") {
-                diagnosis.findings.push(finding(
-                    "slot",
-                    format!("a slot of {job}"),
-                    Some(&run),
-                    Some(&s),
-                ));
-            }
-        }
+        held.extend(
+            runs.into_iter()
+                .map(|run| ("slot", format!("a slot of {job}"), run)),
+        );
     }
     for queued in table
         .queued(None)
         .await
         .map_err(|e| TaskError::aws("Scan", e))?
     {
-        if let Some(s) = status(queued.run_name.clone())
-            .await?
-            .filter(|s| s != "RUNNING")
-        {
-            diagnosis.findings.push(finding(
-                "queued",
-                format!("queued for {}", queued.job),
-                Some(&queued.run_name),
-                Some(&s),
-            ));
-        }
+        held.push((
+            "queued",
+            format!("queued for {}", queued.job),
+            queued.run_name,
+        ));
     }
     for waiter in table
         .waiters_before(now)
         .await
         .map_err(|e| TaskError::aws("Scan", e))?
     {
-        if let Some(s) = status(waiter.run_name.clone())
-            .await?
-            .filter(|s| s != "RUNNING")
-        {
-            diagnosis.findings.push(finding(
-                "waiter",
-                waiter.work.key(),
-                Some(&waiter.run_name),
-                Some(&s),
-            ));
+        held.push(("waiter", waiter.work.key(), waiter.run_name));
+    }
+    for (kind, what, run) in held {
+        if let Some(s) = status(run.clone()).await?.filter(|s| s != "RUNNING") {
+            diagnosis
+                .findings
+                .push(finding(kind, what, Some(&run), Some(&s)));
         }
     }
     let left = leftovers(&config.janitor, emr, glue, sfn, table, serverless).await?;

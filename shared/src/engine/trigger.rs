@@ -214,6 +214,7 @@ async fn catch_up_chains(
     backstop::save(looks, CHAINS_LOOK, &look).await?;
     info!(
         looked_at = look.ended.len(),
+        described = look.described,
         started = report.started.len(),
         "chains catch-up done"
     );
