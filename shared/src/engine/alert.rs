@@ -344,7 +344,7 @@ where
     S: Fn(StdDuration) -> F,
     F: Future<Output = ()>,
 {
-    let grace = super::trigger::grace_of(event);
+    let grace = backstop::grace_of(event);
     let look = backstop::ended_since_last_look(
         executions,
         tokens,

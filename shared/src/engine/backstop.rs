@@ -113,6 +113,14 @@ pub async fn ended_since_last_look(
     })
 }
 
+/// `grace_seconds` of a backstop's input (tests run the looks at once), else [`DEFAULT_GRACE`].
+pub fn grace_of(input: &Value) -> Duration {
+    input
+        .get("grace_seconds")
+        .and_then(Value::as_i64)
+        .map_or(DEFAULT_GRACE, Duration::seconds)
+}
+
 /// Saves a look's state once what it found was handled.
 pub async fn save(looks: &impl LookStore, look_name: &str, look: &Look) -> Result<(), TaskError> {
     looks

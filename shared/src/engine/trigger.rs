@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
-use super::backstop::{self, DEFAULT_GRACE};
+use super::backstop;
 use super::errors::{ErrorKind, TaskError};
 use super::ports::{ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome};
 use crate::catalog::{Catalog, Vars};
@@ -168,7 +168,7 @@ async fn catch_up_chains(
             .push("no job of the catalog runs after another".to_string());
         return Ok(report);
     }
-    let grace = grace_of(event);
+    let grace = backstop::grace_of(event);
     let look = backstop::ended_since_last_look(
         sfn,
         looks,
@@ -219,14 +219,6 @@ async fn catch_up_chains(
         "chains catch-up done"
     );
     Ok(report)
-}
-
-/// `grace_seconds` of a backstop's input (tests run the looks at once), else [`DEFAULT_GRACE`].
-pub fn grace_of(event: &Value) -> chrono::Duration {
-    event
-        .get("grace_seconds")
-        .and_then(Value::as_i64)
-        .map_or(DEFAULT_GRACE, chrono::Duration::seconds)
 }
 
 impl TriggerReport {
