@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
 
-use super::backstop;
+use super::backstop::{self, ALERTS_LOOK};
 use super::errors::TaskError;
 use super::janitor::JanitorEvent;
 use super::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
@@ -74,9 +74,6 @@ pub struct AlertConfig {
     /// The run state machine whose executions the catch-up looks at.
     pub state_machine_arn: String,
 }
-
-/// The look that alerts the runs whose end event was lost.
-pub const ALERTS_LOOK: &str = "alerts";
 
 /// What one alert invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

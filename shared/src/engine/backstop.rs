@@ -17,6 +17,14 @@ use serde_json::{json, Value};
 use super::errors::TaskError;
 use super::ports::{ExecutionSummary, LookStore, SfnApi};
 
+// The looks' names: each one's state is the token table's `look#<name>` item.
+/// The tick's look: the last minute it evaluated.
+pub const TICK_LOOK: &str = "tick";
+/// The chains' catch-up: the chained runs whose upstream's success event was lost.
+pub const CHAINS_LOOK: &str = "chains";
+/// The alerts' catch-up: the runs whose end event was lost, alerted late.
+pub const ALERTS_LOOK: &str = "alerts";
+
 /// How far back a look that has no state yet (its first ever) lists executions.
 pub const FIRST_LOOKBACK: Duration = Duration::hours(1);
 /// ListExecutions is eventually consistent: each look lists again from this far before its watermark, so that an

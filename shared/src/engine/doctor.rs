@@ -8,13 +8,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::backstop::TICK_LOOK;
 use super::errors::TaskError;
 use super::janitor::{leftovers, JanitorConfig};
 use super::ports::{
     EmrApi, FailedEventsApi, GlueApi, LookStore, PoolStore, QueueDepth, ServerlessApi, SfnApi,
     SlotStore, TokenStore,
 };
-use super::trigger::TICK_LOOK;
 
 /// One piece of drift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

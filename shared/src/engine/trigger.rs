@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
-use super::backstop;
+use super::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use super::errors::{ErrorKind, TaskError};
 use super::ports::{ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome};
 use crate::catalog::{Catalog, Vars};
@@ -50,10 +50,6 @@ pub struct TriggerReport {
 /// start a minute late. A gap longer than an hour (the schedule disabled, the function failing for an hour) starts
 /// only the last hour's runs; older ones are left to `sparkplug backfill`.
 pub const MAX_CATCH_UP_MINUTES: i64 = 60;
-/// The look that keeps the last minute the tick evaluated.
-pub const TICK_LOOK: &str = "tick";
-/// The look that starts the chained runs whose upstream's success event was lost.
-pub const CHAINS_LOOK: &str = "chains";
 
 /// The trigger function: an event, a tick (with the minutes a lost tick missed), or the chains' catch-up
 /// (`{"catch_up": true}`).
