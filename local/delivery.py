@@ -36,7 +36,8 @@ LOCK = threading.RLock()
 
 # (function, event pattern) of every EventBridge rule of the template
 RULES: list[tuple[str, dict[str, Any]]] = []
-# function → {"retries": N, "on_failure": queue ARN or None} (its EventInvokeConfig)
+# function → {"retries": N, "on_failure": queue ARN or None} (its EventInvokeConfig), and "reserved": its
+# ReservedConcurrentExecutions when it has one
 ASYNC: dict[str, dict[str, Any]] = {}
 # the template's schedules: {"name", "function", "expression", "input"}
 SCHEDULES: list[dict[str, Any]] = []
@@ -165,9 +166,13 @@ DURABLE = {"Object Created"}
 
 CHAOS: list[Chaos | None] = [None]
 # Invocations that went to an on-failure destination, and the time of the last one (for the soak's settle time)
-STATS: dict[str, Any] = {"on_failure": 0, "retries": 0}
+STATS: dict[str, Any] = {"on_failure": 0, "retries": 0, "throttled": 0}
+# function → asynchronous invocations running now, and the most that ran at once
+IN_FLIGHT: dict[str, int] = {}
+PEAK: dict[str, int] = {}
 # Settings the emulator shares (seconds before Lambda's first async retry; the second waits twice as long)
-ASYNC_SETTINGS = {"retry_seconds": 1.0}
+# `throttle_scale`: a throttled event's wait (1 s doubling to 5 min on AWS) times this
+ASYNC_SETTINGS = {"retry_seconds": 1.0, "throttle_scale": 0.1}
 
 
 def set_chaos(spec: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -178,7 +183,7 @@ def set_chaos(spec: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def chaos_report() -> dict[str, Any]:
     with LOCK:
-        return {"chaos": CHAOS[0].report() if CHAOS[0] else None, **STATS}
+        return {"chaos": CHAOS[0].report() if CHAOS[0] else None, **STATS, "peak_concurrency": dict(PEAK)}
 
 
 def _later(seconds: float, action: Callable[..., None], *args: Any) -> None:
@@ -284,18 +289,34 @@ def publish(forwarder: Any, event: dict[str, Any], targets: list[str] | None = N
         ).start()
 
 
-def invoke_async(forwarder: Any, function: str, body: bytes, event: dict[str, Any], attempt: int, request: str) -> None:
-    """One attempt of an asynchronous invocation; a failed one is retried, then handed to the on-failure destination."""
+def invoke_async(
+    forwarder: Any, function: str, body: bytes, event: dict[str, Any], attempt: int, request: str, throttles: int = 0
+) -> None:
+    """One attempt of an asynchronous invocation; a failed one is retried, then handed to the on-failure destination.
+
+    A function with reserved concurrency (`ReservedConcurrentExecutions`) runs at most that many at once: an event
+    beyond it is throttled and goes back to Lambda's queue, retried "for up to 6 hours. The retry interval increases
+    exponentially from 1 second after the first attempt to a maximum of 5 minutes" — a throttle is not one of the
+    function's retry attempts (Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
+    invocation"; "Configuring reserved concurrency")."""
     with LOCK:
-        chaos = CHAOS[0]
-        injected = chaos is not None and chaos.fails_invocation()
-    if injected:
-        answer = {
-            "FunctionError": "Unhandled",
-            "Payload": _payload({"errorType": "Lambda.ServiceException", "errorMessage": "injected by the chaos"}),
-        }
-    else:
-        answer = forwarder.invoke(FunctionName=function, Payload=body)
+        reserved = ASYNC.get(function, {}).get("reserved")
+        if reserved is not None and IN_FLIGHT.get(function, 0) >= reserved:
+            STATS["throttled"] += 1
+            throttled = True
+        else:
+            IN_FLIGHT[function] = IN_FLIGHT.get(function, 0) + 1
+            PEAK[function] = max(PEAK.get(function, 0), IN_FLIGHT[function])
+            throttled = False
+    if throttled:
+        wait = min(2.0**throttles, 300.0) * ASYNC_SETTINGS["throttle_scale"]
+        _later(wait, invoke_async, forwarder, function, body, event, attempt, request, throttles + 1)
+        return
+    try:
+        answer = _invoke_once(forwarder, function, body)
+    finally:
+        with LOCK:
+            IN_FLIGHT[function] -= 1
     error = "FunctionError" in answer
     response = json.loads(answer["Payload"].read() or b"null")
     record({"function": function, "event": event, "error": error, "answer": response, "attempt": attempt})
@@ -322,6 +343,18 @@ def invoke_async(forwarder: Any, function: str, body: bytes, event: dict[str, An
     destination = config.get("on_failure")
     if destination:
         _to_on_failure_destination(destination, function, body, response, attempt, request)
+
+
+def _invoke_once(forwarder: Any, function: str, body: bytes) -> dict[str, Any]:
+    with LOCK:
+        chaos = CHAOS[0]
+        injected = chaos is not None and chaos.fails_invocation()
+    if injected:
+        return {
+            "FunctionError": "Unhandled",
+            "Payload": _payload({"errorType": "Lambda.ServiceException", "errorMessage": "injected by the chaos"}),
+        }
+    return forwarder.invoke(FunctionName=function, Payload=body)
 
 
 def _payload(value: Any) -> Any:

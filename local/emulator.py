@@ -250,12 +250,12 @@ def _patch_emr() -> None:
         if hasattr(backend, name):
             setattr(backend, name, ticking(getattr(backend, name)))
 
-    # API faults, by the run they concern: the cluster's name, or a pooled run's for calls about its own steps.
+    # API faults, by the run they concern: the cluster's run (`_cluster_run`), or a pooled run's for calls about its own steps.
     response = responses.ElasticMapReduceResponse
 
     def cluster_names(self: Any, ids: list[str]) -> list[str]:
         clusters = self.backend.clusters
-        return [clusters[i].name for i in ids if i in clusters]
+        return [_cluster_run(clusters[i]) for i in ids if i in clusters]
 
     def faulty(action: str, method: Any, runs_of: Any) -> Any:
         def wrapper(self: Any) -> Any:
@@ -299,7 +299,7 @@ def _patch_emr() -> None:
         if cluster is None:
             return []
         runs = {_step_run(cluster, name) for name in names}
-        return sorted(runs) or [cluster.name]
+        return sorted(runs) or [_cluster_run(cluster)]
 
     run_job_flow = response.run_job_flow
 
@@ -312,7 +312,12 @@ def _patch_emr() -> None:
             cluster._sp_auto_termination = {"IdleTimeout": int(policy.get("IdleTimeout"))}
         return result
 
-    response.run_job_flow = faulty("RunJobFlow", run_job_flow_with_policy, lambda self: [self._get_param("Name")])
+    def run_of_request(self: Any) -> list[str]:
+        # The run a RunJobFlow is keyed by, as `_cluster_run` keys the cluster it makes: its `sparkplug:run` tag.
+        tags = {tag.get("Key"): tag.get("Value") for tag in self._get_param("Tags") or []}
+        return [tags.get("sparkplug:run") or self._get_param("Name")]
+
+    response.run_job_flow = faulty("RunJobFlow", run_job_flow_with_policy, run_of_request)
     response.add_job_flow_steps = faulty(
         "AddJobFlowSteps",
         response.add_job_flow_steps,
@@ -536,18 +541,24 @@ def _tick(cluster: Any) -> None:
 def _step_run(cluster: Any, step_name: str) -> str:
     """The run a step's faults (and its events' faults) are keyed by. sparkplug names the steps of a run on a shared
     (pool) cluster `<run name>: <step name>` (run names have no ':'): such a step belongs to that run when the run has
-    faults; any other step to the run the cluster is named after."""
+    faults; any other step to the cluster's run (`_cluster_run`)."""
     run, separator, _ = (step_name or "").partition(": ")
     if separator:
         with LOCK:
             if run in FAULTS:
                 return run
-    return cluster.name
+    return _cluster_run(cluster)
+
+
+def _cluster_run(cluster: Any) -> str:
+    """The run a cluster's faults and events are keyed by: the run its `sparkplug:run` tag names (a run's own cluster
+    is named `sparkplug-<env>-<run>`), else its name (a pool's cluster, which no one run owns)."""
+    return cluster._tags.get("sparkplug:run") or cluster.name
 
 
 def _own_name(cluster: Any, step: Any) -> str:
     """The step's name within its run (what `fail_step.name` is matched against)."""
-    if _step_run(cluster, step.name) != cluster.name:
+    if _step_run(cluster, step.name) != _cluster_run(cluster):
         return step.name.partition(": ")[2]
     return step.name
 
@@ -583,7 +594,7 @@ def _advance(cluster: Any) -> None:
     while progressed and cluster.state not in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
         progressed = False
         running = [s for s in cluster.steps if s.state == "RUNNING"]
-        kill = _fault(cluster.name).get("kill_cluster")
+        kill = _fault(_cluster_run(cluster)).get("kill_cluster")
         if running and kill:
             _die(cluster, kill.get("code", "INSTANCE_FAILURE"), kill.get("message", "The cluster was lost."))
             return
@@ -725,7 +736,7 @@ def _announce_cluster(cluster: Any) -> None:
             "state": cluster.state,
             "message": f"Amazon EMR cluster {cluster.id} ({cluster.name}) is {cluster.state}.",
         }
-        _emit(cluster.name, _state_event("EMR Cluster State Change", "aws.emr", account, region, detail))
+        _emit(_cluster_run(cluster), _state_event("EMR Cluster State Change", "aws.emr", account, region, detail))
 
 
 def _announce_glue_run(run: Any, account: str, region: str) -> None:
@@ -1926,6 +1937,7 @@ class LambdaForwarder:
     def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
         name = FunctionName.split(":function:")[-1].split(":")[0]
         body = Payload if isinstance(Payload, (bytes, bytearray)) else (Payload or "{}").encode()
+        time.sleep(self._injected_delay(name, body))
         error = self._injected_error(name, body)
         if error is None:
             status, answer = self._post(name, body)
@@ -1953,6 +1965,22 @@ class LambdaForwarder:
             return 500, json.dumps(_timed_out(name, timeout)).encode()
         except OSError as error:
             return 502, json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": str(error)}).encode()
+
+    @staticmethod
+    def _injected_delay(qualified: str, body: bytes) -> float:
+        """Seconds a `lambda_delays` fault holds this invocation before the function runs (a slow start)."""
+        name = qualified.partition(ENV_SEPARATOR)[0]
+        try:
+            runs, _ = _runs_of_payload(json.loads(body or b"{}"))
+        except ValueError:
+            return 0.0
+        with LOCK:
+            for run in runs:
+                for delay in FAULTS.get(run, {}).get("lambda_delays", []):
+                    if delay.get("function") == name and delay.get("times", 1) > 0:
+                        delay["times"] = delay.get("times", 1) - 1
+                        return float(delay.get("seconds", 1))
+        return 0.0
 
     @staticmethod
     def _injected_error(qualified: str, body: bytes) -> dict[str, str] | None:
@@ -2242,7 +2270,8 @@ BUS: list[dict[str, Any]] = []
 
 
 def _patch_s3_authorization() -> None:
-    """GetObject is authorized like the JSON services' calls (the alert function reads EMR's step logs)."""
+    """GetObject is authorized like the JSON services' calls (the alert function reads EMR's step logs); bucket
+    operations check ExpectedBucketOwner."""
     from moto.s3 import exceptions, responses
 
     get = responses.S3Response._key_response_get
@@ -2254,6 +2283,21 @@ def _patch_s3_authorization() -> None:
         return get(self, query, key_name)
 
     responses.S3Response._key_response_get = checked
+
+    bucket_response = responses.S3Response._bucket_response
+
+    def owner_checked(self: Any, request: Any, full_url: str) -> Any:
+        # ExpectedBucketOwner (the `x-amz-expected-bucket-owner` header, every bucket operation): "If the account ID
+        # that you provide does not match the actual owner of the bucket, the request fails with the HTTP status code
+        # 403 Forbidden (access denied)" (S3 API Reference, e.g. GetBucketNotificationConfiguration). moto ignores it.
+        expected = request.headers.get("x-amz-expected-bucket-owner")
+        name = self.parse_bucket_name_from_url(request, full_url)
+        bucket = self.backend.buckets.get(name) if name else None
+        if expected and bucket is not None and expected != bucket.account_id:
+            raise exceptions.S3AccessDeniedError()
+        return bucket_response(self, request, full_url)
+
+    responses.S3Response._bucket_response = owner_checked
 
 
 def _patch_put_events() -> None:
@@ -2413,6 +2457,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                      "job_run_seconds": N,   (this EMR Serverless job run is RUNNING N seconds)
                      "api_errors": [{"action", "code", "message", "times", "after_call"}],
                      "lambda_errors": [{"function", "error_type", "message", "times"}],
+                     "lambda_delays": [{"function", "seconds", "times"}],   (the invocation waits before the
+                                         function runs: a slow start, holding one of its concurrency)
                      "lambda_timeouts": [{"function", "times"}],   (the function runs past its Timeout)
                      "history_limit": N,   (this execution's history quota, instead of 25,000 events)
                      "timeout_seconds": N,   (this execution's TimeoutSeconds: it ends TIMED_OUT past it)
@@ -2428,14 +2474,16 @@ class ControlHandler(BaseHTTPRequestHandler):
                      "detail_types": [...], "async_failure", "seed"}}   faults at a seeded rate across every event
                                          kind (see delivery.Chaos); {"chaos": null} turns them off
     GET  /chaos                          → the chaos and what it did: counts per fault, invocations retried and
-                                         handed to an on-failure destination, the time of the last fault
+                                         handed to an on-failure destination, the time of the last fault,
+                                         invocations throttled by a function's reserved concurrency, and the most
+                                         asynchronous invocations each function ran at once (`peak_concurrency`)
     POST /scheduler {"seconds_per_minute", "start", "schedules": [names], "inputs": {name: input}}
                                          fires the template's schedules on a simulated clock ({"off": true} stops)
     GET  /scheduler                      → the simulated time and every firing
                     The run of an EMR step named `<run>: <step>` (sparkplug's steps on a shared pool cluster) is
                     <run> when <run> has faults: its `fail_step.name` is matched against <step>, and its
-                    `step_seconds` and step `events` apply; otherwise the cluster's name is the run (`kill_cluster`
-                    always). The run of an EMR Serverless job run is its StartJobRun `name` (its `api_errors` by
+                    `step_seconds` and step `events` apply; otherwise the cluster's `sparkplug:run` tag (else its
+                    name) is the run (`kill_cluster` always). The run of an EMR Serverless job run is its StartJobRun `name` (its `api_errors` by
                     action: StartJobRun, GetJobRun, CancelJobRun; an application's calls are keyed by its name).
                     An SNS `Publish` whose message names the run (its alert) takes the run's `Publish` api_errors.
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint

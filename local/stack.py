@@ -120,6 +120,8 @@ class Template:
         if key == "Fn::Equals":
             left, right = (self.eval(v) for v in arg)
             return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.eval(arg[0])
         return {k: self.eval(v) for k, v in value.items()}
 
     def ref(self, name: str) -> str:
@@ -314,15 +316,18 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
         for resource in template.resources.values()
         if resource["Type"] == "AWS::Serverless::Function"
     }
-    # Each function's asynchronous invocation config (EventInvokeConfig: retries, on-failure destination).
+    # Each function's asynchronous invocation config (EventInvokeConfig: retries, on-failure destination) and its
+    # reserved concurrency.
     invoke_configs = {}
     for resource in template.resources.values():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         config = template.eval(resource["Properties"].get("EventInvokeConfig") or {})
+        reserved = template.eval(resource["Properties"].get("ReservedConcurrentExecutions"))
         invoke_configs[function_name(resource["Metadata"]["BuildProperties"]["Binary"], env)] = {
             "retries": int(config.get("MaximumRetryAttempts", 2)),
             "on_failure": ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
+            "reserved": None if reserved in (None, "AWS::NoValue") else int(reserved),
         }
     # Every EventBridge Scheduler schedule of the template, for the emulator's scheduler.
     schedules = [

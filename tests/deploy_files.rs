@@ -172,6 +172,15 @@ fn the_trigger_hears_every_bucket_and_ticks_every_minute_so_the_catalog_alone_de
         arrivals["Properties"]["Pattern"]["detail"].is_badvalue(),
         "the S3 rule filters on a bucket: a job watching another bucket would never fire"
     );
+    // …so every write of the account reaches it: a burst of part files is held to the trigger's reserved
+    // concurrency (a parameter, on by default; 0 turns it off for an account too small to reserve any).
+    // `!If [condition, value, AWS::NoValue]` (the loader keeps a tagged sequence's items).
+    let reserved = &resources["TriggerFunction"]["Properties"]["ReservedConcurrentExecutions"];
+    assert_eq!(reserved[0].as_str(), Some("ReserveTriggerConcurrency"));
+    assert_eq!(reserved[1].as_str(), Some("TriggerConcurrency"));
+    let parameter = &template["Parameters"]["TriggerConcurrency"];
+    let default = parameter["Default"].as_i64().unwrap();
+    assert!((1..=50).contains(&default), "TriggerConcurrency {default}");
 }
 
 #[test]

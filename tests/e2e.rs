@@ -14,6 +14,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The emulator's account (moto's default): every stack and bucket of the local stack is in it.
+const ACCOUNT: &str = "123456789012";
+
 /// One local stack for the whole test binary, with dev's and prod's stacks side by side as in one account; it stops
 /// itself when this process ends.
 fn stack() -> &'static LocalStack {
@@ -159,17 +162,21 @@ impl Aws {
         }
     }
 
-    /// Clusters named after the run: (id, state).
+    /// The run's own clusters (named after it): (id, state).
     async fn clusters(&self, run_name: &str) -> Vec<(String, String)> {
         let mut found = Vec::new();
         let mut pages = self.emr.list_clusters().into_paginator().send();
         while let Some(page) = pages.next().await {
-            for cluster in page
-                .unwrap()
-                .clusters()
-                .iter()
-                .filter(|c| c.name() == Some(run_name))
-            {
+            for cluster in page.unwrap().clusters().iter().filter(|c| {
+                // A run's own cluster, in either environment (dev's and prod's share the account here).
+                ["dev", "prod"].iter().any(|env| {
+                    c.name()
+                        == Some(&*sparkplug::run::plan::run_cluster_name(
+                            Some(env),
+                            run_name,
+                        ))
+                })
+            }) {
                 let state = cluster
                     .status()
                     .and_then(|s| s.state())
@@ -893,7 +900,7 @@ async fn enabling_eventbridge_on_a_bucket_keeps_its_other_notifications() {
         .await
         .unwrap();
 
-    let enabled = sparkplug_cli::bucket::enable_eventbridge(&s3, &bucket)
+    let enabled = sparkplug_cli::bucket::enable_eventbridge(&s3, ACCOUNT, &bucket)
         .await
         .unwrap();
     assert_eq!(enabled, sparkplug_cli::bucket::Enabled::Now { kept: 1 });
@@ -911,10 +918,74 @@ async fn enabling_eventbridge_on_a_bucket_keeps_its_other_notifications() {
     );
     assert_eq!(after.queue_configurations()[0].id(), Some("other-team"));
     // Again: nothing to do.
-    let again = sparkplug_cli::bucket::enable_eventbridge(&s3, &bucket)
+    let again = sparkplug_cli::bucket::enable_eventbridge(&s3, ACCOUNT, &bucket)
         .await
         .unwrap();
     assert_eq!(again, sparkplug_cli::bucket::Enabled::Already);
+
+    // A bucket the stack's account does not own: refused, and its configuration left as it was (S3 answers 403 to a
+    // request whose ExpectedBucketOwner is not the bucket's owner).
+    let other = unique("other-account-bucket");
+    s3.create_bucket().bucket(&other).send().await.unwrap();
+    let err = sparkplug_cli::bucket::enable_eventbridge(&s3, "210987654321", &other)
+        .await
+        .unwrap_err();
+    assert!(err.contains("not owned by account 210987654321"), "{err}");
+    let untouched = s3
+        .get_bucket_notification_configuration()
+        .bucket(&other)
+        .send()
+        .await
+        .unwrap();
+    assert!(untouched.event_bridge_configuration().is_none());
+}
+
+/// template.yaml's `TriggerConcurrency` default: the trigger's reserved concurrency.
+const TRIGGER_CONCURRENCY: u64 = 10;
+
+/// Every object written to a bucket that sends its events to EventBridge reaches the trigger (its rule filters on
+/// no bucket): a burst of part files nothing watches runs at most the trigger's reserved concurrency at once, the rest
+/// throttled back into Lambda's queue and retried, every one handled in the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_part_files_runs_no_more_triggers_at_once_than_reserved() {
+    let aws = aws().await;
+    let prefix = unique("tmp/spark-output");
+    let keys: Vec<String> = (0..3 * TRIGGER_CONCURRENCY)
+        .map(|i| format!("{prefix}/part-{i:05}.parquet"))
+        .collect();
+    // Each invocation takes five seconds before the function runs (dev's and prod's: both hear the account's
+    // writes), longer than the puts take, so the burst's events overlap.
+    for key in &keys {
+        aws.fault(
+            key,
+            json!({"lambda_delays": [{"function": "trigger", "seconds": 5, "times": 2}]}),
+        )
+        .await;
+    }
+    let throttled_before = aws.stack.control_get("/chaos").unwrap()["throttled"]
+        .as_u64()
+        .unwrap_or(0);
+    let started = Instant::now();
+    for key in &keys {
+        aws.put(key).await;
+    }
+    for key in &keys {
+        let delivered = aws.delivered(key).await;
+        assert_eq!(delivered["answer"]["started"], json!([]), "{delivered}");
+    }
+    let chaos = aws.stack.control_get("/chaos").unwrap();
+    let peak = chaos["peak_concurrency"][aws.stack.trigger_function.as_str()]
+        .as_u64()
+        .unwrap();
+    let throttled = chaos["throttled"].as_u64().unwrap() - throttled_before;
+    assert_eq!(peak, TRIGGER_CONCURRENCY, "{chaos}");
+    assert!(throttled > 0, "{chaos}");
+    eprintln!(
+        "{} part files: the trigger ran at most {peak} at once, {throttled} invocations throttled, all handled in \
+         {:.1} s",
+        keys.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The emulator is a witness: it refuses what AWS refuses, whoever sends it (here the SDK, bypassing sparkplug).
@@ -1279,7 +1350,13 @@ async fn two_hundred_console_runs_at_once_with_mixed_faults_end_as_their_faults_
                 .map(ClusterState::as_str)
                 .unwrap_or_default();
             by_name
-                .entry(cluster.name().unwrap_or_default().to_string())
+                .entry(
+                    cluster
+                        .name()
+                        .unwrap_or_default()
+                        .trim_start_matches("sparkplug-dev-")
+                        .to_string(),
+                )
                 .or_default()
                 .push(state.to_string());
         }
@@ -1809,12 +1886,15 @@ impl Aws {
     /// What notify did with the state-change events about this run's cluster: (state, its answer).
     async fn notified(&self, run_name: &str) -> Vec<(String, Value)> {
         let (cluster, _) = self.clusters(run_name).await.remove(0);
-        let events = self.stack.events("notify", &cluster).unwrap();
+        self.notified_about(&cluster).await
+    }
+
+    /// What notify did with the state-change events about `cluster`: (state, its answer).
+    async fn notified_about(&self, cluster: &str) -> Vec<(String, Value)> {
+        let events = self.stack.events("notify", cluster).unwrap();
         events
             .iter()
-            .filter(|e| {
-                e["function"] == "notify" && e["event"]["detail"]["clusterId"] == cluster.as_str()
-            })
+            .filter(|e| e["function"] == "notify" && e["event"]["detail"]["clusterId"] == cluster)
             .map(|e| {
                 (
                     e["event"]["detail"]["state"]
@@ -1992,13 +2072,13 @@ async fn events_about_a_cluster_sparkplug_did_not_start_are_dropped() {
         .unwrap()
         .to_string();
     let dropped = within(RUN, "notify heard of the stranger's step", || async {
-        aws.notified(&name)
+        aws.notified_about(&cluster)
             .await
             .iter()
             .any(|(state, _)| state == "COMPLETED")
     })
     .await;
-    let notified = aws.notified(&name).await;
+    let notified = aws.notified_about(&cluster).await;
     for (_, answer) in &notified {
         assert!(answer["answered"].is_null(), "{answer}");
         assert!(
@@ -2260,7 +2340,7 @@ async fn a_job_watching_another_bucket_fires_once_the_bucket_sends_its_events() 
     // partner_feed watches acme-partner-dev (jobs.toml), a bucket the template never names.
     let bucket = "acme-partner-dev";
     s3.create_bucket().bucket(bucket).send().await.unwrap();
-    sparkplug_cli::bucket::enable_eventbridge(&s3, bucket)
+    sparkplug_cli::bucket::enable_eventbridge(&s3, ACCOUNT, bucket)
         .await
         .unwrap();
     let key = format!("incoming/{}.csv", unique("drop"));

@@ -14,17 +14,31 @@ pub enum Enabled {
     Now { kept: usize },
 }
 
-/// Turns on EventBridge notifications for `bucket`, keeping its topic, queue and Lambda notifications. A bucket in
-/// another Region than the client's (the stack's) is refused: S3 sends its events to the default bus of the bucket
-/// owner's account in the bucket's own Region only (EventBridge User Guide, "Amazon S3 events"), where no rule of
-/// this stack would hear them.
-pub async fn enable_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Enabled, String> {
+/// Turns on EventBridge notifications for `bucket`, keeping its topic, queue and Lambda notifications. S3 sends a
+/// bucket's events to the default bus of the bucket owner's account in the bucket's own Region only (EventBridge User
+/// Guide, "Amazon S3 events"), where no rule of a stack elsewhere would hear them: a bucket in another Region than the
+/// client's (the stack's) is refused, and so is one that `account` (the stack's) does not own — every call carries
+/// ExpectedBucketOwner, which S3 answers with 403 for a bucket of another account.
+pub async fn enable_eventbridge(
+    s3: &aws_sdk_s3::Client,
+    account: &str,
+    bucket: &str,
+) -> Result<Enabled, String> {
     let location = s3
         .get_bucket_location()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .send()
         .await
-        .map_err(|e| format!("GetBucketLocation {bucket}: {}", explain(&e)))?;
+        .map_err(|e| match e.as_service_error().and_then(|e| e.meta().code()) {
+            Some("AccessDenied") => format!(
+                "GetBucketLocation {bucket}: access denied. Either the bucket is not owned by account {account}, the \
+                 stack's (S3 sends a bucket's events to its owner's account only, where the stack's rule would never \
+                 hear them: deploy a stack in the bucket's account, or replicate its objects into a bucket of \
+                 {account}), or you may not read it (s3:GetBucketLocation)"
+            ),
+            _ => format!("GetBucketLocation {bucket}: {}", explain(&e)),
+        })?;
     // No LocationConstraint is us-east-1; `EU` is the old name of eu-west-1 (S3 API Reference, GetBucketLocation).
     let bucket_region = match location.location_constraint().map(|c| c.as_str()) {
         None | Some("") => "us-east-1",
@@ -43,6 +57,7 @@ pub async fn enable_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str) -> Result
     let current = s3
         .get_bucket_notification_configuration()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .send()
         .await
         .map_err(|e| {
@@ -65,6 +80,7 @@ pub async fn enable_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str) -> Result
         .build();
     s3.put_bucket_notification_configuration()
         .bucket(bucket)
+        .expected_bucket_owner(account)
         .notification_configuration(merged)
         .send()
         .await
@@ -75,6 +91,19 @@ pub async fn enable_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str) -> Result
             )
         })?;
     Ok(Enabled::Now { kept })
+}
+
+/// The account the caller's credentials belong to (the stack's, when they are the deployer's).
+pub async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, String> {
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| format!("GetCallerIdentity: {}", explain(&e)))?;
+    identity
+        .account()
+        .map(str::to_string)
+        .ok_or_else(|| "GetCallerIdentity answered no account".to_string())
 }
 
 fn explain(error: &(dyn std::error::Error + 'static)) -> String {

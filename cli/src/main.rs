@@ -579,23 +579,24 @@ async fn backfill(
 async fn enable_eventbridge(bucket: &str, local: bool, state_file: &Path) -> Result<(), String> {
     use sparkplug_cli::bucket::{self, Enabled};
 
-    let s3 = if local {
+    let (s3, config) = if local {
         let stack = sparkplug_cli::local::LocalStack::read(state_file)?;
         let config = remote::local_sdk_config(&stack).await;
         // The emulator serves buckets by path, not by virtual host.
-        aws_sdk_s3::Client::from_conf(
+        let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(true)
                 .build(),
-        )
+        );
+        (s3, config)
     } else {
-        aws_sdk_s3::Client::new(
-            &aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await,
-        )
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        (aws_sdk_s3::Client::new(&config), config)
     };
-    match bucket::enable_eventbridge(&s3, bucket).await? {
+    let account = bucket::caller_account(&aws_sdk_sts::Client::new(&config)).await?;
+    match bucket::enable_eventbridge(&s3, &account, bucket).await? {
         Enabled::Already => {
             say!("{bucket}: already sends its events to EventBridge; nothing changed")
         }

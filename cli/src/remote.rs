@@ -154,13 +154,15 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             timeline.note("execution", &status, "");
         }
 
-        // EMR: the run's cluster carries the run's name (a pool's cluster, the name of the run that started it); a
-        // pooled run that joined a warm cluster knows it from its CreateCluster task's output.
-        let pool_cluster = format!("-{run_name}");
+        // EMR: the run's cluster bears the name its plan's RunJobFlow request gives (a pool's cluster, that of the run
+        // that started it); a pooled run that joined a warm cluster knows it from its CreateCluster task's output.
         if plan.is_none() {
             plan = plan_of(target, &arn, execution.input()).await;
         }
         let plan = plan.as_ref();
+        let own_cluster = plan
+            .and_then(|p| p.pointer("/emr/cluster/Name"))
+            .and_then(Value::as_str);
         let pooled = plan.is_some_and(|p| p.pointer("/emr/pool").is_some());
         // Its history is read every 2 s at most until the create task has answered (and once the execution ended).
         if pooled && leased.is_none() && (Instant::now() >= next_lease_look || status != "RUNNING")
@@ -183,10 +185,7 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
                 page.clusters()
                     .iter()
                     .filter(|c| {
-                        c.name() == Some(run_name)
-                            || c.name().is_some_and(|n| {
-                                n.starts_with("sparkplug-pool-") && n.ends_with(&pool_cluster)
-                            })
+                        (own_cluster.is_some() && c.name() == own_cluster)
                             || (c.id().is_some() && c.id() == leased.as_deref())
                     })
                     .cloned(),

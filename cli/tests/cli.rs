@@ -100,7 +100,10 @@ fn plan_prints_a_run_plan() {
     assert_eq!(plan["job"], "sales_daily");
     assert_eq!(plan["engine"], "emr");
     assert_eq!(plan["environment"], "prod");
-    assert_eq!(plan["emr"]["cluster"]["Name"], plan["run_name"]);
+    assert_eq!(
+        plan["emr"]["cluster"]["Name"],
+        format!("sparkplug-prod-{}", plan["run_name"].as_str().unwrap())
+    );
     let steps = plan["emr"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(

@@ -135,7 +135,7 @@ async fn a_retried_create_reuses_the_runs_cluster() {
         "ListClusters",
         json!({"Clusters": [
             {"Id": "j-OTHER", "Name": "someone-else", "Status": {"State": "WAITING"}},
-            {"Id": "j-MINE", "Name": plan.run_name, "Status": {"State": "STARTING"}}
+            {"Id": "j-MINE", "Name": own_cluster(&plan), "Status": {"State": "STARTING"}}
         ]}),
     );
     aws.ok(
@@ -189,9 +189,9 @@ async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_
     let plan = plan_of("hello_world");
     assert_eq!(plan.environment.as_deref(), Some("dev"));
     let listed = json!({"Clusters": [
-        {"Id": "j-PROD", "Name": plan.run_name, "Status": {"State": "WAITING"}},
-        {"Id": "j-PROD2", "Name": plan.run_name, "Status": {"State": "WAITING"}},
-        {"Id": "j-DEV", "Name": plan.run_name, "Status": {"State": "WAITING"}}
+        {"Id": "j-PROD", "Name": own_cluster(&plan), "Status": {"State": "WAITING"}},
+        {"Id": "j-PROD2", "Name": own_cluster(&plan), "Status": {"State": "WAITING"}},
+        {"Id": "j-DEV", "Name": own_cluster(&plan), "Status": {"State": "WAITING"}}
     ]});
 
     // prod's clusters are seen (one the policy may not describe, one tagged prod), then dev's.
@@ -237,7 +237,7 @@ async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_
 
     // Only prod's: dev creates its own.
     let aws = FakeAws::new();
-    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-PROD", "Name": plan.run_name, "Status": {"State": "WAITING"}}]}));
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-PROD", "Name": own_cluster(&plan), "Status": {"State": "WAITING"}}]}));
     aws.ok(
         "DescribeCluster",
         described("j-PROD", &plan.run_name, Some("prod")),
@@ -576,7 +576,7 @@ async fn terminate_ends_the_cluster_and_sums_up_the_run() {
 async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
     let plan = plan_of("hello_world");
     let aws = FakeAws::new();
-    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": plan.run_name, "Status": {"State": "STARTING"}}]}));
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": own_cluster(&plan), "Status": {"State": "STARTING"}}]}));
     aws.ok(
         "DescribeCluster",
         described("j-LOST", &plan.run_name, Some("dev")),
@@ -1177,7 +1177,7 @@ async fn a_lost_answer_is_never_resent_by_the_sdk_the_task_retry_finds_what_it_m
 
     // The state machine's retry of the task finds the cluster the lost call made, and makes none.
     let aws = FakeAws::with_sdk_retries();
-    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": plan.run_name, "Status": {"State": "STARTING"}}]}));
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-LOST", "Name": own_cluster(&plan), "Status": {"State": "STARTING"}}]}));
     aws.ok(
         "DescribeCluster",
         described("j-LOST", &plan.run_name, Some("dev")),
@@ -1252,7 +1252,10 @@ fn a_console_run_is_named_after_its_execution() {
     }));
     let plan = trigger::resolve_plan(&config.catalog, &config.vars, input, now()).unwrap();
     assert_eq!(plan.run_name, "2f5c2bd4-console-run");
-    assert_eq!(plan.emr.unwrap().cluster["Name"], "2f5c2bd4-console-run");
+    assert_eq!(
+        plan.emr.unwrap().cluster["Name"],
+        "sparkplug-dev-2f5c2bd4-console-run"
+    );
     // A run name the request gives wins.
     let input = common::input(json!({
         "request": {"job": "hello_world", "run_name": "mine"},
@@ -1312,4 +1315,9 @@ async fn limits_that_free_up_are_retried_where_the_call_says_so_and_refused_else
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Retryable, "{err:?}");
+}
+
+/// The name of the run's own cluster, as its plan's RunJobFlow request gives it.
+fn own_cluster(plan: &sparkplug::run::RunPlan) -> String {
+    sparkplug::run::plan::run_cluster_name(plan.environment.as_deref(), &plan.run_name)
 }

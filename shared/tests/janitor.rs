@@ -48,9 +48,10 @@ fn ended(name: &str, status: &str, input: &Value) -> Value {
     })
 }
 
-fn cluster(id: &str, name: &str, environment: &str) -> Value {
-    json!({"Cluster": {"Id": id, "Name": name, "Status": {"State": "WAITING"},
-        "Tags": [{"Key": "sparkplug:environment", "Value": environment}, {"Key": "sparkplug:run", "Value": name}]}})
+/// DescribeCluster of `run`'s own cluster in `environment` (named `sparkplug-<env>-<run>`).
+fn cluster(id: &str, run: &str, environment: &str) -> Value {
+    json!({"Cluster": {"Id": id, "Name": format!("sparkplug-{environment}-{run}"), "Status": {"State": "WAITING"},
+        "Tags": [{"Key": "sparkplug:environment", "Value": environment}, {"Key": "sparkplug:run", "Value": run}]}})
 }
 
 #[tokio::test]
@@ -61,7 +62,7 @@ async fn a_stopped_emr_run_has_its_cluster_terminated() {
         "ListClusters",
         json!({"Clusters": [
             {"Id": "j-OTHER", "Name": "another-run", "Status": {"State": "WAITING"}},
-            {"Id": "j-RUN", "Name": plan.run_name, "Status": {"State": "WAITING"}}
+            {"Id": "j-RUN", "Name": format!("sparkplug-dev-{}", plan.run_name), "Status": {"State": "WAITING"}}
         ]}),
     );
     aws.ok("DescribeCluster", cluster("j-RUN", &plan.run_name, "dev"));
@@ -90,7 +91,7 @@ async fn a_stopped_emr_run_has_its_cluster_terminated() {
 async fn a_console_run_is_found_by_its_execution_name() {
     // {"job": "hello_world"} from the console: the state machine named the run after the execution.
     let aws = FakeAws::new();
-    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-RUN", "Name": "console-7f3a", "Status": {"State": "RUNNING"}}]}));
+    aws.ok("ListClusters", json!({"Clusters": [{"Id": "j-RUN", "Name": "sparkplug-dev-console-7f3a", "Status": {"State": "RUNNING"}}]}));
     aws.ok("DescribeCluster", cluster("j-RUN", "console-7f3a", "dev"));
     aws.ok("TerminateJobFlows", json!({}));
     let report = janitor(
@@ -181,11 +182,14 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     aws.ok(
         "ListClusters",
         json!({"Clusters": [
-            {"Id": "j-PROD", "Name": "run-a", "Status": {"State": "WAITING"}},
-            {"Id": "j-BUSY", "Name": "run-x", "Status": {"State": "WAITING"}},
-            {"Id": "j-LEAKED", "Name": "run-b", "Status": {"State": "WAITING"}},
-            {"Id": "j-LIVE", "Name": "run-c", "Status": {"State": "RUNNING"}},
-            {"Id": "j-NOEXEC", "Name": "run-d", "Status": {"State": "WAITING"}}
+            {"Id": "j-THEIRS", "Name": "etl-nightly", "Status": {"State": "WAITING"}},
+            {"Id": "j-PROD", "Name": "sparkplug-prod-run-a", "Status": {"State": "WAITING"}},
+            {"Id": "j-POOL", "Name": "sparkplug-pool-shared-run-p", "Status": {"State": "WAITING"}},
+            {"Id": "j-DENIED", "Name": "sparkplug-dev-run-w", "Status": {"State": "WAITING"}},
+            {"Id": "j-BUSY", "Name": "sparkplug-dev-run-x", "Status": {"State": "WAITING"}},
+            {"Id": "j-LEAKED", "Name": "sparkplug-dev-run-b", "Status": {"State": "WAITING"}},
+            {"Id": "j-LIVE", "Name": "sparkplug-dev-run-c", "Status": {"State": "RUNNING"}},
+            {"Id": "j-NOEXEC", "Name": "sparkplug-dev-run-d", "Status": {"State": "WAITING"}}
         ]}),
     );
     aws.error(
@@ -222,6 +226,14 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     aws.ok("BatchStopJobRun", json!({"SuccessfulSubmissions": [{"JobName": "sparkplug-customer_scores-dev", "JobRunId": "jr_LEAKED"}]}));
     let report = janitor(&aws, json!({"sweep": true})).await.unwrap();
     assert_eq!(report["clusters"], json!(["j-LEAKED"]));
+    // Only this environment's run clusters are described: another team's, prod's and a pool's are not (ListClusters
+    // names every active cluster of the account; DescribeCluster is throttled per account).
+    assert_eq!(
+        aws.requests("DescribeCluster"),
+        ["j-DENIED", "j-BUSY", "j-LEAKED", "j-LIVE", "j-NOEXEC"]
+            .map(|id| json!({"ClusterId": id}))
+            .to_vec()
+    );
     assert_eq!(
         aws.requests("TerminateJobFlows"),
         vec![json!({"JobFlowIds": ["j-LEAKED"]})]

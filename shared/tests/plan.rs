@@ -69,7 +69,7 @@ fn emr_plan_is_the_exact_run_job_flow_and_add_steps_requests() {
             "LogUri": "s3://acme-logs-dev/emr/",
             "ServiceRole": "EMR_DefaultRole_V2",
             "JobFlowRole": "EMR_EC2_DefaultRole",
-            "Name": run,
+            "Name": format!("sparkplug-dev-{run}"),
             "Applications": [{"Name": "Spark"}],
             "VisibleToAllUsers": true,
             "Instances": {
@@ -253,7 +253,10 @@ fn a_verbatim_airflow_pair_keeps_every_field() {
     // Every override field is in the request as given, except the three sparkplug must own.
     for (key, value) in overrides.as_object().unwrap() {
         match key.as_str() {
-            "Name" => assert_eq!(emr.cluster["Name"], json!(plan.run_name)),
+            "Name" => assert_eq!(
+                emr.cluster["Name"],
+                json!(format!("sparkplug-dev-{}", plan.run_name))
+            ),
             "Tags" => {
                 let tags = emr.cluster["Tags"].as_array().unwrap();
                 assert_eq!(
@@ -420,7 +423,10 @@ fn a_caller_chosen_run_name_is_checked() {
     input.run_name = Some("hello-rerun-1".into());
     let plan = render(&catalog, "hello_world", &input, &defaults(&catalog)).unwrap();
     assert_eq!(plan.run_name, "hello-rerun-1");
-    assert_eq!(plan.emr.unwrap().cluster["Name"], "hello-rerun-1");
+    assert_eq!(
+        plan.emr.unwrap().cluster["Name"],
+        "sparkplug-dev-hello-rerun-1"
+    );
 }
 
 #[test]
@@ -441,7 +447,8 @@ fn failure_names_read_back_as_themselves_and_caught_errors_keep_their_type() {
 
 #[test]
 fn every_cluster_carries_the_tag_the_v2_managed_policies_require() {
-    // AmazonEMRServicePolicy_v2 lets EMR launch instances only for a request tagged so (DESIGN.md §4).
+    // AmazonEMRServicePolicy_v2 lets EMR launch instances only for a request tagged so (the policy's statement
+    // `CreateInRequestWithEMRManagedTag`, AWS managed policy reference).
     let catalog = common::catalog();
     for job in ["hello_world", "sales_daily", "airflow_pi"] {
         let input = manual(&[], Some("s3://acme-data-dev/landing/sales/x/_SUCCESS"));

@@ -19,7 +19,7 @@ use super::states::Status;
 use super::summary::{finish, summarize, CaughtError, PoolUse, RunSummary, StartKind};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
-use crate::run::plan::{EmrPlan, PoolPlan, TAG_ENVIRONMENT};
+use crate::run::plan::{run_cluster_name, EmrPlan, PoolPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
 /// emr-create-cluster's input: `{"plan": …, "retry_count": $$.State.RetryCount}`.
@@ -104,7 +104,7 @@ pub async fn emr_create_cluster(
     })
 }
 
-/// The active clusters of this run: named after it and tagged with its environment. dev and prod may share an
+/// The active clusters of this run: named after it ([`run_cluster_name`]) and tagged with its environment. dev and prod may share an
 /// account and a run name (a schedule's minute): a cluster of the other environment is never adopted nor terminated,
 /// whether this function's policy may describe it (its tag tells) or not (AccessDenied).
 pub async fn clusters_of_run(emr: &impl EmrApi, plan: &RunPlan) -> Result<Vec<String>, TaskError> {
@@ -112,9 +112,15 @@ pub async fn clusters_of_run(emr: &impl EmrApi, plan: &RunPlan) -> Result<Vec<St
         .active_clusters()
         .await
         .map_err(|e| TaskError::aws("ListClusters", e))?;
+    // The name its RunJobFlow request gave (a plan made before clusters were named by `run_cluster_name` too).
+    let own_name = plan
+        .emr
+        .as_ref()
+        .and_then(|emr| emr.cluster.get("Name")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| run_cluster_name(plan.environment.as_deref(), &plan.run_name));
     let mut ours = Vec::new();
     for ClusterSummary { id, name, .. } in candidates {
-        if name != plan.run_name {
+        if name != own_name {
             continue;
         }
         match emr.describe_cluster(&id).await {

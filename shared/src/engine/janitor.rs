@@ -36,7 +36,9 @@ use super::states::{glue_run_status, Status};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
-use crate::run::plan::{pool_cluster, render, sample_input, TAG_ENVIRONMENT, TAG_RUN};
+use crate::run::plan::{
+    pool_cluster, render, run_cluster_prefix, sample_input, TAG_ENVIRONMENT, TAG_RUN,
+};
 use crate::run::RunPlan;
 
 /// The execution statuses after which the janitor cleans up (the ones the template's rule selects).
@@ -455,7 +457,14 @@ pub async fn leftovers(
         .active_clusters()
         .await
         .map_err(|e| TaskError::aws("ListClusters", e))?;
-    for summary in clusters {
+    // Only this environment's run clusters are described (their names say whose they are): ListClusters names every
+    // active cluster of the account, and DescribeCluster is throttled per account. Pool clusters carry no run: their
+    // leases are looked at above.
+    let prefix = run_cluster_prefix(config.environment());
+    for summary in clusters
+        .into_iter()
+        .filter(|summary| summary.name.starts_with(&prefix))
+    {
         let cluster = match emr.describe_cluster(&summary.id).await {
             Ok(cluster) => cluster,
             // Another environment's (or not sparkplug's): this function may not describe it.

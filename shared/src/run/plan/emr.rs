@@ -203,13 +203,15 @@ pub(super) fn plan(
     job_name: &str,
     job: &Job,
     run_name: &str,
+    environment: Option<&str>,
     tags: &[(String, String)],
     fill: &dyn Fn(Value, &str) -> Result<Value, PlanError>,
 ) -> Result<EmrPlan, PlanError> {
     if let Some(pool) = &job.pool {
         return pooled_plan(catalog, job_name, job, pool, run_name, tags, fill);
     }
-    let mut cluster = base_cluster(&job.emr_settings(&catalog.defaults), run_name);
+    let cluster_name = run_cluster_name(environment, run_name);
+    let mut cluster = base_cluster(&job.emr_settings(&catalog.defaults), &cluster_name);
     // Like Airflow's EmrCreateJobFlowOperator: the overrides replace whole top-level fields.
     if let Some(Value::Object(overrides)) = &job.job_flow_overrides {
         cluster.extend(overrides.clone());
@@ -219,7 +221,7 @@ pub(super) fn plan(
     };
 
     // What sparkplug needs of every cluster, whatever the overrides said.
-    cluster.insert("Name".into(), json!(run_name));
+    cluster.insert("Name".into(), json!(cluster_name));
     match cluster.get_mut("Instances") {
         Some(Value::Object(instances)) => {
             instances.insert("KeepJobFlowAliveWhenNoSteps".into(), json!(true));
@@ -309,6 +311,21 @@ pub const POOLED_ONE_STEP: &str =
 /// Margin of EMR's idle auto-termination over the pool's `idle_minutes`: sparkplug releases an idle cluster first;
 /// EMR's policy ends it only if sparkplug could not (a backstop against a leaked pool cluster).
 pub const POOL_BACKSTOP_MINUTES: u32 = 15;
+
+/// The name of a run's own cluster: `sparkplug-<env>-<run>` (`sparkplug-<run>` without an `env` var). ListClusters
+/// names every active cluster of the account: the prefix lets the janitor's sweep describe only this environment's
+/// (EMR's DescribeCluster is throttled per account), and an operator tell sparkplug's clusters in the EMR console.
+pub fn run_cluster_name(environment: Option<&str>, run_name: &str) -> String {
+    format!("{}{run_name}", run_cluster_prefix(environment))
+}
+
+/// What the name of every run's own cluster of `environment` starts with (see [`run_cluster_name`]).
+pub fn run_cluster_prefix(environment: Option<&str>) -> String {
+    match environment {
+        Some(env) => format!("sparkplug-{env}-"),
+        None => "sparkplug-".to_string(),
+    }
+}
 
 /// The name of a pool cluster started by `run_name`: a retried create finds its cluster by it.
 pub fn pool_cluster_name(pool: &str, run_name: &str) -> String {

@@ -15,8 +15,8 @@ pub mod glue;
 pub mod serverless;
 
 pub use emr::{
-    job_steps, pool_cluster_name, pooled_step_name, spark_submit_step, supports_auto_termination,
-    POOLED_ONE_STEP, POOL_BACKSTOP_MINUTES,
+    job_steps, pool_cluster_name, pooled_step_name, run_cluster_name, run_cluster_prefix,
+    spark_submit_step, supports_auto_termination, POOLED_ONE_STEP, POOL_BACKSTOP_MINUTES,
 };
 
 use crate::catalog::placeholders::{self, Placeholder};
@@ -421,7 +421,17 @@ pub fn render(
     };
     let (mut emr, mut glue, mut emr_serverless) = (None, None, None);
     match job.engine {
-        Engine::Emr => emr = Some(emr::plan(catalog, job_name, job, &run_name, &tags, &fill)?),
+        Engine::Emr => {
+            emr = Some(emr::plan(
+                catalog,
+                job_name,
+                job,
+                &run_name,
+                environment.as_deref(),
+                &tags,
+                &fill,
+            )?)
+        }
         Engine::EmrServerless => emr_serverless = Some(serverless::plan(&engine_run)?),
         Engine::Glue => glue = Some(glue::plan(&engine_run)?),
     }
