@@ -414,7 +414,7 @@ fn end_of_life_glue_versions_warn_but_pass() {
 
 #[test]
 fn one_pass_reports_the_field_problems_and_the_request_problems_together() {
-    // A bad trigger bucket used to hide the missing roles until it was fixed.
+    // A bad trigger bucket must not hide the missing roles: every problem in one pass.
     let found = match load::from_toml(
         r#"
 [defaults.emr]

@@ -6,7 +6,7 @@ mod common;
 use chrono::Duration;
 use common::{now, plan_of};
 use sparkplug::cost::{estimate, PriceBook};
-use sparkplug::engine::report::Timeline;
+use sparkplug::run::timeline::Timeline;
 
 /// What a run measured, as its timeline carries it.
 fn measured(

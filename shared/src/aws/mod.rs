@@ -34,7 +34,8 @@ pub(crate) fn json_body(body: &Value) -> impl Fn(&mut HttpRequest) + Send + Sync
 
 /// For calls that are not idempotent (RunJobFlow, AddJobFlowSteps, StartJobRun carry no idempotency token): no SDK
 /// retry, whose first attempt may have taken effect with its answer lost. The state machine's Retry runs the task
-/// again instead, and the task finds what the lost attempt made before it makes anything (DESIGN.md §4).
+/// again instead, and the task finds what the lost attempt made before it makes anything (the SDK's
+/// retry would re-send a request that may have taken effect: "Retry behavior", AWS SDKs and Tools Reference Guide).
 pub(crate) fn no_sdk_retries() -> aws_smithy_types::retry::RetryConfig {
     aws_smithy_types::retry::RetryConfig::disabled()
 }

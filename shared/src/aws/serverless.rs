@@ -6,9 +6,8 @@ use aws_sdk_emrserverless::Client;
 use serde_json::{json, Map, Value};
 
 use super::{classify, json_body, missing, str_field, to_chrono, transient_for_this_call};
-use crate::engine::ports::{
-    ApplicationView, AwsError, ServerlessApi, ServerlessRunView, ServerlessUsage,
-};
+use crate::engine::ports::{ApplicationView, AwsError, ServerlessApi, ServerlessRunView};
+use crate::run::timeline::ServerlessUsage;
 
 #[derive(Debug, Clone)]
 pub struct Serverless {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Engine;
-use crate::engine::report::Timeline;
+use crate::run::timeline::Timeline;
 use crate::run::RunPlan;
 
 const PRICES: &str = include_str!("prices.toml");

@@ -4,7 +4,7 @@
 //!
 //! An event is a reason to look, never the truth: it may come twice, late, out of order, or about work that is not
 //! sparkplug's. `notify` looks up the waiter (no waiter: not ours, or answered already — dropped at no API cost),
-//! reads the work's state from the API with the same sensors the poll loop had, and answers only once the work has
+//! reads the work's state from the API (the sensors of `sense.rs`), and answers only once the work has
 //! ended. A token nobody waits on any more is dropped, never retried.
 
 use chrono::{DateTime, Duration, Utc};

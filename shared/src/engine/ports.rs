@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::run::timeline::ServerlessUsage;
+
 pub use super::errors::AwsError;
 
 /// Why a cluster or step changed state, as EMR says it.
@@ -177,17 +179,6 @@ pub struct ApplicationView {
     /// The application's settings sparkplug manages, as CreateApplication JSON (camelCase).
     pub settings: Value,
 }
-
-/// What EMR Serverless bills a job run for (`billedResourceUtilization`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServerlessUsage {
-    pub vcpu_hours: f64,
-    pub memory_gb_hours: f64,
-    pub storage_gb_hours: f64,
-}
-
-// Billing figures are finite numbers: equality is a plain comparison.
-impl Eq for ServerlessUsage {}
 
 /// An EMR Serverless job run, as GetJobRun tells it.
 #[derive(Debug, Clone, Default, PartialEq)]

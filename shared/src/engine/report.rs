@@ -1,10 +1,10 @@
-//! What the engine tasks report to the state machine: the timeline of a run (start-up vs execution), the sensor's
-//! report (the answer to a waiting task), and why a run failed.
+//! What the engine tasks report to the state machine: the sensor's report (the answer to a waiting task, with the
+//! run's timeline of `run::timeline`), and why a run failed.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::states::Status;
+use crate::run::timeline::Timeline;
 
 /// The name of a run's failure: the `Error` of the state machine's `Fail` state and the summary's `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,41 +128,6 @@ impl RunFailure {
         }
         cause
     }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepTimes {
-    pub name: String,
-    pub id: String,
-    pub state: String,
-    /// When the step was added to the cluster (its CreationDateTime).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended: Option<DateTime<Utc>>,
-}
-
-/// When things happened; `startup_seconds` vs `execution_seconds` is the table every run keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timeline {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<DateTime<Utc>>,
-    /// EMR: the cluster is ready for steps. Glue: the run started executing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<StepTimes>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup_seconds: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_seconds: Option<i64>,
-    /// EMR Serverless: what the run is billed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub billed: Option<super::ports::ServerlessUsage>,
 }
 
 /// What a sensor returns to the state machine.

@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use super::ports::{ClusterView, GlueRunView, ServerlessRunView, StepView};
-use super::report::{FailureName, RunFailure, SenseReport, StepTimes, Timeline};
+use super::report::{FailureName, RunFailure, SenseReport};
 use super::states::{
     emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
     Status, UnknownState,
 };
+use crate::run::timeline::{StepTimes, Timeline};
 
 fn seconds_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<i64> {
     Some((to? - from?).num_seconds())

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use super::report::{FailureName, RunFailure, SenseReport, Timeline};
+use super::report::{FailureName, RunFailure, SenseReport};
 use super::states::Status;
 use crate::catalog::Engine;
 use crate::cost::{self, CostEstimate, Pricing};
+use crate::run::timeline::Timeline;
 use crate::run::RunPlan;
 
 /// A task error the state machine caught (`Catch` with `ResultPath: $.error`).

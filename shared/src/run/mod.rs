@@ -1,11 +1,13 @@
 //! From what happened to what to run: trigger events (S3 arrivals, schedules, console requests), S3 locations, run
-//! keys (deterministic execution names), run plans rendered from the catalog, and resolving an event to its runs.
+//! keys (deterministic execution names), run plans rendered from the catalog, resolving an event to its runs, and a
+//! run's timeline.
 
 pub mod events;
 pub mod plan;
 pub mod resolve;
 pub mod runkey;
 pub mod s3;
+pub mod timeline;
 
 pub use plan::{render, RunInput, RunPlan, Trigger};
 pub use resolve::{resolve_event, Failure, Match, Resolution};
