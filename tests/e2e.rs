@@ -94,12 +94,7 @@ struct Finished {
 
 impl Aws {
     fn execution_arn(&self, name: &str) -> String {
-        format!(
-            "{}:{name}",
-            self.stack
-                .state_machine_arn
-                .replacen(":stateMachine:", ":execution:", 1)
-        )
+        sparkplug::engine::execution::execution_arn(&self.stack.state_machine_arn, name)
     }
 
     /// Starts a run the way the console does, about its own input object `s3://<data bucket>/<prefix>/<run>.json`.
@@ -1243,10 +1238,7 @@ async fn dev_and_prod_in_one_account_run_the_same_job_at_the_same_minute_on_thei
     assert_eq!(prod_answer["started"][0], run, "{prod_answer}");
 
     for machine in [&dev.state_machine_arn, &prod.state_machine_arn] {
-        let arn = format!(
-            "{}:{run}",
-            machine.replacen(":stateMachine:", ":execution:", 1)
-        );
+        let arn = sparkplug::engine::execution::execution_arn(machine, &run);
         within(Duration::from_secs(240), "both executions end", || async {
             let execution = aws
                 .sfn

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::json;
+use sparkplug::engine::execution::execution_arn;
 
 /// One period's run and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,12 +65,7 @@ pub async fn run(
     let explain = |e: &dyn std::error::Error| {
         aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
     };
-    let execution_arn = |name: &str| {
-        format!(
-            "{}:{name}",
-            state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-        )
-    };
+    let execution_arn = |name: &str| execution_arn(state_machine_arn, name);
     let mut done: Vec<Period> = Vec::new();
     let mut running: Vec<(DateTime<Utc>, String)> = Vec::new();
     let mut waiting = runs.iter();

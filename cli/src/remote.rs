@@ -58,10 +58,7 @@ impl Target {
 
     /// The execution ARN of a run, from its name.
     pub fn execution_arn(&self, run_name: &str) -> String {
-        let base = self
-            .state_machine_arn
-            .replacen(":stateMachine:", ":execution:", 1);
-        format!("{base}:{run_name}")
+        sparkplug::engine::execution::execution_arn(&self.state_machine_arn, run_name)
     }
 
     /// Starts an execution named `run_name`; an existing one of that name is reported, not an error.

@@ -6,10 +6,12 @@
 //! Imports run one way, top to bottom:
 //!
 //! - [`catalog`]: the catalog's model (jobs, settings), placeholders and vars, AWS request shapes, schedules.
-//! - [`run`]: trigger events, S3 locations, run keys, run plans per engine, resolving an event to its runs.
+//! - [`run`]: trigger events, S3 locations, run keys, run plans per engine, resolving an event to its runs, and a
+//!   run's timeline.
 //! - [`load`]: validating a catalog (it renders a trial plan of each job) and loading one from a file.
 //! - [`cost`]: a run's cost estimate from the price table `cost/prices.toml`.
-//! - [`engine`]: ports to AWS, state maps, sensing, run summaries, and the handlers with their typed contracts.
+//! - [`engine`]: the handlers, the helpers they share (sensing, summaries, the backstops' looks) and their contracts
+//!   (ports to AWS, inputs, error types); `engine/mod.rs` groups them.
 //! - [`aws`] (feature `aws`): the one adapter over the AWS SDK, the AWS error-code table, and the Lambda glue.
 //!
 //! Everything but [`aws`] is plain functions over plain types: nothing there calls AWS or starts a process.

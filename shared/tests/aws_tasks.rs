@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sparkplug::cost::Pricing;
 use sparkplug::engine::input::handle;
 use sparkplug::engine::trigger::TriggerConfig;
-use sparkplug::engine::{callback, emr, glue, trigger, ErrorKind, TaskError};
+use sparkplug::engine::{emr, glue, notify, trigger, ErrorKind, TaskError};
 
 async fn create_cluster(aws: &FakeAws, input: Value) -> Result<Value, TaskError> {
     let (client, pools) = (aws.emr(), aws.tokens());
@@ -34,7 +34,7 @@ async fn notify(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
     let (emr, glue, sfn, tokens) = (aws.emr(), aws.glue(), aws.sfn(), aws.tokens());
     let serverless = aws.serverless();
     handle("notify", event, |e| {
-        callback::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
+        notify::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
     })
     .await
 }

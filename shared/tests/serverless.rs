@@ -8,7 +8,7 @@ use common::{catalog_of, manual_input, now, vars};
 use serde_json::{json, Value};
 use sparkplug::cost::Pricing;
 use sparkplug::engine::input::handle;
-use sparkplug::engine::{callback, serverless, ErrorKind, TaskError};
+use sparkplug::engine::{notify, serverless, ErrorKind, TaskError};
 use sparkplug::run::plan::serverless::client_token;
 use sparkplug::run::{render, RunPlan};
 
@@ -337,7 +337,7 @@ async fn notify_answers_a_waiting_run_when_its_job_run_ends_and_says_why_it_fail
             "createdAt": "2026-11-27T06:30:00Z"}),
     );
     let report = handle("notify", event, |e| {
-        callback::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
+        notify::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
     })
     .await
     .unwrap();
@@ -375,7 +375,7 @@ async fn notify_answers_a_waiting_run_when_its_job_run_ends_and_says_why_it_fail
         aws.serverless(),
     );
     handle("notify", running, |e| {
-        callback::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
+        notify::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
     })
     .await
     .unwrap();

@@ -9,7 +9,7 @@
 use sparkplug::aws::{
     dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, serverless::Serverless, sfn::Sfn,
 };
-use sparkplug::engine::callback;
+use sparkplug::engine::notify;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda::Error> {
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
     let serverless = Serverless::new(&sdk);
     lambda::serve(|event| {
-        callback::notify(
+        notify::notify(
             &emr,
             &glue,
             &serverless,

@@ -30,8 +30,6 @@ impl Sfn {
     }
 }
 
-pub use crate::engine::execution::execution_arn;
-
 impl SfnApi for Sfn {
     async fn executions_since(
         &self,
@@ -80,7 +78,10 @@ impl SfnApi for Sfn {
         let result = self
             .client
             .describe_execution()
-            .execution_arn(execution_arn(state_machine_arn, name))
+            .execution_arn(crate::engine::execution::execution_arn(
+                state_machine_arn,
+                name,
+            ))
             .send()
             .await;
         match result {

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use super::callback::{register, waiter_for};
 use super::errors::{ErrorKind, TaskError};
 use super::input::check_plan;
+use super::notify::{register, waiter_for};
 use super::pool;
 use super::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
 use super::report::SenseReport;

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use super::callback::{register, waiter_for};
 use super::errors::TaskError;
 use super::input::check_plan;
+use super::notify::{register, waiter_for};
 use super::ports::{GlueApi, TokenStore, Work};
 use super::report::SenseReport;
 use super::states::{glue_run_status, Status};

@@ -8,9 +8,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::callback::{register, waiter_for};
 use super::errors::TaskError;
 use super::input::check_plan;
+use super::notify::{register, waiter_for};
 use super::ports::{ServerlessApi, TokenStore, Work};
 use super::report::SenseReport;
 use super::states::Status;

@@ -7,15 +7,15 @@ mod common;
 use common::fake_aws::{state_change, waiter_item, FakeAws};
 use common::now;
 use serde_json::{json, Value};
-use sparkplug::engine::callback;
 use sparkplug::engine::input::handle;
+use sparkplug::engine::notify;
 use sparkplug::engine::{ErrorKind, TaskError};
 
 async fn notify(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {
     let (emr, glue, sfn, tokens) = (aws.emr(), aws.glue(), aws.sfn(), aws.tokens());
     let serverless = aws.serverless();
     handle("notify", event, |e| {
-        callback::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
+        notify::notify(&emr, &glue, &serverless, &sfn, &tokens, e, now())
     })
     .await
 }
