@@ -4,7 +4,8 @@
 use aws_sdk_emr::types::{ClusterState, StepState};
 use aws_sdk_glue::types::JobRunState;
 use sparkplug::engine::states::{
-    emr_cluster_phase, emr_step_status, glue_run_status, ClusterPhase, Status, UnknownState,
+    emr_cluster_phase, emr_step_cancellable, emr_step_status, glue_run_status, ClusterPhase,
+    Status, UnknownState,
 };
 
 /// `expected` must name every value of the SDK's enum, each once, and the map must agree with it.
@@ -46,6 +47,14 @@ fn emr_step_states() {
         ],
         emr_step_status,
     );
+    // CancelSteps takes PENDING and RUNNING steps; every other state is being cancelled already, or over.
+    for state in StepState::values() {
+        assert_eq!(
+            emr_step_cancellable(state),
+            matches!(*state, "PENDING" | "RUNNING"),
+            "{state}"
+        );
+    }
 }
 
 #[test]

@@ -23,6 +23,7 @@ use super::states::{
     emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
     Status,
 };
+use crate::run::plan::pooled_step_run;
 use crate::run::RunPlan;
 
 /// How long a waiter outlives its run's limit before the table's TTL may delete it.
@@ -163,7 +164,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                     shared: detail
                         .get("name")
                         .and_then(Value::as_str)
-                        .filter(|name| name.contains(": "))
+                        .filter(|name| pooled_step_run(name).is_some())
                         .map(|_| Shared::Step(emr_step_key(cluster, step))),
                 },
             })
@@ -301,7 +302,10 @@ pub async fn notify(
         }
         // One after the other, a completed step before the last changes nothing: the last one's event (or a failure,
         // or the cluster's end) will. Saves the API calls of a look per step.
-        if *sequential && state == "COMPLETED" && step_ids.last() != Some(step_id) {
+        if *sequential
+            && emr_step_status(state) == Ok(Status::Succeeded)
+            && step_ids.last() != Some(step_id)
+        {
             return Ok(report.drop(format!(
                 "step {step_id} COMPLETED, run {} has later steps",
                 waiter.run_name
@@ -357,10 +361,8 @@ pub async fn reconcile(
                 .iter()
                 .find(|c| &c.id == cluster_id)
                 .map(|c| c.state.as_str());
-            let running = if *shared { None } else { Some("RUNNING") };
-            if matches!(state, Some("STARTING" | "BOOTSTRAPPING"))
-                || (state.is_some() && state == running)
-            {
+            let starting = state.map(emr_cluster_phase) == Some(Ok(ClusterPhase::Starting));
+            if starting || (!*shared && state == Some("RUNNING")) {
                 continue;
             }
         }

@@ -16,7 +16,8 @@ use tracing::{info, warn};
 
 use super::errors::{ErrorKind, TaskError};
 use super::ports::{ClusterSummary, EmrApi, PoolCluster, PoolStore};
-use crate::run::plan::{pool_cluster_name, PoolPlan};
+use super::states::{emr_cluster_phase, emr_step_cancellable, ClusterPhase};
+use crate::run::plan::{pool_cluster_name, pooled_step_run, PoolPlan};
 use crate::run::RunPlan;
 
 /// A pool cluster gone from ListClusters is forgotten only after this long: a cluster just started may not be
@@ -43,7 +44,14 @@ fn room_of(cluster: &PoolCluster, pool: &PoolPlan) -> u32 {
 }
 
 fn is_live(state: &str) -> bool {
-    matches!(state, "STARTING" | "BOOTSTRAPPING" | "RUNNING" | "WAITING")
+    matches!(
+        emr_cluster_phase(state),
+        Ok(ClusterPhase::Starting | ClusterPhase::Up)
+    )
+}
+
+fn is_up(state: &str) -> bool {
+    emr_cluster_phase(state) == Ok(ClusterPhase::Up)
 }
 
 /// A lease for the run on a live cluster of its pool with room, else a new cluster of the pool with the run's lease.
@@ -175,13 +183,7 @@ async fn try_join(
         .filter_map(|c| state_of(&c.cluster_id).map(|state| (c, state)))
         .filter(|(_, state)| is_live(state))
         .collect();
-    candidates.sort_by_key(|(c, state)| {
-        (
-            !matches!(state.as_str(), "RUNNING" | "WAITING"),
-            Reverse(c.runs.len()),
-            c.created,
-        )
-    });
+    candidates.sort_by_key(|(c, state)| (!is_up(state), Reverse(c.runs.len()), c.created));
     for (cluster, state) in candidates {
         let taken = pools
             .lease(
@@ -299,11 +301,10 @@ pub async fn cancel_run_steps(
         Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(TaskError::aws("ListSteps", e)),
     };
-    let prefix = format!("{run}: ");
     let unfinished: Vec<String> = steps
         .iter()
-        .filter(|s| s.name.starts_with(&prefix))
-        .filter(|s| matches!(s.state.as_str(), "PENDING" | "RUNNING"))
+        .filter(|s| pooled_step_run(&s.name) == Some(run))
+        .filter(|s| emr_step_cancellable(&s.state))
         .map(|s| s.id.clone())
         .collect();
     if !unfinished.is_empty() {
@@ -524,9 +525,9 @@ pub async fn release_idle(
             }
             continue;
         }
-        let ready = active.iter().any(|c| {
-            c.id == cluster.cluster_id && matches!(c.state.as_str(), "RUNNING" | "WAITING")
-        });
+        let ready = active
+            .iter()
+            .any(|c| c.id == cluster.cluster_id && is_up(&c.state));
         if ready && cluster.runs.is_empty() && cluster.idle_since.is_none() && !cluster.releasing {
             // A warmed-up cluster that no run has joined, ready now: its idle time begins (a start is not idle time).
             pools

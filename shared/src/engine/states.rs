@@ -25,6 +25,12 @@ pub fn emr_step_status(state: &str) -> Result<Status, UnknownState> {
     }
 }
 
+/// Whether CancelSteps can cancel an EMR step in this state: PENDING, and RUNNING on EMR 5.28+ (EMR API Reference,
+/// CancelSteps). A CANCEL_PENDING step is being cancelled already.
+pub fn emr_step_cancellable(state: &str) -> bool {
+    matches!(state, "PENDING" | "RUNNING")
+}
+
 /// Where an EMR cluster is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterPhase {

@@ -429,10 +429,35 @@ pub fn pooled_step_name(run_name: &str, step: &str) -> String {
     format!("{run_name}: {step}")
 }
 
+/// The run a step named by [`pooled_step_name`] belongs to (run names have no `:`); `None` for another step.
+pub fn pooled_step_run(step_name: &str) -> Option<&str> {
+    step_name
+        .split_once(": ")
+        .map(|(run, _)| run)
+        .filter(|run| !run.is_empty() && !run.contains(':'))
+}
+
 /// The cluster's `StepConcurrencyLevel` (1 when unset): how many steps run side by side.
 fn step_concurrency(cluster: &Map<String, Value>) -> u64 {
     cluster
         .get("StepConcurrencyLevel")
         .and_then(Value::as_u64)
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pooled_step_name, pooled_step_run};
+
+    #[test]
+    fn a_pooled_steps_name_gives_back_its_run_and_no_other_step_has_one() {
+        let name = pooled_step_name("clicks_hourly-20261204T0600", "spark: pi");
+        assert_eq!(name, "clicks_hourly-20261204T0600: spark: pi");
+        assert_eq!(pooled_step_run(&name), Some("clicks_hourly-20261204T0600"));
+        // Another run's step, a step of a cluster of its own, a name no run could have.
+        assert_eq!(pooled_step_run("other-run: ingest"), Some("other-run"));
+        assert_eq!(pooled_step_run("ingest"), None);
+        assert_eq!(pooled_step_run(": ingest"), None);
+        assert_eq!(pooled_step_run("a:b: ingest"), None);
+    }
 }

@@ -15,8 +15,9 @@ pub mod glue;
 pub mod serverless;
 
 pub use emr::{
-    job_steps, pool_cluster_name, pooled_step_name, run_cluster_name, run_cluster_prefix,
-    spark_submit_step, supports_auto_termination, POOLED_ONE_STEP, POOL_BACKSTOP_MINUTES,
+    job_steps, pool_cluster_name, pooled_step_name, pooled_step_run, run_cluster_name,
+    run_cluster_prefix, spark_submit_step, supports_auto_termination, POOLED_ONE_STEP,
+    POOL_BACKSTOP_MINUTES,
 };
 
 use crate::catalog::placeholders::{self, Placeholder};
