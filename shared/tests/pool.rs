@@ -10,10 +10,11 @@ use chrono::{DateTime, Duration, Utc};
 use common::fake_aws::FakeAws;
 use common::{catalog_of, manual_input, now, vars};
 use serde_json::{json, Value};
-use sparkplug::engine::emr::{emr_create_cluster, emr_terminate, PlanInput, RunState};
+use sparkplug::engine::emr::{emr_create_cluster, emr_terminate, EmrCreateInput};
 use sparkplug::engine::janitor::{self, JanitorConfig};
 use sparkplug::engine::pool::{lease_or_start, release_idle, warm_up, warm_up_name, Lease, WarmUp};
 use sparkplug::engine::ports::{AwsError, PoolCluster, PoolStore};
+use sparkplug::engine::summary::FinishInput;
 use sparkplug::engine::TaskError;
 use sparkplug::run::plan::pool_cluster;
 use sparkplug::run::{render, RunPlan};
@@ -460,7 +461,7 @@ async fn the_create_task_of_a_pooled_run_says_warm_and_its_pool() {
     let output = emr_create_cluster(
         &aws.emr(),
         &leases,
-        PlanInput {
+        EmrCreateInput {
             plan,
             retry_count: Some(0),
         },
@@ -487,7 +488,7 @@ async fn a_pooled_run_that_ends_gives_its_lease_back_and_leaves_the_cluster_up()
     let sense = json!({"status": "succeeded", "resource_id": "j-UP", "state": "RUNNING", "progress": "1/1",
         "timeline": {"steps": [{"name": "clicks-6: clicks", "id": "s-1", "state": "COMPLETED",
             "submitted": "2026-11-27T06:30:00Z", "started": "2026-11-27T06:30:03Z", "ended": "2026-11-27T06:31:03Z"}]}});
-    let state: RunState = serde_json::from_value(
+    let state: FinishInput = serde_json::from_value(
         json!({"plan": plan, "cluster": {"cluster_id": "j-UP", "warm": true,
         "pool": "shared"}, "sense": sense}),
     )
@@ -527,7 +528,7 @@ async fn a_pooled_run_stopped_early_cancels_only_its_own_step_and_a_spent_cluste
         "CancelSteps",
         json!({"CancelStepsInfoList": [{"StepId": "s-MINE", "Status": "SUBMITTED"}]}),
     );
-    let state: RunState =
+    let state: FinishInput =
         serde_json::from_value(json!({"plan": plan, "cluster": {"cluster_id": "j-UP"},
         "error": {"Error": "States.Timeout", "Cause": ""}}))
         .unwrap();

@@ -16,7 +16,7 @@ use super::pool;
 use super::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
 use super::report::SenseReport;
 use super::states::Status;
-use super::summary::{finish, summarize, CaughtError, PoolUse, RunSummary, StartKind};
+use super::summary::{finish, summarize, FinishInput, PoolUse, RunSummary, StartKind};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
 use crate::run::plan::{run_cluster_name, EmrPlan, PoolPlan, TAG_ENVIRONMENT};
@@ -24,7 +24,7 @@ use crate::run::RunPlan;
 
 /// emr-create-cluster's input: `{"plan": …, "retry_count": $$.State.RetryCount}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PlanInput {
+pub struct EmrCreateInput {
     pub plan: RunPlan,
     /// The task's attempt (`$$.State.RetryCount`): on the first, nothing of this run can exist yet, so nothing is
     /// looked for. Without it, every attempt looks.
@@ -39,7 +39,7 @@ fn may_be_retry(retry_count: Option<u32>) -> bool {
 
 /// emr-create-cluster's output, kept by the state machine at `$.cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterOutput {
+pub struct EmrCreateOutput {
     pub cluster_id: String,
     /// An active cluster of this run existed already (a retried create).
     #[serde(default)]
@@ -61,15 +61,15 @@ pub struct ClusterOutput {
 pub async fn emr_create_cluster(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
-    PlanInput { plan, retry_count }: PlanInput,
+    EmrCreateInput { plan, retry_count }: EmrCreateInput,
     now: DateTime<Utc>,
-) -> Result<ClusterOutput, TaskError> {
+) -> Result<EmrCreateOutput, TaskError> {
     check_plan(&plan, Engine::Emr)?;
     let request = &emr_plan(&plan)?.cluster;
     let retry = may_be_retry(retry_count);
     if let Some(pool_plan) = &emr_plan(&plan)?.pool {
         let lease = pool::lease_or_start(emr, pools, &plan, pool_plan, request, retry, now).await?;
-        return Ok(ClusterOutput {
+        return Ok(EmrCreateOutput {
             cluster_id: lease.cluster_id,
             reused: retry,
             first_attempt: !retry,
@@ -81,7 +81,7 @@ pub async fn emr_create_cluster(
         let existing = clusters_of_run(emr, &plan).await?;
         if let Some(cluster_id) = existing.first() {
             info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, "reusing this run's cluster");
-            return Ok(ClusterOutput {
+            return Ok(EmrCreateOutput {
                 cluster_id: cluster_id.clone(),
                 reused: true,
                 first_attempt: false,
@@ -95,7 +95,7 @@ pub async fn emr_create_cluster(
         .await
         .map_err(|e| TaskError::aws("RunJobFlow", e))?;
     info!(job = %plan.job, run = %plan.run_name, cluster = %cluster_id, "cluster created");
-    Ok(ClusterOutput {
+    Ok(EmrCreateOutput {
         cluster_id,
         reused: false,
         first_attempt: !retry,
@@ -151,7 +151,7 @@ fn emr_plan(plan: &RunPlan) -> Result<&EmrPlan, TaskError> {
 
 /// emr-add-steps' input: the plan, the cluster, and the task token the state machine waits on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepsInput {
+pub struct EmrStepsInput {
     pub plan: RunPlan,
     pub cluster_id: String,
     /// `$$.Task.Token` of the `waitForTaskToken` task.
@@ -163,7 +163,7 @@ pub struct StepsInput {
 
 /// emr-add-steps' own output (the state machine waits for the token's answer instead; logs and tests read it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepsOutput {
+pub struct EmrStepsOutput {
     /// The run's steps' ids, in plan order.
     pub step_ids: Vec<String>,
     pub added: usize,
@@ -179,14 +179,14 @@ fn step_name(step: &Value) -> &str {
 pub async fn emr_add_steps(
     emr: &impl EmrApi,
     tokens: &impl TokenStore,
-    StepsInput {
+    EmrStepsInput {
         plan,
         cluster_id,
         task_token,
         retry_count,
-    }: StepsInput,
+    }: EmrStepsInput,
     now: DateTime<Utc>,
-) -> Result<StepsOutput, TaskError> {
+) -> Result<EmrStepsOutput, TaskError> {
     check_plan(&plan, Engine::Emr)?;
     let emr_plan = emr_plan(&plan)?;
     let steps = &emr_plan.steps;
@@ -244,26 +244,13 @@ pub async fn emr_add_steps(
         shared: emr_plan.pool.is_some(),
     };
     register(tokens, &waiter_for(&plan, work, &task_token, now)).await?;
-    Ok(StepsOutput {
+    Ok(EmrStepsOutput {
         step_ids,
         added: missing.len(),
     })
 }
 
-/// emr-terminate's input: the whole execution state, on every path. Only the plan must be there: what earlier tasks
-/// left is read leniently, so that a run that failed half-way still gets its cluster terminated.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunState {
-    pub plan: RunPlan,
-    #[serde(default)]
-    pub cluster: Option<Value>,
-    #[serde(default)]
-    pub sense: Option<Value>,
-    #[serde(default)]
-    pub error: Option<CaughtError>,
-}
-
-impl RunState {
+impl FinishInput {
     fn field(value: &Option<Value>, key: &str) -> Option<String> {
         value.as_ref()?.get(key)?.as_str().map(str::to_string)
     }
@@ -279,11 +266,11 @@ pub async fn emr_terminate(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
     pricing: &Pricing,
-    state: RunState,
+    state: FinishInput,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
     let plan = &state.plan;
-    let known = RunState::field(&state.cluster, "cluster_id");
+    let known = FinishInput::field(&state.cluster, "cluster_id");
     if let Some(pool_plan) = plan.emr.as_ref().and_then(|e| e.pool.as_ref()) {
         return leave_pool(emr, pools, pricing, &state, pool_plan, known, now).await;
     }
@@ -331,7 +318,7 @@ async fn leave_pool(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
     pricing: &Pricing,
-    state: &RunState,
+    state: &FinishInput,
     pool_plan: &PoolPlan,
     known: Option<String>,
     now: DateTime<Utc>,

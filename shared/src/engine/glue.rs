@@ -13,7 +13,7 @@ use super::notify::{register, waiter_for};
 use super::ports::{GlueApi, TokenStore, Work};
 use super::report::SenseReport;
 use super::states::{glue_run_status, Status};
-use super::summary::{finish, summarize, CaughtError, RunSummary};
+use super::summary::{finish, summarize, FinishInput, RunSummary};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
 use crate::run::plan::GluePlan;
@@ -161,24 +161,14 @@ pub async fn glue_start_run(
     })
 }
 
-/// glue-finish's input: the execution state after the waiting task, on every path.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GlueFinishInput {
-    pub plan: RunPlan,
-    /// The waiting task's answer: the run's report.
-    #[serde(default)]
-    pub sense: Option<Value>,
-    /// What the state machine caught instead (the run's limit, a failed start).
-    #[serde(default)]
-    pub error: Option<CaughtError>,
-}
-
 /// Sums the run up and emits its metric line. When the run ended without its Glue run's end (its limit, a failed
 /// task), the Glue run of this run's name is stopped first, so that nothing keeps running.
 pub async fn glue_finish(
     glue: &impl GlueApi,
     pricing: &Pricing,
-    GlueFinishInput { plan, sense, error }: GlueFinishInput,
+    FinishInput {
+        plan, sense, error, ..
+    }: FinishInput,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
     check_plan(&plan, Engine::Glue)?;

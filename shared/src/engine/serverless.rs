@@ -14,7 +14,7 @@ use super::notify::{register, waiter_for};
 use super::ports::{ServerlessApi, TokenStore, Work};
 use super::report::SenseReport;
 use super::states::Status;
-use super::summary::{finish, summarize, CaughtError, RunSummary};
+use super::summary::{finish, summarize, FinishInput, RunSummary};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
 use crate::run::plan::EmrServerlessPlan;
@@ -188,15 +188,6 @@ pub async fn serverless_start(
     })
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerlessFinishInput {
-    pub plan: RunPlan,
-    #[serde(default)]
-    pub sense: Option<Value>,
-    #[serde(default)]
-    pub error: Option<CaughtError>,
-}
-
 /// The job runs of this run's name still going on the plan's application: (application id, job run id).
 pub async fn live_runs_of(
     serverless: &impl ServerlessApi,
@@ -242,7 +233,9 @@ pub async fn cancel(
 pub async fn serverless_finish(
     serverless: &impl ServerlessApi,
     pricing: &Pricing,
-    ServerlessFinishInput { plan, sense, error }: ServerlessFinishInput,
+    FinishInput {
+        plan, sense, error, ..
+    }: FinishInput,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
     check_plan(&plan, Engine::EmrServerless)?;

@@ -22,6 +22,23 @@ pub struct CaughtError {
     pub cause: String,
 }
 
+/// A finish task's input (emr-terminate, glue-finish, emr-serverless-finish): the whole execution state, on every
+/// path. Only the plan must be there: what earlier tasks left is read leniently, so that a run that failed half-way
+/// still has what it started ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishInput {
+    pub plan: RunPlan,
+    /// EMR: emr-create-cluster's output (`$.cluster`).
+    #[serde(default)]
+    pub cluster: Option<Value>,
+    /// The waiting task's answer: the run's report.
+    #[serde(default)]
+    pub sense: Option<Value>,
+    /// What the state machine caught instead (the run's limit, a failed start).
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
 /// The output of a run: what the console shows and what the metrics are made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
