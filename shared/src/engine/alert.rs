@@ -24,7 +24,7 @@ use tracing::info;
 
 use super::backstop::{self, ALERTS_LOOK};
 use super::errors::TaskError;
-use super::janitor::JanitorEvent;
+use super::execution::{status_change_error, ExecutionStatusChange};
 use super::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
 use crate::catalog::{Engine, NotifyOn};
 use crate::run::{RunPlan, Trigger};
@@ -291,17 +291,17 @@ where
     if event.get("catch_up") == Some(&Value::Bool(true)) {
         return catch_up(config, executions, logs, sink, tokens, &event, now, &sleep).await;
     }
-    let JanitorEvent::ExecutionEnded {
-        state_machine_arn,
-        name,
-        status,
-        ..
-    } = JanitorEvent::parse_for("alert", &event)?
-    else {
+    let Some(change) = ExecutionStatusChange::from_event(&event) else {
         return Err(TaskError::invalid(
             "alert: the input is not a \"Step Functions Execution Status Change\" event or {\"catch_up\": true}",
         ));
     };
+    let ExecutionStatusChange {
+        state_machine_arn,
+        name,
+        status,
+        ..
+    } = change.map_err(|why| status_change_error("alert", &why))?;
     let late = event.get("sparkplug-backstop") == Some(&Value::Bool(true));
     let run = EndedRun {
         state_machine_arn: &state_machine_arn,

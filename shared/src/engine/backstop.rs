@@ -150,7 +150,7 @@ pub fn status_change_event(
     json!({
         "version": "0",
         "id": format!("backstop-{}", execution.name),
-        "detail-type": "Step Functions Execution Status Change",
+        "detail-type": super::execution::STATUS_CHANGE,
         "source": "aws.states",
         "resources": [execution_arn.clone()],
         "detail": {

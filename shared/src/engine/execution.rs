@@ -1,8 +1,11 @@
-//! A run's execution of the run state machine: its ARN from the state machine's and its name.
+//! A run's execution of the run state machine, for the handlers: its ARN and its status change event (plain types in
+//! `run::execution`).
 
-/// The ARN of the execution `name` of a state machine (Step Functions' ARN format: the state machine's, with
-/// `:execution:` for `:stateMachine:` and the name after it).
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    let base = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
-    format!("{base}:{name}")
+pub use crate::run::execution::{execution_arn, ExecutionStatusChange, STATUS_CHANGE};
+
+use super::errors::TaskError;
+
+/// The `InvalidInput` of `function` for an execution status change without `why` (a field every such event carries).
+pub fn status_change_error(function: &str, why: &str) -> TaskError {
+    TaskError::invalid(format!("{function}: the execution status change has {why}"))
 }

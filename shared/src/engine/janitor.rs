@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 use super::emr::clusters_of_run;
 use super::errors::TaskError;
+use super::execution::{status_change_error, ExecutionStatusChange};
 use super::pool::{
     cancel_run_steps, leave, release_idle, warm_up, warm_up_name, PoolReport, WarmUp,
 };
@@ -83,13 +84,7 @@ pub struct CleanupReport {
 /// The janitor's input: an execution's status change, or a sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JanitorEvent {
-    ExecutionEnded {
-        state_machine_arn: String,
-        name: String,
-        status: String,
-        /// The execution's input, as a JSON string.
-        input: Option<String>,
-    },
+    ExecutionEnded(ExecutionStatusChange),
     Sweep,
     /// Release the pool clusters (of `pool`, or of every pool) idle long enough at `time` (now, when unset); with
     /// `warm`, first warm up the pools whose `warm` schedule is due at `time`.
@@ -103,11 +98,7 @@ pub enum JanitorEvent {
 impl JanitorEvent {
     /// Reads an EventBridge event (or `{"sweep": true}`); anything else is `InvalidInput`, naming what it is.
     pub fn parse(event: &Value) -> Result<JanitorEvent, TaskError> {
-        Self::parse_for("janitor", event)
-    }
-
-    /// [`JanitorEvent::parse`], with errors that name `function` (the alert function reads the same events).
-    pub fn parse_for(function: &str, event: &Value) -> Result<JanitorEvent, TaskError> {
+        let function = "janitor";
         if event.get("sweep").and_then(Value::as_bool) == Some(true) {
             return Ok(JanitorEvent::Sweep);
         }
@@ -125,24 +116,15 @@ impl JanitorEvent {
             let warm = event.get("warm").and_then(Value::as_bool) == Some(true);
             return Ok(JanitorEvent::ReleaseIdle { pool, time, warm });
         }
+        if let Some(change) = ExecutionStatusChange::from_event(event) {
+            return change
+                .map(JanitorEvent::ExecutionEnded)
+                .map_err(|why| status_change_error(function, &why));
+        }
         let text =
             |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
         match (text(event, "source").as_deref(), text(event, "detail-type").as_deref()) {
             (Some("aws.events" | "aws.scheduler"), Some("Scheduled Event")) => Ok(JanitorEvent::Sweep),
-            (Some("aws.states"), Some("Step Functions Execution Status Change")) => {
-                let detail = event.get("detail").unwrap_or(&Value::Null);
-                let field = |key: &str| {
-                    text(detail, key).ok_or_else(|| {
-                        TaskError::invalid(format!("{function}: the execution status change has no detail.{key}"))
-                    })
-                };
-                Ok(JanitorEvent::ExecutionEnded {
-                    state_machine_arn: field("stateMachineArn")?,
-                    name: field("name")?,
-                    status: field("status")?,
-                    input: text(detail, "input"),
-                })
-            }
             (source, detail_type) => Err(TaskError::invalid(format!(
                 "{function}: expected a \"Step Functions Execution Status Change\" event, a \"Scheduled Event\", \
                  {{\"sweep\": true}} or {{\"release_idle\": true}}, found detail-type {detail_type:?} from {source:?}"
@@ -181,12 +163,13 @@ pub async fn janitor(
                 ..CleanupReport::default()
             })
         }
-        JanitorEvent::ExecutionEnded {
+        JanitorEvent::ExecutionEnded(ExecutionStatusChange {
             state_machine_arn,
             name,
             status,
             input,
-        } => {
+            ..
+        }) => {
             if state_machine_arn != config.state_machine_arn {
                 return Ok(ignored(format!(
                     "{name} is an execution of {state_machine_arn}, not of this stack"

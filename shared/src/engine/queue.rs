@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use super::errors::TaskError;
-use super::janitor::JanitorEvent;
+use super::execution::{status_change_error, ExecutionStatusChange};
 use super::ports::{CallbackApi, QueuedRun, SfnApi, SlotStore, TokenAnswer};
 use crate::run::RunPlan;
 
@@ -77,17 +77,17 @@ pub async fn queue(
             drain(config, slots, sfn, &job, now, &mut report).await?;
         }
     } else {
-        let JanitorEvent::ExecutionEnded {
-            name,
-            status,
-            input,
-            ..
-        } = JanitorEvent::parse_for("queue", &input)?
-        else {
+        let Some(change) = ExecutionStatusChange::from_event(&input) else {
             return Err(TaskError::invalid(
                 "queue: expected a TakeSlot task, a \"Step Functions Execution Status Change\" or {\"drain\": true}",
             ));
         };
+        let ExecutionStatusChange {
+            name,
+            status,
+            input,
+            ..
+        } = change.map_err(|why| status_change_error("queue", &why))?;
         let job = input
             .as_deref()
             .and_then(|text| serde_json::from_str::<Value>(text).ok())

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::run::execution::{ExecutionStatusChange, STATUS_CHANGE};
 use crate::run::s3::{decode_notification_key, S3Location};
 
 /// An object that arrived in S3.
@@ -156,23 +157,15 @@ fn tick(object: &serde_json::Map<String, Value>) -> Result<EventItem, EventError
 fn upstream(detail: &Value) -> Result<EventItem, EventError> {
     let unrecognised =
         |why: &str| EventError::Unrecognised(format!("execution status change: {why}"));
-    let status = detail
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let name = detail
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| unrecognised("no `detail.name`"))?;
+    let change = ExecutionStatusChange::from_detail(detail).map_err(|why| unrecognised(&why))?;
+    let (name, status) = (change.name.as_str(), change.status.as_str());
     if status != "SUCCEEDED" {
         return Ok(EventItem::Ignored(format!(
             "run {name} ended {status}: only a success starts the jobs after it"
         )));
     }
-    let input: Value = detail
-        .get("input")
-        .and_then(Value::as_str)
-        .and_then(|text| serde_json::from_str(text).ok())
+    let input: Value = change
+        .input_json()
         .ok_or_else(|| unrecognised("`detail.input` is not the run's JSON input"))?;
     let job = input
         .get("job")
@@ -186,11 +179,7 @@ fn upstream(detail: &Value) -> Result<EventItem, EventError> {
             .and_then(Value::as_str)
             .and_then(|uri| S3Location::parse(uri).ok()),
     };
-    let time = detail
-        .get("stopDate")
-        .and_then(Value::as_i64)
-        .and_then(DateTime::from_timestamp_millis)
-        .unwrap_or_default();
+    let time = change.stop_date.unwrap_or_default();
     Ok(EventItem::Succeeded(UpstreamRun {
         job,
         run: name.to_string(),
@@ -302,7 +291,7 @@ fn eventbridge(event: &Value) -> Result<EventItem, EventError> {
                 run_name: None,
             }))
         }
-        ("aws.states", "Step Functions Execution Status Change") => upstream(&envelope.detail),
+        ("aws.states", STATUS_CHANGE) => upstream(&envelope.detail),
         (source, detail_type) => Err(unrecognised(format!(
             "EventBridge event `{detail_type}` from `{source}` is not a trigger sparkplug handles \
              (S3 `Object Created`, a `Scheduled Event` or a run's `Step Functions Execution Status Change`)"

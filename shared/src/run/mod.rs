@@ -3,6 +3,7 @@
 //! run's timeline.
 
 pub mod events;
+pub mod execution;
 pub mod plan;
 pub mod resolve;
 pub mod runkey;
