@@ -5,6 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use sparkplug::aws::sfn::Sfn;
+use sparkplug::engine::execution::{is_plan, summary_in};
+use sparkplug::engine::ports::ExecutionsApi;
 
 /// One run, as `history` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,7 +130,7 @@ async fn waiting_for_a_slot(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> b
 /// The job and what triggered it, from an execution's input: a plan, or a `{"job": …}` request.
 pub fn job_and_trigger(input: &Value) -> (String, String) {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    if input.get("plan_version").is_some() {
+    if is_plan(input) {
         let trigger = &input["trigger"];
         let kind = match text(&trigger["type"]).as_str() {
             "s3" => format!(
@@ -150,33 +153,15 @@ pub fn job_and_trigger(input: &Value) -> (String, String) {
 
 /// The summary the run's last task returned (a failed execution has no output).
 pub async fn last_summary(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Option<Value> {
-    task_outputs(sfn, execution_arn)
-        .await
-        .into_iter()
-        .find_map(|value| {
-            let summary = value.get("summary").cloned().unwrap_or(value);
-            (summary.get("run_name").is_some() && summary.get("status").is_some())
-                .then_some(summary)
-        })
+    summary_in(None, &task_outputs(sfn, execution_arn).await)
 }
 
-/// The outputs of the execution's successful Lambda tasks, newest first.
+/// The outputs of the execution's successful tasks, newest first (none when its history cannot be read).
 pub async fn task_outputs(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Vec<Value> {
-    let Ok(history) = sfn
-        .get_execution_history()
-        .execution_arn(execution_arn)
-        .reverse_order(true)
-        .send()
+    Sfn::from_client(sfn.clone())
+        .task_outputs(execution_arn)
         .await
-    else {
-        return Vec::new();
-    };
-    history
-        .events()
-        .iter()
-        .filter_map(|event| event.lambda_function_succeeded_event_details()?.output())
-        .filter_map(|output| serde_json::from_str(output).ok())
-        .collect()
+        .unwrap_or_default()
 }
 
 fn to_chrono(time: &aws_smithy_types::DateTime) -> DateTime<Utc> {
@@ -216,14 +201,14 @@ mod tests {
 
     #[test]
     fn the_job_and_trigger_come_from_a_plan_or_a_request() {
-        let plan = json!({"plan_version": 1, "job": "sales_daily",
+        let plan = json!({"plan_version": 1, "job": "sales_daily", "run_name": "sales_daily-1",
             "trigger": {"type": "s3", "bucket": "b", "key": "landing/x/_SUCCESS"}});
         assert_eq!(
             job_and_trigger(&plan),
             ("sales_daily".into(), "s3://b/landing/x/_SUCCESS".into())
         );
-        let plan =
-            json!({"plan_version": 1, "job": "customer_scores", "trigger": {"type": "schedule"}});
+        let plan = json!({"plan_version": 1, "job": "customer_scores", "run_name": "customer_scores-1",
+                "trigger": {"type": "schedule"}});
         assert_eq!(job_and_trigger(&plan).1, "schedule");
         assert_eq!(
             job_and_trigger(&json!({"job": "hello_world"})),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_emr::types::{ClusterState, ClusterSummary};
 use serde_json::{json, Value};
 use sparkplug::aws::serverless::Serverless;
+use sparkplug::engine::execution::is_plan;
 use sparkplug::engine::ports::ServerlessApi;
 use sparkplug_cli::local::LocalStack;
 
@@ -428,7 +429,6 @@ fn notified(
 
 /// The run's plan: the execution's input when it is one (an S3 arrival's), else what resolve made of it.
 async fn plan_of(target: &Target, execution_arn: &str, input: Option<&str>) -> Option<Value> {
-    let is_plan = |value: &Value| value.get("plan_version").is_some();
     let input: Option<Value> = input.and_then(|i| serde_json::from_str(i).ok());
     match input {
         Some(plan) if is_plan(&plan) => Some(plan),

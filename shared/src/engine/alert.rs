@@ -24,7 +24,7 @@ use tracing::info;
 
 use super::backstop::{self, ALERTS_LOOK};
 use super::errors::TaskError;
-use super::execution::{status_change_error, ExecutionStatusChange};
+use super::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
 use super::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
 use crate::catalog::{Engine, NotifyOn};
 use crate::run::{RunPlan, Trigger};
@@ -204,27 +204,6 @@ fn describe_trigger(trigger: &Trigger) -> String {
         (Trigger::Upstream { run, .. }, _) => format!("after run {run}"),
         _ => "manual".to_string(),
     }
-}
-
-/// The plan of the execution: its input when that is a plan, else what the resolve task made of it.
-fn plan_of(input: &Value, outputs: &[Value]) -> Option<RunPlan> {
-    std::iter::once(input)
-        .chain(outputs.iter())
-        .find(|v| v.get("plan_version").is_some() && v.get("run_name").is_some())
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-}
-
-/// The run's summary: the execution's output, else the last task output that is one (a failed execution has none).
-fn summary_of(output: Option<&Value>, outputs: &[Value]) -> Option<Value> {
-    output
-        .into_iter()
-        .chain(outputs.iter())
-        .find(|v| {
-            v.get("status").is_some()
-                && v.get("run_name").is_some()
-                && v.get("plan_version").is_none()
-        })
-        .cloned()
 }
 
 /// Where the failed EMR step's stderr is: `<LogUri><cluster-id>/steps/<step-id>/stderr.gz` (EMR Management Guide,
@@ -419,7 +398,7 @@ where
     } else {
         NotifyOn::Failure
     };
-    let skip = match plan_of(&execution.input, &outputs) {
+    let skip = match plan_in(&execution.input, &outputs) {
         // A console input that never became a plan (a job that does not exist): the execution's own error says it.
         None => Err(format!("{name}: no run plan (it failed before one)")),
         Some(plan) if !plan.notify.contains(&wanted) => {
@@ -497,7 +476,7 @@ where
     S: Fn(StdDuration) -> F,
     F: Future<Output = ()>,
 {
-    let summary = summary_of(execution.output.as_ref(), outputs).unwrap_or(Value::Null);
+    let summary = summary_in(execution.output.as_ref(), outputs).unwrap_or(Value::Null);
     let failure = &summary["failure"];
     let mut alert = Alert {
         job: plan.job.clone(),

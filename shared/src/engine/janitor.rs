@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use super::emr::clusters_of_run;
 use super::errors::TaskError;
-use super::execution::{status_change_error, ExecutionStatusChange};
+use super::execution::{is_plan, status_change_error, ExecutionStatusChange};
 use super::pool::{
     cancel_run_steps, leave, release_idle, warm_up, warm_up_name, PoolReport, WarmUp,
 };
@@ -246,7 +246,7 @@ fn plan_of_execution(
 ) -> Result<RunPlan, String> {
     let input: Value = serde_json::from_str(input.unwrap_or("{}"))
         .map_err(|e| format!("its input is not JSON: {e}"))?;
-    if input.get("plan_version").is_some() {
+    if is_plan(&input) {
         return serde_json::from_value(input)
             .map_err(|e| format!("its input is not a readable plan: {e}"));
     }
