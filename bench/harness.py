@@ -778,11 +778,11 @@ PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICE_PER_GB_SECOND_X86 = 0.0000166667
 
-# What one look cost in round 1's poll loop (statemachines/run.asl.json before event-driven completion): a Wait, the
+# What one look cost in a poll loop's (statemachines/run.asl.json before event-driven completion): a Wait, the
 # emr-sense task and the Choice — 3 transitions, 1 invocation, 2 EMR calls (ListSteps + DescribeCluster) and 9
 # history events (Wait entered/exited, task entered/scheduled/started/succeeded/exited, Choice entered/exited).
 LOOK = {"transitions": 3, "invocations": 1, "emr_calls": 2, "history_events": 9}
-# What round 1 paid once that the waiting task does not: AddSteps + WaitForCluster instead of RunSteps (one more
+# What a poll loop paid once that the waiting task does not: AddSteps + WaitForCluster instead of RunSteps (one more
 # transition and one more history event), ListClusters in create and ListSteps in add-steps on every first attempt.
 ROUND1_EXTRA = {"transitions": 1, "invocations": 0, "emr_calls": 2, "history_events": 1}
 
@@ -791,7 +791,7 @@ def cost_model(measured: dict[str, Any], warm_ms: float, starting: int, running:
     """Per-run control-plane cost for a modelled 10-minute cluster start and a 60-minute step.
 
     Event-driven: the measured run, whatever its length (notify's invocations included). The poll loops: the same
-    run's fixed part in round 1's shape, plus LOOK per look."""
+    run's fixed part in a poll loop's shape, plus LOOK per look."""
     start_s, step_s = 600, 3600
     notify = measured["invocations_by_function"].get("notify", 0)
     fixed = {
@@ -828,7 +828,7 @@ def cost_model(measured: dict[str, Any], warm_ms: float, starting: int, running:
         "worst_case_lag_s": f"{measured['lag_s']:.2f} (measured)",
     }
     adaptive = poll(
-        f"round 1 adaptive poll ({starting} s while starting, {running} s once running)",
+        f"an adaptive poll loop ({starting} s while starting, {running} s once running)",
         start_s // starting + step_s // running,
         running,
     )

@@ -1,0 +1,218 @@
+//! The operator's commands on the local stack: history, backfill, doctor, replay-failed.
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_runs_newest_first_with_their_trigger_times_and_failure() {
+    let aws = aws().await;
+    let ok = unique("history-ok");
+    let failed = unique("history-failed");
+    aws.fault(
+        &failed,
+        json!({"fail_step": {"name": "hello_world", "reason": "Unknown Error."}}),
+    )
+    .await;
+    aws.start("hello_world", &ok).await;
+    assert_eq!(aws.wait(&ok, RUN).await.status, "SUCCEEDED");
+    aws.start("hello_world", &failed).await;
+    assert_eq!(aws.wait(&failed, RUN).await.status, "FAILED");
+
+    let since = chrono::Utc::now() - chrono::TimeDelta::minutes(30);
+    let runs = sparkplug_cli::history::runs(
+        &aws.sfn,
+        &aws.stack.state_machine_arn,
+        Some("hello_world"),
+        since,
+    )
+    .await
+    .unwrap();
+    assert!(runs.iter().all(|r| r.job == "hello_world"));
+    let position = |name: &str| runs.iter().position(|r| r.run_name == name).unwrap();
+    assert!(position(&failed) < position(&ok), "newest first");
+    let ok_run = &runs[position(&ok)];
+    assert_eq!(
+        (ok_run.status.as_str(), ok_run.trigger.as_str()),
+        ("SUCCEEDED", "console")
+    );
+    assert!(
+        ok_run.startup_seconds.is_some() && ok_run.execution_seconds.is_some(),
+        "{ok_run:?}"
+    );
+    let failed_run = &runs[position(&failed)];
+    assert_eq!(failed_run.status, "FAILED");
+    assert!(
+        failed_run
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("StepFailed"),
+        "{failed_run:?}"
+    );
+    // Another job's filter excludes them.
+    let glue = sparkplug_cli::history::runs(
+        &aws.sfn,
+        &aws.stack.state_machine_arn,
+        Some("customer_scores"),
+        since,
+    )
+    .await
+    .unwrap();
+    assert!(glue.iter().all(|r| r.job == "customer_scores"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_three_day_backfill_starts_three_runs_and_run_again_starts_none() {
+    use sparkplug_cli::backfill;
+
+    let aws = aws().await;
+    // A period no other test uses: this test's own days, far in the past.
+    let offset = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 100_000) as i64;
+    let from = backfill::parse_time("2000-01-01").unwrap() + chrono::TimeDelta::days(offset * 10);
+    let times = backfill::periods(
+        from,
+        from + chrono::TimeDelta::days(2),
+        chrono::TimeDelta::days(1),
+    )
+    .unwrap();
+    assert_eq!(times.len(), 3);
+    let runs: Vec<_> = times
+        .iter()
+        .map(|t| (*t, format!("hello_world-backfill-{}", t.format("%Y%m%d"))))
+        .collect();
+    let args = Default::default();
+    let machine = &aws.stack.state_machine_arn;
+    let first = backfill::run(&aws.sfn, machine, "hello_world", &args, &runs, 2, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(),
+        ["SUCCEEDED"; 3]
+    );
+    for (time, name) in &runs {
+        // Each run has its period's time.
+        let execution = aws
+            .sfn
+            .describe_execution()
+            .execution_arn(aws.execution_arn(name))
+            .send()
+            .await
+            .unwrap();
+        let input: Value = serde_json::from_str(execution.input().unwrap()).unwrap();
+        assert_eq!(input["time"], time.to_rfc3339());
+    }
+    let again = backfill::run(&aws.sfn, machine, "hello_world", &args, &runs, 2, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(),
+        ["already run"; 3]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctor_names_a_slot_a_lost_end_left_held_and_its_fix_lets_the_next_run_go() {
+    let aws = aws().await;
+    let first = unique("ledger_close-doctor-first");
+    let second = unique("ledger_close-doctor-second");
+    // Every delivery of first's end is lost: the queue never hears that its slot is free.
+    aws.fault(
+        &first,
+        json!({"glue_run_seconds": 2, "events": [
+            {"detail_type": "Step Functions Execution Status Change", "action": "drop", "times": 10}]}),
+    )
+    .await;
+    aws.start("ledger_close", &first).await;
+    within(RUN, "the first run holds the slot", || async {
+        aws.current_state(&first).await.as_deref() == Some("StartGlueRun")
+    })
+    .await;
+    aws.start("ledger_close", &second).await;
+    assert_eq!(aws.wait(&first, RUN).await.status, "SUCCEEDED");
+    within(RUN, "the second run waits for the slot", || async {
+        aws.current_state(&second).await.as_deref() == Some("TakeSlot")
+    })
+    .await;
+    let operator = sparkplug_cli::operator::Stack::local(aws.stack, "dev")
+        .await
+        .unwrap();
+    let catalog = sparkplug::load::from_file(&repo().join("jobs.toml"))
+        .unwrap()
+        .catalog;
+    let diagnosis = operator.diagnose(&catalog).await.unwrap();
+    let held = diagnosis
+        .findings
+        .iter()
+        .find(|f| f.run.as_deref() == Some(first.as_str()))
+        .unwrap_or_else(|| panic!("no finding about {first}: {:?}", diagnosis.findings));
+    assert_eq!(held.kind, "slot");
+    assert_eq!(held.status.as_deref(), Some("SUCCEEDED"));
+    assert!(held.fixed_by.starts_with("queue"), "{}", held.fixed_by);
+    // `--fix`: the backstops now — the drain gives the slot back and the second run goes on.
+    let answers = operator.fix(&diagnosis).await.unwrap();
+    assert!(
+        answers["queue"]["released"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|run| run == first.as_str())),
+        "{answers:?}"
+    );
+    assert_eq!(aws.wait(&second, RUN).await.status, "SUCCEEDED");
+    let again = operator.diagnose(&catalog).await.unwrap();
+    assert!(
+        !again
+            .findings
+            .iter()
+            .any(|f| f.run.as_deref() == Some(first.as_str())),
+        "{:?}",
+        again.findings
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_arrival_whose_trigger_failed_past_its_retries_is_replayed_from_the_failed_events_queue()
+{
+    let aws = aws().await;
+    let key = format!("landing/sales/{}/_SUCCESS", unique("replayed"));
+    // The trigger fails on this arrival's event on every attempt: Lambda's first and its two retries, in dev and in
+    // prod (whose trigger hears every arrival of the account too; a fault names the function, not its environment).
+    aws.fault(
+        &key,
+        json!({"lambda_errors": [{"function": "trigger", "detail_type": "Object Created", "times": 6}]}),
+    )
+    .await;
+    aws.put(&key).await;
+    within(
+        RUN,
+        "the arrival reached the failed-events queue",
+        || async {
+            let attempts = aws.stack.events("trigger", &key).unwrap();
+            attempts.iter().filter(|e| e["error"] == true).count() == 3
+        },
+    )
+    .await;
+    // Lambda's record goes to the queue right after the last attempt.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let operator = sparkplug_cli::operator::Stack::local(aws.stack, "dev")
+        .await
+        .unwrap();
+    let report = operator.replay_failed(false).await.unwrap();
+    let started: Vec<&String> = report
+        .started
+        .iter()
+        .filter(|run| run.starts_with("sales_daily-"))
+        .collect();
+    assert_eq!(started.len(), 1, "{report:?}");
+    assert_eq!(aws.wait(started[0], RUN).await.status, "SUCCEEDED");
+    // The message was deleted once its event was handled: a look at the queue no longer finds it.
+    let left = operator.replay_failed(true).await.unwrap();
+    assert!(
+        !left
+            .replayed
+            .iter()
+            .any(|(_, would)| would.to_string().contains(&key)),
+        "{left:?}"
+    );
+}
