@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use sparkplug::aws::dynamodb::TokenTable;
 use sparkplug::aws::emr::Emr;
 use sparkplug::aws::glue::Glue;
 use sparkplug::aws::operator::{FailedEventsQueue, Functions};
+use sparkplug::aws::run_table::RunTable;
 use sparkplug::aws::serverless::Serverless;
 use sparkplug::aws::sfn::Sfn;
 use sparkplug::catalog::{Catalog, Vars};
@@ -64,7 +64,7 @@ impl InvokeApi for Invoker {
 pub struct Stack {
     pub env: String,
     pub state_machine_arn: String,
-    pub table: TokenTable,
+    pub table: RunTable,
     pub sfn: Sfn,
     pub emr: Emr,
     pub glue: Glue,
@@ -140,7 +140,7 @@ impl Stack {
         invoker: Invoker,
     ) -> Stack {
         Stack {
-            table: TokenTable::new(config, format!("sparkplug-{env}-tokens")),
+            table: RunTable::new(config, format!("sparkplug-{env}-tokens")),
             sfn: Sfn::new(config),
             emr: Emr::new(config),
             glue: Glue::new(config),

@@ -468,8 +468,7 @@ impl Aws {
     /// A waiter in the token table whose cluster EMR does not know (its record outlived it): the reconciler fails its
     /// task (WorkLost) instead of keeping it for ever, and forgets it. Its token is long dead: the answer is dropped.
     pub(crate) async fn reconcile_a_waiter_whose_cluster_is_gone(&self) {
-        let tokens =
-            sparkplug::aws::dynamodb::TokenTable::new(&self.config, "sparkplug-dev-tokens");
+        let tokens = sparkplug::aws::run_table::RunTable::new(&self.config, "sparkplug-dev-tokens");
         let gone = sparkplug::engine::ports::Work::Emr {
             cluster_id: "j-GONE0000000".into(),
             step_ids: vec!["s-GONE".into()],
@@ -606,8 +605,8 @@ impl Aws {
 // ------------------------------------------------------------------------------------------------------ warm pools
 
 impl Aws {
-    pub(crate) fn pools(&self) -> sparkplug::aws::dynamodb::TokenTable {
-        sparkplug::aws::dynamodb::TokenTable::new(&self.config, "sparkplug-dev-tokens")
+    pub(crate) fn pools(&self) -> sparkplug::aws::run_table::RunTable {
+        sparkplug::aws::run_table::RunTable::new(&self.config, "sparkplug-dev-tokens")
     }
 
     /// Starts every run at once, each about its own input object, and waits for them all.

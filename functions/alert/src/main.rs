@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use sparkplug::aws::alerts::{Alerts, Logs};
-use sparkplug::aws::{dynamodb::TokenTable, lambda, sfn::Sfn};
+use sparkplug::aws::{lambda, run_table::RunTable, sfn::Sfn};
 use sparkplug::engine::alert::{alert, AlertConfig};
 
 #[tokio::main(flavor = "current_thread")]
@@ -30,7 +30,7 @@ async fn main() -> Result<(), lambda::Error> {
         state_machine_arn: lambda::env("STATE_MACHINE_ARN")?,
     };
     let sdk = lambda::sdk_config().await;
-    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let (sfn, logs, alerts) = (Sfn::new(&sdk), Logs::new(&sdk), Alerts::new(&sdk));
     lambda::serve(|event: serde_json::Value| {
         alert(

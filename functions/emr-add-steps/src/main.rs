@@ -1,7 +1,7 @@
 //! The emr-add-steps Lambda: AddJobFlowSteps with the plan's steps that are not on the cluster yet, then the task
 //! token into the token table (the state machine waits on it). Environment: `TOKEN_TABLE`.
 
-use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, lambda};
+use sparkplug::aws::{emr::Emr, lambda, run_table::RunTable};
 use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let sdk = lambda::sdk_config().await;
     let client = Emr::new(&sdk);
-    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| engine::emr::emr_add_steps(&client, &tokens, event, chrono::Utc::now()))
         .await
 }

@@ -4,7 +4,7 @@
 // The DynamoDB client's futures nest deeper than the default limit of 128.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, lambda};
+use sparkplug::aws::{emr::Emr, lambda, run_table::RunTable};
 use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let sdk = lambda::sdk_config().await;
     let client = Emr::new(&sdk);
-    let pools = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let pools = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| {
         engine::emr::emr_create_cluster(&client, &pools, event, chrono::Utc::now())
     })

@@ -5,7 +5,7 @@
 // The DynamoDB client's futures nest deeper than the default limit of 128.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, lambda, serverless::Serverless};
+use sparkplug::aws::{lambda, run_table::RunTable, serverless::Serverless};
 use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let sdk = lambda::sdk_config().await;
     let client = Serverless::new(&sdk);
-    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| {
         engine::serverless::serverless_start(&client, &tokens, event, chrono::Utc::now())
     })

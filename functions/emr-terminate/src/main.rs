@@ -4,7 +4,7 @@
 // The DynamoDB client's futures nest deeper than the default limit of 128.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, emr::Emr, lambda};
+use sparkplug::aws::{emr::Emr, lambda, run_table::RunTable};
 use sparkplug::cost::Pricing;
 use sparkplug::engine;
 
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda::Error> {
     let pricing = Pricing::shipped(lambda::env("AWS_REGION")?)?;
     let sdk = lambda::sdk_config().await;
     let client = Emr::new(&sdk);
-    let pools = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let pools = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| {
         engine::emr::emr_terminate(&client, &pools, &pricing, event, chrono::Utc::now())
     })

@@ -1,7 +1,7 @@
 //! The glue-start-run Lambda: creates or updates the Glue job as planned, then StartJobRun (a retry reuses the run),
 //! then the task token into the token table (the state machine waits on it). Environment: `TOKEN_TABLE`.
 
-use sparkplug::aws::{dynamodb::TokenTable, glue::Glue, lambda};
+use sparkplug::aws::{glue::Glue, lambda, run_table::RunTable};
 use sparkplug::engine;
 
 #[tokio::main(flavor = "current_thread")]
@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let sdk = lambda::sdk_config().await;
     let client = Glue::new(&sdk);
-    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| engine::glue::glue_start_run(&client, &tokens, event, chrono::Utc::now()))
         .await
 }

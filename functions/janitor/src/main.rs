@@ -6,7 +6,7 @@
 #![recursion_limit = "256"]
 
 use sparkplug::aws::{
-    dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, serverless::Serverless, sfn::Sfn,
+    emr::Emr, glue::Glue, lambda, run_table::RunTable, serverless::Serverless, sfn::Sfn,
 };
 use sparkplug::catalog::Vars;
 use sparkplug::engine::janitor::{self, JanitorConfig};
@@ -25,7 +25,7 @@ async fn main() -> Result<(), lambda::Error> {
     };
     let sdk = lambda::sdk_config().await;
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
-    let pools = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let pools = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let serverless = Serverless::new(&sdk);
     lambda::serve(|event| {
         janitor::janitor(

@@ -7,7 +7,7 @@
 #![recursion_limit = "256"]
 
 use sparkplug::aws::{
-    dynamodb::TokenTable, emr::Emr, glue::Glue, lambda, serverless::Serverless, sfn::Sfn,
+    emr::Emr, glue::Glue, lambda, run_table::RunTable, serverless::Serverless, sfn::Sfn,
 };
 use sparkplug::engine::notify;
 
@@ -15,7 +15,7 @@ use sparkplug::engine::notify;
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let sdk = lambda::sdk_config().await;
-    let tokens = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let (emr, glue, sfn) = (Emr::new(&sdk), Glue::new(&sdk), Sfn::new(&sdk));
     let serverless = Serverless::new(&sdk);
     lambda::serve(|event| {

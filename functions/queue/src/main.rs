@@ -6,7 +6,7 @@
 // The queue's future nests the slot store's calls and the answer: deeper than the default layout limit.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, lambda, sfn::Sfn};
+use sparkplug::aws::{lambda, run_table::RunTable, sfn::Sfn};
 use sparkplug::engine::queue::{self, QueueConfig};
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda::Error> {
     let config = QueueConfig {
         state_machine_arn: lambda::env("STATE_MACHINE_ARN")?,
     };
-    let slots = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let slots = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let sfn = Sfn::new(&sdk);
     lambda::serve(|event: serde_json::Value| {
         queue::queue(&config, &slots, &sfn, event, chrono::Utc::now())

@@ -7,7 +7,7 @@
 // The trigger's future nests the look's calls and the starts: deeper than the default layout limit.
 #![recursion_limit = "256"]
 
-use sparkplug::aws::{dynamodb::TokenTable, lambda, sfn::Sfn};
+use sparkplug::aws::{lambda, run_table::RunTable, sfn::Sfn};
 use sparkplug::catalog::Vars;
 use sparkplug::engine::trigger::{self, TriggerConfig};
 use sparkplug::load;
@@ -25,6 +25,6 @@ async fn main() -> Result<(), lambda::Error> {
     };
     let sdk = lambda::sdk_config().await;
     let sfn = Sfn::new(&sdk);
-    let looks = TokenTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
+    let looks = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| trigger::trigger(&config, &sfn, &looks, event, chrono::Utc::now())).await
 }

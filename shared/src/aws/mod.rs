@@ -2,13 +2,13 @@
 //! Lambda glue the functions share. `AWS_ENDPOINT_URL` points every client at a local emulator.
 
 pub mod alerts;
-pub mod dynamodb;
 pub mod emr;
 pub mod errors;
 pub mod glue;
 pub mod lambda;
 #[cfg(feature = "operator")]
 pub mod operator;
+pub mod run_table;
 pub mod serverless;
 pub mod sfn;
 

@@ -26,6 +26,7 @@ use super::backstop::{self, ALERTS_LOOK};
 use super::errors::TaskError;
 use super::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
 use super::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
+use super::table_keys::alert_claim_key;
 use crate::catalog::{Engine, NotifyOn};
 use crate::run::{RunPlan, Trigger};
 
@@ -299,11 +300,6 @@ struct EndedRun<'a> {
     late: bool,
 }
 
-/// The claim that makes a run's alert go out once: by run and status.
-pub fn claim_key(run: &str, status: &str) -> String {
-    format!("alert#{run}#{status}")
-}
-
 /// The backstop: every execution that ended since the last look and holds no alert claim is alerted, late.
 #[allow(clippy::too_many_arguments)]
 async fn catch_up<S, F>(
@@ -334,7 +330,7 @@ where
     for execution in &look.ended {
         // One GetItem: a run alerted (or found not to want an alert) already costs nothing more.
         if tokens
-            .is_claimed(&claim_key(&execution.name, &execution.status))
+            .is_claimed(&alert_claim_key(&execution.name, &execution.status))
             .await
             .map_err(|e| TaskError::aws("GetItem", e))?
         {
@@ -383,7 +379,7 @@ where
         late,
     } = run;
     let (name, status) = (name.to_string(), status.to_string());
-    let claim = claim_key(&name, &status);
+    let claim = alert_claim_key(&name, &status);
     let execution_arn = super::execution::execution_arn(state_machine_arn, &name);
     let execution = executions
         .describe_execution(&execution_arn)

@@ -19,7 +19,8 @@
 //!   reports the sensors give, the run summary and its metric line.
 //!
 //! **Contracts with the outside**:
-//! - [`ports`]: the traits the handlers need from AWS, in plain types (one adapter over the SDK: `crate::aws`);
+//! - [`ports`]: the traits the handlers need from AWS, in plain types (one adapter over the SDK: `crate::aws`), and
+//!   [`table_keys`]: every kind of item of the run table, by its key;
 //! - [`input`]: a handler's JSON input decoded (bad input is `InvalidInput`) and its plan's version checked;
 //! - [`errors`]: [`ErrorKind`](errors::ErrorKind), the error types the state machine's Retry/Catch match.
 
@@ -42,6 +43,7 @@ pub mod sense;
 pub mod serverless;
 pub mod states;
 pub mod summary;
+pub mod table_keys;
 pub mod trigger;
 
 pub use errors::{AwsError, ErrorKind, TaskError};

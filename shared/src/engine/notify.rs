@@ -14,8 +14,7 @@ use tracing::{info, warn};
 
 use super::errors::{ErrorKind, TaskError};
 use super::ports::{
-    emr_key, emr_step_key, glue_key, serverless_key, CallbackApi, EmrApi, GlueApi, ServerlessApi,
-    TokenAnswer, TokenStore, Waiter, Work,
+    CallbackApi, EmrApi, GlueApi, ServerlessApi, TokenAnswer, TokenStore, Waiter, Work,
 };
 use super::report::SenseReport;
 use super::sense::{sense_emr, sense_glue, sense_serverless};
@@ -23,6 +22,7 @@ use super::states::{
     emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
     Status,
 };
+use super::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
 use crate::run::plan::pooled_step_run;
 use crate::run::RunPlan;
 

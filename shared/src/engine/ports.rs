@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
 use crate::run::timeline::ServerlessUsage;
 
 pub use super::errors::AwsError;
@@ -355,23 +356,6 @@ impl Work {
             } => serverless_key(application_id, job_run_id),
         }
     }
-}
-
-pub fn emr_key(cluster_id: &str) -> String {
-    format!("emr#{cluster_id}")
-}
-
-/// A run's waiter on a shared (pool) cluster: by its step, since the cluster has other runs' steps.
-pub fn emr_step_key(cluster_id: &str, step_id: &str) -> String {
-    format!("emr#{cluster_id}#{step_id}")
-}
-
-pub fn serverless_key(application_id: &str, job_run_id: &str) -> String {
-    format!("emrs#{application_id}#{job_run_id}")
-}
-
-pub fn glue_key(job_name: &str, run_id: &str) -> String {
-    format!("glue#{job_name}#{run_id}")
 }
 
 /// A task token waiting for a run's work to end, as kept in the token table.

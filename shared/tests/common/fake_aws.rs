@@ -163,27 +163,17 @@ impl FakeAws {
         )
     }
 
-    pub fn tokens(&self) -> sparkplug::aws::dynamodb::TokenTable {
-        sparkplug::aws::dynamodb::TokenTable::new(&self.sdk_config(), "sparkplug-dev-tokens")
+    pub fn tokens(&self) -> sparkplug::aws::run_table::RunTable {
+        sparkplug::aws::run_table::RunTable::new(&self.sdk_config(), "sparkplug-dev-tokens")
     }
 }
 
 /// A token table item (GetItem's `Item`, a Scan's `Items` entry) for a waiter of `run` on `work`.
 pub fn waiter_item(run: &str, work: Value, token: &str, registered: i64) -> Value {
-    let engine = work["engine"].as_str().unwrap_or_default().to_string();
-    let key = match engine.as_str() {
-        "emr" => format!("emr#{}", work["cluster_id"].as_str().unwrap()),
-        "emr_serverless" => format!(
-            "emrs#{}#{}",
-            work["application_id"].as_str().unwrap(),
-            work["job_run_id"].as_str().unwrap()
-        ),
-        _ => format!(
-            "glue#{}#{}",
-            work["job_name"].as_str().unwrap(),
-            work["run_id"].as_str().unwrap()
-        ),
-    };
+    // The key the code gives this work (`engine::table_keys`).
+    let key = serde_json::from_value::<sparkplug::engine::ports::Work>(work.clone())
+        .unwrap()
+        .key();
     json!({
         "key": {"S": key},
         "token": {"S": token},

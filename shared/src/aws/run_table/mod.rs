@@ -1,0 +1,116 @@
+//! The run table over aws-sdk-dynamodb: one table of small items, each kind under its own key prefix
+//! ([`crate::engine::table_keys`] lists them), one module per store the engine sees — waiting task tokens
+//! ([`TokenStore`], `tokens.rs`), job slots and queued runs ([`SlotStore`], `slots.rs`), the backstops' looks
+//! ([`LookStore`], `looks.rs`) and warm pool leases ([`PoolStore`], `pools.rs`). Every item may carry `expires`
+//! (N, epoch seconds), the table's TTL attribute.
+
+mod looks;
+mod pools;
+mod slots;
+mod tokens;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use super::classify;
+use crate::engine::errors::{AwsError, ErrorKind};
+#[cfg(doc)]
+use crate::engine::ports::{LookStore, PoolStore, SlotStore, TokenStore};
+
+#[derive(Debug, Clone)]
+pub struct RunTable {
+    client: Client,
+    table: String,
+}
+
+impl RunTable {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::from_client(Client::new(config), table)
+    }
+
+    pub fn from_client(client: Client, table: impl Into<String>) -> Self {
+        RunTable {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+pub(super) fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+pub(super) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not hold.
+pub(super) fn conditional<O, E>(
+    result: Result<
+        O,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
+    condition_failed: impl Fn(&E) -> bool,
+) -> Result<bool, AwsError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.as_service_error().is_some_and(&condition_failed) => Ok(false),
+        Err(error) => Err(classify(error)),
+    }
+}
+
+pub(super) fn bad_item(why: &str) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Failed,
+        code: String::new(),
+        message: format!("a token table item sparkplug cannot read: {why}"),
+    }
+}
+
+impl RunTable {
+    /// Every item whose key starts with `prefix` (and that passes `also`, a further filter on the item), all pages.
+    /// The token table is small (waiting runs, queued runs, pool clusters): a filtered Scan reads it whole.
+    pub(super) async fn items_with_prefix(
+        &self,
+        prefix: &str,
+        also: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        let filter = match also {
+            Some(also) => format!("begins_with(#key, :prefix) AND {also}"),
+            None => "begins_with(#key, :prefix)".to_string(),
+        };
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            items.extend(page.map_err(classify)?.items().iter().cloned());
+        }
+        Ok(items)
+    }
+}
+
+/// An epoch-milliseconds attribute as a time.
+pub(super) fn millis_of(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<DateTime<Utc>> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis)
+}
