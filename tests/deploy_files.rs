@@ -375,7 +375,7 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
         let properties = &resources[target]["Properties"];
         assert_eq!(
             properties["Environment"]["Variables"]["TOKEN_TABLE"].as_str(),
-            Some("RunTable"),
+            Some("TokenTable"),
             "{target}"
         );
         let puts = properties["Policies"][0]["Statement"]
@@ -384,7 +384,7 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
             .iter()
             .any(|s| {
                 s["Action"].as_str() == Some("dynamodb:PutItem")
-                    && s["Resource"].as_str() == Some("RunTable.Arn")
+                    && s["Resource"].as_str() == Some("TokenTable.Arn")
             });
         assert!(puts, "{target} cannot keep its token");
     }
