@@ -1,0 +1,64 @@
+//! `sparkplug history`: recent runs, newest first.
+
+use super::*;
+use crate::output::{self, say};
+
+pub(crate) async fn history(
+    job: Option<&str>,
+    since: chrono::TimeDelta,
+    json: bool,
+    target: &TargetArgs,
+) -> Result<(), String> {
+    let target = target.target().await?;
+    let runs = sparkplug_cli::history::runs(
+        &target.sfn,
+        &target.state_machine_arn,
+        job,
+        chrono::Utc::now() - since,
+    )
+    .await?;
+    if json {
+        print_json(&serde_json::to_value(&runs).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    if runs.is_empty() {
+        say!(
+            "no run since {}",
+            (chrono::Utc::now() - since).format("%Y-%m-%d %H:%M UTC")
+        );
+        return Ok(());
+    }
+    let seconds = |s: Option<i64>| s.map_or("-".to_string(), |s| format!("{s} s"));
+    let rows = runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.started.format("%Y-%m-%d %H:%M:%S").to_string(),
+                run.run_name.clone(),
+                run.job.clone(),
+                run.status.clone(),
+                run.trigger.clone(),
+                seconds(run.startup_seconds),
+                seconds(run.execution_seconds),
+                output::usd(run.cost_usd),
+                run.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "started (UTC)",
+        "run",
+        "job",
+        "status",
+        "trigger",
+        "start-up",
+        "execution",
+        "cost (est.)",
+        "reason",
+    ];
+    say!(
+        "{}",
+        output::table(&header, &["start-up", "execution", "cost (est.)"], rows)
+    );
+    Ok(())
+}
