@@ -526,6 +526,12 @@ def burst(bench: Bench, distinct: int, processes: int) -> dict[str, Any]:
     }
 
 
+def _cluster_name(bench: Any, run: str) -> str:
+    """A run's own cluster's name: `sparkplug-<env>-<run>` (shared/src/run/plan/emr.rs, `run_cluster_name`)."""
+    env = bench.env.get("SPARKPLUG_VAR_ENV")
+    return f"sparkplug-{env}-{run}" if env else f"sparkplug-{run}"
+
+
 def one_run_history(bench: Bench, step_seconds: float) -> dict[str, Any]:
     """Runs hello_world end to end on the emulator with the release binaries, its step taking `step_seconds`, events
     delivered to notify by the template's rules; counts what it cost and how late its end was acted on."""
@@ -564,7 +570,7 @@ def one_run_history(bench: Bench, step_seconds: float) -> dict[str, Any]:
     emr_calls: dict[str, int] = {}
     for call in calls:
         emr_calls[call["action"]] = emr_calls.get(call["action"], 0) + 1
-    cluster = next(c for c in bench.emr.list_clusters()["Clusters"] if c["Name"] == name)
+    cluster = next(c for c in bench.emr.list_clusters()["Clusters"] if c["Name"] == _cluster_name(bench, name))
     steps = bench.emr.list_steps(ClusterId=cluster["Id"])["Steps"]
     last_end = max(s["Status"]["Timeline"]["EndDateTime"] for s in steps)
     terminate = next(e for e in entered if e["stateEnteredEventDetails"]["name"] == "Terminate")
@@ -662,7 +668,7 @@ def arrivals(
     for name in names:
         output = ended[name]["output"] or {}
         cluster = output.get("cluster_id") or next(
-            c["Id"] for c in bench.emr.list_clusters()["Clusters"] if c["Name"] == name
+            c["Id"] for c in bench.emr.list_clusters()["Clusters"] if c["Name"] == _cluster_name(bench, name)
         )
         clusters.add(cluster)
         step = _step_of(bench, cluster, name)
