@@ -10,7 +10,7 @@ use tracing::info;
 use super::errors::TaskError;
 use super::input::check_plan;
 use super::notify::{register, waiter_for};
-use super::ports::{GlueApi, TokenStore, Work};
+use super::ports::{GlueApi, GlueRunView, TokenStore, Work};
 use super::report::SenseReport;
 use super::states::{glue_run_status, Status};
 use super::summary::{finish, summarize, FinishInput, RunSummary};
@@ -161,6 +161,43 @@ pub async fn glue_start_run(
     })
 }
 
+/// A Glue run that has not ended (an unknown state counts as live: stopping an ended run is harmless).
+pub fn is_live(state: &str) -> bool {
+    !matches!(
+        glue_run_status(state),
+        Ok(Status::Succeeded | Status::Failed)
+    )
+}
+
+/// Stops the live Glue runs of `job_name` that carry `run_name` (a run's own): answers that job's runs of this run
+/// (as GetJobRuns lists them, newest first) and the ids of those it stopped. Used by the finish task and the janitor.
+pub async fn stop_live_runs(
+    glue: &impl GlueApi,
+    job_name: &str,
+    run_name: &str,
+) -> Result<(Vec<GlueRunView>, Vec<String>), TaskError> {
+    let runs: Vec<GlueRunView> = glue
+        .job_runs(job_name)
+        .await
+        .map_err(|e| TaskError::aws("GetJobRuns", e))?
+        .into_iter()
+        .filter(|run| run.run_name.as_deref() == Some(run_name))
+        .collect();
+    let live: Vec<String> = runs
+        .iter()
+        .filter(|run| is_live(&run.state))
+        .map(|run| run.id.clone())
+        .collect();
+    if live.is_empty() {
+        return Ok((runs, Vec::new()));
+    }
+    let stopped = glue
+        .stop_job_runs(job_name, &live)
+        .await
+        .map_err(|e| TaskError::aws("BatchStopJobRun", e))?;
+    Ok((runs, stopped))
+}
+
 /// Sums the run up and emits its metric line. When the run ended without its Glue run's end (its limit, a failed
 /// task), the Glue run of this run's name is stopped first, so that nothing keeps running.
 pub async fn glue_finish(
@@ -177,23 +214,8 @@ pub async fn glue_finish(
     let mut run_id = report.as_ref().and_then(|r| r.resource_id.clone());
     if !ended {
         let (_, job_name) = glue_job(&plan)?;
-        let runs: Vec<_> = glue
-            .job_runs(&job_name)
-            .await
-            .map_err(|e| TaskError::aws("GetJobRuns", e))?
-            .into_iter()
-            .filter(|run| run.run_name.as_deref() == Some(plan.run_name.as_str()))
-            .collect();
-        let running: Vec<String> = runs
-            .iter()
-            .filter(|run| glue_run_status(&run.state) == Ok(Status::Running))
-            .map(|run| run.id.clone())
-            .collect();
-        if !running.is_empty() {
-            let stopped = glue
-                .stop_job_runs(&job_name, &running)
-                .await
-                .map_err(|e| TaskError::aws("BatchStopJobRun", e))?;
+        let (runs, stopped) = stop_live_runs(glue, &job_name, &plan.run_name).await?;
+        if !stopped.is_empty() {
             info!(job = %plan.job, run = %plan.run_name, glue_runs = ?stopped, "Glue run stopped");
         }
         run_id = runs.first().map(|run| run.id.clone());

@@ -28,12 +28,12 @@ use tracing::{info, warn};
 use super::emr::clusters_of_run;
 use super::errors::TaskError;
 use super::execution::{is_plan, status_change_error, ExecutionStatusChange};
+use super::glue::{is_live, stop_live_runs};
 use super::pool::{
     cancel_run_steps, leave, release_idle, warm_up, warm_up_name, PoolReport, WarmUp,
 };
 use super::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
 use super::serverless::{cancel, live_runs_of};
-use super::states::{glue_run_status, Status};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
@@ -320,18 +320,14 @@ async fn end_run(
                     plan.run_name
                 )));
             };
-            let runs = glue
-                .job_runs(job_name)
-                .await
-                .map_err(|e| TaskError::aws("GetJobRuns", e))?;
-            let live: Vec<String> = runs
+            let (_, stopped) = stop_live_runs(glue, job_name, &plan.run_name).await?;
+            if !stopped.is_empty() {
+                warn!(glue_job = %job_name, runs = ?stopped, "stopped what the run left running");
+            }
+            report.glue_runs = stopped
                 .into_iter()
-                .filter(|run| {
-                    run.run_name.as_deref() == Some(plan.run_name.as_str()) && is_live(&run.state)
-                })
-                .map(|run| run.id)
+                .map(|id| format!("{job_name}/{id}"))
                 .collect();
-            report.glue_runs = stop(glue, job_name, &live).await?;
         }
     }
     if report.clusters.is_empty()
@@ -342,14 +338,6 @@ async fn end_run(
         info!(run = %plan.run_name, "nothing of the run is running");
     }
     Ok(report)
-}
-
-/// A Glue run that has not ended (an unknown state counts as live: stopping a finished run is harmless).
-fn is_live(state: &str) -> bool {
-    !matches!(
-        glue_run_status(state),
-        Ok(Status::Succeeded | Status::Failed)
-    )
 }
 
 async fn stop(
