@@ -1937,8 +1937,13 @@ class LambdaForwarder:
     def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
         name = FunctionName.split(":function:")[-1].split(":")[0]
         body = Payload if isinstance(Payload, (bytes, bytearray)) else (Payload or "{}").encode()
-        time.sleep(self._injected_delay(name, body))
-        error = self._injected_error(name, body)
+        # The runs the payload concerns, read once for every fault of this invocation.
+        try:
+            runs, detail_type = _runs_of_payload(json.loads(body or b"{}"))
+        except ValueError:
+            runs, detail_type = [], None
+        time.sleep(self._injected_delay(name, runs))
+        error = self._injected_error(name, runs, detail_type)
         if error is None:
             status, answer = self._post(name, body)
             failed = status >= 400
@@ -1967,13 +1972,9 @@ class LambdaForwarder:
             return 502, json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": str(error)}).encode()
 
     @staticmethod
-    def _injected_delay(qualified: str, body: bytes) -> float:
+    def _injected_delay(qualified: str, runs: list[str]) -> float:
         """Seconds a `lambda_delays` fault holds this invocation before the function runs (a slow start)."""
         name = qualified.partition(ENV_SEPARATOR)[0]
-        try:
-            runs, _ = _runs_of_payload(json.loads(body or b"{}"))
-        except ValueError:
-            return 0.0
         with LOCK:
             for run in runs:
                 for delay in FAULTS.get(run, {}).get("lambda_delays", []):
@@ -1983,13 +1984,8 @@ class LambdaForwarder:
         return 0.0
 
     @staticmethod
-    def _injected_error(qualified: str, body: bytes) -> dict[str, str] | None:
+    def _injected_error(qualified: str, runs: list[str], detail_type: str | None) -> dict[str, str] | None:
         name = qualified.partition(ENV_SEPARATOR)[0]
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return None
-        runs, detail_type = _runs_of_payload(payload)
         with LOCK:
             for run in runs:
                 for timeout in FAULTS.get(run, {}).get("lambda_timeouts", []):
