@@ -1,7 +1,7 @@
 """sparkplug's benchmark harness (run through bench/run).
 
 Every function's release binary runs under a local Lambda Runtime API of this harness, against the local AWS
-emulator (moto + local/emulator.py), exactly as Lambda runs it: the process starts, builds its SDK clients, asks
+emulator (moto + local/emulator/), exactly as Lambda runs it: the process starts, builds its SDK clients, asks
 GET /runtime/invocation/next (init ends there), gets an event, answers. Python + boto3 baselines run under the same
 harness and protocol (bench/baseline/). Every comparison is a ratio measured in the same run.
 
@@ -623,7 +623,7 @@ def _step_of(bench: Bench, cluster_id: str, run: str) -> dict[str, Any]:
     return (own or steps)[0]
 
 
-# A minute the `shared` pool's `warm` schedule (jobs.toml: cron(50 6 ? * MON-FRI *)) matches: a Monday, 06:50 UTC.
+# A minute the `bursts` pool's `warm` schedule (jobs.toml: cron(50 6 ? * MON-FRI *)) matches: a Monday, 06:50 UTC.
 WARM_TIME = "2026-11-23T06:50:00Z"
 
 
@@ -649,7 +649,7 @@ def arrivals(
     if warm_first:
         # The pool's `warm` time came a cluster start before the first arrival: the janitor's look at that minute
         # started its cluster, which waits for the runs.
-        look = bench.call("janitor", {"release_idle": True, "warm": True, "pool": pool, "time": WARM_TIME})
+        look = bench.call("janitor", {"release_idle": True, "warm_up": True, "pool": pool, "time": WARM_TIME})
         warmed = look["pools"]["warmed"][pool]["started"]
         deadline = time.time() + (CLUSTER_START_MINUTES + 2) * MINUTE
         while bench.emr.describe_cluster(ClusterId=warmed)["Cluster"]["Status"]["State"] != "WAITING":
@@ -763,7 +763,7 @@ def serverless_starts(bench: Bench) -> dict[str, Any]:
 
 def idle_costs() -> dict[str, float]:
     """What staying warm costs while nothing runs (us-east-1 list prices, shared/src/cost/prices.toml): orders_enrich's
-    pre-initialized workers while its application is up, and the shared pool's cluster until it is released."""
+    pre-initialized workers while its application is up, and the bursts pool's cluster until it is released."""
     import tomllib
 
     prices = tomllib.loads((REPO / "shared/src/cost/prices.toml").read_text())["regions"]["us-east-1"]
@@ -771,7 +771,7 @@ def idle_costs() -> dict[str, float]:
     # orders_enrich: a driver of 2 vCPU / 4 GB and two executors of 4 vCPU / 8 GB.
     serverless_hour = (2 + 2 * 4) * vcpu + (4 + 2 * 8) * memory
     ec2, emr = prices["instances"]["m5.xlarge"]
-    pool_hour = 3 * (ec2 + emr)  # the shared pool: 1 primary + 2 core m5.xlarge
+    pool_hour = 3 * (ec2 + emr)  # the bursts pool: 1 primary + 2 core m5.xlarge
     return {
         "serverless_initial_capacity_per_hour": serverless_hour,
         "serverless_auto_stop_tail_15_min": serverless_hour / 4,
@@ -849,8 +849,8 @@ def attack_cold_start(bench: Bench) -> dict[str, Any]:
         "cluster_start_minutes": CLUSTER_START_MINUTES,
         "arrivals": [
             arrivals(bench, "hello_world", None, 10, "unpooled"),
-            arrivals(bench, "clicks_hourly", "shared", 10, "pooled-cold"),
-            arrivals(bench, "clicks_hourly", "shared", 10, "pooled-warm", warm_first=True),
+            arrivals(bench, "clicks_hourly", "bursts", 10, "pooled-cold"),
+            arrivals(bench, "clicks_hourly", "bursts", 10, "pooled-warm", warm_first=True),
         ],
         "serverless": serverless_starts(bench),
         "idle": idle_costs(),
@@ -904,7 +904,7 @@ def cold_start_markdown(c: dict[str, Any]) -> str:
             f"{i['serverless_initial_capacity_per_hour']:.3f} | {i['serverless_auto_stop_tail_15_min']:.3f} |"
         ),
         (
-            "| the shared pool's cluster (3 × m5.xlarge), released after 10 idle minutes | "
+            "| the bursts pool's cluster (3 × m5.xlarge), released after 10 idle minutes | "
             f"{i['pool_cluster_per_hour']:.3f} | {i['pool_idle_tail_10_min']:.3f} |"
         ),
     ]

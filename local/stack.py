@@ -1,4 +1,4 @@
-"""Runs sparkplug's whole pipeline on this machine: the local AWS emulator (moto + local/emulator.py), the real
+"""Runs sparkplug's whole pipeline on this machine: the local AWS emulator (moto + local/emulator/), the real
 Lambda functions under `cargo lambda watch`, and the real state machine — deployed from the repository's own
 template.yaml (with samconfig.toml's [dev] parameters), statemachines/*.asl.json and glue/. With
 `--environments dev,prod`, prod's stack too (samconfig.toml's [prod]), side by side in the same emulator, as two

@@ -201,11 +201,11 @@ fn the_janitor_looks_at_the_pools_every_minute_at_the_scheduled_time_warming_the
         .replace("<aws.scheduler.scheduled-time>", "2026-11-30T08:00:00Z");
     let event: Value = serde_json::from_str(&input).unwrap();
     assert_eq!(
-        sparkplug::engine::janitor::JanitorEvent::parse(&event).unwrap(),
-        sparkplug::engine::janitor::JanitorEvent::ReleaseIdle {
+        sparkplug::engine::handlers::janitor::JanitorEvent::parse(&event).unwrap(),
+        sparkplug::engine::handlers::janitor::JanitorEvent::ReleaseIdle {
             pool: None,
             time: Some("2026-11-30T08:00:00Z".parse().unwrap()),
-            warm: true,
+            warm_up: true,
         }
     );
 }

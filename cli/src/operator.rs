@@ -16,10 +16,10 @@ use sparkplug::aws::run_table::RunTable;
 use sparkplug::aws::serverless::Serverless;
 use sparkplug::aws::sfn::Sfn;
 use sparkplug::catalog::{Catalog, Vars};
-use sparkplug::engine::doctor::{backstop_of, examine, Diagnosis, DoctorConfig};
-use sparkplug::engine::janitor::JanitorConfig;
+use sparkplug::engine::handlers::doctor::{backstop_of, examine, Diagnosis, DoctorConfig};
+use sparkplug::engine::handlers::janitor::JanitorConfig;
+use sparkplug::engine::handlers::replay::{replay, FailedInvocation, ReplayReport};
 use sparkplug::engine::ports::{AwsError, InvokeApi};
-use sparkplug::engine::replay::{replay, FailedInvocation, ReplayReport};
 
 use crate::local::LocalStack;
 

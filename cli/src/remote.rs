@@ -1,5 +1,5 @@
 //! `sparkplug run` and `sparkplug status`: start a run on a deployed (or local) state machine and follow it live —
-//! the execution, its EMR cluster and steps (on a pool's shared cluster, its own step), its Glue run or its EMR
+//! the execution, its EMR cluster and steps (on a pool cluster, its own step), its Glue run or its EMR
 //! Serverless job run — with elapsed times, then its summary.
 
 use std::collections::BTreeMap;
@@ -225,7 +225,7 @@ pub async fn follow(target: &Target, run_name: &str, limit: Duration) -> Result<
             timeline.note(&format!("cluster {id}"), state, reason);
             resource_state = Some(state.to_string());
             if let Ok(steps) = target.emr.list_steps().cluster_id(id).send().await {
-                // On a pool's shared cluster, only this run's step (named `<run>: <step>`), not its neighbours'.
+                // On a pool cluster, only this run's step (named `<run>: <step>`), not its neighbours'.
                 let pooled = cluster
                     .name()
                     .is_some_and(|n| n.starts_with("sparkplug-pool-"));
@@ -370,7 +370,7 @@ async fn last_summary(target: &Target, execution_arn: &str) -> Option<Value> {
 }
 
 /// The state-change events about these clusters (or this Glue or EMR Serverless job run) that the local emulator
-/// delivered to notify: (what, state, what notify did). On a pool's shared cluster, `own_steps` is the prefix of
+/// delivered to notify: (what, state, what notify did). On a pool cluster, `own_steps` is the prefix of
 /// this run's step names: the other runs' step events are theirs.
 fn notified(
     stack: &LocalStack,

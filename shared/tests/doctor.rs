@@ -6,8 +6,8 @@ mod common;
 use common::fake_aws::{waiter_item, FakeAws};
 use common::{catalog, now, vars};
 use serde_json::json;
-use sparkplug::engine::doctor::{examine, DoctorConfig};
-use sparkplug::engine::janitor::JanitorConfig;
+use sparkplug::engine::handlers::doctor::{examine, DoctorConfig};
+use sparkplug::engine::handlers::janitor::JanitorConfig;
 
 const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
 

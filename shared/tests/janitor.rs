@@ -6,8 +6,8 @@ mod common;
 use common::fake_aws::FakeAws;
 use common::{catalog, now, plan_of, vars};
 use serde_json::{json, Value};
+use sparkplug::engine::handlers::janitor::{self, JanitorConfig};
 use sparkplug::engine::input::handle;
-use sparkplug::engine::janitor::{self, JanitorConfig};
 use sparkplug::engine::{ErrorKind, TaskError};
 
 const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
@@ -184,7 +184,7 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
         json!({"Clusters": [
             {"Id": "j-THEIRS", "Name": "etl-nightly", "Status": {"State": "WAITING"}},
             {"Id": "j-PROD", "Name": "sparkplug-prod-run-a", "Status": {"State": "WAITING"}},
-            {"Id": "j-POOL", "Name": "sparkplug-pool-shared-run-p", "Status": {"State": "WAITING"}},
+            {"Id": "j-POOL", "Name": "sparkplug-pool-bursts-run-p", "Status": {"State": "WAITING"}},
             {"Id": "j-DENIED", "Name": "sparkplug-dev-run-w", "Status": {"State": "WAITING"}},
             {"Id": "j-BUSY", "Name": "sparkplug-dev-run-x", "Status": {"State": "WAITING"}},
             {"Id": "j-LEAKED", "Name": "sparkplug-dev-run-b", "Status": {"State": "WAITING"}},
@@ -268,7 +268,7 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
 #[tokio::test]
 async fn the_sweep_gives_back_the_lease_of_a_pooled_run_whose_end_was_missed() {
     let aws = FakeAws::new();
-    let lease = json!({"key": {"S": "pool#shared#j-POOL"}, "pool": {"S": "shared"}, "cluster_id": {"S": "j-POOL"},
+    let lease = json!({"key": {"S": "pool#bursts#j-POOL"}, "pool": {"S": "bursts"}, "cluster_id": {"S": "j-POOL"},
         "state": {"S": "open"}, "runs": {"SS": ["gone-run", "live-run"]}, "runs_total": {"N": "2"},
         "idle_minutes": {"N": "10"}, "max_concurrent": {"N": "4"}, "max_runs": {"N": "50"},
         "created": {"N": "1795930000000"}, "started_by": {"S": "gone-run"}});
@@ -294,7 +294,7 @@ async fn the_sweep_gives_back_the_lease_of_a_pooled_run_whose_end_was_missed() {
     let give_back = &aws.requests("UpdateItem")[0];
     assert_eq!(
         give_back["Key"],
-        json!({"key": {"S": "pool#shared#j-POOL"}})
+        json!({"key": {"S": "pool#bursts#j-POOL"}})
     );
     assert_eq!(
         give_back["ExpressionAttributeValues"][":run"],

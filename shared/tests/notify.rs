@@ -7,8 +7,8 @@ mod common;
 use common::fake_aws::{state_change, waiter_item, FakeAws};
 use common::now;
 use serde_json::{json, Value};
+use sparkplug::engine::handlers::notify;
 use sparkplug::engine::input::handle;
-use sparkplug::engine::notify;
 use sparkplug::engine::{ErrorKind, TaskError};
 
 async fn notify(aws: &FakeAws, event: Value) -> Result<Value, TaskError> {

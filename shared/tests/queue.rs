@@ -8,11 +8,11 @@ use std::sync::Mutex;
 
 use common::{now, plan_of, to_json};
 use serde_json::{json, Value};
+use sparkplug::engine::handlers::queue::{queue, QueueConfig};
 use sparkplug::engine::ports::{
     AwsError, CallbackApi, ExecutionSummary, QueuedRun, SfnApi, SlotStore, StartOutcome,
     TokenAnswer,
 };
-use sparkplug::engine::queue::{queue, QueueConfig};
 use sparkplug::engine::ErrorKind;
 
 #[derive(Default)]

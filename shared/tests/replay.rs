@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
+use sparkplug::engine::handlers::replay::{parse_record, replay};
 use sparkplug::engine::ports::{AwsError, FailedEventsApi, InvokeApi, QueueDepth, QueuedMessage};
-use sparkplug::engine::replay::{parse_record, replay};
 
 /// The record Lambda writes for an on-failure destination (Lambda Developer Guide, "Capturing records of Lambda
 /// asynchronous invocations").

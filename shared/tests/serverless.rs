@@ -7,8 +7,9 @@ use common::fake_aws::{state_change, waiter_item, FakeAws};
 use common::{catalog_of, manual_input, now, vars};
 use serde_json::{json, Value};
 use sparkplug::cost::Pricing;
+use sparkplug::engine::handlers::{notify, serverless};
 use sparkplug::engine::input::handle;
-use sparkplug::engine::{notify, serverless, ErrorKind, TaskError};
+use sparkplug::engine::{ErrorKind, TaskError};
 use sparkplug::run::plan::serverless::client_token;
 use sparkplug::run::{render, RunPlan};
 
@@ -136,7 +137,7 @@ fn validation_names_what_an_emr_serverless_job_gets_wrong() {
         .replace("workers = 1,", "workers = 0,")
         .replace(
             "timeout_minutes = 45",
-            "timeout_minutes = 45\npool = \"shared\"",
+            "timeout_minutes = 45\npool = \"bursts\"",
         );
     let text = catalog_of(&bad).unwrap_err();
     for expected in [
@@ -445,7 +446,7 @@ async fn finish_prices_what_was_billed_and_cancels_a_job_run_the_run_outlived() 
 
 #[test]
 fn an_applications_token_changes_with_what_is_created() {
-    use sparkplug::engine::serverless::application_token;
+    use sparkplug::engine::handlers::serverless::application_token;
     let settings =
         json!({"name": "sparkplug-orders-dev", "releaseLabel": "emr-7.5.0", "type": "SPARK"});
     let token = application_token("sparkplug-orders-dev", &settings);

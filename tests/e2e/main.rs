@@ -1,4 +1,4 @@
-//! End to end, on this machine: the local stack (moto + local/emulator.py, the real Lambda binaries under
+//! End to end, on this machine: the local stack (moto + local/emulator/, the real Lambda binaries under
 //! `cargo lambda watch`, the real state machine deployed from template.yaml). Every test asserts on the emulator's
 //! state — executions, clusters, steps, Glue runs — never on log text, and polls with deadlines.
 //!

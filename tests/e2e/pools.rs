@@ -19,7 +19,7 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
     let mut by_cluster: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for (run, done) in burst.iter().zip(&finished) {
         assert_eq!(done.status, "SUCCEEDED", "{run}: {:?}", done.cause);
-        assert_eq!(done.output["pool"]["name"], "shared", "{}", done.output);
+        assert_eq!(done.output["pool"]["name"], "bursts", "{}", done.output);
         eprintln!("{run}: {}", done.output);
         by_cluster
             .entry(cluster_of(done))
@@ -42,7 +42,7 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
             peak_side_by_side(&steps) <= 4,
             "{cluster} over-filled: {steps:?}"
         );
-        // Each step is its run's, by name; nothing ended the shared cluster.
+        // Each step is its run's, by name; nothing ended the pool cluster.
         assert!(steps.iter().all(
             |(name, state, ..)| name.starts_with("clicks_hourly-burst") && state == "COMPLETED"
         ));
@@ -73,7 +73,7 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
         "a warm run's step started {startup} s after it was submitted"
     );
 
-    // One failing run on a shared cluster (CONTINUE) leaves the others' steps running: two runs' steps are running
+    // One failing run on a pool cluster (CONTINUE) leaves the others' steps running: two runs' steps are running
     // when a third joins their cluster and fails; they succeed after it failed.
     let failing = unique("clicks_hourly-failing");
     let others: Vec<String> = (0..2)
@@ -157,11 +157,11 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
     // (its release interrupted before TerminateJobFlows), which EMR still shows WAITING.
     use sparkplug::engine::ports::PoolStore;
     let pools = aws.pools();
-    let records = pools.pool_clusters(Some("shared")).await.unwrap();
+    let records = pools.pool_clusters(Some("bursts")).await.unwrap();
     for record in &records {
         if record.runs.is_empty() {
             assert!(pools
-                .mark_releasing("shared", &record.cluster_id, record.idle_since)
+                .mark_releasing("bursts", &record.cluster_id, record.idle_since)
                 .await
                 .unwrap());
         }
@@ -181,13 +181,13 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
 
     // Idle: not yet at 5 minutes; at 11 (idle_minutes = 10) every cluster is released, and nothing is left.
     assert!(
-        aws.release_idle("shared", 5)
+        aws.release_idle("bursts", 5)
             .await
             .iter()
             .all(|c| records.iter().any(|r| &r.cluster_id == c)),
         "only the marked clusters go before their idle minutes"
     );
-    aws.release_idle("shared", 11).await;
+    aws.release_idle("bursts", 11).await;
     let mut used: Vec<String> = by_cluster.keys().cloned().collect();
     used.push(cluster_of(&done));
     used.push(failed_cluster);
@@ -200,7 +200,7 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
     }
     assert!(
         pools
-            .pool_clusters(Some("shared"))
+            .pool_clusters(Some("bursts"))
             .await
             .unwrap()
             .is_empty(),

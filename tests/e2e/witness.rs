@@ -295,7 +295,7 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         .await;
     // Warm pool traffic (the interactive pool, which only this test uses): a run that starts a cluster and one that
     // joins it; one stopped from the console and one past its limit while their steps run (their steps cancelled on
-    // the shared cluster); one whose create fails (its end looks for a lease it may hold); then the pool's release.
+    // the pool cluster); one whose create fails (its end looks for a lease it may hold); then the pool's release.
     let pooled: Vec<String> = (0..2)
         .map(|i| unique(&format!("quick_pi-iam{i}")))
         .collect();
@@ -355,7 +355,7 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
         .stack
         .invoke(
             "janitor",
-            &json!({"release_idle": true, "warm": true, "pool": "interactive", "time": "2026-11-23T07:50:00Z"}),
+            &json!({"release_idle": true, "warm_up": true, "pool": "interactive", "time": "2026-11-23T07:50:00Z"}),
         )
         .unwrap();
     let warmed = look["pools"]["warmed"]["interactive"]["started"]

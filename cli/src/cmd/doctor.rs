@@ -3,7 +3,7 @@
 use super::*;
 use crate::output::say;
 
-pub(crate) fn print_diagnosis(diagnosis: &sparkplug::engine::doctor::Diagnosis) {
+pub(crate) fn print_diagnosis(diagnosis: &sparkplug::engine::handlers::doctor::Diagnosis) {
     for finding in &diagnosis.findings {
         let run = match (&finding.run, &finding.status) {
             (Some(run), Some(status)) => format!(" (run {run}, {status})"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sparkplug::aws::alerts::{Alerts, Logs};
 use sparkplug::aws::{lambda, run_table::RunTable, sfn::Sfn};
-use sparkplug::engine::alert::{alert, AlertConfig};
+use sparkplug::engine::handlers::alert::{alert, AlertConfig};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {

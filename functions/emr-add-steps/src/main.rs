@@ -10,6 +10,8 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let client = Emr::new(&sdk);
     let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
-    lambda::serve(|event| engine::emr::emr_add_steps(&client, &tokens, event, chrono::Utc::now()))
-        .await
+    lambda::serve(|event| {
+        engine::handlers::emr::emr_add_steps(&client, &tokens, event, chrono::Utc::now())
+    })
+    .await
 }

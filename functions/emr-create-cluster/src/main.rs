@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda::Error> {
     let client = Emr::new(&sdk);
     let pools = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| {
-        engine::emr::emr_create_cluster(&client, &pools, event, chrono::Utc::now())
+        engine::handlers::emr::emr_create_cluster(&client, &pools, event, chrono::Utc::now())
     })
     .await
 }

@@ -12,7 +12,12 @@ async fn main() -> Result<(), lambda::Error> {
     let pricing = Pricing::shipped(lambda::env("AWS_REGION")?)?;
     let client = Serverless::new(&lambda::sdk_config().await);
     lambda::serve(|event| {
-        engine::serverless::serverless_finish(&client, &pricing, event, chrono::Utc::now())
+        engine::handlers::serverless::serverless_finish(
+            &client,
+            &pricing,
+            event,
+            chrono::Utc::now(),
+        )
     })
     .await
 }

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda::Error> {
     let client = Serverless::new(&sdk);
     let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| {
-        engine::serverless::serverless_start(&client, &tokens, event, chrono::Utc::now())
+        engine::handlers::serverless::serverless_start(&client, &tokens, event, chrono::Utc::now())
     })
     .await
 }

@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda::Error> {
     let client = Emr::new(&sdk);
     let pools = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     lambda::serve(|event| {
-        engine::emr::emr_terminate(&client, &pools, &pricing, event, chrono::Utc::now())
+        engine::handlers::emr::emr_terminate(&client, &pools, &pricing, event, chrono::Utc::now())
     })
     .await
 }

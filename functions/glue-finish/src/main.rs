@@ -10,6 +10,8 @@ async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let pricing = Pricing::shipped(lambda::env("AWS_REGION")?)?;
     let client = Glue::new(&lambda::sdk_config().await);
-    lambda::serve(|event| engine::glue::glue_finish(&client, &pricing, event, chrono::Utc::now()))
-        .await
+    lambda::serve(|event| {
+        engine::handlers::glue::glue_finish(&client, &pricing, event, chrono::Utc::now())
+    })
+    .await
 }

@@ -10,6 +10,8 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let client = Glue::new(&sdk);
     let tokens = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
-    lambda::serve(|event| engine::glue::glue_start_run(&client, &tokens, event, chrono::Utc::now()))
-        .await
+    lambda::serve(|event| {
+        engine::handlers::glue::glue_start_run(&client, &tokens, event, chrono::Utc::now())
+    })
+    .await
 }

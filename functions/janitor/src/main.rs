@@ -9,7 +9,7 @@ use sparkplug::aws::{
     emr::Emr, glue::Glue, lambda, run_table::RunTable, serverless::Serverless, sfn::Sfn,
 };
 use sparkplug::catalog::Vars;
-use sparkplug::engine::janitor::{self, JanitorConfig};
+use sparkplug::engine::handlers::janitor::{self, JanitorConfig};
 use sparkplug::load;
 
 const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));

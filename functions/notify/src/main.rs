@@ -9,7 +9,7 @@
 use sparkplug::aws::{
     emr::Emr, glue::Glue, lambda, run_table::RunTable, serverless::Serverless, sfn::Sfn,
 };
-use sparkplug::engine::notify;
+use sparkplug::engine::handlers::notify;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {

@@ -7,7 +7,7 @@
 #![recursion_limit = "256"]
 
 use sparkplug::aws::{lambda, run_table::RunTable, sfn::Sfn};
-use sparkplug::engine::queue::{self, QueueConfig};
+use sparkplug::engine::handlers::queue::{self, QueueConfig};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {

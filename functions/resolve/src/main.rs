@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda::Error> {
     let catalog = load::from_embedded(CATALOG)?;
     let vars = Vars::resolve(&catalog, std::env::vars(), [])?;
     lambda::serve(|event| async {
-        engine::trigger::resolve_plan(&catalog, &vars, event, chrono::Utc::now())
+        engine::handlers::trigger::resolve_plan(&catalog, &vars, event, chrono::Utc::now())
     })
     .await
 }

@@ -9,7 +9,7 @@
 
 use sparkplug::aws::{lambda, run_table::RunTable, sfn::Sfn};
 use sparkplug::catalog::Vars;
-use sparkplug::engine::trigger::{self, TriggerConfig};
+use sparkplug::engine::handlers::trigger::{self, TriggerConfig};
 use sparkplug::load;
 
 const CATALOG: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));

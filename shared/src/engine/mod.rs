@@ -1,16 +1,24 @@
 //! The engine side of a run: what the Lambda handlers do, over narrow ports to AWS.
 //!
-//! **Handlers** — one per function (its `main.rs` only wires config and clients); each takes and returns public
-//! types (its contract with the state machine or the event it hears), reads only its input, and is safe to retry:
-//! - [`trigger`] (trigger; also resolve's console input), [`emr`] and [`pool`] (emr-create-cluster, emr-add-steps,
-//!   emr-terminate; a warm pool's leases), [`glue`] (glue-start-run, glue-finish), [`serverless`]
+//! **Handlers** ([`handlers`], the folder `engine/handlers/`) — one per function (its `main.rs` only wires config
+//! and clients); each takes and returns public types (its contract with the state machine or the event it hears),
+//! reads only its input, and is safe to retry:
+//! - [`trigger`](handlers::trigger) (trigger; also resolve's console input), [`emr`](handlers::emr) and
+//!   [`pool`](handlers::pool) (emr-create-cluster, emr-add-steps, emr-terminate; a warm pool's leases),
+//!   [`glue`](handlers::glue) (glue-start-run, glue-finish), [`serverless`](handlers::serverless)
 //!   (emr-serverless-start, emr-serverless-finish);
-//! - [`notify`]: the task tokens the starting tasks leave, answered on AWS's state-change events and by the
-//!   reconciler for the events that never came;
-//! - [`queue`]: per-job slots (`max_concurrent_runs`) and the runs waiting for one, first in first out;
-//! - [`alert`]: one message per run that ended badly, with the failed step, the reason and the log's last lines;
-//! - [`janitor`]: ends what a run left running when its execution ended outside the state machine's own paths;
-//! - [`doctor`], [`replay`]: the operator's consistency check, and the failed-events queue sent through again.
+//! - [`notify`](handlers::notify): the task tokens the starting tasks leave, answered on AWS's state-change events
+//!   and by the reconciler for the events that never came;
+//! - [`queue`](handlers::queue): per-job slots (`max_concurrent_runs`) and the runs waiting for one, first in first
+//!   out;
+//! - [`alert`](handlers::alert): one message per run that ended badly, with the failed step, the reason and the
+//!   log's last lines;
+//! - [`janitor`](handlers::janitor): ends what a run left running when its execution ended outside the state
+//!   machine's own paths;
+//! - [`doctor`](handlers::doctor), [`replay`](handlers::replay): the operator's consistency check, and the
+//!   failed-events queue sent through again.
+//!
+//! The files beside `handlers/` are the helpers and contracts; handlers import them, never the other way.
 //!
 //! **Helpers** the handlers share:
 //! - [`execution`]: a run's execution of the run state machine (its ARN);
@@ -24,26 +32,16 @@
 //! - [`input`]: a handler's JSON input decoded (bad input is `InvalidInput`) and its plan's version checked;
 //! - [`errors`]: [`ErrorKind`](errors::ErrorKind), the error types the state machine's Retry/Catch match.
 
-pub mod alert;
 pub mod backstop;
-pub mod doctor;
-pub mod emr;
 pub mod errors;
 pub mod execution;
-pub mod glue;
+pub mod handlers;
 pub mod input;
-pub mod janitor;
-pub mod notify;
-pub mod pool;
 pub mod ports;
-pub mod queue;
-pub mod replay;
 pub mod report;
 pub mod sense;
-pub mod serverless;
 pub mod states;
 pub mod summary;
 pub mod table_keys;
-pub mod trigger;
 
 pub use errors::{AwsError, ErrorKind, TaskError};

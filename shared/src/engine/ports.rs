@@ -114,7 +114,7 @@ pub trait EmrApi {
         &self,
         cluster_ids: &[String],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// CancelSteps (pending steps, and running ones on EMR 5.28.0+): how a run on a shared cluster ends its work
+    /// CancelSteps (pending steps, and running ones on EMR 5.28.0+): how a run on a pool cluster ends its work
     /// without ending the cluster.
     fn cancel_steps(
         &self,
@@ -398,7 +398,7 @@ pub trait TokenStore {
     /// Gives a claim back, so that a later attempt can claim it again: what the claim stood for failed before it
     /// was done.
     fn unclaim(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Every waiter whose key starts with `prefix` (the runs on one shared cluster: `emr#<cluster-id>#`).
+    /// Every waiter whose key starts with `prefix` (the runs on one pool cluster: `emr#<cluster-id>#`).
     fn waiters_with_prefix(
         &self,
         prefix: &str,

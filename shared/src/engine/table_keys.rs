@@ -4,7 +4,7 @@
 //! | prefix | item | written by |
 //! |---|---|---|
 //! | `emr#<cluster-id>` | the task token of a run waiting on its own cluster | emr-add-steps |
-//! | `emr#<cluster-id>#<step-id>` | the token of a pooled run waiting on its step of a shared cluster | emr-add-steps |
+//! | `emr#<cluster-id>#<step-id>` | the token of a pooled run waiting on its step of a pool cluster | emr-add-steps |
 //! | `glue#<job>#<run-id>` | the token of a run waiting on its Glue run | glue-start-run |
 //! | `emrs#<application-id>#<job-run-id>` | the token of a run waiting on its EMR Serverless job run | emr-serverless-start |
 //! | `slots#<job>` | the runs holding one of a job's `max_concurrent_runs` slots | queue |
@@ -19,7 +19,7 @@ pub fn emr_key(cluster_id: &str) -> String {
     format!("emr#{cluster_id}")
 }
 
-/// A run's waiter on a shared (pool) cluster: by its step, since the cluster has other runs' steps.
+/// A run's waiter on a pool cluster: by its step, since the cluster has other runs' steps.
 pub fn emr_step_key(cluster_id: &str, step_id: &str) -> String {
     format!("emr#{cluster_id}#{step_id}")
 }

@@ -4,13 +4,66 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use serde_json::{json, Value};
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Script {
     answers: HashMap<String, VecDeque<(u16, Value)>>,
     requests: Vec<(String, Value)>,
+}
+
+/// The SDK's HTTP connector, answering from the script. (Written here rather than taken from the SDK's `test-util`
+/// feature: that feature changes aws-smithy-http-client, which every SDK crate depends on, so a test build would
+/// compile every SDK crate a second time beside the functions' build.)
+#[derive(Debug)]
+struct ScriptedConnector(Arc<Mutex<Script>>);
+
+impl HttpConnector for ScriptedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let action = match target.rsplit('.').next() {
+            Some(action) if !action.is_empty() => action.to_string(),
+            _ => rest_action(request.method(), path_of(request.uri())),
+        };
+        let body: Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let mut script = self.0.lock().unwrap();
+        script.requests.push((action.clone(), body));
+        let answer = match script.answers.get_mut(&action) {
+            Some(queue) if queue.len() > 1 => queue.pop_front(),
+            Some(queue) => queue.front().cloned(),
+            None => None,
+        };
+        let (status, body) = answer.unwrap_or((
+            400,
+            json!({"__type": "UnexpectedCall", "message": format!("the test did not expect {action}")}),
+        ));
+        let mut response = HttpResponse::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::from(body.to_string()),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+/// The path of a request's URI (`https://host/a/b?q` → `/a/b`).
+fn path_of(uri: &str) -> &str {
+    let after_host = uri
+        .split_once("://")
+        .map_or(uri, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    after_host.split('?').next().unwrap_or(after_host)
 }
 
 /// One fake AWS for all three services.
@@ -78,42 +131,9 @@ impl FakeAws {
             .collect()
     }
 
-    fn http_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-        let script = self.script.clone();
-        infallible_client_fn(
-            move |request: http::Request<aws_smithy_types::body::SdkBody>| {
-                let target = request
-                    .headers()
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let action = match target.rsplit('.').next() {
-                    Some(action) if !action.is_empty() => action.to_string(),
-                    _ => rest_action(request.method().as_str(), request.uri().path()),
-                };
-                let body: Value = request
-                    .body()
-                    .bytes()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                    .unwrap_or(Value::Null);
-                let mut script = script.lock().unwrap();
-                script.requests.push((action.clone(), body));
-                let answer = match script.answers.get_mut(&action) {
-                    Some(queue) if queue.len() > 1 => queue.pop_front(),
-                    Some(queue) => queue.front().cloned(),
-                    None => None,
-                };
-                let (status, body) = answer.unwrap_or((
-                400,
-                json!({"__type": "UnexpectedCall", "message": format!("the test did not expect {action}")}),
-            ));
-                http::Response::builder()
-                    .status(status)
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .body(body.to_string())
-                    .unwrap()
-            },
-        )
+    fn http_client(&self) -> SharedHttpClient {
+        let connector = SharedHttpConnector::new(ScriptedConnector(self.script.clone()));
+        http_client_fn(move |_, _| connector.clone())
     }
 
     fn sdk_config(&self) -> aws_config::SdkConfig {

@@ -305,7 +305,7 @@ pub(super) fn plan(
 
 /// Why a pooled job has one step.
 pub const POOLED_ONE_STEP: &str =
-    "steps of runs side by side on a shared cluster would not run in order (chain \
+    "steps of runs side by side on a pool cluster would not run in order (chain \
      jobs with trigger.after instead)";
 
 /// Margin of EMR's idle auto-termination over the pool's `idle_minutes`: sparkplug releases an idle cluster first;
@@ -333,7 +333,7 @@ pub fn pool_cluster_name(pool: &str, run_name: &str) -> String {
 }
 
 /// A pooled job's plan: a cluster of its pool (the pool's settings, tagged with the pool, not the run: it outlives
-/// the run), and its one step named `<run>: <step>` (a shared cluster's steps must say whose they are) with CONTINUE,
+/// the run), and its one step named `<run>: <step>` (a pool cluster's steps must say whose they are) with CONTINUE,
 /// so that a failure never cancels another run's step.
 fn pooled_plan(
     catalog: &Catalog,
@@ -423,7 +423,7 @@ fn pooled_plan(
     })
 }
 
-/// A pooled run's step name: `<run>: <step>` (run names have no `:`), so that a shared cluster's steps say whose
+/// A pooled run's step name: `<run>: <step>` (run names have no `:`), so that a pool cluster's steps say whose
 /// they are.
 pub fn pooled_step_name(run_name: &str, step: &str) -> String {
     format!("{run_name}: {step}")

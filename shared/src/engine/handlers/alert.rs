@@ -10,7 +10,7 @@
 //! that Lambda's retry sends it.
 //!
 //! The status change is delivered best effort: the `{"catch_up": true}` schedule looks at the executions that ended
-//! since its last look ([`super::backstop::ended_since_last_look`]) and alerts each that holds no claim, marked
+//! since its last look ([`crate::engine::backstop::ended_since_last_look`]) and alerts each that holds no claim, marked
 //! `late` — the claim makes the event and the look send one alert between them.
 
 use std::future::Future;
@@ -22,12 +22,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
 
-use super::backstop::{self, ALERTS_LOOK};
-use super::errors::TaskError;
-use super::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
-use super::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
-use super::table_keys::alert_claim_key;
 use crate::catalog::{Engine, NotifyOn};
+use crate::engine::backstop::{self, ALERTS_LOOK};
+use crate::engine::errors::TaskError;
+use crate::engine::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
+use crate::engine::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
+use crate::engine::table_keys::alert_claim_key;
 use crate::run::{RunPlan, Trigger};
 
 pub const EVENT_SOURCE: &str = "sparkplug";
@@ -380,7 +380,7 @@ where
     } = run;
     let (name, status) = (name.to_string(), status.to_string());
     let claim = alert_claim_key(&name, &status);
-    let execution_arn = super::execution::execution_arn(state_machine_arn, &name);
+    let execution_arn = crate::engine::execution::execution_arn(state_machine_arn, &name);
     let execution = executions
         .describe_execution(&execution_arn)
         .await
@@ -461,7 +461,7 @@ async fn send<S, F>(
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
     plan: &RunPlan,
-    execution: &super::ports::ExecutionView,
+    execution: &crate::engine::ports::ExecutionView,
     outputs: &[Value],
     execution_arn: &str,
     status: &str,

@@ -9,16 +9,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use super::errors::{ErrorKind, TaskError};
-use super::input::check_plan;
 use super::notify::{register, waiter_for};
 use super::pool;
-use super::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
-use super::report::SenseReport;
-use super::states::Status;
-use super::summary::{finish, summarize, FinishInput, PoolUse, RunSummary, StartKind};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
+use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::input::check_plan;
+use crate::engine::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
+use crate::engine::report::SenseReport;
+use crate::engine::states::Status;
+use crate::engine::summary::{finish, summarize, FinishInput, PoolUse, RunSummary, StartKind};
 use crate::run::plan::{run_cluster_name, EmrPlan, PoolPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
@@ -329,13 +329,14 @@ async fn leave_pool(
     let cluster_id = pool::leave(
         emr,
         pools,
-        plan,
-        pool_plan,
+        &pool_plan.name,
+        &plan.run_name,
         known.as_deref(),
         steps_ended,
         now,
     )
-    .await?;
+    .await?
+    .map(|left| left.cluster_id);
     let warm = state
         .cluster
         .as_ref()

@@ -14,9 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::errors::{ErrorKind, TaskError};
-use super::ports::{ClusterSummary, EmrApi, PoolCluster, PoolStore};
-use super::states::{emr_cluster_phase, emr_step_cancellable, ClusterPhase};
+use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::ports::{ClusterSummary, EmrApi, PoolCluster, PoolStore};
+use crate::engine::states::{emr_cluster_phase, emr_step_cancellable, ClusterPhase};
 use crate::run::plan::{pool_cluster_name, pooled_step_run, PoolPlan};
 use crate::run::RunPlan;
 
@@ -249,49 +249,65 @@ async fn record(
         .map_err(|e| TaskError::aws("PutItem", e))
 }
 
-/// The end of a pooled run, on every path: its unfinished steps are cancelled (the cluster goes on for the other
-/// runs), its lease given back (a cluster that has run its `max_runs_per_cluster` is released by the next look at
-/// the pools, within the minute). `cluster_id` is the one the run leased, when the create task said; otherwise the
-/// records tell.
+/// What a run's leaving its pool did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Left {
+    /// The cluster whose lease the run gave back.
+    pub cluster_id: String,
+    /// The run's steps that were still pending or running there, now cancelled.
+    pub cancelled_steps: Vec<String>,
+}
+
+/// The end of a pooled run, on every path (its finish task, the janitor's event and its sweep): its unfinished steps
+/// are cancelled (the cluster goes on for the other runs) unless `steps_ended`, its lease given back (a cluster that
+/// has run its `max_runs_per_cluster` is released by the next look at the pools, within the minute). `cluster_id` is
+/// the one the run leased, when the caller knows it; otherwise the records tell. `None` when the run holds no lease.
 pub async fn leave(
     emr: &impl EmrApi,
     pools: &impl PoolStore,
-    plan: &RunPlan,
-    pool: &PoolPlan,
+    pool: &str,
+    run: &str,
     cluster_id: Option<&str>,
     steps_ended: bool,
     now: DateTime<Utc>,
-) -> Result<Option<String>, TaskError> {
-    let run = &plan.run_name;
+) -> Result<Option<Left>, TaskError> {
     let cluster_id = match cluster_id {
         Some(id) => id.to_string(),
         None => {
             let records = pools
-                .pool_clusters(Some(&pool.name))
+                .pool_clusters(Some(pool))
                 .await
                 .map_err(|e| TaskError::aws("Scan", e))?;
-            match records.into_iter().find(|c| c.runs.contains(run)) {
+            match records
+                .into_iter()
+                .find(|c| c.runs.iter().any(|r| r == run))
+            {
                 Some(held) => held.cluster_id,
                 None => {
-                    info!(run = %run, pool = %pool.name, "the run holds no lease: nothing to give back");
+                    info!(run = %run, pool = %pool, "the run holds no lease: nothing to give back");
                     return Ok(None);
                 }
             }
         }
     };
-    if !steps_ended {
-        cancel_run_steps(emr, &cluster_id, run).await?;
-    }
+    let cancelled_steps = if steps_ended {
+        Vec::new()
+    } else {
+        cancel_run_steps(emr, &cluster_id, run).await?
+    };
     pools
-        .give_back(&pool.name, &cluster_id, run, now)
+        .give_back(pool, &cluster_id, run, now)
         .await
         .map_err(|e| TaskError::aws("UpdateItem", e))?;
-    info!(run = %run, pool = %pool.name, cluster = %cluster_id, "lease given back");
-    Ok(Some(cluster_id))
+    info!(run = %run, pool = %pool, cluster = %cluster_id, "lease given back");
+    Ok(Some(Left {
+        cluster_id,
+        cancelled_steps,
+    }))
 }
 
-/// Cancels the run's steps still pending or running on a shared cluster (named `<run>: …`).
-pub async fn cancel_run_steps(
+/// Cancels the run's steps still pending or running on a pool cluster (named `<run>: …`).
+async fn cancel_run_steps(
     emr: &impl EmrApi,
     cluster_id: &str,
     run: &str,
@@ -311,7 +327,7 @@ pub async fn cancel_run_steps(
         emr.cancel_steps(cluster_id, &unfinished)
             .await
             .map_err(|e| TaskError::aws("CancelSteps", e))?;
-        warn!(run = %run, cluster = %cluster_id, steps = ?unfinished, "cancelled the run's steps on the shared cluster");
+        warn!(run = %run, cluster = %cluster_id, steps = ?unfinished, "cancelled the run's steps on the pool cluster");
     }
     Ok(unfinished)
 }

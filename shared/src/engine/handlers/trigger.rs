@@ -9,7 +9,7 @@
 //!   by job and minute: a minute evaluated twice starts nothing twice.
 //! - **A run's success** ("Step Functions Execution Status Change", which starts the jobs of `trigger.after`): the
 //!   `{"catch_up": true}` schedule looks at the executions that ended since its last look
-//!   ([`super::backstop::ended_since_last_look`]) and hands each success to the same code as the event; the chained
+//!   ([`crate::engine::backstop::ended_since_last_look`]) and hands each success to the same code as the event; the chained
 //!   runs' names derive from the upstream run, so the event and the look never both start one.
 
 use chrono::{DateTime, Utc};
@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
-use super::backstop::{self, CHAINS_LOOK, TICK_LOOK};
-use super::errors::{ErrorKind, TaskError};
-use super::ports::{ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome};
 use crate::catalog::{Catalog, Vars};
+use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
+use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::ports::{
+    ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome,
+};
 use crate::run::{resolve_event, RunPlan};
 
 /// Step Functions' limit on an execution's input.
@@ -175,7 +177,8 @@ async fn catch_up_chains(
     )
     .await?;
     for execution in look.ended.iter().filter(|e| e.status == "SUCCEEDED") {
-        let arn = super::execution::execution_arn(&config.state_machine_arn, &execution.name);
+        let arn =
+            crate::engine::execution::execution_arn(&config.state_machine_arn, &execution.name);
         let described = sfn
             .describe_execution(&arn)
             .await

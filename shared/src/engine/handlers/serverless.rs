@@ -8,15 +8,15 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::errors::TaskError;
-use super::input::check_plan;
 use super::notify::{register, waiter_for};
-use super::ports::{ServerlessApi, TokenStore, Work};
-use super::report::SenseReport;
-use super::states::Status;
-use super::summary::{finish, summarize, FinishInput, RunSummary};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
+use crate::engine::errors::TaskError;
+use crate::engine::input::check_plan;
+use crate::engine::ports::{ServerlessApi, TokenStore, Work};
+use crate::engine::report::SenseReport;
+use crate::engine::states::Status;
+use crate::engine::summary::{finish, summarize, FinishInput, RunSummary};
 use crate::run::plan::EmrServerlessPlan;
 use crate::run::RunPlan;
 
@@ -28,7 +28,7 @@ const TRANSIENT_STATES: &[&str] = &["CREATING", "STOPPING"];
 /// The application cannot take a job run yet: the state machine's retry starts it a few seconds later.
 fn not_ready(name: &str, state: &str) -> TaskError {
     TaskError {
-        kind: super::errors::ErrorKind::Retryable,
+        kind: crate::engine::errors::ErrorKind::Retryable,
         message: format!(
             "the EMR Serverless application {name} is {state}: it takes job runs once CREATED or STARTED; \
              the start is retried"

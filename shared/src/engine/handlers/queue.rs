@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use super::errors::TaskError;
-use super::execution::{status_change_error, ExecutionStatusChange};
-use super::ports::{CallbackApi, QueuedRun, SfnApi, SlotStore, TokenAnswer};
+use crate::engine::errors::TaskError;
+use crate::engine::execution::{status_change_error, ExecutionStatusChange};
+use crate::engine::ports::{CallbackApi, QueuedRun, SfnApi, SlotStore, TokenAnswer};
 use crate::run::RunPlan;
 
 /// The `TakeSlot` task's input.
@@ -59,7 +59,7 @@ pub async fn queue(
 ) -> Result<QueueReport, TaskError> {
     let mut report = QueueReport::default();
     if input.get("task_token").is_some() {
-        let take: TakeSlot = super::input::decode("queue", input)?;
+        let take: TakeSlot = crate::engine::input::decode("queue", input)?;
         take_slot(slots, sfn, take, now, &mut report).await?;
     } else if input.get("drain") == Some(&Value::Bool(true)) {
         let mut jobs = release_ended(config, slots, sfn, &mut report).await?;

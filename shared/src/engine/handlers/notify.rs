@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::errors::{ErrorKind, TaskError};
-use super::ports::{
+use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::ports::{
     CallbackApi, EmrApi, GlueApi, ServerlessApi, TokenAnswer, TokenStore, Waiter, Work,
 };
-use super::report::SenseReport;
-use super::sense::{sense_emr, sense_glue, sense_serverless};
-use super::states::{
+use crate::engine::report::SenseReport;
+use crate::engine::sense::{sense_emr, sense_glue, sense_serverless};
+use crate::engine::states::{
     emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
     Status,
 };
-use super::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
+use crate::engine::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
 use crate::run::plan::pooled_step_run;
 use crate::run::RunPlan;
 
@@ -132,7 +132,7 @@ enum Interest {
     Look {
         key: String,
         step: Option<(String, String)>,
-        /// Where the waiters of runs on a shared (pool) cluster are, when `key` has none: a step's own key, or every
+        /// Where the waiters of runs on a pool cluster are, when `key` has none: a step's own key, or every
         /// run's on the cluster (a cluster's end).
         shared: Option<Shared>,
     },
@@ -355,7 +355,7 @@ pub async fn reconcile(
         ) = (&waiter.work, &active)
         {
             // RUNNING: a step runs; STARTING, BOOTSTRAPPING: none can have ended. Only a WAITING cluster (its steps
-            // done) or one no longer active is worth the two calls of a look — but a shared cluster RUNNING other
+            // done) or one no longer active is worth the two calls of a look — but a pool cluster RUNNING other
             // runs' steps may hold this run's ended one.
             let state = active
                 .iter()

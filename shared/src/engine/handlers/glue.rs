@@ -7,15 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use super::errors::TaskError;
-use super::input::check_plan;
 use super::notify::{register, waiter_for};
-use super::ports::{GlueApi, GlueRunView, TokenStore, Work};
-use super::report::SenseReport;
-use super::states::{glue_run_status, Status};
-use super::summary::{finish, summarize, FinishInput, RunSummary};
 use crate::catalog::Engine;
 use crate::cost::Pricing;
+use crate::engine::errors::TaskError;
+use crate::engine::input::check_plan;
+use crate::engine::ports::{GlueApi, GlueRunView, TokenStore, Work};
+use crate::engine::report::SenseReport;
+use crate::engine::states::{glue_run_status, Status};
+use crate::engine::summary::{finish, summarize, FinishInput, RunSummary};
 use crate::run::plan::GluePlan;
 use crate::run::RunPlan;
 

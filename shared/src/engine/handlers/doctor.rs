@@ -8,10 +8,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::backstop::TICK_LOOK;
-use super::errors::TaskError;
 use super::janitor::{leftovers, JanitorConfig};
-use super::ports::{
+use crate::engine::backstop::TICK_LOOK;
+use crate::engine::errors::TaskError;
+use crate::engine::ports::{
     EmrApi, FailedEventsApi, GlueApi, LookStore, PoolStore, QueueDepth, ServerlessApi, SfnApi,
     SlotStore, TokenStore,
 };

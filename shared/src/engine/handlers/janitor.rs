@@ -13,9 +13,9 @@
 //!   environment and every running Glue run of the catalog's Glue jobs is checked against its execution; what
 //!   belongs to an execution that is no longer RUNNING is ended. What belongs to no execution of that name (a plan
 //!   pasted into the console under another execution name) is left alone: its execution's own event covers it.
-//! - **Warm pools** (`{"release_idle": true, "warm": true, "time": …}`, every minute): pools whose `warm` schedule
+//! - **Warm pools** (`{"release_idle": true, "warm_up": true, "time": …}`, every minute): pools whose `warm` schedule
 //!   is due at `time` get a live cluster ([`pool::warm_up`]), then pool clusters idle for their `idle_minutes` are
-//!   released ([`pool::release_idle`]). A pooled run's end here cancels its steps on the shared cluster and gives
+//!   released ([`pool::release_idle`]). A pooled run's end here cancels its steps on the pool cluster and gives
 //!   its lease back; pool clusters carry no run tag, so the sweep never takes them for a run's leftovers.
 
 use std::collections::BTreeMap;
@@ -26,17 +26,15 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use super::emr::clusters_of_run;
-use super::errors::TaskError;
-use super::execution::{is_plan, status_change_error, ExecutionStatusChange};
 use super::glue::{is_live, stop_live_runs};
-use super::pool::{
-    cancel_run_steps, leave, release_idle, warm_up, warm_up_name, PoolReport, WarmUp,
-};
-use super::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
+use super::pool::{leave, release_idle, warm_up, warm_up_name, PoolReport, WarmUp};
 use super::serverless::{cancel, live_runs_of};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
+use crate::engine::errors::TaskError;
+use crate::engine::execution::{is_plan, status_change_error, ExecutionStatusChange};
+use crate::engine::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
 use crate::run::plan::{
     pool_cluster, render, run_cluster_prefix, sample_input, TAG_ENVIRONMENT, TAG_RUN,
 };
@@ -87,11 +85,11 @@ pub enum JanitorEvent {
     ExecutionEnded(ExecutionStatusChange),
     Sweep,
     /// Release the pool clusters (of `pool`, or of every pool) idle long enough at `time` (now, when unset); with
-    /// `warm`, first warm up the pools whose `warm` schedule is due at `time`.
+    /// `warm_up`, first warm up the pools whose `warm` schedule is due at `time`.
     ReleaseIdle {
         pool: Option<String>,
         time: Option<DateTime<Utc>>,
-        warm: bool,
+        warm_up: bool,
     },
 }
 
@@ -113,8 +111,12 @@ impl JanitorEvent {
                 .get("pool")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let warm = event.get("warm").and_then(Value::as_bool) == Some(true);
-            return Ok(JanitorEvent::ReleaseIdle { pool, time, warm });
+            let warm_up = event.get("warm_up").and_then(Value::as_bool) == Some(true);
+            return Ok(JanitorEvent::ReleaseIdle {
+                pool,
+                time,
+                warm_up,
+            });
         }
         if let Some(change) = ExecutionStatusChange::from_event(event) {
             return change
@@ -147,9 +149,13 @@ pub async fn janitor(
 ) -> Result<CleanupReport, TaskError> {
     match JanitorEvent::parse(&event)? {
         JanitorEvent::Sweep => sweep(config, emr, glue, sfn, pools, serverless, now).await,
-        JanitorEvent::ReleaseIdle { pool, time, warm } => {
+        JanitorEvent::ReleaseIdle {
+            pool,
+            time,
+            warm_up,
+        } => {
             let time = time.unwrap_or(now);
-            let warmed = if warm {
+            let warmed = if warm_up {
                 warm_pools(config, emr, pools, pool.as_deref(), time, now).await
             } else {
                 Ok(BTreeMap::new())
@@ -270,28 +276,20 @@ async fn end_run(
     let mut report = CleanupReport::default();
     match plan.engine {
         Engine::Emr if plan.emr.as_ref().is_some_and(|e| e.pool.is_some()) => {
-            // A shared cluster is not the run's to end: its steps are, and its lease.
+            // A pool cluster is not the run's to end: its steps are, and its lease.
             let pool_plan = plan.emr.as_ref().and_then(|e| e.pool.as_ref());
             if let Some(pool_plan) = pool_plan {
-                let held = pools
-                    .pool_clusters(Some(&pool_plan.name))
-                    .await
-                    .map_err(|e| TaskError::aws("Scan", e))?
-                    .into_iter()
-                    .find(|c| c.runs.contains(&plan.run_name));
-                if let Some(held) = held {
-                    report.steps = cancel_run_steps(emr, &held.cluster_id, &plan.run_name).await?;
-                    leave(
-                        emr,
-                        pools,
-                        plan,
-                        pool_plan,
-                        Some(&held.cluster_id),
-                        true,
-                        now,
-                    )
-                    .await?;
-                }
+                let left = leave(
+                    emr,
+                    pools,
+                    &pool_plan.name,
+                    &plan.run_name,
+                    None,
+                    false,
+                    now,
+                )
+                .await?;
+                report.steps = left.map(|l| l.cancelled_steps).unwrap_or_default();
             }
         }
         Engine::Emr => {
@@ -442,7 +440,7 @@ pub async fn leftovers(
             Err(e) if e.code == "AccessDeniedException" => continue,
             // ListClusters names every active cluster of the account: a throttled look at one of them must not
             // end the sweep before the others (EMR's per-API token buckets; the next sweep looks again).
-            Err(e) if e.kind == super::errors::ErrorKind::Retryable => {
+            Err(e) if e.kind == crate::engine::errors::ErrorKind::Retryable => {
                 warn!(cluster = %summary.id, error = %e, "sweep: could not describe a cluster this time");
                 found.skipped.push(summary.id);
                 continue;
@@ -548,13 +546,9 @@ async fn sweep(
     // Leases held by runs whose execution ended (their end's event was lost): the run's steps are cancelled and the
     // lease given back, or the cluster would never count as idle.
     for (pool, cluster_id, run) in &found.leases {
-        report
-            .steps
-            .extend(cancel_run_steps(emr, cluster_id, run).await?);
-        pools
-            .give_back(pool, cluster_id, run, now)
-            .await
-            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        if let Some(left) = leave(emr, pools, pool, run, Some(cluster_id), false, now).await? {
+            report.steps.extend(left.cancelled_steps);
+        }
         warn!(run = %run, cluster = %cluster_id, "sweep: gave back the lease of a run that has ended");
     }
     let leaked: Vec<String> = found.clusters.iter().map(|(id, _)| id.clone()).collect();

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::errors::TaskError;
-use super::ports::{FailedEventsApi, InvokeApi};
+use crate::engine::errors::TaskError;
+use crate::engine::ports::{FailedEventsApi, InvokeApi};
 
 /// One record of the failed-events queue, as Lambda writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
