@@ -770,3 +770,121 @@ fn no_arn_or_service_principal_is_the_commercial_partitions_alone() {
     // iam:PassedToService as AWS's own EMR policies match it: StringLike `ec2.amazonaws.com*` (China's end in .cn).
     assert!(template_text.contains("- ec2.amazonaws.com*"));
 }
+
+/// Every metric the dashboard shows is one something emits: sparkplug's own (the metric line of `emf_line`: its
+/// namespace, metric names and dimensions, searched as a whole schema), or AWS's own about the template's resources —
+/// every function's errors and throttles, the run state machine's executions (Step Functions Developer Guide,
+/// "Execution metrics"), the failed-events queue's depth. A renamed metric or dimension would leave a widget blank
+/// without a word; and every metric sparkplug emits has its widget.
+#[test]
+fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
+    use sparkplug::engine::summary::{emf_line, RunSummary};
+
+    let template = template();
+    let resources: BTreeMap<String, &Yaml> = resources(&template).into_iter().collect();
+    let body = resources["Dashboard"]["Properties"]["DashboardBody"]
+        .as_str()
+        .expect("the dashboard's body, a !Sub string");
+    for name in placeholders(body) {
+        let head = name.split('.').next().unwrap();
+        assert!(
+            name.starts_with("AWS::")
+                || !template["Parameters"][head].is_badvalue()
+                || resources.contains_key(head),
+            "the dashboard names ${{{name}}}, which the template does not have"
+        );
+    }
+    // `${…}` stand inside JSON strings: the body is JSON before CloudFormation substitutes them.
+    let body: Value = serde_json::from_str(body).expect("the dashboard's body is JSON");
+
+    let summary: RunSummary = serde_json::from_value(serde_json::json!({
+        "job": "j", "engine": "emr", "run_name": "r", "environment": "dev", "status": "succeeded",
+        "timeline": {"startup_seconds": 60, "execution_seconds": 30},
+        "cost": {"usd": 0.5, "compute_usd": 0.4, "control_plane_usd": 0.1, "basis": "test"},
+    }))
+    .unwrap();
+    let line: Value =
+        serde_json::from_str(&emf_line(&summary, chrono::Utc::now())).expect("a JSON line");
+    let emitted = &line["_aws"]["CloudWatchMetrics"][0];
+    let schema: Vec<&str> = std::iter::once(emitted["Namespace"].as_str().unwrap())
+        .chain(
+            emitted["Dimensions"][0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap()),
+        )
+        .collect();
+    let metric_names: BTreeSet<&str> = emitted["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    let functions: BTreeSet<String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, _)| format!("${{{name}}}"))
+        .collect();
+    let execution_metrics = [
+        "ExecutionsStarted",
+        "ExecutionsSucceeded",
+        "ExecutionsFailed",
+        "ExecutionsAborted",
+        "ExecutionsTimedOut",
+        "ExecutionThrottled",
+    ];
+
+    let mut searched = BTreeSet::new();
+    let mut per_function: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        if widget["type"] != "metric" {
+            continue;
+        }
+        let title = widget["properties"]["title"].as_str().unwrap_or("?");
+        for row in widget["properties"]["metrics"].as_array().unwrap() {
+            let row = row.as_array().unwrap();
+            if let Some(expression) = row[0]["expression"].as_str() {
+                // SEARCH('{namespace,dimension,…} … MetricName="X"', 'Stat', period)
+                let inner = &expression[expression.find('{').unwrap() + 1..];
+                let searched_schema: Vec<&str> =
+                    inner[..inner.find('}').unwrap()].split(',').collect();
+                assert_eq!(searched_schema, schema, "{title}: {expression}");
+                let metric = expression
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_else(|| panic!("{title}: no MetricName in {expression}"));
+                assert!(
+                    metric_names.contains(metric),
+                    "{title}: {metric} is not emitted"
+                );
+                searched.insert(metric);
+                continue;
+            }
+            let row: Vec<&str> = row.iter().map(|v| v.as_str().unwrap()).collect();
+            match row.as_slice() {
+                ["AWS/Lambda", metric @ ("Errors" | "Throttles"), "FunctionName", function] => {
+                    assert!(functions.contains(*function), "{title}: {function}");
+                    per_function
+                        .entry(metric)
+                        .or_default()
+                        .insert(function.to_string());
+                }
+                ["AWS/States", metric, "StateMachineArn", "${RunStateMachine}"] => {
+                    assert!(execution_metrics.contains(metric), "{title}: {metric}")
+                }
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${FailedEventsQueue.QueueName}"] =>
+                    {}
+                other => panic!("{title}: a metric this test does not know: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        searched, metric_names,
+        "every metric sparkplug emits has its widget"
+    );
+    for metric in ["Errors", "Throttles"] {
+        assert_eq!(per_function[metric], functions, "every function's {metric}");
+    }
+}

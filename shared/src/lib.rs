@@ -10,8 +10,9 @@
 //!   run's timeline.
 //! - [`load`]: validating a catalog (it renders a trial plan of each job) and loading one from a file.
 //! - [`cost`]: a run's cost estimate from the price table `cost/prices.toml`.
-//! - [`engine`]: the handlers, the helpers they share (sensing, summaries, the backstops' looks) and their contracts
-//!   (ports to AWS, inputs, error types); `engine/mod.rs` groups them.
+//! - [`engine`]: the handlers (`engine/handlers/`, a module per function), the helpers they share (sensing,
+//!   summaries, logs, the backstops' looks) and their contracts (ports to AWS and to the run table, inputs, error
+//!   types); `engine/mod.rs` groups them.
 //! - [`aws`] (feature `aws`): the one adapter over the AWS SDK, the AWS error-code table, and the Lambda glue.
 //!
 //! Everything but [`aws`] is plain functions over plain types: nothing there calls AWS or starts a process.

@@ -13,9 +13,8 @@ use chrono::{DateTime, Utc};
 use common::{now, plan_of, to_json};
 use serde_json::{json, Value};
 use sparkplug::catalog::NotifyOn;
-use sparkplug::engine::handlers::alert::{
-    alert, gzip_tail, AlertConfig, EVENT_DETAIL_TYPE, EVENT_SOURCE,
-};
+use sparkplug::engine::handlers::alert::{alert, AlertConfig, EVENT_DETAIL_TYPE, EVENT_SOURCE};
+use sparkplug::engine::logs::gzip_tail;
 use sparkplug::engine::ports::{
     AlertsApi, AwsError, ExecutionSummary, ExecutionView, ExecutionsApi, LogsApi, LookState,
     LookStore, SfnApi, StartOutcome, TokenStore, Waiter,
@@ -532,7 +531,7 @@ async fn an_alert_that_could_not_be_sent_gives_its_claim_back_so_a_retry_sends_i
 
 #[test]
 fn a_glue_runs_driver_log_is_where_its_glue_version_and_security_configuration_put_it() {
-    use sparkplug::engine::handlers::alert::glue_driver_log;
+    use sparkplug::engine::logs::glue_driver_log;
     let mut plan = plan_of("customer_scores");
     let job = &mut plan.glue.as_mut().unwrap().job;
     job["GlueVersion"] = json!("5.0");
@@ -572,7 +571,7 @@ fn yarn_client(application: &str) -> String {
 
 #[test]
 fn a_cluster_mode_steps_application_and_its_drivers_container_log_are_found() {
-    use sparkplug::engine::handlers::alert::{driver_container_stderr, yarn_application};
+    use sparkplug::engine::logs::{driver_container_stderr, yarn_application};
     let application = "application_1796380000000_0002";
     assert_eq!(
         yarn_application(&yarn_client(application)).as_deref(),

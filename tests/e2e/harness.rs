@@ -473,7 +473,7 @@ impl Aws {
             cluster_id: "j-GONE0000000".into(),
             step_ids: vec!["s-GONE".into()],
             sequential: true,
-            shared: false,
+            pooled: false,
         };
         let run = unique("gone");
         let waiter = sparkplug::engine::ports::Waiter {

@@ -268,9 +268,15 @@ async fn every_call_a_function_makes_is_allowed_by_its_policy_and_every_grant_is
     // Two runs of a job that runs one at a time: the second queues, and starts when the first ends.
     let ledger_first = unique("ledger_close-iam-first");
     let ledger_second = unique("ledger_close-iam-second");
-    aws.fault(&ledger_first, json!({"glue_run_seconds": 8}))
+    aws.fault(&ledger_first, json!({"glue_run_seconds": 20}))
         .await;
     aws.start("ledger_close", &ledger_first).await;
+    // The second starts once the first holds the slot (its Glue run exists): two starts at once may take the slot in
+    // either order.
+    within(RUN, "the first ledger run holds the slot", || async {
+        !aws.ledger_runs(&ledger_first).await.is_empty()
+    })
+    .await;
     aws.start("ledger_close", &ledger_second).await;
     // The drain while the first holds the slot and the second waits: it asks whether the holder still runs.
     within(RUN, "the second ledger run waits for the slot", || async {

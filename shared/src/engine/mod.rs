@@ -22,13 +22,15 @@
 //!
 //! **Helpers** the handlers share:
 //! - [`execution`]: a run's execution of the run state machine (its ARN);
+//! - [`logs`]: where each engine writes a failed run's logs, and their last lines (what an alert tails);
 //! - [`backstop`]: the periodic looks that reach what a lost event would have set off (chained runs, alerts);
 //! - [`states`] → [`report`] → [`sense`], [`summary`]: AWS states mapped to running / succeeded / failed, the
 //!   reports the sensors give, the run summary and its metric line.
 //!
 //! **Contracts with the outside**:
-//! - [`ports`]: the traits the handlers need from AWS, in plain types (one adapter over the SDK: `crate::aws`), and
-//!   [`table_keys`]: every kind of item of the run table, by its key;
+//! - [`ports`]: the traits the handlers need, in plain types — the AWS services (`ports/services.rs`) and the run
+//!   table's stores (`ports/stores.rs`); one adapter over the SDK: `crate::aws` — and [`table_keys`]: every kind of
+//!   item of the run table, by its key;
 //! - [`input`]: a handler's JSON input decoded (bad input is `InvalidInput`) and its plan's version checked;
 //! - [`errors`]: [`ErrorKind`](errors::ErrorKind), the error types the state machine's Retry/Catch match.
 
@@ -37,6 +39,7 @@ pub mod errors;
 pub mod execution;
 pub mod handlers;
 pub mod input;
+pub mod logs;
 pub mod ports;
 pub mod report;
 pub mod sense;

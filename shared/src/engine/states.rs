@@ -51,6 +51,11 @@ pub fn emr_cluster_phase(state: &str) -> Result<ClusterPhase, UnknownState> {
     }
 }
 
+/// Whether an EMR cluster is running a step right now (RUNNING; a WAITING cluster has none running).
+pub fn emr_cluster_running_a_step(state: &str) -> bool {
+    state == "RUNNING"
+}
+
 /// EMR Serverless job run states (API reference, JobRun `state`). CANCELLED is a failure of the run.
 pub fn serverless_run_status(state: &str) -> Result<Status, UnknownState> {
     match state {

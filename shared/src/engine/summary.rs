@@ -39,6 +39,18 @@ pub struct FinishInput {
     pub error: Option<CaughtError>,
 }
 
+impl FinishInput {
+    /// The waiting task's report, when it answered (a caught error leaves none).
+    pub fn sense(&self) -> Option<SenseReport> {
+        serde_json::from_value(self.sense.clone()?).ok()
+    }
+}
+
+/// Whether a report says the run's work has ended (so nothing of it is left to stop).
+pub fn work_ended(report: Option<&SenseReport>) -> bool {
+    report.is_some_and(|r| r.status != Status::Running)
+}
+
 /// The output of a run: what the console shows and what the metrics are made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {

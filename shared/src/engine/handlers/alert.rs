@@ -2,7 +2,7 @@
 //! what an operator needs to act: the job, the run, what triggered it, the failed step and its reason, where the
 //! logs are, a link to the execution, the cost estimate, and the **last lines of the log that says why** — the
 //! failed EMR step's `stderr.gz` (which EMR writes to the cluster's log URI minutes after the failure: looked for
-//! with backoff, then sent without it, saying so) or the Glue run's driver stream ([`glue_driver_log`]).
+//! with backoff, then sent without it, saying so) or the Glue run's driver stream (where each engine writes them: [`crate::engine::logs`]).
 //!
 //! Published to the stack's SNS topic (email, chat) and as an EventBridge event (`source` [`EVENT_SOURCE`],
 //! `detail-type` [`EVENT_DETAIL_TYPE`]). Once per run: the first delivery claims the run in the token table, a
@@ -14,7 +14,6 @@
 //! `late` — the claim makes the event and the look send one alert between them.
 
 use std::future::Future;
-use std::io::Read;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -26,6 +25,10 @@ use crate::catalog::{Engine, NotifyOn};
 use crate::engine::backstop::{self, ALERTS_LOOK};
 use crate::engine::errors::TaskError;
 use crate::engine::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
+use crate::engine::logs::{
+    driver_container_stderr, emr_step_stderr, glue_driver_log, gzip_tail, gzip_text, last_lines,
+    serverless_driver_stderr, yarn_application,
+};
 use crate::engine::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
 use crate::engine::table_keys::alert_claim_key;
 use crate::run::{RunPlan, Trigger};
@@ -34,34 +37,6 @@ pub const EVENT_SOURCE: &str = "sparkplug";
 pub const EVENT_DETAIL_TYPE: &str = "sparkplug Run Alert";
 /// How many log lines an alert carries.
 pub const TAIL_LINES: usize = 50;
-/// Glue's error log group: system, Spark and Glue-logger lines and the driver's standard error (Glue Developer Guide,
-/// "Logging for AWS Glue jobs"); user standard output goes to `/aws-glue/jobs/output`.
-pub const GLUE_ERROR_LOG_GROUP: &str = "/aws-glue/jobs/error";
-
-/// Where a Glue run's driver writes its errors (Glue Developer Guide, "Logging for AWS Glue jobs"): Glue 5.0 names the
-/// driver's stream `<JobRunId>-driver` (executors `<JobRunId>-<n>`), earlier versions `<JobRunId>`; with a security
-/// configuration the group is `/aws-glue/jobs/<configuration>-role/<role name>/error`. (group, stream).
-pub fn glue_driver_log(plan: &RunPlan, run_id: &str) -> (String, String) {
-    let job = plan.glue.as_ref().map(|g| &g.job);
-    let text = |key: &str| job.and_then(|j| j.get(key)).and_then(Value::as_str);
-    let version = text("GlueVersion")
-        .and_then(|v| v.split_once('.'))
-        .and_then(|(major, _)| major.parse::<u32>().ok())
-        .unwrap_or(5);
-    let stream = if version >= 5 {
-        format!("{run_id}-driver")
-    } else {
-        run_id.to_string()
-    };
-    let group = match (text("SecurityConfiguration"), text("Role")) {
-        (Some(configuration), Some(role)) => {
-            let role = role.rsplit('/').next().unwrap_or(role);
-            format!("/aws-glue/jobs/{configuration}-role/{role}/error")
-        }
-        _ => GLUE_ERROR_LOG_GROUP.to_string(),
-    };
-    (group, stream)
-}
 
 /// What the alert function needs besides its clients.
 #[derive(Debug, Clone)]
@@ -205,51 +180,6 @@ fn describe_trigger(trigger: &Trigger) -> String {
         (Trigger::Upstream { run, .. }, _) => format!("after run {run}"),
         _ => "manual".to_string(),
     }
-}
-
-/// Where the failed EMR step's stderr is: `<LogUri><cluster-id>/steps/<step-id>/stderr.gz` (EMR Management Guide,
-/// "View log files archived to Amazon S3").
-pub fn emr_step_stderr(plan: &RunPlan, summary: &Value) -> Option<(String, String)> {
-    let log_uri = plan.emr.as_ref()?.cluster.get("LogUri")?.as_str()?;
-    let cluster = summary["cluster_id"].as_str()?;
-    let step_name = summary["failure"]["step"].as_str()?;
-    let step_id = summary["timeline"]["steps"]
-        .as_array()?
-        .iter()
-        .find(|s| s["name"] == step_name)?["id"]
-        .as_str()?;
-    let rest = log_uri
-        .strip_prefix("s3://")
-        .or(log_uri.strip_prefix("s3n://"))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
-        prefix.to_string()
-    } else {
-        format!("{prefix}/")
-    };
-    Some((
-        bucket.to_string(),
-        format!("{prefix}{cluster}/steps/{step_id}/stderr.gz"),
-    ))
-}
-
-/// Where EMR Serverless writes a failed job run's driver stderr (User Guide, "Storing logs", Amazon S3:
-/// `<logUri>/applications/<application-id>/jobs/<job-run-id>/SPARK_DRIVER/stderr.gz`): the failure's log location
-/// (the run's directory) and the driver's file.
-pub fn serverless_driver_stderr(summary: &Value) -> Option<(String, String)> {
-    let run_dir = summary["failure"]["log"].as_str()?;
-    let location = crate::run::s3::S3Location::parse_prefix(run_dir).ok()?;
-    let prefix = if location.key.is_empty() || location.key.ends_with('/') {
-        location.key
-    } else {
-        format!("{}/", location.key)
-    };
-    Some((location.bucket, format!("{prefix}SPARK_DRIVER/stderr.gz")))
-}
-
-/// The last `lines` lines of a gzip-compressed log.
-pub fn gzip_tail(bytes: &[u8], lines: usize) -> Result<Vec<String>, String> {
-    gzip_text(bytes).map(|text| last_lines(&text, lines))
 }
 
 /// The alert function: an execution's status change → at most one alert; or the catch-up (`{"catch_up": true}`).
@@ -516,49 +446,6 @@ where
         .map_err(|e| TaskError::aws("PutEvents", e))?;
     info!(job = %alert.job, run = %alert.run_name, status = %status, late, tail = alert.log_tail.len(), "alert sent");
     Ok(())
-}
-
-/// The application id in a `spark-submit --deploy-mode cluster` step's stderr: the YARN client's "Submitted
-/// application application_…" and "Application report for application_…" lines name it (the last one named).
-pub fn yarn_application(step_stderr: &str) -> Option<String> {
-    step_stderr
-        .match_indices("application_")
-        .filter_map(|(at, _)| {
-            let rest = &step_stderr[at + "application_".len()..];
-            let (stamp, rest) = rest.split_once('_')?;
-            let sequence: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            (!stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit()) && !sequence.is_empty())
-                .then(|| format!("application_{stamp}_{sequence}"))
-        })
-        .last()
-}
-
-/// Where YARN aggregates a cluster-mode driver's stderr, beside the step's logs (EMR Management Guide, "View log files
-/// archived to Amazon S3": `<LogUri><cluster-id>/containers/<application>/<container>/stderr.gz`): the application
-/// master's first container, `container_<stamp>_<sequence>_01_000001`, which runs the driver in cluster mode.
-pub fn driver_container_stderr(step_stderr_key: &str, application: &str) -> Option<String> {
-    let (cluster_prefix, _) = step_stderr_key.split_once("/steps/")?;
-    let container = application.replacen("application_", "container_", 1) + "_01_000001";
-    Some(format!(
-        "{cluster_prefix}/containers/{application}/{container}/stderr.gz"
-    ))
-}
-
-/// The whole text of a gzip-compressed log.
-fn gzip_text(bytes: &[u8]) -> Result<String, String> {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("the log is not gzip text: {e}"))?;
-    Ok(text)
-}
-
-fn last_lines(text: &str, lines: usize) -> Vec<String> {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
 }
 
 /// A log's last lines and where they were read.

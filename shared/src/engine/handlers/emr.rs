@@ -16,9 +16,9 @@ use crate::cost::Pricing;
 use crate::engine::errors::{ErrorKind, TaskError};
 use crate::engine::input::check_plan;
 use crate::engine::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
-use crate::engine::report::SenseReport;
-use crate::engine::states::Status;
-use crate::engine::summary::{finish, summarize, FinishInput, PoolUse, RunSummary, StartKind};
+use crate::engine::summary::{
+    finish, summarize, work_ended, FinishInput, PoolUse, RunSummary, StartKind,
+};
 use crate::run::plan::{run_cluster_name, EmrPlan, PoolPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
@@ -241,7 +241,7 @@ pub async fn emr_add_steps(
         cluster_id,
         step_ids: step_ids.clone(),
         sequential,
-        shared: emr_plan.pool.is_some(),
+        pooled: emr_plan.pool.is_some(),
     };
     register(tokens, &waiter_for(&plan, work, &task_token, now)).await?;
     Ok(EmrStepsOutput {
@@ -253,10 +253,6 @@ pub async fn emr_add_steps(
 impl FinishInput {
     fn field(value: &Option<Value>, key: &str) -> Option<String> {
         value.as_ref()?.get(key)?.as_str().map(str::to_string)
-    }
-
-    fn sense(&self) -> Option<SenseReport> {
-        serde_json::from_value(self.sense.clone()?).ok()
     }
 }
 
@@ -325,7 +321,7 @@ async fn leave_pool(
 ) -> Result<RunSummary, TaskError> {
     let plan = &state.plan;
     let sense = state.sense();
-    let steps_ended = sense.as_ref().is_some_and(|s| s.status != Status::Running);
+    let steps_ended = work_ended(sense.as_ref());
     let cluster_id = pool::leave(
         emr,
         pools,

@@ -13,9 +13,8 @@ use crate::cost::Pricing;
 use crate::engine::errors::TaskError;
 use crate::engine::input::check_plan;
 use crate::engine::ports::{GlueApi, GlueRunView, TokenStore, Work};
-use crate::engine::report::SenseReport;
 use crate::engine::states::{glue_run_status, Status};
-use crate::engine::summary::{finish, summarize, FinishInput, RunSummary};
+use crate::engine::summary::{finish, summarize, work_ended, FinishInput, RunSummary};
 use crate::run::plan::GluePlan;
 use crate::run::RunPlan;
 
@@ -203,25 +202,28 @@ pub async fn stop_live_runs(
 pub async fn glue_finish(
     glue: &impl GlueApi,
     pricing: &Pricing,
-    FinishInput {
-        plan, sense, error, ..
-    }: FinishInput,
+    state: FinishInput,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
-    check_plan(&plan, Engine::Glue)?;
-    let report: Option<SenseReport> = sense.and_then(|v| serde_json::from_value(v).ok());
-    let ended = report.as_ref().is_some_and(|r| r.status != Status::Running);
+    let plan = &state.plan;
+    check_plan(plan, Engine::Glue)?;
+    let report = state.sense();
     let mut run_id = report.as_ref().and_then(|r| r.resource_id.clone());
-    if !ended {
-        let (_, job_name) = glue_job(&plan)?;
+    if !work_ended(report.as_ref()) {
+        let (_, job_name) = glue_job(plan)?;
         let (runs, stopped) = stop_live_runs(glue, &job_name, &plan.run_name).await?;
         if !stopped.is_empty() {
             info!(job = %plan.job, run = %plan.run_name, glue_runs = ?stopped, "Glue run stopped");
         }
         run_id = runs.first().map(|run| run.id.clone());
     }
-    let summary = summarize(&plan, run_id.as_deref(), report.as_ref(), error.as_ref())
-        .priced(pricing, &plan, now);
+    let summary = summarize(
+        plan,
+        run_id.as_deref(),
+        report.as_ref(),
+        state.error.as_ref(),
+    )
+    .priced(pricing, plan, now);
     finish(&summary, now);
     Ok(summary)
 }

@@ -19,8 +19,8 @@ use crate::engine::ports::{
 use crate::engine::report::SenseReport;
 use crate::engine::sense::{sense_emr, sense_glue, sense_serverless};
 use crate::engine::states::{
-    emr_cluster_phase, emr_step_status, glue_run_status, serverless_run_status, ClusterPhase,
-    Status,
+    emr_cluster_phase, emr_cluster_running_a_step, emr_step_status, glue_run_status,
+    serverless_run_status, ClusterPhase, Status,
 };
 use crate::engine::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
 use crate::run::plan::pooled_step_run;
@@ -134,12 +134,12 @@ enum Interest {
         step: Option<(String, String)>,
         /// Where the waiters of runs on a pool cluster are, when `key` has none: a step's own key, or every
         /// run's on the cluster (a cluster's end).
-        shared: Option<Shared>,
+        pool_waiters: Option<PoolWaiters>,
     },
     Ignore(String),
 }
 
-enum Shared {
+enum PoolWaiters {
     Step(String),
     Cluster(String),
 }
@@ -161,11 +161,11 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                     key: emr_key(cluster),
                     step: Some((step.to_string(), state.to_string())),
                     // A pooled run's step is named `<run>: <step>`: only such a step can have a waiter of its own.
-                    shared: detail
+                    pool_waiters: detail
                         .get("name")
                         .and_then(Value::as_str)
                         .filter(|name| pooled_step_run(name).is_some())
-                        .map(|_| Shared::Step(emr_step_key(cluster, step))),
+                        .map(|_| PoolWaiters::Step(emr_step_key(cluster, step))),
                 },
             })
         }
@@ -178,7 +178,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: emr_key(cluster),
                     step: None,
-                    shared: Some(Shared::Cluster(format!("{}#", emr_key(cluster)))),
+                    pool_waiters: Some(PoolWaiters::Cluster(format!("{}#", emr_key(cluster)))),
                 },
             })
         }
@@ -194,7 +194,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: glue_key(job, run),
                     step: None,
-                    shared: None,
+                    pool_waiters: None,
                 },
             })
         }
@@ -211,7 +211,7 @@ fn interest(event: &StateChangeEvent) -> Result<Interest, TaskError> {
                 _ => Interest::Look {
                     key: serverless_key(application, run),
                     step: None,
-                    shared: None,
+                    pool_waiters: None,
                 },
             })
         }
@@ -249,23 +249,27 @@ pub async fn notify(
         NotifyInput::Event(event) => event,
     };
     let report = NotifyReport::default();
-    let (key, step, shared) = match interest(&event)? {
+    let (key, step, pool_waiters) = match interest(&event)? {
         Interest::Ignore(why) => return Ok(report.drop(why)),
-        Interest::Look { key, step, shared } => (key, step, shared),
+        Interest::Look {
+            key,
+            step,
+            pool_waiters,
+        } => (key, step, pool_waiters),
     };
     let mut waiter = tokens
         .get_waiter(&key)
         .await
         .map_err(|e| TaskError::aws("GetItem", e))?;
-    match (&waiter, shared) {
+    match (&waiter, pool_waiters) {
         (Some(_), _) | (None, None) => {}
-        (None, Some(Shared::Step(step_key))) => {
+        (None, Some(PoolWaiters::Step(step_key))) => {
             waiter = tokens
                 .get_waiter(&step_key)
                 .await
                 .map_err(|e| TaskError::aws("GetItem", e))?;
         }
-        (None, Some(Shared::Cluster(prefix))) => {
+        (None, Some(PoolWaiters::Cluster(prefix))) => {
             // A pool cluster ended: every run still on it is answered (each sees its cluster gone).
             let on_cluster = tokens
                 .waiters_with_prefix(&prefix)
@@ -349,7 +353,7 @@ pub async fn reconcile(
         // One waiter's trouble (a throttled call) must not keep the others waiting: look at all, then fail.
         if let (
             Work::Emr {
-                cluster_id, shared, ..
+                cluster_id, pooled, ..
             },
             Some(active),
         ) = (&waiter.work, &active)
@@ -362,7 +366,7 @@ pub async fn reconcile(
                 .find(|c| &c.id == cluster_id)
                 .map(|c| c.state.as_str());
             let starting = state.map(emr_cluster_phase) == Some(Ok(ClusterPhase::Starting));
-            if starting || (!*shared && state == Some("RUNNING")) {
+            if starting || (!*pooled && state.is_some_and(emr_cluster_running_a_step)) {
                 continue;
             }
         }

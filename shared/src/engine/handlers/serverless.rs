@@ -14,9 +14,7 @@ use crate::cost::Pricing;
 use crate::engine::errors::TaskError;
 use crate::engine::input::check_plan;
 use crate::engine::ports::{ServerlessApi, TokenStore, Work};
-use crate::engine::report::SenseReport;
-use crate::engine::states::Status;
-use crate::engine::summary::{finish, summarize, FinishInput, RunSummary};
+use crate::engine::summary::{finish, summarize, work_ended, FinishInput, RunSummary};
 use crate::run::plan::EmrServerlessPlan;
 use crate::run::RunPlan;
 
@@ -233,27 +231,25 @@ pub async fn cancel(
 pub async fn serverless_finish(
     serverless: &impl ServerlessApi,
     pricing: &Pricing,
-    FinishInput {
-        plan, sense, error, ..
-    }: FinishInput,
+    state: FinishInput,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, TaskError> {
-    check_plan(&plan, Engine::EmrServerless)?;
-    let report: Option<SenseReport> = sense.and_then(|v| serde_json::from_value(v).ok());
-    let ended = report.as_ref().is_some_and(|r| r.status != Status::Running);
+    let plan = &state.plan;
+    check_plan(plan, Engine::EmrServerless)?;
+    let report = state.sense();
     let mut job_run_id = report.as_ref().and_then(|r| r.resource_id.clone());
-    if !ended {
-        let live = live_runs_of(serverless, &plan).await?;
+    if !work_ended(report.as_ref()) {
+        let live = live_runs_of(serverless, plan).await?;
         cancel(serverless, &live).await?;
         job_run_id = job_run_id.or_else(|| live.first().map(|(_, id)| id.clone()));
     }
     let summary = summarize(
-        &plan,
+        plan,
         job_run_id.as_deref(),
         report.as_ref(),
-        error.as_ref(),
+        state.error.as_ref(),
     )
-    .priced(pricing, &plan, now);
+    .priced(pricing, plan, now);
     finish(&summary, now);
     Ok(summary)
 }

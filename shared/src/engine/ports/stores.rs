@@ -1,0 +1,266 @@
+//! The run table's stores (one DynamoDB table; every key in `engine::table_keys`): the task tokens runs wait on, the
+//! jobs' slots and queue, the backstops' looks, and the pools' leases.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::AwsError;
+use crate::engine::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
+
+/// The work a task token waits on, named the way AWS's state-change events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "engine", rename_all = "lowercase")]
+pub enum Work {
+    /// The run's steps on its cluster: the token is answered once all are done or one failed, or the cluster ended.
+    Emr {
+        cluster_id: String,
+        /// The run's steps, in plan order.
+        step_ids: Vec<String>,
+        /// Steps run one after the other (StepConcurrencyLevel 1): a COMPLETED step that is not the last says
+        /// nothing new, and costs no API call.
+        sequential: bool,
+        /// On a pool cluster, beside other runs' steps: the waiter is keyed by the run's (one) step. (Read from
+        /// `shared` too: the field's name in items written before it was renamed.)
+        #[serde(default, alias = "shared", skip_serializing_if = "std::ops::Not::not")]
+        pooled: bool,
+    },
+    Glue {
+        job_name: String,
+        run_id: String,
+    },
+    #[serde(rename = "emr_serverless")]
+    Serverless {
+        application_id: String,
+        job_run_id: String,
+    },
+}
+
+impl Work {
+    /// The waiter's key: what an event about this work names.
+    pub fn key(&self) -> String {
+        match self {
+            Work::Emr {
+                cluster_id,
+                step_ids,
+                pooled: true,
+                ..
+            } => emr_step_key(cluster_id, step_ids.first().map_or("", String::as_str)),
+            Work::Emr { cluster_id, .. } => emr_key(cluster_id),
+            Work::Glue { job_name, run_id } => glue_key(job_name, run_id),
+            Work::Serverless {
+                application_id,
+                job_run_id,
+            } => serverless_key(application_id, job_run_id),
+        }
+    }
+}
+
+/// A task token waiting for a run's work to end, as kept in the token table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiter {
+    pub work: Work,
+    /// Up to 2,048 characters (Step Functions' task token limit).
+    pub token: String,
+    pub run_name: String,
+    pub job: String,
+    pub registered: DateTime<Utc>,
+    /// When the table's TTL may delete it: after the run's limit, with a day to spare.
+    pub expires: DateTime<Utc>,
+}
+
+/// Where task tokens wait (a DynamoDB table: key, token, run, TTL).
+pub trait TokenStore {
+    /// Stores the waiter; a retried task's new token replaces the old one of the same run. Another run's waiter
+    /// under the same key is never replaced: `Ok(false)`.
+    fn put_waiter(&self, waiter: &Waiter) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn get_waiter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Waiter>, AwsError>> + Send;
+    /// Deletes the waiter if it still holds `token` (a newer token of a retried task stays).
+    fn delete_waiter(
+        &self,
+        key: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Claims `key` once (a conditional put of a marker item, deleted by the TTL at `expires`): `true` the first
+    /// time, `false` for every later claim. What happens once per run (its alert) claims first.
+    fn claim(
+        &self,
+        key: &str,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Whether `key` has been claimed (and its claim has not expired): a look that would claim it checks first.
+    fn is_claimed(&self, key: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives a claim back, so that a later attempt can claim it again: what the claim stood for failed before it
+    /// was done.
+    fn unclaim(&self, key: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Every waiter whose key starts with `prefix` (the runs on one pool cluster: `emr#<cluster-id>#`).
+    fn waiters_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<Waiter>, AwsError>> + Send;
+    /// Every waiter registered before `before`.
+    fn waiters_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Waiter>, AwsError>> + Send;
+}
+
+/// A run waiting for a slot of its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRun {
+    pub job: String,
+    pub run_name: String,
+    /// The waiting task's token.
+    pub token: String,
+    /// The job's `max_concurrent_runs` when the run queued.
+    pub max: u32,
+    /// When it queued: the queue is first in, first out.
+    pub enqueued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// Per-job run slots and the runs waiting for one (items of the token table).
+pub trait SlotStore {
+    /// Takes one of the job's `max` slots for `run`: `true` when it holds one (already held counts).
+    fn acquire(
+        &self,
+        job: &str,
+        run: &str,
+        max: u32,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives `run`'s slot back: `true` when it held one (`false`: nothing to give back, nothing written).
+    fn release(&self, job: &str, run: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn enqueue(&self, queued: &QueuedRun) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn dequeue(&self, job: &str, run: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The runs holding a slot, by job (every job with a slot item).
+    fn holders(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsError>> + Send;
+    /// The runs waiting, of `job` or of every job, oldest first.
+    fn queued(
+        &self,
+        job: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<QueuedRun>, AwsError>> + Send;
+}
+
+/// Where a periodic look keeps what it saw (items of the token table): the backstops that converge from state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookState {
+    /// How far the look got: the last tick minute evaluated, or the newest execution start listed.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Executions seen running (or ended too recently to act on), looked at again next time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watching: Vec<String>,
+}
+
+pub trait LookStore {
+    /// The state the look `name` saved last, if any.
+    fn look_state(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<LookState>, AwsError>> + Send;
+    /// Saves the look's state unless a newer watermark was saved meanwhile (two looks at once: the further one
+    /// wins): `true` when saved.
+    fn save_look_state(
+        &self,
+        name: &str,
+        state: &LookState,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// A cluster of a warm pool, as the pool's lease records keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCluster {
+    pub pool: String,
+    pub cluster_id: String,
+    /// Being released: no run may join it any more.
+    pub releasing: bool,
+    /// The runs holding a lease on it now.
+    pub runs: Vec<String>,
+    /// Leases taken in its life.
+    pub runs_total: u32,
+    /// When its last lease was given back, or when a warmed-up cluster became ready (none before either).
+    pub idle_since: Option<DateTime<Utc>>,
+    /// The pool's `idle_minutes`, `max_concurrent_runs` (the cluster's StepConcurrencyLevel, fixed at its start)
+    /// and `max_runs_per_cluster` when the cluster was started.
+    pub idle_minutes: u32,
+    pub max_concurrent: u32,
+    pub max_runs: u32,
+    pub created: DateTime<Utc>,
+    /// The run that started it (the cluster is named after it).
+    pub started_by: String,
+}
+
+/// Leases on warm pool clusters (items of the token table): every write is conditional, so that two runs never
+/// over-fill a cluster and no run joins a cluster being released.
+pub trait PoolStore {
+    /// The clusters of `pool` (every pool's when `None`) sparkplug keeps a record of.
+    fn pool_clusters(
+        &self,
+        pool: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<PoolCluster>, AwsError>> + Send;
+    /// Records a cluster just started, with its first lease (`cluster.runs`) or none (a warm-up), unless it has a
+    /// record already (a repeated attempt's): `true` when recorded now.
+    fn add_pool_cluster(
+        &self,
+        cluster: &PoolCluster,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Takes a lease for `run` if the cluster is not being released, has fewer than `max_concurrent` runs and took
+    /// fewer than `max_total` in its life: `true` when taken (or held already).
+    fn lease(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        run: &str,
+        max_concurrent: u32,
+        max_total: u32,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives `run`'s lease back (idempotent) and notes the time; the cluster's record after, if it has one.
+    fn give_back(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        run: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<PoolCluster>, AwsError>> + Send;
+    /// Marks the cluster as being released, if no run holds a lease and it has been idle since `idle_since` (a run
+    /// that came and went since makes it fail): `true` when marked.
+    fn mark_releasing(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Starts a cluster's idle time again at `now`, if no run holds a lease, it is not being released and its idle
+    /// time is still `idle_since` (none: a warmed-up cluster that just became ready): `true` when set.
+    fn restart_idle(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+        idle_since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Takes the pool's start lock for `run` until `until` (held by another run and not expired: `false`), so that a
+    /// burst of runs into an empty pool starts one cluster, not one each.
+    fn claim_start(
+        &self,
+        pool: &str,
+        run: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Gives the start lock back, if `run` holds it.
+    fn end_start(&self, pool: &str, run: &str)
+        -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Forgets the cluster (it was released, or is gone).
+    fn forget_pool_cluster(
+        &self,
+        pool: &str,
+        cluster_id: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
