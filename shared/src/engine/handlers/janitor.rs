@@ -457,18 +457,11 @@ pub async fn leftovers(
             found.clusters.push((summary.id, run.clone()));
         }
     }
-    for (name, job) in &config.catalog.jobs {
-        if job.engine != Engine::Glue {
-            continue;
-        }
-        let Some(job_name) = render(
-            &config.catalog,
-            name,
-            &sample_input(job, &config.vars),
-            &config.vars,
-        )
-        .ok()
-        .and_then(|plan| plan.glue?.job.get("Name")?.as_str().map(str::to_string)) else {
+    for plan in sample_plans(config, Engine::Glue) {
+        let Some(job_name) = plan
+            .glue
+            .and_then(|glue| glue.job.get("Name")?.as_str().map(str::to_string))
+        else {
             continue;
         };
         let runs = glue
@@ -488,19 +481,9 @@ pub async fn leftovers(
     }
     // EMR Serverless: the live job runs of each application the catalog's jobs use.
     let mut applications = std::collections::BTreeSet::new();
-    for (name, job) in &config.catalog.jobs {
-        if job.engine != Engine::EmrServerless {
-            continue;
-        }
-        let Some(application) = render(
-            &config.catalog,
-            name,
-            &sample_input(job, &config.vars),
-            &config.vars,
-        )
-        .ok()
-        .and_then(|plan| {
-            plan.emr_serverless?
+    for plan in sample_plans(config, Engine::EmrServerless) {
+        let Some(application) = plan.emr_serverless.and_then(|serverless| {
+            serverless
                 .application
                 .get("name")?
                 .as_str()
@@ -529,6 +512,25 @@ pub async fn leftovers(
         }
     }
     Ok(found)
+}
+
+/// The plan of each of the catalog's jobs on `engine`, rendered with a sample input: what names its Glue job or its
+/// EMR Serverless application (a job whose plan cannot be rendered names nothing to look at).
+fn sample_plans(config: &JanitorConfig, engine: Engine) -> impl Iterator<Item = RunPlan> + '_ {
+    config
+        .catalog
+        .jobs
+        .iter()
+        .filter(move |(_, job)| job.engine == engine)
+        .filter_map(|(name, job)| {
+            render(
+                &config.catalog,
+                name,
+                &sample_input(job, &config.vars),
+                &config.vars,
+            )
+            .ok()
+        })
 }
 
 /// Every cluster of this environment and every live run of the catalog's Glue jobs whose execution has ended.
