@@ -799,7 +799,7 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
 
     let summary: RunSummary = serde_json::from_value(serde_json::json!({
         "job": "j", "engine": "emr", "run_name": "r", "environment": "dev", "status": "succeeded",
-        "timeline": {"startup_seconds": 60, "execution_seconds": 30},
+        "timeline": {"startup_seconds": 60, "execution_seconds": 30}, "queued_seconds": 12,
         "cost": {"usd": 0.5, "compute_usd": 0.4, "control_plane_usd": 0.1, "basis": "test"},
     }))
     .unwrap();

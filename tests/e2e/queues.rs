@@ -56,8 +56,19 @@ async fn with_max_concurrent_runs_1_a_second_run_waits_then_runs() {
     assert_eq!(status(&second).as_deref(), Some("QUEUED"), "{history:?}");
     assert_eq!(status(&first).as_deref(), Some("RUNNING"));
     // Then it runs, after the first ended.
-    assert_eq!(aws.wait(&first, RUN).await.status, "SUCCEEDED");
-    assert_eq!(aws.wait(&second, RUN).await.status, "SUCCEEDED");
+    let first_done = aws.wait(&first, RUN).await;
+    assert_eq!(first_done.status, "SUCCEEDED");
+    let second_done = aws.wait(&second, RUN).await;
+    assert_eq!(second_done.status, "SUCCEEDED");
+    // Each summary says how long its run waited for the slot (QueuedSeconds on the dashboard): the first took a free
+    // slot, the second waited for most of the first's 40 s Glue run.
+    assert_eq!(
+        first_done.output["queued_seconds"], 0,
+        "{}",
+        first_done.output
+    );
+    let waited = second_done.output["queued_seconds"].as_i64().unwrap_or(0);
+    assert!(waited >= 20, "{}", second_done.output);
     let ended = aws.ledger_runs(&first).await[0].completed.unwrap();
     let started = aws.ledger_runs(&second).await[0].started.unwrap();
     assert!(

@@ -37,12 +37,20 @@ pub struct FinishInput {
     /// What the state machine caught instead (the run's limit, a failed start).
     #[serde(default)]
     pub error: Option<CaughtError>,
+    /// A job with `max_concurrent_runs`: the queue's answer when the run got its slot (`{"queued_seconds": N}`).
+    #[serde(default)]
+    pub slot: Option<Value>,
 }
 
 impl FinishInput {
     /// The waiting task's report, when it answered (a caught error leaves none).
     pub fn sense(&self) -> Option<SenseReport> {
         serde_json::from_value(self.sense.clone()?).ok()
+    }
+
+    /// How long the run waited for a slot of its job, when its job has `max_concurrent_runs`.
+    pub fn queued_seconds(&self) -> Option<i64> {
+        self.slot.as_ref()?.get("queued_seconds")?.as_i64()
     }
 }
 
@@ -82,6 +90,9 @@ pub struct RunSummary {
     /// A pooled run: its pool, and whether it started a cluster (cold) or joined one (warm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolUse>,
+    /// A job with `max_concurrent_runs`: how long the run waited for its slot before it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_seconds: Option<i64>,
 }
 
 /// How a pooled run got its cluster.
@@ -171,6 +182,7 @@ pub fn summarize(
         failure,
         cost: None,
         pool: None,
+        queued_seconds: None,
     }
 }
 
@@ -187,7 +199,8 @@ fn caught_message(cause: &str) -> String {
 }
 
 /// One CloudWatch Embedded Metric Format line for a finished run: a log line CloudWatch turns into metrics
-/// (StartupSeconds, ExecutionSeconds, RunSucceeded/RunFailed, CostUSD by job, engine and environment), no API call.
+/// (StartupSeconds, ExecutionSeconds, QueuedSeconds for a run that waited for a slot, RunSucceeded/RunFailed, CostUSD
+/// by job, engine and environment), no API call.
 pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
     let succeeded = u8::from(summary.status == Status::Succeeded);
     let timeline = summary.timeline.clone().unwrap_or_default();
@@ -215,6 +228,7 @@ pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
     for (name, value) in [
         ("StartupSeconds", timeline.startup_seconds),
         ("ExecutionSeconds", timeline.execution_seconds),
+        ("QueuedSeconds", summary.queued_seconds),
     ] {
         if let Some(value) = value {
             metrics.push(json!({"Name": name, "Unit": "Seconds"}));
@@ -232,8 +246,10 @@ pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
     line.to_string()
 }
 
-/// Logs how the run ended and prints its metric line.
-pub fn finish(summary: &RunSummary, now: DateTime<Utc>) {
+/// The run's end, on every engine's finish path: the summary takes the time the run waited for its slot, then the
+/// end is logged and the metric line printed.
+pub fn finish(mut summary: RunSummary, state: &FinishInput, now: DateTime<Utc>) -> RunSummary {
+    summary.queued_seconds = state.queued_seconds();
     match summary.status {
         Status::Succeeded => info!(job = %summary.job, run = %summary.run_name, "run succeeded"),
         _ => {
@@ -242,5 +258,6 @@ pub fn finish(summary: &RunSummary, now: DateTime<Utc>) {
         }
     }
     // The EMF line must be a JSON object on its own line: printed, not logged through tracing.
-    println!("{}", emf_line(summary, now));
+    println!("{}", emf_line(&summary, now));
+    summary
 }

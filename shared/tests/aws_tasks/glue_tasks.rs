@@ -225,3 +225,36 @@ async fn a_run_past_its_limit_stops_its_glue_run_and_says_why() {
         "{summary}"
     );
 }
+
+#[tokio::test]
+async fn a_run_that_waited_for_its_slot_says_how_long_in_its_summary_and_metric_line() {
+    // TakeSlot's answer stands at $.slot in the state the finish task gets (a job with max_concurrent_runs).
+    let plan = plan_of("customer_scores");
+    let sensed = json!({"status": "succeeded", "resource_id": "jr_1", "state": "SUCCEEDED",
+        "progress": "Glue run SUCCEEDED", "timeline": {"startup_seconds": 5, "execution_seconds": 60}});
+    let aws = FakeAws::new();
+    let summary = glue_finish(
+        &aws,
+        json!({"plan": plan, "sense": sensed, "slot": {"queued_seconds": 42}}),
+    )
+    .await
+    .unwrap();
+    assert!(aws.actions().is_empty(), "{:?}", aws.actions());
+    assert_eq!(summary["queued_seconds"], 42, "{summary}");
+    let summary: sparkplug::engine::summary::RunSummary = serde_json::from_value(summary).unwrap();
+    let line: Value =
+        serde_json::from_str(&sparkplug::engine::summary::emf_line(&summary, now())).unwrap();
+    assert_eq!(line["QueuedSeconds"], 42);
+    assert!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"Name": "QueuedSeconds", "Unit": "Seconds"})));
+    // A run of a job without a queue has no slot: no queue wait, no QueuedSeconds.
+    let summary = glue_finish(
+        &FakeAws::new(),
+        json!({"plan": plan_of("customer_scores"), "sense": sensed}),
+    )
+    .await
+    .unwrap();
+    assert!(summary.get("queued_seconds").is_none(), "{summary}");
+}

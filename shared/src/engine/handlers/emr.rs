@@ -302,8 +302,7 @@ pub async fn emr_terminate(
         state.error.as_ref(),
     )
     .priced(pricing, plan, now);
-    finish(&summary, now);
-    Ok(summary)
+    Ok(finish(summary, &state, now))
 }
 
 /// The end of a pooled run ("release" instead of "terminate"): its steps cancelled if they did not end, its lease
@@ -372,6 +371,5 @@ async fn leave_pool(
         cost.basis
             .push_str("; pooled: the cluster's rate over this run's step");
     }
-    finish(&summary, now);
-    Ok(summary)
+    Ok(finish(summary, state, now))
 }

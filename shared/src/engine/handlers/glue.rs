@@ -224,6 +224,5 @@ pub async fn glue_finish(
         state.error.as_ref(),
     )
     .priced(pricing, plan, now);
-    finish(&summary, now);
-    Ok(summary)
+    Ok(finish(summary, &state, now))
 }

@@ -250,6 +250,5 @@ pub async fn serverless_finish(
         state.error.as_ref(),
     )
     .priced(pricing, plan, now);
-    finish(&summary, now);
-    Ok(summary)
+    Ok(finish(summary, &state, now))
 }
