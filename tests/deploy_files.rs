@@ -771,8 +771,9 @@ fn no_arn_or_service_principal_is_the_commercial_partitions_alone() {
     assert!(template_text.contains("- ec2.amazonaws.com*"));
 }
 
-/// Every metric the dashboard shows is one something emits: sparkplug's own (the metric line of `emf_line`: its
-/// namespace, metric names and dimensions, searched as a whole schema), or AWS's own about the template's resources —
+/// Every metric the dashboard shows is one something emits: sparkplug's own (the metric lines of `emf_line` and
+/// `metrics::pool_line`: namespace, metric names and dimensions, searched as a whole schema), or AWS's own about the
+/// template's resources —
 /// every function's errors and throttles, the run state machine's executions (Step Functions Developer Guide,
 /// "Execution metrics"), the failed-events queue's depth. A renamed metric or dimension would leave a widget blank
 /// without a word; and every metric sparkplug emits has its widget.
@@ -803,24 +804,32 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
         "cost": {"usd": 0.5, "compute_usd": 0.4, "control_plane_usd": 0.1, "basis": "test"},
     }))
     .unwrap();
-    let line: Value =
-        serde_json::from_str(&emf_line(&summary, chrono::Utc::now())).expect("a JSON line");
-    let emitted = &line["_aws"]["CloudWatchMetrics"][0];
-    let schema: Vec<&str> = std::iter::once(emitted["Namespace"].as_str().unwrap())
-        .chain(
-            emitted["Dimensions"][0]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_str().unwrap()),
-        )
-        .collect();
-    let metric_names: BTreeSet<&str> = emitted["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["Name"].as_str().unwrap())
-        .collect();
+    // Every metric line the code prints: a run's, and a pool's (the janitor's look).
+    let now = chrono::Utc::now();
+    let size = sparkplug::engine::handlers::pool::PoolSize {
+        clusters: 1,
+        leases: 2,
+    };
+    let mut emitted: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    for line in [
+        emf_line(&summary, now),
+        sparkplug::engine::metrics::pool_line("p", "dev", size, now),
+    ] {
+        let line: Value = serde_json::from_str(&line).expect("a JSON line");
+        let block = &line["_aws"]["CloudWatchMetrics"][0];
+        let schema: Vec<String> = std::iter::once(&block["Namespace"])
+            .chain(block["Dimensions"][0].as_array().unwrap())
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        for metric in block["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(!line[name].is_null(), "the line carries {name}'s value");
+            emitted
+                .entry(schema.clone())
+                .or_default()
+                .insert(name.to_string());
+        }
+    }
     let functions: BTreeSet<String> = resources
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
@@ -835,7 +844,7 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
         "ExecutionThrottled",
     ];
 
-    let mut searched = BTreeSet::new();
+    let mut searched: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     let mut per_function: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for widget in body["widgets"].as_array().unwrap() {
         if widget["type"] != "metric" {
@@ -847,19 +856,24 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
             if let Some(expression) = row[0]["expression"].as_str() {
                 // SEARCH('{namespace,dimension,…} … MetricName="X"', 'Stat', period)
                 let inner = &expression[expression.find('{').unwrap() + 1..];
-                let searched_schema: Vec<&str> =
-                    inner[..inner.find('}').unwrap()].split(',').collect();
-                assert_eq!(searched_schema, schema, "{title}: {expression}");
+                let searched_schema: Vec<String> = inner[..inner.find('}').unwrap()]
+                    .split(',')
+                    .map(str::to_string)
+                    .collect();
                 let metric = expression
                     .split("MetricName=\"")
                     .nth(1)
                     .and_then(|rest| rest.split('"').next())
                     .unwrap_or_else(|| panic!("{title}: no MetricName in {expression}"));
-                assert!(
-                    metric_names.contains(metric),
-                    "{title}: {metric} is not emitted"
-                );
-                searched.insert(metric);
+                // A SEARCH matches a metric only with its whole dimension schema.
+                let names = emitted.get(&searched_schema).unwrap_or_else(|| {
+                    panic!("{title}: no metric line has the schema {searched_schema:?}")
+                });
+                assert!(names.contains(metric), "{title}: {metric} is not emitted");
+                searched
+                    .entry(searched_schema)
+                    .or_default()
+                    .insert(metric.to_string());
                 continue;
             }
             let row: Vec<&str> = row.iter().map(|v| v.as_str().unwrap()).collect();
@@ -881,7 +895,7 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
         }
     }
     assert_eq!(
-        searched, metric_names,
+        searched, emitted,
         "every metric sparkplug emits has its widget"
     );
     for metric in ["Errors", "Throttles"] {

@@ -25,7 +25,7 @@
 //! - [`logs`]: where each engine writes a failed run's logs, and their last lines (what an alert tails);
 //! - [`backstop`]: the periodic looks that reach what a lost event would have set off (chained runs, alerts);
 //! - [`states`] → [`report`] → [`sense`], [`summary`]: AWS states mapped to running / succeeded / failed, the
-//!   reports the sensors give, the run summary and its metric line.
+//!   reports the sensors give, the run summary and its metric line; [`metrics`]: the other metric lines (pools).
 //!
 //! **Contracts with the outside**:
 //! - [`ports`]: the traits the handlers need, in plain types — the AWS services (`ports/services.rs`) and the run
@@ -40,6 +40,7 @@ pub mod execution;
 pub mod handlers;
 pub mod input;
 pub mod logs;
+pub mod metrics;
 pub mod ports;
 pub mod report;
 pub mod sense;

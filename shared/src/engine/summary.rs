@@ -212,7 +212,7 @@ pub fn emf_line(summary: &RunSummary, now: DateTime<Utc>) -> String {
         "_aws": {
             "Timestamp": now.timestamp_millis(),
             "CloudWatchMetrics": [{
-                "Namespace": "sparkplug",
+                "Namespace": crate::engine::metrics::NAMESPACE,
                 "Dimensions": [["job", "engine", "environment"]],
                 "Metrics": [],
             }],

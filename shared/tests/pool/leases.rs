@@ -352,6 +352,14 @@ async fn only_clusters_idle_for_their_idle_minutes_are_released_and_gone_ones_fo
     assert_eq!(report.released, vec!["j-IDLE"]);
     assert_eq!(report.forgotten, vec!["j-GONE"]);
     assert_eq!(report.kept, 2);
+    // What stays up, for the pool's metric line: j-RECENT and j-BUSY, one run on them.
+    assert_eq!(
+        report.sizes["bursts"],
+        sparkplug::engine::handlers::pool::PoolSize {
+            clusters: 2,
+            leases: 1
+        }
+    );
     assert_eq!(aws.requests("TerminateJobFlows").len(), 1);
     assert!(leases.get("j-IDLE").is_none() && leases.get("j-RECENT").is_some());
 }

@@ -34,6 +34,7 @@ use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
 use crate::engine::errors::TaskError;
 use crate::engine::execution::{is_plan, status_change_error, ExecutionStatusChange};
+use crate::engine::metrics::pool_line;
 use crate::engine::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
 use crate::run::plan::{
     pool_cluster, render, run_cluster_prefix, sample_input, TAG_ENVIRONMENT, TAG_RUN,
@@ -163,6 +164,15 @@ pub async fn janitor(
             // Idle clusters are released even when a warm-up failed (its error then fails the look, which the
             // schedule retries for the same minute: a repeated warm-up finds what the first one did).
             let mut report = release_idle(emr, pools, pool.as_deref(), time).await?;
+            // Each pool's size as a metric line (the dashboard's pool widget), every pool of the catalog's included:
+            // one with no cluster up says 0 rather than nothing.
+            let environment = config.environment().unwrap_or("default");
+            for name in config.catalog.pools.keys() {
+                if pool.as_deref().is_none_or(|only| only == name) {
+                    let size = report.sizes.get(name).copied().unwrap_or_default();
+                    println!("{}", pool_line(name, environment, size, now));
+                }
+            }
             report.warmed = warmed?;
             Ok(CleanupReport {
                 pools: Some(report),

@@ -503,6 +503,26 @@ pub struct PoolReport {
     /// Pools warmed up at this time (their `warm` schedule), and how.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub warmed: BTreeMap<String, WarmUp>,
+    /// Each pool's clusters left up after this look, and the runs holding a lease on them (by pool; a pool with none
+    /// up is absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sizes: BTreeMap<String, PoolSize>,
+}
+
+/// A pool's clusters up and the runs holding a lease on them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolSize {
+    pub clusters: usize,
+    pub leases: usize,
+}
+
+impl PoolReport {
+    fn count_up(&mut self, cluster: &PoolCluster) {
+        self.kept += 1;
+        let size = self.sizes.entry(cluster.pool.clone()).or_default();
+        size.clusters += 1;
+        size.leases += cluster.runs.len();
+    }
 }
 
 /// Releases every pool cluster (of `pool`, or of every pool) idle for its `idle_minutes` at `now`, or with no run
@@ -550,7 +570,7 @@ pub async fn release_idle(
                 .restart_idle(&cluster.pool, &cluster.cluster_id, None, now)
                 .await
                 .map_err(|e| TaskError::aws("UpdateItem", e))?;
-            report.kept += 1;
+            report.count_up(cluster);
             continue;
         }
         let idle_for = cluster.idle_since.map(|since| now - since);
@@ -573,7 +593,7 @@ pub async fn release_idle(
                 continue;
             }
         }
-        report.kept += 1;
+        report.count_up(cluster);
     }
     info!(released = ?report.released, forgotten = ?report.forgotten, kept = report.kept, "pools looked at");
     Ok(report)

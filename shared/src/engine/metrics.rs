@@ -1,0 +1,34 @@
+//! CloudWatch Embedded Metric Format lines other than a run's own (`summary::emf_line`): a log line CloudWatch turns
+//! into metrics, no API call, in the same namespace. The dashboard's test (`tests/deploy_files.rs`) reads what each
+//! line carries from the line itself.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::handlers::pool::PoolSize;
+
+/// Every metric line of sparkplug's is in this namespace.
+pub const NAMESPACE: &str = "sparkplug";
+
+/// A pool's size after the janitor's look, every minute: `PoolClusters` (clusters up) and `PoolLeases` (runs holding
+/// a lease), by `pool` and `environment`.
+pub fn pool_line(pool: &str, environment: &str, size: PoolSize, now: DateTime<Utc>) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["pool", "environment"]],
+                "Metrics": [
+                    {"Name": "PoolClusters", "Unit": "Count"},
+                    {"Name": "PoolLeases", "Unit": "Count"},
+                ],
+            }],
+        },
+        "pool": pool,
+        "environment": environment,
+        "PoolClusters": size.clusters,
+        "PoolLeases": size.leases,
+    })
+    .to_string()
+}
