@@ -806,14 +806,10 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
     .unwrap();
     // Every metric line the code prints: a run's, and a pool's (the janitor's look).
     let now = chrono::Utc::now();
-    let size = sparkplug::engine::handlers::pool::PoolSize {
-        clusters: 1,
-        leases: 2,
-    };
     let mut emitted: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     for line in [
         emf_line(&summary, now),
-        sparkplug::engine::metrics::pool_line("p", "dev", size, now),
+        sparkplug::engine::metrics::pool_line("p", "dev", 1, 2, now),
     ] {
         let line: Value = serde_json::from_str(&line).expect("a JSON line");
         let block = &line["_aws"]["CloudWatchMetrics"][0];

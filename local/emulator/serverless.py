@@ -222,50 +222,46 @@ def _list_job_runs(
 # --------------------------------------------------------------------------------------- moto's handlers, replaced
 
 
-def _kept(method: Any, extras: tuple[str, ...], find: Any) -> Any:
-    """The members moto drops, kept on the application or job run the call made or changed."""
-
-    def wrapper(self: Any) -> Any:
-        with LOCK:
-            result = method(self)
-            item = find(self, result.result)
-            for member in extras:
-                value = self._get_param(member)
-                if value is not None:
-                    setattr(item, xform_name(member), value)
-            return result
-
-    return wrapper
+def _keep(handler: Any, item: Any, extras: tuple[str, ...]) -> None:
+    """The members moto drops, kept on the application or job run the call made or changed (call with LOCK held)."""
+    for member in extras:
+        value = handler._get_param(member)
+        if value is not None:
+            setattr(item, xform_name(member), value)
 
 
 def _application_of(self: Any, result: Any) -> Any:
     return self.emrserverless_backend.applications[result.get("applicationId") or result["application"].id]
 
 
-def _job_run_of(self: Any, result: Any) -> Any:
-    run = self.emrserverless_backend.get_job_run(result["applicationId"], result["jobRunId"])
-    if run.created_by is None:
-        # API reference, JobRun createdBy: "The user who created the job run" (the caller's role session).
-        function = caller(self.headers) or "local"
-        run.created_by = f"arn:aws:sts::{self.current_account}:assumed-role/{function}/{function}"
-    return run
-
-
 def _created_application(self: Any) -> Any:
-    result = _kept(
-        original(responses.EMRServerlessResponse, "create_application"), APPLICATION_EXTRAS, _application_of
-    )(self)
-    application = _application_of(self, result.result)
-    if getattr(application, "architecture", None) is None:
-        application.architecture = "X86_64"  # API reference, CreateApplication architecture: the default
+    with LOCK:
+        result = original(responses.EMRServerlessResponse, "create_application")(self)
+        application = _application_of(self, result.result)
+        _keep(self, application, APPLICATION_EXTRAS)
+        if getattr(application, "architecture", None) is None:
+            application.architecture = "X86_64"  # API reference, CreateApplication architecture: the default
     return result
 
 
 def _updated_application(self: Any) -> Any:
-    result = _kept(
-        original(responses.EMRServerlessResponse, "update_application"), APPLICATION_EXTRAS, _application_of
-    )(self)
-    _application_of(self, result.result).updated_at = now()  # moto dates it midnight
+    with LOCK:
+        result = original(responses.EMRServerlessResponse, "update_application")(self)
+        application = _application_of(self, result.result)
+        _keep(self, application, APPLICATION_EXTRAS)
+        application.updated_at = now()  # moto dates it midnight
+    return result
+
+
+def _started_job_run(self: Any) -> Any:
+    with LOCK:
+        result = original(responses.EMRServerlessResponse, "start_job_run")(self)
+        run = self.emrserverless_backend.get_job_run(result.result["applicationId"], result.result["jobRunId"])
+        _keep(self, run, JOB_RUN_EXTRAS)
+        if run.created_by is None:
+            # API reference, JobRun createdBy: "The user who created the job run" (the caller's role session).
+            function = caller(self.headers) or "local"
+            run.created_by = f"arn:aws:sts::{self.current_account}:assumed-role/{function}/{function}"
     return result
 
 
@@ -319,7 +315,7 @@ def patch() -> None:
     response = responses.EMRServerlessResponse
     replace(response, "create_application", _created_application)
     replace(response, "update_application", _updated_application)
-    replace(response, "start_job_run", _kept(response.start_job_run, JOB_RUN_EXTRAS, _job_run_of))
+    replace(response, "start_job_run", _started_job_run)
     for action in FAULTY_ACTIONS:
         name = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
         replace(response, name, faulty("emr-serverless", action, _runs_of_request, getattr(response, name)))

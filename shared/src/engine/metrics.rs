@@ -5,14 +5,18 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::handlers::pool::PoolSize;
-
 /// Every metric line of sparkplug's is in this namespace.
 pub const NAMESPACE: &str = "sparkplug";
 
 /// A pool's size after the janitor's look, every minute: `PoolClusters` (clusters up) and `PoolLeases` (runs holding
 /// a lease), by `pool` and `environment`.
-pub fn pool_line(pool: &str, environment: &str, size: PoolSize, now: DateTime<Utc>) -> String {
+pub fn pool_line(
+    pool: &str,
+    environment: &str,
+    clusters: usize,
+    leases: usize,
+    now: DateTime<Utc>,
+) -> String {
     json!({
         "_aws": {
             "Timestamp": now.timestamp_millis(),
@@ -27,8 +31,8 @@ pub fn pool_line(pool: &str, environment: &str, size: PoolSize, now: DateTime<Ut
         },
         "pool": pool,
         "environment": environment,
-        "PoolClusters": size.clusters,
-        "PoolLeases": size.leases,
+        "PoolClusters": clusters,
+        "PoolLeases": leases,
     })
     .to_string()
 }

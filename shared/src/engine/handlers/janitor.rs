@@ -32,7 +32,7 @@ use super::serverless::{cancel, live_runs_of};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
-use crate::engine::errors::TaskError;
+use crate::engine::errors::{ErrorKind, TaskError};
 use crate::engine::execution::{is_plan, status_change_error, ExecutionStatusChange};
 use crate::engine::metrics::pool_line;
 use crate::engine::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
@@ -170,7 +170,10 @@ pub async fn janitor(
             for name in config.catalog.pools.keys() {
                 if pool.as_deref().is_none_or(|only| only == name) {
                     let size = report.sizes.get(name).copied().unwrap_or_default();
-                    println!("{}", pool_line(name, environment, size, now));
+                    println!(
+                        "{}",
+                        pool_line(name, environment, size.clusters, size.leases, now)
+                    );
                 }
             }
             report.warmed = warmed?;
@@ -450,7 +453,7 @@ pub async fn leftovers(
             Err(e) if e.code == "AccessDeniedException" => continue,
             // ListClusters names every active cluster of the account: a throttled look at one of them must not
             // end the sweep before the others (EMR's per-API token buckets; the next sweep looks again).
-            Err(e) if e.kind == crate::engine::errors::ErrorKind::Retryable => {
+            Err(e) if e.kind == ErrorKind::Retryable => {
                 warn!(cluster = %summary.id, error = %e, "sweep: could not describe a cluster this time");
                 found.skipped.push(summary.id);
                 continue;

@@ -250,7 +250,7 @@ async fn record(
 }
 
 /// What a run's leaving its pool did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Left {
     /// The cluster whose lease the run gave back.
     pub cluster_id: String,
