@@ -898,3 +898,67 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
         assert_eq!(per_function[metric], functions, "every function's {metric}");
     }
 }
+
+/// `sparkplug … --config-env ENV` turns samconfig.toml's parameters into catalog vars by a table of how the template
+/// sets `SPARKPLUG_VAR_<NAME>`: every function that gets a var must get it exactly so, and the table must hold every
+/// var any function gets.
+#[test]
+fn config_env_reads_each_var_as_the_template_sets_it() {
+    use sparkplug_cli::samconfig::{DeployedVar, DEPLOYED_VARS};
+    let template = template();
+    let table: BTreeMap<&str, DeployedVar> = DEPLOYED_VARS.iter().copied().collect();
+    let mut seen = BTreeSet::new();
+    for (name, resource) in resources(&template) {
+        let Some(variables) = resource["Properties"]["Environment"]["Variables"].as_hash() else {
+            continue;
+        };
+        for (key, value) in variables {
+            let Some(var) = key.as_str().unwrap().strip_prefix("SPARKPLUG_VAR_") else {
+                continue;
+            };
+            let var = var.to_ascii_lowercase();
+            let Some(source) = table.get(var.as_str()) else {
+                panic!("{name} sets ${{{var}}}, which --config-env does not know");
+            };
+            // The short tags (`!Ref`, `!If`, `!GetAtt`, `!Sub`) are read as their plain values.
+            let plain = |yaml: &Yaml| yaml.as_str().map(str::to_string);
+            let matches = match *source {
+                DeployedVar::Parameter(parameter) => plain(value).as_deref() == Some(parameter),
+                DeployedVar::RoleParameter { created, parameter } => {
+                    let arms = value
+                        .as_vec()
+                        .map(|v| v.iter().map(plain).collect::<Vec<_>>());
+                    arms == Some(vec![
+                        Some("CreateRoles".into()),
+                        Some(created.into()),
+                        Some(parameter.into()),
+                    ])
+                }
+                DeployedVar::RoleArnParameter { created, parameter } => {
+                    let arms = value
+                        .as_vec()
+                        .map(|v| v.iter().map(plain).collect::<Vec<_>>());
+                    arms.is_some_and(|arms| {
+                        arms.len() == 3
+                            && arms[0].as_deref() == Some("CreateRoles")
+                            && arms[1].as_deref() == Some(&format!("{created}.Arn"))
+                            && arms[2].as_deref().is_some_and(|sub| {
+                                sub.ends_with(&format!(":role/${{{parameter}}}"))
+                            })
+                    })
+                }
+            };
+            assert!(
+                matches,
+                "{name}: SPARKPLUG_VAR_{} is {value:?}, --config-env reads it as {source:?}",
+                var.to_ascii_uppercase()
+            );
+            seen.insert(var);
+        }
+    }
+    let table_vars: BTreeSet<String> = table.keys().map(|v| v.to_string()).collect();
+    assert_eq!(
+        seen, table_vars,
+        "vars the template sets vs --config-env's table"
+    );
+}

@@ -413,7 +413,7 @@ async fn under_chaos_every_run_ends_as_its_faults_say_and_nothing_is_stuck_leake
     let messages = soak.stack().control_get("/sns").unwrap();
     let mut alerts: BTreeMap<String, usize> = BTreeMap::new();
     for message in messages.as_array().unwrap() {
-        let text = message["message"].as_str().unwrap_or_default();
+        let text = message["email"].as_str().unwrap_or_default();
         if let Some(run) = text
             .lines()
             .find_map(|line| line.strip_prefix("run: "))

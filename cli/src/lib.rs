@@ -7,3 +7,4 @@ pub mod bucket;
 pub mod history;
 pub mod local;
 pub mod operator;
+pub mod samconfig;

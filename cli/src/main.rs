@@ -27,6 +27,19 @@ struct Cli {
     /// The job catalog.
     #[arg(long, global = true, env = load::PATH_ENV, default_value = load::DEFAULT_PATH)]
     catalog: PathBuf,
+    /// Read the catalog's vars as this environment of the SAM configuration file deploys them (its
+    /// `parameter_overrides`), as `sam deploy --config-env` does: `plan`, `validate` and `match` then show what that
+    /// stack would run. `--set` still wins.
+    #[arg(long, global = true, value_name = "ENV")]
+    config_env: Option<String>,
+    /// The SAM configuration file `--config-env` reads.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "samconfig.toml"
+    )]
+    config_file: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -188,7 +201,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     // Only the commands that read the catalog load it.
-    let catalog = || load_catalog(&cli.catalog).map(|loaded| loaded.catalog);
+    let catalog = || {
+        load_catalog(&cli.catalog, cli.config_env.as_deref(), &cli.config_file)
+            .map(|loaded| loaded.catalog)
+    };
     match cli.command {
         Command::Validate => {
             say!("{}", cmd::validate::summary(&cli.catalog, &catalog()?));

@@ -244,3 +244,120 @@ fn a_chained_job_is_planned_after_an_upstream_run() {
     let out = sparkplug(&["plan", "hello_world", "--after", "x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("runs after no job"));
 }
+
+#[test]
+fn plan_with_config_env_shows_what_that_stack_would_run() {
+    // The shipped catalog and samconfig.toml: prod's buckets, subnet and roles, not dev's.
+    let out = Command::new(env!("CARGO_BIN_EXE_sparkplug"))
+        .args([
+            "plan",
+            "sales_daily",
+            "--config-env",
+            "prod",
+            "--input",
+            "s3://acme-data-prod/landing/sales/dt=2026-11-27/_SUCCESS",
+        ])
+        .current_dir(repo())
+        .env_remove("SPARKPLUG_CATALOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("\"environment\": \"prod\""), "{plan}");
+    assert!(plan.contains("s3://acme-logs-prod/emr/"), "{plan}");
+    assert!(plan.contains("subnet-0fedcba9876543210"), "{plan}");
+    assert!(plan.contains("s3://acme-artifacts-prod/jars/"), "{plan}");
+    assert!(!plan.contains("-dev"), "a dev value in prod's plan: {plan}");
+    // What the file cannot tell is said, not guessed.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("${emr_serverless_role} keeps the catalog's value"),
+        "{stderr}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sparkplug"))
+        .args(["validate", "--config-env", "staging"])
+        .current_dir(repo())
+        .env_remove("SPARKPLUG_CATALOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no environment `staging` (it has: dev, prod)"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The `sparkplug` commands the documentation shows that need no AWS account (`validate`, `plan`, `match`): each
+/// line of a fenced block and each inline example with arguments and without placeholders (`JOB`, `<run name>`,
+/// `[--follow]`, `…`).
+fn documented_offline_commands() -> Vec<(String, String)> {
+    let mut files = vec![repo().join("README.md")];
+    for entry in std::fs::read_dir(repo().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    let mut commands = Vec::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            let candidates: Vec<String> = if fenced {
+                vec![line.split(" # ").next().unwrap_or("").trim().to_string()]
+            } else {
+                // In prose, `sparkplug match` alone names the command; an example has arguments.
+                line.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|span| span.split_whitespace().count() > 2)
+                    .map(str::to_string)
+                    .collect()
+            };
+            for command in candidates {
+                let Some(rest) = command.strip_prefix("sparkplug ") else {
+                    continue;
+                };
+                let verb = rest.split_whitespace().next().unwrap_or("");
+                let placeholder = rest.split_whitespace().any(|word| {
+                    word.chars().any(|c| "<>[]…|".contains(c))
+                        || (word.len() > 1
+                            && word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                });
+                if ["validate", "plan", "match"].contains(&verb) && !placeholder {
+                    commands.push((name.clone(), command.clone()));
+                }
+            }
+        }
+    }
+    commands
+}
+
+#[test]
+fn every_offline_command_the_docs_show_runs_as_written() {
+    let commands = documented_offline_commands();
+    // The README's `sparkplug validate` and the plan examples of cli.md and deploy.md at least.
+    assert!(commands.len() >= 3, "{commands:?}");
+    for (file, command) in commands {
+        let args = shlex::split(command.strip_prefix("sparkplug ").unwrap())
+            .unwrap_or_else(|| panic!("{file}: `{command}`: unbalanced quotes"));
+        let out = Command::new(env!("CARGO_BIN_EXE_sparkplug"))
+            .args(&args)
+            .current_dir(repo())
+            .env_remove("SPARKPLUG_CATALOG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: `{command}` failed: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -17,7 +17,7 @@ use sparkplug::engine::handlers::alert::{alert, AlertConfig, EVENT_DETAIL_TYPE, 
 use sparkplug::engine::logs::gzip_tail;
 use sparkplug::engine::ports::{
     AlertsApi, AwsError, ExecutionSummary, ExecutionView, ExecutionsApi, LogsApi, LookState,
-    LookStore, SfnApi, StartOutcome, TokenStore, Waiter,
+    LookStore, SfnApi, SnsMessage, StartOutcome, TokenStore, Waiter,
 };
 use sparkplug::engine::ErrorKind;
 
@@ -33,7 +33,10 @@ struct Fake {
     streams: BTreeMap<(String, String), Vec<String>>,
     looks: Mutex<usize>,
     claimed: Mutex<Vec<String>>,
+    /// (topic, subject, the email text)
     published: Mutex<Vec<(String, String, String)>>,
+    /// The chat notification of each message (its `default` form), parsed.
+    chats: Mutex<Vec<Value>>,
     events: Mutex<Vec<(String, String, Value)>>,
     /// What ListExecutions lists (the catch-up's window).
     listed: Vec<ExecutionSummary>,
@@ -116,7 +119,12 @@ impl LogsApi for Fake {
 }
 
 impl AlertsApi for Fake {
-    async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), AwsError> {
+    async fn publish(
+        &self,
+        topic: &str,
+        subject: &str,
+        message: &SnsMessage,
+    ) -> Result<(), AwsError> {
         {
             let mut failures = self.publish_failures.lock().unwrap();
             if *failures > 0 {
@@ -131,7 +139,11 @@ impl AlertsApi for Fake {
         self.published
             .lock()
             .unwrap()
-            .push((topic.into(), subject.into(), message.into()));
+            .push((topic.into(), subject.into(), message.email.clone()));
+        self.chats
+            .lock()
+            .unwrap()
+            .push(serde_json::from_str(&message.default).unwrap());
         Ok(())
     }
     async fn put_event(
@@ -286,6 +298,94 @@ async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_foun
         .contains("alerted already"));
     assert_eq!(fake.published.lock().unwrap().len(), 1);
     assert_eq!(fake.events.lock().unwrap().len(), 1);
+}
+
+/// The members the custom notification format of Amazon Q Developer in chat applications knows (its event schema:
+/// Administrator Guide, "Custom notifications"), and the ones it requires.
+const CHAT_TOP: &[&str] = &["version", "source", "id", "content", "metadata"];
+const CHAT_CONTENT: &[&str] = &["textType", "title", "description", "nextSteps", "keywords"];
+const CHAT_METADATA: &[&str] = &[
+    "threadId",
+    "summary",
+    "eventType",
+    "relatedResources",
+    "additionalContext",
+];
+
+fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_chat_message_is_a_custom_notification_threaded_by_run_and_email_gets_the_text() {
+    let (fake, run) = failed_emr_run(Some(0));
+    send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    let chat = fake.chats.lock().unwrap()[0].clone();
+    // The documented shape: only its members, the required ones with their one allowed value.
+    assert!(keys(&chat).iter().all(|k| CHAT_TOP.contains(k)), "{chat}");
+    assert!(keys(&chat["content"])
+        .iter()
+        .all(|k| CHAT_CONTENT.contains(k)));
+    assert!(keys(&chat["metadata"])
+        .iter()
+        .all(|k| CHAT_METADATA.contains(k)));
+    assert_eq!(chat["version"], "1.0");
+    assert_eq!(chat["source"], "custom");
+    assert_eq!(chat["content"]["textType"], "client-markdown");
+    for list in [
+        &chat["content"]["nextSteps"],
+        &chat["content"]["keywords"],
+        &chat["metadata"]["relatedResources"],
+    ] {
+        assert!(
+            list.as_array().unwrap().iter().all(Value::is_string),
+            "{list}"
+        );
+    }
+    assert!(chat["metadata"]["additionalContext"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(Value::is_string));
+    // Every message of one run in one thread.
+    assert_eq!(chat["metadata"]["threadId"], run.as_str());
+    assert_eq!(
+        chat["content"]["title"],
+        ":x: sparkplug dev: sales_daily FAILED"
+    );
+    let description = chat["content"]["description"].as_str().unwrap();
+    for expected in [
+        &format!("*Run* `{run}` (emr, dev)"),
+        "*Failed step* `aggregate`",
+        "*Cost (estimate)* $0.4100",
+        "*Last 15 lines of* `s3://acme-logs-dev/emr/j-1/steps/s-2/stderr.gz`",
+        "```\nline 66\n",
+    ] {
+        assert!(
+            description.contains(expected),
+            "{expected:?} not in:\n{description}"
+        );
+    }
+    assert!(description.ends_with("line 80\n```"), "{description}");
+    assert!(!description.contains("line 65\n"), "{description}");
+    let steps = chat["content"]["nextSteps"].as_array().unwrap();
+    assert!(steps[0]
+        .as_str()
+        .unwrap()
+        .starts_with("Open the execution: https://eu-west-1.console.aws.amazon.com/states/"));
+    assert!(steps.iter().any(|s| s
+        == &json!(format!(
+            "See the run from a terminal: `sparkplug status {run}`"
+        ))));
+    // Email subscribers read the text, with the whole tail.
+    let (_, _, email) = &fake.published.lock().unwrap()[0];
+    assert!(email.contains("last 50 lines of"), "{email}");
+    assert!(!email.starts_with('{'), "{email}");
 }
 
 #[tokio::test]

@@ -15,8 +15,19 @@ async fn a_failing_emr_step_sends_one_alert_with_the_tail_of_its_stderr() {
     aws.start("hello_world", &run).await;
     assert_eq!(aws.wait(&run, RUN).await.status, "FAILED");
     let (message, detail) = aws.one_alert_about(&run).await;
-    let text = message["message"].as_str().unwrap();
+    // Email subscribers get the text; every other subscriber (the chat service) the chat notification, threaded by run.
+    let text = message["email"].as_str().unwrap();
     assert!(text.contains("failed step: hello_world"), "{text}");
+    let chat: Value = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
+    assert_eq!(chat["source"], "custom", "{chat}");
+    assert_eq!(chat["metadata"]["threadId"], run.as_str(), "{chat}");
+    assert!(
+        chat["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("*Failed step* `hello_world`"),
+        "{chat}"
+    );
     assert!(
         text.contains("Exception in thread \"main\" java.lang.ArithmeticException: / by zero"),
         "{text}"
@@ -66,10 +77,7 @@ async fn a_failing_glue_run_sends_its_error_log_tail_and_a_stopped_run_an_alert(
     let (message, detail) = aws.one_alert_about(&stopped).await;
     assert_eq!(detail["status"], "ABORTED");
     assert!(
-        message["message"]
-            .as_str()
-            .unwrap()
-            .contains("(no log tail:"),
+        message["email"].as_str().unwrap().contains("(no log tail:"),
         "{message}"
     );
 }

@@ -68,8 +68,25 @@ pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
 }
 
-pub(crate) fn load_catalog(path: &Path) -> Result<Loaded, String> {
-    let loaded = load::from_file(path).map_err(|e| e.to_string())?;
+/// The catalog at `path`; with `config_env`, its vars as that environment of the SAM configuration file deploys them.
+pub(crate) fn load_catalog(
+    path: &Path,
+    config_env: Option<&str>,
+    config_file: &Path,
+) -> Result<Loaded, String> {
+    let deployed = match config_env {
+        None => Default::default(),
+        Some(env) => {
+            let deployed = sparkplug_cli::samconfig::read(config_file, env)?;
+            for (var, why) in &deployed.unknown {
+                eprintln!(
+                    "note: ${{{var}}} keeps the catalog's value for --config-env {env}: {why} (give it with --set {var}=…)"
+                );
+            }
+            deployed.vars
+        }
+    };
+    let loaded = load::from_file_with_vars(path, &deployed).map_err(|e| e.to_string())?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
-use crate::engine::ports::{AlertsApi, LogsApi};
+use crate::engine::ports::{AlertsApi, LogsApi, SnsMessage};
 
 #[derive(Debug, Clone)]
 pub struct Logs {
@@ -99,12 +99,21 @@ impl Alerts {
 }
 
 impl AlertsApi for Alerts {
-    async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), AwsError> {
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        message: &SnsMessage,
+    ) -> Result<(), AwsError> {
+        // "The Message parameter is always a string": with MessageStructure=json, a JSON object whose values are the
+        // strings each protocol gets, `default` required (SNS API Reference, Publish).
+        let structured = serde_json::json!({"default": message.default, "email": message.email});
         self.sns
             .publish()
             .topic_arn(topic_arn)
             .subject(subject)
-            .message(message)
+            .message_structure("json")
+            .message(structured.to_string())
             .send()
             .await
             .map(|_| ())

@@ -6,6 +6,7 @@
 
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -52,7 +53,40 @@ pub fn from_file(path: &Path) -> Result<Loaded, CatalogError> {
 
 /// Parses, resolves and validates catalog text; `base` is the folder its JSON file references are relative to.
 pub fn from_toml(text: &str, base: &Path) -> Result<Loaded, CatalogError> {
-    let (catalog, mut errors, files) = parse(text, base);
+    from_toml_with_vars(text, base, &BTreeMap::new())
+}
+
+/// [`from_file`] with some `[vars]` given other values before validation: the catalog as a deployment whose
+/// functions get those values (`SPARKPLUG_VAR_<NAME>`) sees it. A var the catalog does not declare is a problem.
+pub fn from_file_with_vars(
+    path: &Path,
+    vars: &BTreeMap<String, String>,
+) -> Result<Loaded, CatalogError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    from_toml_with_vars(&text, base, vars)
+}
+
+/// [`from_toml`] with some `[vars]` given other values before validation ([`from_file_with_vars`]).
+pub fn from_toml_with_vars(
+    text: &str,
+    base: &Path,
+    vars: &BTreeMap<String, String>,
+) -> Result<Loaded, CatalogError> {
+    let (mut catalog, mut errors, files) = parse(text, base);
+    for (name, value) in vars {
+        match catalog.vars.get_mut(name) {
+            Some(slot) => *slot = value.clone(),
+            None => errors.push(Problem::new(
+                None,
+                &format!("vars.{name}"),
+                "set by the deployment but not declared in [vars]".to_string(),
+            )),
+        }
+    }
     let Report {
         errors: invalid,
         warnings,

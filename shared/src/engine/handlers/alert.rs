@@ -29,7 +29,9 @@ use crate::engine::logs::{
     driver_container_stderr, emr_step_stderr, glue_driver_log, gzip_tail, gzip_text, last_lines,
     serverless_driver_stderr, yarn_application,
 };
-use crate::engine::ports::{AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, TokenStore};
+use crate::engine::ports::{
+    AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, SnsMessage, TokenStore,
+};
 use crate::engine::table_keys::alert_claim_key;
 use crate::run::{RunPlan, Trigger};
 
@@ -162,6 +164,115 @@ impl Alert {
             lines.push(format!("(no log tail: {note})"));
         }
         lines.join("\n")
+    }
+}
+
+/// How many log lines the chat message carries (the email and the event carry [`TAIL_LINES`]): a chat message is
+/// read on a phone, and the execution's page is one click away.
+pub const CHAT_TAIL_LINES: usize = 15;
+/// How much of each of those lines the chat message keeps.
+const CHAT_LINE_CHARS: usize = 200;
+
+impl Alert {
+    /// The alert as a custom notification of Amazon Q Developer in chat applications (formerly AWS Chatbot), which
+    /// renders it in Slack, Microsoft Teams or Amazon Chime: `version` "1.0" and `source` "custom" (both required),
+    /// `content` (title, description, next steps, keywords) in the chat's own markdown (`textType`
+    /// "client-markdown", the only one supported), and `metadata.threadId`, which threads every message of one run
+    /// together (Amazon Q Developer in chat applications Administrator Guide, "Custom notifications": event schema
+    /// and parameter details).
+    pub fn chat_notification(&self) -> Value {
+        let icon = match self.status.as_str() {
+            "SUCCEEDED" => ":white_check_mark:",
+            "TIMED_OUT" => ":hourglass:",
+            "ABORTED" => ":octagonal_sign:",
+            _ => ":x:",
+        };
+        let environment = self.environment.as_deref().unwrap_or("-");
+        let mut description = vec![
+            format!(
+                "*Run* `{}` ({}, {environment})",
+                self.run_name,
+                self.engine.as_str()
+            ),
+            format!("*Triggered by* {}", self.trigger),
+        ];
+        if let Some(step) = &self.failed_step {
+            description.push(format!("*Failed step* `{step}`"));
+        }
+        if let Some(error) = &self.error {
+            description.push(format!("*Error* `{error}`"));
+        }
+        if let Some(reason) = &self.reason {
+            description.push(format!("*Reason* {reason}"));
+        }
+        if let Some(cost) = self.cost_usd {
+            description.push(format!("*Cost (estimate)* ${cost:.4}"));
+        }
+        if self.late {
+            description.push(
+                "_Sent late: the run's end event was lost; a periodic look found the run ended._"
+                    .to_string(),
+            );
+        }
+        if !self.log_tail.is_empty() {
+            let from = self.log_tail_from.as_deref().unwrap_or("the log");
+            let shown = &self.log_tail[self.log_tail.len().saturating_sub(CHAT_TAIL_LINES)..];
+            let lines: Vec<String> = shown
+                .iter()
+                // A line's own fence would end the code block early.
+                .map(|line| {
+                    let line: String = line.chars().take(CHAT_LINE_CHARS).collect();
+                    line.replace("```", "'''")
+                })
+                .collect();
+            description.push(format!("*Last {} lines of* `{from}`", lines.len()));
+            description.push(format!("```\n{}\n```", lines.join("\n")));
+        } else if let Some(note) = &self.log_tail_note {
+            description.push(format!("_No log tail: {note}_"));
+        }
+        let mut next_steps = vec![format!("Open the execution: {}", self.console_url)];
+        if let Some(log) = &self.log {
+            next_steps.push(format!("Read the step's logs: {log}"));
+        }
+        if self.status != "SUCCEEDED" {
+            next_steps.push(format!(
+                "See the run from a terminal: `sparkplug status {}`",
+                self.run_name
+            ));
+        }
+        json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": format!("{}:{}", self.run_name, self.status),
+            "content": {
+                "textType": "client-markdown",
+                "title": format!("{icon} sparkplug {environment}: {} {}", self.job, self.status),
+                "description": description.join("\n"),
+                "nextSteps": next_steps,
+                "keywords": [environment, self.job, self.engine.as_str(), self.status],
+            },
+            "metadata": {
+                "threadId": self.run_name,
+                "summary": format!("sparkplug {environment}: {} {}", self.job, self.status),
+                "eventType": EVENT_DETAIL_TYPE,
+                "relatedResources": [self.console_url],
+                "additionalContext": {
+                    "job": self.job,
+                    "run": self.run_name,
+                    "status": self.status,
+                    "environment": environment,
+                },
+            },
+        })
+    }
+
+    /// The SNS message: the chat notification for the chat service (and every other subscriber but email), the
+    /// text for email.
+    pub fn sns_message(&self) -> SnsMessage {
+        SnsMessage {
+            default: self.chat_notification().to_string(),
+            email: self.text(),
+        }
     }
 }
 
@@ -437,7 +548,7 @@ where
             Err(note) => alert.log_tail_note = Some(note),
         }
     }
-    sink.publish(&config.topic_arn, &alert.subject(), &alert.text())
+    sink.publish(&config.topic_arn, &alert.subject(), &alert.sns_message())
         .await
         .map_err(|e| TaskError::aws("Publish", e))?;
     let detail = serde_json::to_value(&alert).unwrap_or(json!({}));

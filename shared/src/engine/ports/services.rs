@@ -350,13 +350,22 @@ pub trait LogsApi {
     ) -> impl Future<Output = Result<Option<Vec<String>>, AwsError>> + Send;
 }
 
+/// One SNS message in a form for each kind of subscriber (Publish with `MessageStructure=json`: SNS API Reference,
+/// Publish): `default` for every protocol that has no entry of its own — the chat service's HTTPS subscription, SQS,
+/// Lambda — and `email` for email subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsMessage {
+    pub default: String,
+    pub email: String,
+}
+
 /// Where alerts go: an SNS topic and the default EventBridge bus.
 pub trait AlertsApi {
     fn publish(
         &self,
         topic_arn: &str,
         subject: &str,
-        message: &str,
+        message: &SnsMessage,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     fn put_event(
         &self,
