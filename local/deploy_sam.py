@@ -30,7 +30,13 @@ import stack
 
 ARTIFACTS = "sparkplug-sam-artifacts"
 # Resource types moto's CloudFormation does not create (it says so and skips them): reported, not failures.
-NOT_EMULATED = {"AWS::Lambda::EventInvokeConfig", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"}
+NOT_EMULATED = {
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Scheduler::Schedule",
+    "AWS::CloudWatch::Alarm",
+    "AWS::EventSchemas::Registry",
+    "AWS::EventSchemas::Schema",
+}
 
 
 class _CfnLoader(yaml.SafeLoader):

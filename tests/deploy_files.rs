@@ -962,3 +962,57 @@ fn config_env_reads_each_var_as_the_template_sets_it() {
         "vars the template sets vs --config-env's table"
     );
 }
+
+/// Every event schema in docs/schemas (a schema with a `detail-type`) is registered in the stack's schema registry
+/// with that very content, as JSONSchemaDraft4, and every registered schema is one of them.
+#[test]
+fn every_event_schema_is_registered_in_the_template_as_committed() {
+    let template = template();
+    let mut committed = BTreeMap::new();
+    for entry in std::fs::read_dir(repo().join("docs/schemas")).unwrap() {
+        let path = entry.unwrap().path();
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // A schema must itself be a valid Draft 4 schema.
+        jsonschema::draft4::new(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Some(detail_type) = schema.pointer("/properties/detail-type/enum/0") {
+            committed.insert(detail_type.as_str().unwrap().to_string(), schema);
+        }
+    }
+    assert!(
+        committed.contains_key("sparkplug Run Alert"),
+        "{committed:?}"
+    );
+    let registries: Vec<String> = resources(&template)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::EventSchemas::Registry"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(registries.len(), 1, "one registry: {registries:?}");
+    let mut registered = BTreeMap::new();
+    for (name, resource) in resources(&template) {
+        if resource["Type"].as_str() != Some("AWS::EventSchemas::Schema") {
+            continue;
+        }
+        let properties = &resource["Properties"];
+        assert_eq!(
+            properties["Type"].as_str(),
+            Some("JSONSchemaDraft4"),
+            "{name}"
+        );
+        assert_eq!(
+            properties["RegistryName"].as_str(),
+            Some(format!("{}.RegistryName", registries[0]).as_str()),
+            "{name}"
+        );
+        let content: Value = serde_json::from_str(properties["Content"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{name}: Content: {e}"));
+        let detail_type = content
+            .pointer("/properties/detail-type/enum/0")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{name}: no detail-type"))
+            .to_string();
+        registered.insert(detail_type, content);
+    }
+    assert_eq!(registered, committed, "registered vs docs/schemas");
+}

@@ -147,9 +147,11 @@ fn parameter_overrides(value: &toml::Value) -> Result<Vec<(String, String)>, Str
                 })
             })
             .collect::<Result<_, _>>()?,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "parameter_overrides: expected a list of \"Key=Value\" or one string, found `{other}`"
-        )),
+        ))
+        }
     };
     tokens
         .iter()

@@ -544,8 +544,25 @@ impl Aws {
         let (messages, events) = (self.alerts_about(run), self.alert_events_about(run));
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert_eq!(events.len(), 1, "{events:?}");
+        // What went out follows its committed schema: the event as the bus holds it, the chat form as SNS sent it.
+        let event = json!({"source": "sparkplug", "detail-type": "sparkplug Run Alert", "detail": events[0]});
+        follows_schema("run-alert", &event);
+        let chat: Value = serde_json::from_str(messages[0]["default"].as_str().unwrap()).unwrap();
+        follows_schema("chat-notification", &chat);
         (messages[0].clone(), events[0].clone())
     }
+}
+
+/// Panics unless `instance` follows `docs/schemas/<name>.schema.json`.
+pub(crate) fn follows_schema(name: &str, instance: &Value) {
+    let path = repo().join(format!("docs/schemas/{name}.schema.json"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(problems.is_empty(), "{name}: {problems:?}\n{instance}");
 }
 
 // ------------------------------------------------------------------------------- schedules and buckets: the catalog

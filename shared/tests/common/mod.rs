@@ -6,6 +6,7 @@
 
 #[cfg(feature = "aws")]
 pub mod fake_aws;
+pub mod schemas;
 
 use std::path::{Path, PathBuf};
 
