@@ -1,10 +1,15 @@
 //! Where each engine writes a failed run's logs — EMR's step and YARN container logs and EMR Serverless's driver logs
-//! in S3, Glue's driver stream in CloudWatch Logs — and their last lines: what an alert tails.
+//! in S3, Glue's driver stream in CloudWatch Logs — and their last lines: what an alert and the run report tail.
 
+use std::future::Future;
 use std::io::Read;
+use std::time::Duration as StdDuration;
 
 use serde_json::Value;
 
+use crate::catalog::Engine;
+use crate::engine::errors::TaskError;
+use crate::engine::ports::LogsApi;
 use crate::run::RunPlan;
 
 /// Glue's error log group: system, Spark and Glue-logger lines and the driver's standard error (Glue Developer Guide,
@@ -123,4 +128,128 @@ pub fn last_lines(text: &str, lines: usize) -> Vec<String> {
         .iter()
         .map(|l| l.to_string())
         .collect()
+}
+
+/// A log's last lines and where they were read.
+pub type Tail = (Vec<String>, String);
+
+/// How long to keep looking for a log that has not arrived yet (EMR writes a step's logs minutes late).
+#[derive(Debug, Clone, Copy)]
+pub struct LogWait {
+    /// The longest wait in all; zero looks once.
+    pub at_most: StdDuration,
+    /// The first pause between looks; each next one doubles.
+    pub first_pause: StdDuration,
+}
+
+/// The last `lines` lines of the log that says why a run failed, and the file they were read from, or why there are
+/// none: what an alert and the run report show. Looks again with doubling pauses while the log has not arrived, up
+/// to `wait.at_most`. For an EMR step run in cluster mode, the tail is the driver's container
+/// stderr (the step's own stderr then holds only the YARN client's polling); a step that names no YARN application
+/// (client mode, a command that is not Spark) is tailed itself.
+pub async fn failure_tail<S, F>(
+    logs: &impl LogsApi,
+    plan: &RunPlan,
+    summary: &Value,
+    lines: usize,
+    wait: LogWait,
+    sleep: &S,
+) -> Result<Result<Tail, String>, TaskError>
+where
+    S: Fn(StdDuration) -> F,
+    F: Future<Output = ()>,
+{
+    let started = std::time::Instant::now();
+    let mut waited = StdDuration::ZERO;
+    let mut pause = wait.first_pause;
+    // The step's own tail, once read: what goes out if the driver's container log never arrives.
+    let mut step_tail: Option<Tail> = None;
+    loop {
+        let s3_tail = |bucket: &str, key: &str, bytes: &[u8]| {
+            gzip_tail(bytes, lines).map(|lines| (lines, format!("s3://{bucket}/{key}")))
+        };
+        let found: Option<Result<Tail, String>> = match plan.engine {
+            Engine::Emr => {
+                let Some((bucket, key)) = emr_step_stderr(plan, summary) else {
+                    return Ok(Err("no step failed".into()));
+                };
+                match logs
+                    .s3_object(&bucket, &key)
+                    .await
+                    .map_err(|e| TaskError::aws("GetObject", e))?
+                {
+                    None => None,
+                    Some(bytes) => match gzip_text(&bytes) {
+                        Err(why) => Some(Err(why)),
+                        Ok(text) => {
+                            let own = (
+                                last_lines(&text, lines),
+                                format!("s3://{bucket}/{key}"),
+                            );
+                            match yarn_application(&text)
+                                .and_then(|app| driver_container_stderr(&key, &app))
+                            {
+                                None => Some(Ok(own)),
+                                Some(container) => {
+                                    step_tail = Some(own);
+                                    logs.s3_object(&bucket, &container)
+                                        .await
+                                        .map_err(|e| TaskError::aws("GetObject", e))?
+                                        .map(|bytes| s3_tail(&bucket, &container, &bytes))
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+            Engine::EmrServerless => {
+                let Some((bucket, key)) = serverless_driver_stderr(summary) else {
+                    return Ok(Err(
+                        if plan.emr_serverless.as_ref().is_some_and(|s| {
+                            s.run
+                                .pointer("/configurationOverrides/monitoringConfiguration")
+                                .is_some()
+                        }) {
+                            "no job run failed on its own (stopped, timed out or never started): no driver log".into()
+                        } else {
+                            "no log location: the job run has no logUri".into()
+                        },
+                    ));
+                };
+                logs.s3_object(&bucket, &key)
+                    .await
+                    .map_err(|e| TaskError::aws("GetObject", e))?
+                    .map(|bytes| s3_tail(&bucket, &key, &bytes))
+            }
+            Engine::Glue => {
+                let Some(run_id) = summary["glue_run_id"].as_str() else {
+                    return Ok(Err("no Glue run".into()));
+                };
+                let (group, stream) = glue_driver_log(plan, run_id);
+                logs.log_events(&group, &stream, lines)
+                    .await
+                    .map_err(|e| TaskError::aws("GetLogEvents", e))?
+                    .map(|lines| Ok((lines, format!("cloudwatch:{group}:{stream}"))))
+            }
+        };
+        match found {
+            Some(Ok((lines, from))) if !lines.is_empty() => return Ok(Ok((lines, from))),
+            Some(Ok(_)) => return Ok(Err("the log is empty".into())),
+            Some(Err(why)) => return Ok(Err(why)),
+            None if waited + pause > wait.at_most => {
+                if let Some(own) = step_tail {
+                    return Ok(Ok(own));
+                }
+                return Ok(Err(format!(
+                    "the log had not arrived after {} s (EMR and Glue write logs minutes late)",
+                    started.elapsed().as_secs().max(waited.as_secs())
+                )));
+            }
+            None => {
+                sleep(pause).await;
+                waited += pause;
+                pause *= 2;
+            }
+        }
+    }
 }

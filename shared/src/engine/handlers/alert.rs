@@ -25,10 +25,7 @@ use crate::catalog::{Engine, NotifyOn};
 use crate::engine::backstop::{self, ALERTS_LOOK};
 use crate::engine::errors::TaskError;
 use crate::engine::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
-use crate::engine::logs::{
-    driver_container_stderr, emr_step_stderr, glue_driver_log, gzip_tail, gzip_text, last_lines,
-    serverless_driver_stderr, yarn_application,
-};
+use crate::engine::logs::{failure_tail, LogWait};
 use crate::engine::ports::{
     AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, SnsMessage, TokenStore,
 };
@@ -540,7 +537,11 @@ where
         late,
     };
     if status != "SUCCEEDED" {
-        match tail(config, logs, plan, &summary, sleep).await? {
+        let wait = LogWait {
+            at_most: config.log_wait,
+            first_pause: config.first_pause,
+        };
+        match failure_tail(logs, plan, &summary, TAIL_LINES, wait, sleep).await? {
             Ok((lines, from)) => {
                 alert.log_tail = lines;
                 alert.log_tail_from = Some(from);
@@ -557,117 +558,4 @@ where
         .map_err(|e| TaskError::aws("PutEvents", e))?;
     info!(job = %alert.job, run = %alert.run_name, status = %status, late, tail = alert.log_tail.len(), "alert sent");
     Ok(())
-}
-
-/// A log's last lines and where they were read.
-type Tail = (Vec<String>, String);
-
-/// The log tail and the file it was read from, or why there is none. Looks again with doubling pauses while the log
-/// has not arrived, up to `config.log_wait`. For an EMR step run in cluster mode, the tail is the driver's container
-/// stderr (the step's own stderr then holds only the YARN client's polling); a step that names no YARN application
-/// (client mode, a command that is not Spark) is tailed itself.
-async fn tail<S, F>(
-    config: &AlertConfig,
-    logs: &impl LogsApi,
-    plan: &RunPlan,
-    summary: &Value,
-    sleep: &S,
-) -> Result<Result<Tail, String>, TaskError>
-where
-    S: Fn(StdDuration) -> F,
-    F: Future<Output = ()>,
-{
-    let started = std::time::Instant::now();
-    let mut waited = StdDuration::ZERO;
-    let mut pause = config.first_pause;
-    // The step's own tail, once read: what goes out if the driver's container log never arrives.
-    let mut step_tail: Option<Tail> = None;
-    loop {
-        let s3_tail = |bucket: &str, key: &str, bytes: &[u8]| {
-            gzip_tail(bytes, TAIL_LINES).map(|lines| (lines, format!("s3://{bucket}/{key}")))
-        };
-        let found: Option<Result<Tail, String>> = match plan.engine {
-            Engine::Emr => {
-                let Some((bucket, key)) = emr_step_stderr(plan, summary) else {
-                    return Ok(Err("no step failed".into()));
-                };
-                match logs
-                    .s3_object(&bucket, &key)
-                    .await
-                    .map_err(|e| TaskError::aws("GetObject", e))?
-                {
-                    None => None,
-                    Some(bytes) => match gzip_text(&bytes) {
-                        Err(why) => Some(Err(why)),
-                        Ok(text) => {
-                            let own = (
-                                last_lines(&text, TAIL_LINES),
-                                format!("s3://{bucket}/{key}"),
-                            );
-                            match yarn_application(&text)
-                                .and_then(|app| driver_container_stderr(&key, &app))
-                            {
-                                None => Some(Ok(own)),
-                                Some(container) => {
-                                    step_tail = Some(own);
-                                    logs.s3_object(&bucket, &container)
-                                        .await
-                                        .map_err(|e| TaskError::aws("GetObject", e))?
-                                        .map(|bytes| s3_tail(&bucket, &container, &bytes))
-                                }
-                            }
-                        }
-                    },
-                }
-            }
-            Engine::EmrServerless => {
-                let Some((bucket, key)) = serverless_driver_stderr(summary) else {
-                    return Ok(Err(
-                        if plan.emr_serverless.as_ref().is_some_and(|s| {
-                            s.run
-                                .pointer("/configurationOverrides/monitoringConfiguration")
-                                .is_some()
-                        }) {
-                            "no job run failed on its own (stopped, timed out or never started): no driver log".into()
-                        } else {
-                            "no log location: the job run has no logUri".into()
-                        },
-                    ));
-                };
-                logs.s3_object(&bucket, &key)
-                    .await
-                    .map_err(|e| TaskError::aws("GetObject", e))?
-                    .map(|bytes| s3_tail(&bucket, &key, &bytes))
-            }
-            Engine::Glue => {
-                let Some(run_id) = summary["glue_run_id"].as_str() else {
-                    return Ok(Err("no Glue run".into()));
-                };
-                let (group, stream) = glue_driver_log(plan, run_id);
-                logs.log_events(&group, &stream, TAIL_LINES)
-                    .await
-                    .map_err(|e| TaskError::aws("GetLogEvents", e))?
-                    .map(|lines| Ok((lines, format!("cloudwatch:{group}:{stream}"))))
-            }
-        };
-        match found {
-            Some(Ok((lines, from))) if !lines.is_empty() => return Ok(Ok((lines, from))),
-            Some(Ok(_)) => return Ok(Err("the log is empty".into())),
-            Some(Err(why)) => return Ok(Err(why)),
-            None if waited + pause > config.log_wait => {
-                if let Some(own) = step_tail {
-                    return Ok(Ok(own));
-                }
-                return Ok(Err(format!(
-                    "the log had not arrived after {} s (EMR and Glue write logs minutes late)",
-                    started.elapsed().as_secs().max(waited.as_secs())
-                )));
-            }
-            None => {
-                sleep(pause).await;
-                waited += pause;
-                pause *= 2;
-            }
-        }
-    }
 }
