@@ -29,6 +29,18 @@ pub struct Run {
     /// The failure's name and cause, for a run that did not succeed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How long it waited for its job's slot (`max_concurrent_runs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_seconds: Option<i64>,
+    /// A pooled run: its pool, and whether it started a cluster (`cold`) or joined one (`warm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Value>,
+    /// The execution's input (the plan, or a console request) and the run's summary: what the report reads a failed
+    /// run's log tail from.
+    #[serde(skip)]
+    pub input: Value,
+    #[serde(skip)]
+    pub summary: Option<Value>,
 }
 
 /// The runs started since `since`, newest first, of `job` when given.
@@ -99,6 +111,13 @@ pub async fn runs(
                 execution_seconds: timeline.and_then(|t| t["execution_seconds"].as_i64()),
                 cost_usd: summary.as_ref().and_then(|s| s["cost"]["usd"].as_f64()),
                 reason,
+                queued_seconds: summary.as_ref().and_then(|s| s["queued_seconds"].as_i64()),
+                pool: summary
+                    .as_ref()
+                    .map(|s| s["pool"].clone())
+                    .filter(|p| !p.is_null()),
+                input,
+                summary,
             });
         }
     }

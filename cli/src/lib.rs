@@ -7,4 +7,5 @@ pub mod bucket;
 pub mod history;
 pub mod local;
 pub mod operator;
+pub mod report;
 pub mod samconfig;

@@ -109,6 +109,20 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// The runs of a window as one self-contained HTML page: start-up vs execution per run, cost per job per day,
+    /// failures with their log tails, queue waits and warm pool hits.
+    Report {
+        /// Only these jobs' runs (every job's when none).
+        jobs: Vec<String>,
+        /// How far back: 7d, 12h, 30m.
+        #[arg(long, default_value = "7d", value_parser = sparkplug_cli::history::parse_since)]
+        since: chrono::TimeDelta,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE", default_value = "report.html")]
+        out: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// One manual run of JOB per period from --from to --to (inclusive), with that period's time as the run's
     /// `{date}`; run again, it starts nothing for the periods already run.
     Backfill {
@@ -241,6 +255,12 @@ fn run(cli: Cli) -> Result<(), String> {
             json,
             target,
         } => runtime()?.block_on(cmd::history::history(job.as_deref(), since, json, &target)),
+        Command::Report {
+            jobs,
+            since,
+            out,
+            target,
+        } => runtime()?.block_on(cmd::report::report(&jobs, since, &out, &target)),
         Command::Backfill {
             job,
             from,

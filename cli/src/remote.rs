@@ -26,6 +26,8 @@ pub struct Target {
     pub emr: aws_sdk_emr::Client,
     pub glue: aws_sdk_glue::Client,
     pub serverless: Serverless,
+    /// Where failed runs' logs are (S3, CloudWatch Logs): the report's log tails.
+    pub logs: sparkplug::aws::alerts::Logs,
     /// The local stack, whose emulator lists the state-change events it delivered (AWS keeps no such list).
     pub local: Option<LocalStack>,
 }
@@ -53,6 +55,7 @@ impl Target {
             emr: aws_sdk_emr::Client::new(config),
             glue: aws_sdk_glue::Client::new(config),
             serverless: Serverless::new(config),
+            logs: sparkplug::aws::alerts::Logs::new(config),
             local: None,
         }
     }

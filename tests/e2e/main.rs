@@ -13,6 +13,7 @@ mod faults;
 mod operator;
 mod pools;
 mod queues;
+mod report;
 mod runs;
 mod serverless;
 mod stops;

@@ -8,6 +8,7 @@ pub(crate) mod history;
 pub(crate) mod matches;
 pub(crate) mod plan;
 pub(crate) mod replay;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod status;
 pub(crate) mod validate;

@@ -182,10 +182,7 @@ where
                     Some(bytes) => match gzip_text(&bytes) {
                         Err(why) => Some(Err(why)),
                         Ok(text) => {
-                            let own = (
-                                last_lines(&text, lines),
-                                format!("s3://{bucket}/{key}"),
-                            );
+                            let own = (last_lines(&text, lines), format!("s3://{bucket}/{key}"));
                             match yarn_application(&text)
                                 .and_then(|app| driver_container_stderr(&key, &app))
                             {
