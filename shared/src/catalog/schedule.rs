@@ -2,7 +2,8 @@
 //! checks them so that a bad expression fails `sparkplug validate`, not `sam deploy`; and whether one is due at a
 //! given minute (the trigger's one-minute tick decides which scheduled jobs run).
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
+use chrono::{DateTime, Timelike, Utc};
+use croner::parser::{CronParser, Seconds, Year};
 
 /// Checks an EventBridge schedule expression; the error says what is wrong with it.
 pub fn check_expression(expression: &str) -> Result<(), String> {
@@ -213,7 +214,8 @@ fn number(field: &Field, text: &str) -> Result<u32, String> {
 // ------------------------------------------------------------------------------------------------ is it due?
 
 /// Whether a (valid) schedule expression fires at `minute` (seconds ignored), as sparkplug's one-minute tick evaluates
-/// it. cron: every field as EventBridge reads it (`L`, `W`, `#` included; day-of-week 1 is Sunday; times in UTC).
+/// it. cron: every field as EventBridge reads it (`L`, `W`, `#` included; day-of-week 1 is Sunday; times in UTC),
+/// evaluated by the `croner` crate.
 /// rate: anchored at 00:00 UTC — `rate(1 day)` fires at midnight, `rate(6 hours)` at 00, 06, 12 and 18 UTC —
 /// where an EventBridge rule would count from its creation.
 pub fn is_due(expression: &str, minute: DateTime<Utc>) -> Result<bool, String> {
@@ -231,120 +233,21 @@ pub fn is_due(expression: &str, minute: DateTime<Utc>) -> Result<bool, String> {
         return Ok(minutes.rem_euclid(value * unit) == 0);
     }
     let body = inner(expression, "cron").unwrap_or_default();
-    let parts: Vec<&str> = body.split_whitespace().collect();
-    let date = minute.date_naive();
-    let values = [
-        minute.minute(),
-        minute.hour(),
-        date.day(),
-        date.month(),
-        date.weekday().number_from_sunday(),
-        u32::try_from(date.year()).unwrap_or(0),
-    ];
-    for (index, (field, text)) in FIELDS.iter().zip(&parts).enumerate() {
-        let matched = match index {
-            2 => day_of_month_matches(field, text, date),
-            4 => day_of_week_matches(field, text, date),
-            _ => generic_matches(field, text, values[index]),
-        };
-        if !matched {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-fn generic_matches(field: &Field, text: &str, value: u32) -> bool {
-    if text == "*" || text == "?" {
-        return true;
-    }
-    text.split(',').any(|item| {
-        let (range, step) = match item.split_once('/') {
-            Some((range, step)) => (range, step.parse::<u32>().unwrap_or(1).max(1)),
-            None => (item, 0),
-        };
-        let (low, high) = match range {
-            "*" => (field.min, field.max),
-            _ => match range.split_once('-') {
-                Some((low, high)) => (
-                    number(field, low).unwrap_or(field.max + 1),
-                    number(field, high).unwrap_or(0),
-                ),
-                None => {
-                    let start = number(field, range).unwrap_or(field.max + 1);
-                    // `a/step` runs from `a` to the field's end.
-                    (start, if step > 0 { field.max } else { start })
-                }
-            },
-        };
-        value >= low && value <= high && (step == 0 || (value - low) % step == 0)
-    })
-}
-
-fn last_day_of_month(date: NaiveDate) -> u32 {
-    (28..=31)
-        .rev()
-        .find(|day| date.with_day(*day).is_some())
-        .unwrap_or(28)
-}
-
-fn is_weekday(date: NaiveDate) -> bool {
-    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
-}
-
-/// The weekday nearest to `day` in the same month (`15W`): Saturday → Friday, Sunday → Monday, never across months.
-fn nearest_weekday(date: NaiveDate, day: u32) -> Option<u32> {
-    let target = date.with_day(day)?;
-    if is_weekday(target) {
-        return Some(day);
-    }
-    let last = last_day_of_month(date);
-    let candidates: &[i64] = if target.weekday() == Weekday::Sat {
-        &[-1, 2]
-    } else {
-        &[1, -2]
-    };
-    candidates
-        .iter()
-        .map(|delta| i64::from(day) + delta)
-        .filter(|d| (1..=i64::from(last)).contains(d))
-        .map(|d| d as u32)
-        .next()
-}
-
-fn day_of_month_matches(field: &Field, text: &str, date: NaiveDate) -> bool {
-    let day = date.day();
-    text.split(',').any(|item| match item {
-        "?" | "*" => true,
-        "L" => day == last_day_of_month(date),
-        _ => match item.strip_suffix('W').and_then(|n| n.parse::<u32>().ok()) {
-            Some(n) => nearest_weekday(date, n) == Some(day),
-            None => generic_matches(field, item, day),
-        },
-    })
-}
-
-fn day_of_week_matches(field: &Field, text: &str, date: NaiveDate) -> bool {
-    let weekday = date.weekday().number_from_sunday();
-    text.split(',').any(|item| {
-        if item == "?" || item == "*" {
-            return true;
-        }
-        if item == "L" {
-            return weekday == 7;
-        }
-        if let Some((day, nth)) = item.split_once('#') {
-            let (Ok(day), Ok(nth)) = (number(field, day), nth.parse::<u32>()) else {
-                return false;
-            };
-            return weekday == day && (date.day() - 1) / 7 + 1 == nth;
-        }
-        if let Some(day) = item.strip_suffix('L') {
-            // `6L`: the month's last Friday.
-            return number(field, day) == Ok(weekday) && date.day() + 7 > last_day_of_month(date);
-        }
-        generic_matches(field, item, weekday)
-    })
+    // croner evaluates the fields (`L`, `W`, `#`, `?`, names and ranges) once EventBridge's own rules above passed:
+    // a seconds field of 0 first, Quartz-style weekdays (1 is Sunday, as EventBridge numbers them), the year
+    // field, and EventBridge's `0/15` (a start and a step, which croner calls sloppy).
+    let parser = CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Required)
+        .alternative_weekdays(true)
+        .sloppy_ranges(true)
+        .build();
+    let cron = parser
+        .parse(&format!("0 {body}"))
+        .map_err(|e| format!("`cron({body})`: {e}"))?;
+    let minute = minute.with_second(0).unwrap_or(minute);
+    cron.is_time_matching(&minute)
+        .map_err(|e| format!("`cron({body})` at {minute}: {e}"))
 }
 
 #[cfg(test)]
