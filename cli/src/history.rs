@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sparkplug::aws::sfn::Sfn;
-use sparkplug::engine::execution::{is_plan, summary_in};
+use sparkplug::engine::execution::{is_plan, plan_in, summary_in};
 use sparkplug::engine::ports::ExecutionsApi;
 
 /// One run, as `history` shows it.
@@ -16,7 +16,7 @@ pub struct Run {
     pub job: String,
     /// QUEUED (waiting for a slot of its job), RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.
     pub status: String,
-    /// `s3://bucket/key`, `schedule`, `manual` or `console`.
+    /// `s3://bucket/key`, `schedule`, `manual`, `console`, `after <run>` or `rerun of <run> [from step <step>]`.
     pub trigger: String,
     pub started: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,10 +73,17 @@ pub async fn runs(
                 .send()
                 .await
                 .map_err(|e| format!("DescribeExecution {}: {}", listed.name(), explain(&e)))?;
-            let input: Value = execution
+            let mut input: Value = execution
                 .input()
                 .and_then(|i| serde_json::from_str(i).ok())
                 .unwrap_or_default();
+            // A rerun's input names only the run it reruns: its plan is its Resolve task's output.
+            if input.get("rerun").is_some() {
+                let outputs = task_outputs(sfn, listed.execution_arn()).await;
+                if let Some(plan) = plan_in(&input, &outputs) {
+                    input = serde_json::to_value(plan).unwrap_or(input);
+                }
+            }
             let (run_job, trigger) = job_and_trigger(&input);
             if job.is_some_and(|wanted| wanted != run_job) {
                 continue;
@@ -151,6 +158,16 @@ pub fn job_and_trigger(input: &Value) -> (String, String) {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     if is_plan(input) {
         let trigger = &input["trigger"];
+        if let Some(rerun) = input.get("rerun") {
+            let from = match rerun["from_step"].as_str() {
+                Some(step) => format!(" from step {step}"),
+                None => String::new(),
+            };
+            return (
+                text(&input["job"]),
+                format!("rerun of {}{from}", text(&rerun["run"])),
+            );
+        }
         let kind = match text(&trigger["type"]).as_str() {
             "s3" => format!(
                 "s3://{}/{}",
@@ -161,6 +178,10 @@ pub fn job_and_trigger(input: &Value) -> (String, String) {
             other => other.to_string(),
         };
         return (text(&input["job"]), kind);
+    }
+    if let Some(run) = input["rerun"].as_str() {
+        // A rerun that never got its plan (its Resolve task failed).
+        return (String::new(), format!("rerun of {run}"));
     }
     let kind = if input["scheduled"].as_bool() == Some(true) {
         "schedule"
@@ -236,6 +257,15 @@ mod tests {
         assert_eq!(
             job_and_trigger(&json!({"job": "x", "scheduled": true})).1,
             "schedule"
+        );
+        let rerun = json!({"plan_version": 1, "job": "sales_daily", "run_name": "s-1-rerun-1",
+            "trigger": {"type": "manual"}, "rerun": {"run": "s-1", "root": "s-1", "from_step": "aggregate"}});
+        assert_eq!(
+            job_and_trigger(&rerun),
+            (
+                "sales_daily".into(),
+                "rerun of s-1 from step aggregate".into()
+            )
         );
     }
 }

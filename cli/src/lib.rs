@@ -8,4 +8,5 @@ pub mod history;
 pub mod local;
 pub mod operator;
 pub mod report;
+pub mod rerun;
 pub mod samconfig;

@@ -88,6 +88,24 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Start a new run of a run that ended — the same job, trigger, params and time — named `<run>-rerun-<n>`, and
+    /// follow it. A rerun that is running already is followed instead (a repeated command starts nothing twice).
+    Rerun {
+        /// The run (execution name) to rerun.
+        run: String,
+        /// An EMR run: start at its first step that did not complete, on a new cluster (the steps before it are not
+        /// run again). Glue and EMR Serverless runs start again whole.
+        #[arg(long)]
+        from_failed: bool,
+        /// One of the job's params to change (the others keep the run's values).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Start it and return at once.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Show a run's status and summary; `--follow` follows it until it ends.
     Status {
         run_name: String,
@@ -244,6 +262,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 &catalog, &job, input, set, detach, &target,
             ))
         }
+        Command::Rerun {
+            run,
+            from_failed,
+            set,
+            detach,
+            target,
+        } => runtime()?.block_on(cmd::rerun::rerun(&run, from_failed, set, detach, &target)),
         Command::Status {
             run_name,
             follow,

@@ -104,6 +104,55 @@ async fn a_console_run_is_found_by_its_execution_name() {
 }
 
 #[tokio::test]
+async fn a_stopped_rerun_is_cleaned_up_from_the_plan_its_resolve_task_made() {
+    // {"rerun": …}: the input names only the run it reruns; the plan is the Resolve task's output.
+    let mut plan = plan_of("hello_world");
+    plan.run_name = "hello_world-1-rerun-1".into();
+    plan.emr.as_mut().unwrap().cluster["Name"] = json!("sparkplug-dev-hello_world-1-rerun-1");
+    let aws = FakeAws::new();
+    aws.ok(
+        "GetExecutionHistory",
+        json!({"events": [{
+            "timestamp": 1_795_933_300.0, "type": "TaskSucceeded", "id": 5, "previousEventId": 4,
+            "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke",
+                "output": serde_json::to_string(&plan).unwrap()}
+        }]}),
+    );
+    aws.ok("ListClusters", json!({"Clusters": [
+        {"Id": "j-RERUN", "Name": "sparkplug-dev-hello_world-1-rerun-1", "Status": {"State": "RUNNING"}}
+    ]}));
+    aws.ok(
+        "DescribeCluster",
+        cluster("j-RERUN", "hello_world-1-rerun-1", "dev"),
+    );
+    aws.ok("TerminateJobFlows", json!({}));
+    let input = json!({"rerun": "hello_world-1", "from_failed": true});
+    let report = janitor(&aws, ended("hello_world-1-rerun-1", "ABORTED", &input))
+        .await
+        .unwrap();
+    assert_eq!(report["clusters"], json!(["j-RERUN"]));
+    assert_eq!(
+        aws.requests("GetExecutionHistory")[0]["executionArn"],
+        "arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:hello_world-1-rerun-1"
+    );
+
+    // A rerun stopped before its plan was made started nothing.
+    let aws = FakeAws::new();
+    aws.ok("GetExecutionHistory", json!({"events": []}));
+    let report = janitor(&aws, ended("hello_world-1-rerun-2", "ABORTED", &input))
+        .await
+        .unwrap();
+    assert!(
+        report["ignored"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("never planned"),
+        "{report}"
+    );
+    assert!(aws.requests("ListClusters").is_empty());
+}
+
+#[tokio::test]
 async fn a_failed_glue_run_path_has_its_live_run_stopped_and_nothing_else() {
     let plan = plan_of("customer_scores");
     let job = plan.glue.as_ref().unwrap().job["Name"]

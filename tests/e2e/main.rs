@@ -14,6 +14,7 @@ mod operator;
 mod pools;
 mod queues;
 mod report;
+mod reruns;
 mod runs;
 mod serverless;
 mod stops;

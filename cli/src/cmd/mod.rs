@@ -9,6 +9,7 @@ pub(crate) mod matches;
 pub(crate) mod plan;
 pub(crate) mod replay;
 pub(crate) mod report;
+pub(crate) mod rerun;
 pub(crate) mod run;
 pub(crate) mod status;
 pub(crate) mod validate;

@@ -5,6 +5,7 @@
 pub mod events;
 pub mod execution;
 pub mod plan;
+pub mod rerun;
 pub mod resolve;
 pub mod runkey;
 pub mod s3;

@@ -95,6 +95,7 @@ fn resolve_plan(
     let input = trigger::ResolveInput {
         request,
         execution_name: None,
+        execution_arn: None,
     };
     trigger::resolve_plan(catalog, vars, input, now).map(|plan| to_json(&plan))
 }

@@ -33,12 +33,13 @@ use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
 use crate::engine::errors::{ErrorKind, TaskError};
-use crate::engine::execution::{is_plan, status_change_error, ExecutionStatusChange};
+use crate::engine::execution::{is_plan, plan_in, status_change_error, ExecutionStatusChange};
 use crate::engine::metrics::pool_line;
-use crate::engine::ports::{EmrApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
+use crate::engine::ports::{EmrApi, ExecutionsApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
 use crate::run::plan::{
     pool_cluster, render, run_cluster_prefix, sample_input, TAG_ENVIRONMENT, TAG_RUN,
 };
+use crate::run::rerun::RerunRequest;
 use crate::run::RunPlan;
 
 /// The execution statuses after which the janitor cleans up (the ones the template's rule selects).
@@ -142,7 +143,7 @@ pub async fn janitor(
     config: &JanitorConfig,
     emr: &impl EmrApi,
     glue: &impl GlueApi,
-    sfn: &impl SfnApi,
+    sfn: &(impl SfnApi + ExecutionsApi),
     pools: &impl PoolStore,
     serverless: &impl ServerlessApi,
     event: Value,
@@ -199,7 +200,24 @@ pub async fn janitor(
                     "{name} ended {status}: its own paths cleaned up"
                 )));
             }
-            let plan = match plan_of_execution(config, &name, input.as_deref(), now) {
+            let rerun = input
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                .filter(|input| RerunRequest::from_input(input).is_some());
+            let planned = match rerun {
+                // A rerun's plan was made by its Resolve task, from the run it reruns: read it there.
+                Some(input) => {
+                    let arn = crate::engine::execution::execution_arn(&state_machine_arn, &name);
+                    let outputs = sfn
+                        .task_outputs(&arn)
+                        .await
+                        .map_err(|e| TaskError::aws("GetExecutionHistory", e))?;
+                    plan_in(&input, &outputs)
+                        .ok_or_else(|| "its rerun was never planned".to_string())
+                }
+                None => plan_of_execution(config, &name, input.as_deref(), now),
+            };
+            let plan = match planned {
                 Ok(plan) => plan,
                 Err(why) => {
                     return Ok(ignored(format!(
@@ -272,6 +290,7 @@ fn plan_of_execution(
     let request = ResolveInput {
         request: input,
         execution_name: Some(execution_name.to_string()),
+        execution_arn: None,
     };
     resolve_plan(&config.catalog, &config.vars, request, now)
         .map_err(|e| format!("its input resolves to no run ({e})"))

@@ -20,9 +20,11 @@ use tracing::{error, info, warn};
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::execution::{plan_in, summary_in};
 use crate::engine::ports::{
     ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome,
 };
+use crate::run::rerun::{self, EndedRun, RerunRequest};
 use crate::run::{resolve_event, RunPlan};
 
 /// Step Functions' limit on an execution's input.
@@ -330,6 +332,69 @@ pub struct ResolveInput {
     /// execution, the cluster and the Glue run share it (the janitor finds what a stopped run left by it).
     #[serde(default)]
     pub execution_name: Option<String>,
+    /// The execution's ARN (`$$.Execution.Id`): a rerun reads the run it reruns from the same state machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+}
+
+/// The resolve function: a rerun (`{"rerun": "<run>", "from_failed": true}`) is made from the run it reruns, which
+/// Step Functions keeps; anything else is a console request ([`resolve_plan`]).
+pub async fn resolve_run(
+    catalog: &Catalog,
+    vars: &Vars,
+    executions: &(impl ExecutionsApi + SfnApi),
+    input: ResolveInput,
+    now: DateTime<Utc>,
+) -> Result<RunPlan, TaskError> {
+    let Some(request) = RerunRequest::from_input(&input.request) else {
+        return resolve_plan(catalog, vars, input, now);
+    };
+    let request = request.map_err(TaskError::invalid)?;
+    let Some(execution_arn) = &input.execution_arn else {
+        return Err(TaskError::invalid(
+            "a rerun needs the execution's ARN ($$.Execution.Id) to find the run it reruns",
+        ));
+    };
+    // arn:…:execution:<state machine>:<name> → arn:…:stateMachine:<state machine>
+    let state_machine_arn = execution_arn
+        .rsplit_once(':')
+        .map(|(machine, _)| machine.replacen(":execution:", ":stateMachine:", 1))
+        .unwrap_or_default();
+    let original = &request.rerun;
+    let Some(status) = executions
+        .execution_status(&state_machine_arn, original)
+        .await
+        .map_err(|e| TaskError::aws("DescribeExecution", e))?
+    else {
+        return Err(TaskError::invalid(format!(
+            "no run `{original}` to rerun: the state machine has no execution of that name"
+        )));
+    };
+    let arn = crate::engine::execution::execution_arn(&state_machine_arn, original);
+    let execution = executions
+        .describe_execution(&arn)
+        .await
+        .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+    let outputs = executions
+        .task_outputs(&arn)
+        .await
+        .map_err(|e| TaskError::aws("GetExecutionHistory", e))?;
+    let Some(plan) = plan_in(&execution.input, &outputs) else {
+        return Err(TaskError::invalid(format!(
+            "`{original}` has no run plan (it failed before one was made): start its job again instead"
+        )));
+    };
+    let ended = EndedRun {
+        plan,
+        status,
+        summary: summary_in(execution.output.as_ref(), &outputs),
+    };
+    let run_name = request
+        .run_name
+        .clone()
+        .or(input.execution_name)
+        .ok_or_else(|| TaskError::invalid("a rerun needs a name: give run_name"))?;
+    rerun::plan(catalog, vars, &ended, &request, &run_name, now).map_err(TaskError::invalid)
 }
 
 /// The console path: `{"job": …, "args": …}` (the state machine's input when it is not a plan) → the run's plan.
@@ -339,6 +404,7 @@ pub fn resolve_plan(
     ResolveInput {
         mut request,
         execution_name,
+        ..
     }: ResolveInput,
     now: DateTime<Utc>,
 ) -> Result<RunPlan, TaskError> {

@@ -81,6 +81,9 @@ pub struct RunPlan {
     /// The job's `max_concurrent_runs`: the run waits for a slot first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_runs: Option<u32>,
+    /// A rerun: the run it reruns, and the steps it skips ([`crate::run::rerun`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<crate::run::rerun::RerunOf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -349,12 +352,24 @@ pub fn render(
     input: &RunInput,
     vars: &Vars,
 ) -> Result<RunPlan, PlanError> {
+    render_as(catalog, job_name, input, vars, None)
+}
+
+/// [`render`], with `{run_name}` standing for `args_run_name` rather than the run's own name: a rerun's steps read
+/// and write where the run it reruns did ([`crate::run::rerun`]).
+pub fn render_as(
+    catalog: &Catalog,
+    job_name: &str,
+    input: &RunInput,
+    vars: &Vars,
+    args_run_name: Option<&str>,
+) -> Result<RunPlan, PlanError> {
     let job = catalog.job(job_name).ok_or_else(|| PlanError::UnknownJob {
         job: job_name.to_string(),
         known: catalog.jobs.keys().cloned().collect(),
     })?;
     let run_name = run_name_for(job_name, input)?;
-    let mut values = builtin_values(job_name, &run_name, input);
+    let mut values = builtin_values(job_name, args_run_name.unwrap_or(&run_name), input);
 
     // Declared params: defaults (which may use vars and builtins), overridden by the run's args.
     for arg in input.args.keys() {
@@ -453,6 +468,7 @@ pub fn render(
             .clone()
             .unwrap_or_else(crate::catalog::default_notify),
         max_concurrent_runs: job.max_concurrent_runs,
+        rerun: None,
     })
 }
 
