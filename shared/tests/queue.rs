@@ -166,6 +166,20 @@ async fn runs_beyond_the_limit_wait_first_in_first_out_and_start_when_a_slot_fre
 }
 
 #[tokio::test]
+async fn a_reruns_end_frees_its_slot_though_its_input_names_no_job() {
+    let fake = Fake::default();
+    call(&fake, take("a-rerun-1"), 0).await;
+    assert_eq!(call(&fake, take("b"), 1).await, json!({"queued": ["b"]}));
+    // {"rerun": "a", …}: the job is the one whose slot the run holds.
+    let mut end = ended("a-rerun-1", "SUCCEEDED");
+    end["detail"]["input"] = json!(json!({"rerun": "a", "from_failed": true}).to_string());
+    assert_eq!(
+        call(&fake, end, 2).await,
+        json!({"started": ["b"], "released": ["a-rerun-1"]})
+    );
+}
+
+#[tokio::test]
 async fn a_waiting_run_stopped_or_timed_out_leaves_the_queue_and_gives_its_turn_away() {
     let fake = Fake {
         gone: BTreeSet::from(["token-b".to_string()]),

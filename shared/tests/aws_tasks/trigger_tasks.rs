@@ -299,3 +299,37 @@ fn resolve_turns_a_console_input_into_a_plan() {
         resolve_plan(&config.catalog, &config.vars, json!({"job": "nope"}), now()).unwrap_err();
     assert_eq!(kind(&err), ErrorKind::InvalidInput);
 }
+
+#[tokio::test]
+async fn a_succeeded_rerun_starts_its_chained_jobs_as_any_run_of_its_upstream() {
+    // {"rerun": …} names neither job nor input: the plan its Resolve task made does.
+    let config = trigger_config();
+    let rerun = "customer_scores-1-rerun-1";
+    let mut plan = common::plan_of("customer_scores");
+    plan.run_name = rerun.into();
+    let aws = FakeAws::new();
+    aws.ok(
+        "GetExecutionHistory",
+        json!({"events": [{"timestamp": epoch(6, 5), "type": "TaskSucceeded", "id": 5, "previousEventId": 4,
+            "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke",
+                "output": serde_json::to_string(&plan).unwrap()}}]}),
+    );
+    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
+    aws.ok(
+        "StartExecution",
+        json!({"executionArn": "arn:x:5", "startDate": epoch(6, 30)}),
+    );
+    let event = json!({"version": "0", "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": format!("arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{rerun}"),
+            "stateMachineArn": config.state_machine_arn, "name": rerun, "status": "SUCCEEDED",
+            "startDate": epoch(6, 0) as i64 * 1000, "stopDate": epoch(6, 20) as i64 * 1000,
+            "input": json!({"rerun": "customer_scores-1"}).to_string()}});
+    let report = start(&config, &aws, event, now()).await.unwrap();
+    let downstream = sparkplug::run::runkey::for_upstream("scores_report", rerun);
+    assert_eq!(report["started"], json!([downstream]));
+    assert_eq!(
+        aws.requests("GetExecutionHistory")[0]["executionArn"],
+        format!("arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{rerun}")
+    );
+}

@@ -88,10 +88,16 @@ pub async fn queue(
             input,
             ..
         } = change.map_err(|why| status_change_error("queue", &why))?;
-        let job = input
+        let input = input
             .as_deref()
             .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .and_then(|input| input.get("job").and_then(Value::as_str).map(str::to_string));
+            .unwrap_or_default();
+        let job = match input.get("job").and_then(Value::as_str) {
+            Some(job) => Some(job.to_string()),
+            // A rerun's input names only the run it reruns: its job is the one whose slot (or queue) it holds.
+            None if input.get("rerun").is_some() => job_holding(slots, &name).await?,
+            None => None,
+        };
         let Some(job) = job else {
             return Ok(report);
         };
@@ -112,6 +118,27 @@ pub async fn queue(
         }
     }
     Ok(report)
+}
+
+/// The job one of whose slots `run` holds, or in whose queue it waits.
+async fn job_holding(slots: &impl SlotStore, run: &str) -> Result<Option<String>, TaskError> {
+    let holders = slots
+        .holders()
+        .await
+        .map_err(|e| TaskError::aws("Query", e))?;
+    if let Some((job, _)) = holders
+        .iter()
+        .find(|(_, runs)| runs.iter().any(|r| r == run))
+    {
+        return Ok(Some(job.clone()));
+    }
+    Ok(slots
+        .queued(None)
+        .await
+        .map_err(|e| TaskError::aws("Query", e))?
+        .into_iter()
+        .find(|queued| queued.run_name == run)
+        .map(|queued| queued.job))
 }
 
 /// The drain's backstop for a lost end: every slot held by a run whose execution is no longer RUNNING is given

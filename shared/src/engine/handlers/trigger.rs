@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use crate::engine::errors::{ErrorKind, TaskError};
-use crate::engine::execution::{plan_in, summary_in};
+use crate::engine::execution::{plan_in, summary_in, ExecutionStatusChange};
 use crate::engine::ports::{
     ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome,
 };
@@ -102,7 +102,7 @@ pub fn minutes_to_evaluate(
 
 async fn tick(
     config: &TriggerConfig,
-    sfn: &impl SfnApi,
+    sfn: &(impl SfnApi + ExecutionsApi),
     looks: &impl LookStore,
     time: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -222,6 +222,31 @@ async fn catch_up_chains(
     Ok(report)
 }
 
+/// An upstream run's success whose input is a rerun (`{"rerun": …}`, which names neither job nor input object): the
+/// event with the rerun's plan as its input instead — its Resolve task's output — so that its chained jobs start as
+/// after any run of their upstream. Any other event is returned as it is.
+async fn with_reruns_plan(sfn: &impl ExecutionsApi, mut event: Value) -> Result<Value, TaskError> {
+    let Some(Ok(change)) = ExecutionStatusChange::from_event(&event) else {
+        return Ok(event);
+    };
+    let Some(input) = change
+        .input_json()
+        .filter(|i| RerunRequest::from_input(i).is_some())
+    else {
+        return Ok(event);
+    };
+    let arn = crate::engine::execution::execution_arn(&change.state_machine_arn, &change.name);
+    let outputs = sfn
+        .task_outputs(&arn)
+        .await
+        .map_err(|e| TaskError::aws("GetExecutionHistory", e))?;
+    if let Some(plan) = plan_in(&input, &outputs) {
+        let plan = serde_json::to_string(&plan).map_err(|e| TaskError::invalid(e.to_string()))?;
+        event["detail"]["input"] = Value::String(plan);
+    }
+    Ok(event)
+}
+
 impl TriggerReport {
     fn merge(&mut self, other: TriggerReport) {
         self.started.extend(other.started);
@@ -236,10 +261,11 @@ impl TriggerReport {
 /// failed in a way worth retrying (so that Lambda retries the event; the runs already started are duplicates then).
 async fn start_runs(
     config: &TriggerConfig,
-    sfn: &impl SfnApi,
+    sfn: &(impl SfnApi + ExecutionsApi),
     event: Value,
     now: DateTime<Utc>,
 ) -> Result<TriggerReport, TaskError> {
+    let event = with_reruns_plan(sfn, event).await?;
     let resolution = resolve_event(&config.catalog, &event, &config.vars, now)
         .map_err(|e| TaskError::invalid(e.to_string()))?;
     let mut report = TriggerReport {
