@@ -810,6 +810,7 @@ fn every_metric_on_the_dashboard_is_one_that_is_emitted() {
     for line in [
         emf_line(&summary, now),
         sparkplug::engine::metrics::pool_line("p", "dev", 1, 2, now),
+        sparkplug::engine::metrics::queue_line("j", "dev", 1, 2, now),
     ] {
         let line: Value = serde_json::from_str(&line).expect("a JSON line");
         let block = &line["_aws"]["CloudWatchMetrics"][0];

@@ -47,6 +47,7 @@ fn config() -> QueueConfig {
     QueueConfig {
         state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
             .into(),
+        environment: "dev".into(),
     }
 }
 
@@ -234,9 +235,10 @@ async fn the_drain_starts_what_a_lost_event_left_waiting() {
         .get_mut("customer_scores")
         .unwrap()
         .remove("a");
+    // The drain also tells each job's queue (a metric line each): nobody waits, b holds the slot.
     assert_eq!(
         call(&fake, json!({"drain": true}), 2).await,
-        json!({"started": ["b"]})
+        json!({"started": ["b"], "depths": {"customer_scores": [0, 1]}})
     );
 }
 
@@ -257,12 +259,15 @@ async fn the_drain_frees_the_slot_of_a_run_whose_end_event_was_lost_and_starts_t
         .insert("a".into(), "ABORTED".into());
     assert_eq!(
         call(&fake, json!({"drain": true}), 10).await,
-        json!({"started": ["b"], "released": ["a"]})
+        json!({"started": ["b"], "released": ["a"], "depths": {"customer_scores": [1, 1]}})
     );
     assert_eq!(*fake.answered.lock().unwrap(), vec!["token-a", "token-b"]);
     // b runs: the next drain leaves its slot alone (one DescribeExecution per held slot) and c waits.
     let before = *fake.described.lock().unwrap();
-    assert_eq!(call(&fake, json!({"drain": true}), 15).await, json!({}));
+    assert_eq!(
+        call(&fake, json!({"drain": true}), 15).await,
+        json!({"depths": {"customer_scores": [1, 1]}})
+    );
     assert_eq!(*fake.described.lock().unwrap(), before + 1);
     assert_eq!(fake.waiting.lock().unwrap().len(), 1);
 }
@@ -272,7 +277,10 @@ async fn the_drain_leaves_a_slot_whose_holder_has_no_execution_of_its_name() {
     let fake = Fake::default();
     call(&fake, take("pasted"), 0).await;
     call(&fake, take("b"), 1).await;
-    assert_eq!(call(&fake, json!({"drain": true}), 10).await, json!({}));
+    assert_eq!(
+        call(&fake, json!({"drain": true}), 10).await,
+        json!({"depths": {"customer_scores": [1, 1]}})
+    );
     assert!(fake.holders.lock().unwrap()["customer_scores"].contains("pasted"));
 }
 

@@ -1,7 +1,7 @@
 //! The queue Lambda: the state machine's TakeSlot task (a run of a job with `max_concurrent_runs` takes a slot or
 //! waits for one, first in first out), every run's end (its execution's status change gives the slot back and starts
 //! the oldest waiting run), and a drain every 5 minutes (`{"drain": true}`: slots of ended runs given back, waiting
-//! runs started). Environment: `TOKEN_TABLE`, `STATE_MACHINE_ARN`.
+//! runs started; each job's queue depth as a metric line). Environment: `TOKEN_TABLE`, `STATE_MACHINE_ARN`, `ENVIRONMENT`.
 
 // The queue's future nests the slot store's calls and the answer: deeper than the default layout limit.
 #![recursion_limit = "256"]
@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda::Error> {
     let sdk = lambda::sdk_config().await;
     let config = QueueConfig {
         state_machine_arn: lambda::env("STATE_MACHINE_ARN")?,
+        environment: lambda::env("ENVIRONMENT")?,
     };
     let slots = RunTable::new(&sdk, lambda::env("TOKEN_TABLE")?);
     let sfn = Sfn::new(&sdk);

@@ -36,3 +36,32 @@ pub fn pool_line(
     })
     .to_string()
 }
+
+/// A job's queue after the queue's drain, every 5 minutes: `QueuedRuns` (runs waiting for a slot) and `RunningRuns`
+/// (runs holding one), by `job` and `environment` — for every job with `max_concurrent_runs` the table knows of.
+pub fn queue_line(
+    job: &str,
+    environment: &str,
+    waiting: usize,
+    running: usize,
+    now: DateTime<Utc>,
+) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["job", "environment"]],
+                "Metrics": [
+                    {"Name": "QueuedRuns", "Unit": "Count"},
+                    {"Name": "RunningRuns", "Unit": "Count"},
+                ],
+            }],
+        },
+        "job": job,
+        "environment": environment,
+        "QueuedRuns": waiting,
+        "RunningRuns": running,
+    })
+    .to_string()
+}

@@ -10,6 +10,8 @@
 //! event delays a queued run by one drain period at most. A queued run that waits longer than its `timeout_minutes`
 //! fails (its waiting task's timeout) and leaves the queue.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -17,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::engine::errors::TaskError;
 use crate::engine::execution::{status_change_error, ExecutionStatusChange};
+use crate::engine::metrics::queue_line;
 use crate::engine::ports::{CallbackApi, QueuedRun, SfnApi, SlotStore, TokenAnswer};
 use crate::run::RunPlan;
 
@@ -40,12 +43,17 @@ pub struct QueueReport {
     /// Runs whose slot was given back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub released: Vec<String>,
+    /// After a drain: each job's queue, `[waiting, running]` (also a metric line each: [`queue_line`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub depths: BTreeMap<String, [usize; 2]>,
 }
 
 /// What the queue function needs besides its clients: the run state machine whose executions hold the slots.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
     pub state_machine_arn: String,
+    /// The stack's environment: the queue metrics' `environment` dimension.
+    pub environment: String,
 }
 
 /// The queue function: a `TakeSlot` task, a run's end (its execution's status change), or the drain schedule
@@ -75,6 +83,13 @@ pub async fn queue(
         jobs.dedup();
         for job in jobs {
             drain(config, slots, sfn, &job, now, &mut report).await?;
+        }
+        report.depths = depths(slots).await?;
+        for (job, [waiting, running]) in &report.depths {
+            println!(
+                "{}",
+                queue_line(job, &config.environment, *waiting, *running, now)
+            );
         }
     } else {
         let Some(change) = ExecutionStatusChange::from_event(&input) else {
@@ -118,6 +133,26 @@ pub async fn queue(
         }
     }
     Ok(report)
+}
+
+/// Each job's runs waiting for a slot and holding one, for every job with a slot or a queue item.
+async fn depths(slots: &impl SlotStore) -> Result<BTreeMap<String, [usize; 2]>, TaskError> {
+    let mut depths: BTreeMap<String, [usize; 2]> = BTreeMap::new();
+    for (job, runs) in slots
+        .holders()
+        .await
+        .map_err(|e| TaskError::aws("Query", e))?
+    {
+        depths.entry(job).or_default()[1] = runs.len();
+    }
+    for queued in slots
+        .queued(None)
+        .await
+        .map_err(|e| TaskError::aws("Query", e))?
+    {
+        depths.entry(queued.job).or_default()[0] += 1;
+    }
+    Ok(depths)
 }
 
 /// The job one of whose slots `run` holds, or in whose queue it waits.
