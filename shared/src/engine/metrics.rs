@@ -3,7 +3,7 @@
 //! line carries from the line itself.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 /// Every metric line of sparkplug's is in this namespace.
 pub const NAMESPACE: &str = "sparkplug";
@@ -17,24 +17,12 @@ pub fn pool_line(
     leases: usize,
     now: DateTime<Utc>,
 ) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": now.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["pool", "environment"]],
-                "Metrics": [
-                    {"Name": "PoolClusters", "Unit": "Count"},
-                    {"Name": "PoolLeases", "Unit": "Count"},
-                ],
-            }],
-        },
-        "pool": pool,
-        "environment": environment,
-        "PoolClusters": clusters,
-        "PoolLeases": leases,
-    })
-    .to_string()
+    counts_line(
+        ("pool", pool),
+        environment,
+        &[("PoolClusters", clusters), ("PoolLeases", leases)],
+        now,
+    )
 }
 
 /// A job's queue after the queue's drain, every 5 minutes: `QueuedRuns` (runs waiting for a slot) and `RunningRuns`
@@ -46,22 +34,40 @@ pub fn queue_line(
     running: usize,
     now: DateTime<Utc>,
 ) -> String {
-    json!({
-        "_aws": {
+    counts_line(
+        ("job", job),
+        environment,
+        &[("QueuedRuns", waiting), ("RunningRuns", running)],
+        now,
+    )
+}
+
+/// Counts of one thing (`(dimension, value)`) in one environment, each a metric of unit Count.
+fn counts_line(
+    (dimension, value): (&str, &str),
+    environment: &str,
+    counts: &[(&str, usize)],
+    now: DateTime<Utc>,
+) -> String {
+    let mut line = Map::new();
+    line.insert(
+        "_aws".into(),
+        json!({
             "Timestamp": now.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [["job", "environment"]],
-                "Metrics": [
-                    {"Name": "QueuedRuns", "Unit": "Count"},
-                    {"Name": "RunningRuns", "Unit": "Count"},
-                ],
+                "Dimensions": [[dimension, "environment"]],
+                "Metrics": counts
+                    .iter()
+                    .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+                    .collect::<Vec<_>>(),
             }],
-        },
-        "job": job,
-        "environment": environment,
-        "QueuedRuns": waiting,
-        "RunningRuns": running,
-    })
-    .to_string()
+        }),
+    );
+    line.insert(dimension.into(), json!(value));
+    line.insert("environment".into(), json!(environment));
+    for (name, count) in counts {
+        line.insert((*name).into(), json!(count));
+    }
+    Value::Object(line).to_string()
 }

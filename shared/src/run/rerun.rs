@@ -8,28 +8,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
+pub use super::plan::RerunOf;
 use super::plan::{pooled_step_name, render_as, RunInput, RunPlan, Trigger};
 use super::runkey::MAX_EXECUTION_NAME_LEN;
 use crate::catalog::{Catalog, Engine, Vars};
-
-/// What a rerun's plan records of the run it reruns (`history` shows it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RerunOf {
-    /// The run it reruns.
-    pub run: String,
-    /// The first run of the chain (a rerun of a rerun keeps it): its name is the reruns' names' stem and their
-    /// `{run_name}`.
-    pub root: String,
-    /// The step it started from (EMR, `from_failed`); none when it runs every step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_step: Option<String>,
-    /// The steps it did not run again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skipped_steps: Vec<String>,
-}
 
 /// A rerun as the console or `sparkplug rerun` asks for it: `{"rerun": "<run>", "from_failed": true, "args": {…}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -83,7 +83,23 @@ pub struct RunPlan {
     pub max_concurrent_runs: Option<u32>,
     /// A rerun: the run it reruns, and the steps it skips ([`crate::run::rerun`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rerun: Option<crate::run::rerun::RerunOf>,
+    pub rerun: Option<RerunOf>,
+}
+
+/// What a rerun's plan records of the run it reruns (`history` shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunOf {
+    /// The run it reruns.
+    pub run: String,
+    /// The first run of the chain (a rerun of a rerun keeps it): its name is the reruns' names' stem and their
+    /// `{run_name}`.
+    pub root: String,
+    /// The step it started from (EMR, `from_failed`); none when it runs every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_step: Option<String>,
+    /// The steps it did not run again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_steps: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
