@@ -20,6 +20,24 @@ pub struct Catalog {
     /// Warm EMR pools: clusters that pooled jobs (`pool = "NAME"`) share, kept up between runs for `idle_minutes`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pools: BTreeMap<String, Pool>,
+    /// OpenLineage: where the Spark runs of jobs with `lineage = true` send their lineage, under sparkplug's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
+}
+
+/// `[lineage]`: the OpenLineage backend (Marquez, DataZone, any OpenLineage HTTP endpoint) and the namespace of
+/// sparkplug's jobs there. A job with `lineage = true` runs Spark with the openlineage-spark listener's settings and
+/// this run as its parent, so that Spark's own lineage events nest under the sparkplug run that started them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lineage {
+    /// The namespace of sparkplug's jobs (the parent job's), e.g. `sparkplug-${env}`.
+    pub namespace: String,
+    /// The OpenLineage HTTP transport's base URL, e.g. `https://marquez.example.com`.
+    pub url: String,
+    /// The path after `url` (the transport's default: `/api/v1/lineage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// A warm EMR pool: the cluster settings of its clusters (like a job's `emr`, over `[defaults.emr]`) and how they are
@@ -212,6 +230,9 @@ pub struct Job {
     /// EMR: run on a cluster of this warm pool (`[pools.NAME]`) instead of a cluster of the run's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// Run Spark with the OpenLineage settings of the catalog's `[lineage]`, this run as the parent run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lineage: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

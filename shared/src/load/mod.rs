@@ -180,10 +180,11 @@ fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>, Vec<PathBuf>) {
                     }
                 }
             }
+            "lineage" => catalog.lineage = section(value, "lineage", None, &mut problems),
             other => problems.push(Problem::new(
                 None,
                 other,
-                "unknown section: expected `vars`, `defaults`, `pools` or `jobs`".into(),
+                "unknown section: expected `vars`, `defaults`, `pools`, `lineage` or `jobs`".into(),
             )),
         }
     }

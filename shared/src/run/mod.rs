@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod execution;
+pub mod lineage;
 pub mod plan;
 pub mod rerun;
 pub mod resolve;

@@ -168,6 +168,30 @@ pub fn validate(catalog: &Catalog) -> Report {
         &BTreeSet::new(),
     );
     check_pools(&mut checker);
+    if let Some(lineage) = &catalog.lineage {
+        check_strings_in(
+            &mut checker,
+            "lineage",
+            &serde_json::to_value(lineage).unwrap_or(Value::Null),
+            &BTreeSet::new(),
+        );
+        if lineage.namespace.trim().is_empty() {
+            checker.error(
+                "lineage.namespace",
+                "must name the namespace of sparkplug's jobs",
+            );
+        }
+        if !(lineage.url.starts_with("https://") || lineage.url.starts_with("http://")) {
+            checker.error(
+                "lineage.url",
+                format!(
+                    "`{}` is not an http(s) URL: the OpenLineage HTTP transport's base URL, e.g. \
+                     https://marquez.example.com",
+                    lineage.url
+                ),
+            );
+        }
+    }
     for (name, job) in &catalog.jobs {
         checker.job = Some(name);
         check_job(&mut checker, name, job);
@@ -294,6 +318,7 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     }
     check_triggers(c, job);
     check_queue(c, job);
+    check_lineage(c, job);
     match job.engine {
         Engine::Emr => check_emr(c, job),
         Engine::Glue => check_glue(c, job),
@@ -310,6 +335,33 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     }
     // The requests are checked even when the fields had problems, so that one pass says everything.
     check_rendered(c, name, job);
+}
+
+/// `lineage = true` needs the catalog's `[lineage]`, Spark runs sparkplug writes, and the per-run keys left to it.
+fn check_lineage(c: &mut Checker<'_>, job: &Job) {
+    if !job.lineage {
+        return;
+    }
+    if c.catalog.lineage.is_none() {
+        c.error(
+            "lineage",
+            "needs the catalog's [lineage] section: its namespace and url",
+        );
+    }
+    if job.spark_steps.is_some() {
+        c.error(
+            "lineage",
+            "SPARK_STEPS are sent as written: give the settings in their own spark-submit arguments, or use `steps`",
+        );
+    }
+    for key in crate::run::lineage::PER_RUN_KEYS {
+        if job.spark_conf.contains_key(key) {
+            c.error(
+                &format!("spark_conf.{key}"),
+                "set by sparkplug for each run when lineage = true (the run is the parent): remove it",
+            );
+        }
+    }
 }
 
 /// Every `${var}` must be declared in `[vars]`, every `{param}` a builtin or one of the job's params.

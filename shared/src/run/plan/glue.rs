@@ -54,7 +54,14 @@ pub(super) fn plan(run: &EngineRun<'_>) -> Result<GluePlan, PlanError> {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        default_arguments.insert("--conf".into(), conf.join(" --conf "));
+        if job.lineage {
+            // OpenLineage's parent run differs from run to run: the chain goes with the run, whose Arguments
+            // replace the job's DefaultArguments of the same key (Glue API, StartJobRun), so that the job's
+            // definition stays the same for every run.
+            run_arguments["--conf"] = json!(conf.join(" --conf "));
+        } else {
+            default_arguments.insert("--conf".into(), conf.join(" --conf "));
+        }
     }
     default_arguments.extend(settings.default_arguments.clone().unwrap_or_default());
 

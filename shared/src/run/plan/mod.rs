@@ -386,6 +386,42 @@ pub fn render_as(
     })?;
     let run_name = run_name_for(job_name, input)?;
     let mut values = builtin_values(job_name, args_run_name.unwrap_or(&run_name), input);
+    // OpenLineage: the job's Spark runs get the listener's settings, with this run as their parent.
+    let with_lineage;
+    let job = match (&catalog.lineage, job.lineage) {
+        (Some(lineage), true) => {
+            let filled = |text: &str, field: &str| {
+                placeholders::fill(text, &|hole| lookup(vars, &values, hole))
+                    .map_err(|hole| unfilled(job_name, &format!("lineage.{field}"), hole, input))
+            };
+            let lineage = crate::catalog::Lineage {
+                namespace: filled(&lineage.namespace, "namespace")?,
+                url: filled(&lineage.url, "url")?,
+                endpoint: lineage
+                    .endpoint
+                    .as_deref()
+                    .map(|e| filled(e, "endpoint"))
+                    .transpose()?,
+            };
+            let mut own = job.clone();
+            own.spark_conf = crate::run::lineage::spark_conf(
+                &lineage,
+                &job.spark_conf,
+                job_name,
+                &run_name,
+                args_run_name.unwrap_or(&run_name),
+            );
+            with_lineage = own;
+            &with_lineage
+        }
+        (None, true) => return Err(PlanError::Invalid {
+            job: job_name.to_string(),
+            reason:
+                "lineage = true, but the catalog has no [lineage] section (its namespace and url)"
+                    .into(),
+        }),
+        _ => job,
+    };
 
     // Declared params: defaults (which may use vars and builtins), overridden by the run's args.
     for arg in input.args.keys() {
