@@ -1017,3 +1017,54 @@ fn every_event_schema_is_registered_in_the_template_as_committed() {
     }
     assert_eq!(registered, committed, "registered vs docs/schemas");
 }
+
+/// Tracing is one parameter, off by default: on, every function traces actively and the run state machine traces its
+/// executions (passing the trace header to its tasks) with the X-Ray rights to write its segments.
+#[test]
+fn tracing_is_one_switch_for_every_function_and_the_state_machine() {
+    let template = template();
+    let parameter = &template["Parameters"]["Tracing"];
+    assert_eq!(parameter["Default"].as_str(), Some("off"));
+    let condition: Vec<String> = template["Conditions"]["TracingOn"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(condition, ["Tracing", "on"]);
+    let plain = |yaml: &Yaml| {
+        yaml.as_vec()
+            .map(|v| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let globals = plain(&template["Globals"]["Function"]["Tracing"]);
+    assert_eq!(globals.len(), 3, "{globals:?}");
+    assert!(
+        globals[0].contains("TracingOn")
+            && globals[1].contains("Active")
+            && globals[2].contains("PassThrough")
+    );
+    for (name, resource) in resources(&template) {
+        match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => assert!(
+                resource["Properties"]["Tracing"].is_badvalue(),
+                "{name} sets its own Tracing: the parameter would not reach it"
+            ),
+            Some("AWS::Serverless::StateMachine") => {
+                let enabled = plain(&resource["Properties"]["Tracing"]["Enabled"]);
+                assert!(
+                    enabled.first().is_some_and(|c| c.contains("TracingOn")),
+                    "{name}: {enabled:?}"
+                );
+                let policies = format!("{:?}", resource["Properties"]["Policies"]);
+                for action in ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] {
+                    assert!(
+                        policies.contains(action),
+                        "{name} may not write its segments: {action}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}

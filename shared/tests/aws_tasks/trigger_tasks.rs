@@ -333,3 +333,86 @@ async fn a_succeeded_rerun_starts_its_chained_jobs_as_any_run_of_its_upstream() 
         format!("arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{rerun}")
     );
 }
+
+#[tokio::test]
+async fn resolve_plans_a_rerun_from_the_run_it_reruns() {
+    let config = trigger_config();
+    let original = common::plan_of("sales_daily");
+    let this = "arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:console-7f3a";
+    let input = |request: Value| trigger::ResolveInput {
+        request,
+        execution_name: Some("console-7f3a".into()),
+        execution_arn: Some(this.into()),
+    };
+    let aws = FakeAws::new();
+    // The run it reruns: FAILED at aggregate, its plan its input.
+    let described = json!({"executionArn": "arn:x", "stateMachineArn": config.state_machine_arn,
+        "status": "FAILED", "startDate": epoch(6, 0), "stopDate": epoch(6, 20),
+        "input": serde_json::to_string(&original).unwrap()});
+    aws.ok("DescribeExecution", described.clone());
+    aws.ok("DescribeExecution", described);
+    aws.ok(
+        "GetExecutionHistory",
+        json!({"events": [{"timestamp": epoch(6, 20), "type": "TaskSucceeded", "id": 9, "previousEventId": 8,
+            "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke",
+                "output": json!({"job": "sales_daily", "run_name": original.run_name, "status": "FAILED",
+                    "failure": {"error": "StepFailed", "step": "aggregate"}}).to_string()}}]}),
+    );
+    let plan = trigger::resolve_run(
+        &config.catalog,
+        &config.vars,
+        &aws.sfn(),
+        input(json!({"rerun": original.run_name, "from_failed": true})),
+        now(),
+    )
+    .await
+    .unwrap();
+    // Named after its execution; only the failed step; the run it reruns read from the same state machine.
+    assert_eq!(plan.run_name, "console-7f3a");
+    let steps: Vec<&str> = plan
+        .emr
+        .as_ref()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["aggregate"]);
+    assert_eq!(plan.rerun.as_ref().unwrap().run, original.run_name);
+    assert_eq!(
+        aws.requests("DescribeExecution")[0]["executionArn"],
+        format!(
+            "arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{}",
+            original.run_name
+        )
+    );
+
+    // No such run: invalid input, naming it.
+    let aws = FakeAws::new();
+    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
+    let err = trigger::resolve_run(
+        &config.catalog,
+        &config.vars,
+        &aws.sfn(),
+        input(json!({"rerun": "sales_daily-nope"})),
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(kind(&err), ErrorKind::InvalidInput);
+    assert!(
+        err.message.contains("no run `sales_daily-nope` to rerun"),
+        "{err}"
+    );
+    // A misspelt field is refused before any call.
+    let err = trigger::resolve_run(
+        &config.catalog,
+        &config.vars,
+        &FakeAws::new().sfn(),
+        input(json!({"rerun": "x", "fromfailed": true})),
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("fromfailed"), "{err}");
+}
