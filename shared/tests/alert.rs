@@ -232,6 +232,7 @@ fn failed_emr_run(log_after_looks: Option<usize>) -> (Fake, String) {
             error: Some("StepFailed".into()),
             cause: Some("step aggregate: Unknown Error.".into()),
             stopped: None,
+            started: None,
         },
         outputs: vec![summary, to_json(&plan)],
         ..Fake::default()
@@ -697,4 +698,55 @@ async fn a_drivers_container_log_that_never_comes_leaves_the_steps_own_tail() {
         .as_str()
         .unwrap()
         .contains("finished with failed status"));
+}
+
+#[tokio::test]
+async fn a_catalog_with_lineage_sends_the_runs_openlineage_events_once_whatever_its_alert() {
+    // A failed run whose plan carries the catalog's lineage namespace.
+    let (mut fake, run) = failed_emr_run(Some(0));
+    let mut plan = plan_of("sales_daily");
+    plan.run_name = run.clone();
+    plan.lineage_namespace = Some("sparkplug-dev".into());
+    fake.outputs[1] = to_json(&plan);
+    fake.execution.started = Some(now() - chrono::Duration::minutes(12));
+    fake.execution.stopped = Some(now() - chrono::Duration::minutes(1));
+    send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    // The fake checked each against docs/schemas/openlineage-run-event.schema.json.
+    let events = fake.events.lock().unwrap().clone();
+    let lineage: Vec<&Value> = events
+        .iter()
+        .filter(|(_, detail_type, _)| detail_type == "OpenLineage RunEvent")
+        .map(|(_, _, detail)| detail)
+        .collect();
+    assert_eq!(lineage.len(), 2, "{events:?}");
+    let (start, end) = (lineage[0], lineage[1]);
+    assert_eq!(start["eventType"], "START");
+    assert_eq!(end["eventType"], "FAIL");
+    let id = sparkplug::run::lineage::run_id("sparkplug-dev", &run);
+    assert_eq!(start["run"]["runId"], id.as_str());
+    assert_eq!(end["run"]["runId"], id.as_str());
+    assert_eq!(
+        end["job"],
+        json!({"namespace": "sparkplug-dev", "name": "sales_daily"})
+    );
+    assert_eq!(
+        end["run"]["facets"]["errorMessage"]["message"],
+        "step aggregate: Unknown Error."
+    );
+    assert_eq!(
+        start["inputs"],
+        json!([{"namespace": "s3://acme-data-dev", "name": "landing/sales/x/_SUCCESS"}])
+    );
+    assert!(start["eventTime"].as_str().unwrap() < end["eventTime"].as_str().unwrap());
+
+    // Delivered again, or looked at by the catch-up: nothing more.
+    send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    let again = fake
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, detail_type, _)| detail_type == "OpenLineage RunEvent")
+        .count();
+    assert_eq!(again, 2);
 }

@@ -43,6 +43,21 @@ async fn a_failing_emr_step_sends_one_alert_with_the_tail_of_its_stderr() {
     assert_eq!(detail["error"], "StepFailed");
     assert!(detail["cost_usd"].as_f64().unwrap() > 0.0, "{detail}");
     assert_eq!(message["subject"], "sparkplug dev: hello_world FAILED");
+    // Its OpenLineage RunEvents, once: START, then FAIL with the error message facet.
+    let lineage = aws.lineage_events_about(&run);
+    let types: Vec<&str> = lineage
+        .iter()
+        .filter_map(|e| e["eventType"].as_str())
+        .collect();
+    assert_eq!(types, ["START", "FAIL"], "{lineage:?}");
+    assert!(
+        lineage[1]["run"]["facets"]["errorMessage"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("step hello_world"),
+        "{}",
+        lineage[1]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,4 +123,17 @@ async fn a_succeeded_run_shows_its_cost_and_alerts_only_when_its_job_asks() {
         "sparkplug dev: customer_scores SUCCEEDED"
     );
     assert!(aws.alerts_about(&run).is_empty());
+    // No alert for it, but its lineage: START and COMPLETE, once.
+    within(
+        Duration::from_secs(60),
+        "the succeeded run's lineage went out",
+        || async { aws.lineage_events_about(&run).len() >= 2 },
+    )
+    .await;
+    let types: Vec<String> = aws
+        .lineage_events_about(&run)
+        .iter()
+        .filter_map(|e| e["eventType"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(types, ["START", "COMPLETE"]);
 }

@@ -530,6 +530,26 @@ impl Aws {
             .collect()
     }
 
+    /// The OpenLineage RunEvents of `run` on the bus (jobs.toml's `[lineage]`), oldest first, each checked against
+    /// its committed schema.
+    pub(crate) fn lineage_events_about(&self, run: &str) -> Vec<Value> {
+        let id = sparkplug::run::lineage::run_id("sparkplug-dev", run);
+        let entries = self.stack.control_get("/bus").unwrap();
+        let events: Vec<Value> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["Source"] == "sparkplug" && e["DetailType"] == "OpenLineage RunEvent")
+            .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
+            .filter(|d| d["run"]["runId"] == id.as_str())
+            .collect();
+        for event in &events {
+            let envelope = json!({"source": "sparkplug", "detail-type": "OpenLineage RunEvent", "detail": event});
+            follows_schema("openlineage-run-event", &envelope);
+        }
+        events
+    }
+
     pub(crate) async fn one_alert_about(&self, run: &str) -> (Value, Value) {
         within(
             Duration::from_secs(90),

@@ -199,6 +199,7 @@ impl ExecutionsApi for Sfn {
             error: output.error().map(str::to_string),
             cause: output.cause().map(str::to_string),
             stopped: output.stop_date().and_then(to_chrono),
+            started: to_chrono(output.start_date()),
         })
     }
 

@@ -13,6 +13,7 @@
 //! | `poolstart#<pool>` | the lock of a pool's cluster start (no cluster's record) | emr-create-cluster, janitor |
 //! | `look#<name>` | a periodic look's watermark (the backstops) | trigger, alert |
 //! | `alert#<run>#<status>` | the claim that makes a run's alert go out once | alert |
+//! | `lineage#<run>` | the claim that makes a run's OpenLineage RunEvents go out once | alert |
 
 /// A run's waiter on its own cluster.
 pub fn emr_key(cluster_id: &str) -> String {
@@ -74,4 +75,9 @@ pub fn look_key(name: &str) -> String {
 /// The claim that makes a run's alert go out once: by run and status.
 pub fn alert_claim_key(run: &str, status: &str) -> String {
     format!("alert#{run}#{status}")
+}
+
+/// The claim that makes a run's OpenLineage RunEvents (its START and its end) go out once.
+pub fn lineage_claim_key(run: &str) -> String {
+    format!("lineage#{run}")
 }

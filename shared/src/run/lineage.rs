@@ -86,6 +86,74 @@ pub fn spark_conf(
     conf
 }
 
+/// Who made sparkplug's RunEvents (the spec's `producer` and a facet's `_producer`: a URI).
+pub const PRODUCER: &str = concat!("urn:sparkplug:", env!("CARGO_PKG_VERSION"));
+/// The RunEvent's schema, as the spec names it (OpenLineage 2-0-2).
+pub const RUN_EVENT_SCHEMA: &str =
+    "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
+/// The error message run facet's schema.
+pub const ERROR_FACET_SCHEMA: &str =
+    "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
+
+/// How a run ended, for its RunEvents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended<'a> {
+    Succeeded,
+    /// Failed or timed out, with why.
+    Failed(&'a str),
+    /// Stopped.
+    Aborted,
+}
+
+/// A run's OpenLineage RunEvents once it has ended: START at its start, then COMPLETE, FAIL (with the error message
+/// facet) or ABORT at its end. The job is `namespace`/the catalog's job name; the run id is [`run_id`], the id Spark's
+/// own events name as their parent; the inputs are the object that triggered it (`s3://bucket` / key, the naming
+/// OpenLineage gives S3 datasets).
+pub fn run_events(
+    plan: &crate::run::RunPlan,
+    namespace: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    stopped: chrono::DateTime<chrono::Utc>,
+    ended: Ended<'_>,
+) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let inputs: Vec<serde_json::Value> = plan
+        .trigger
+        .input()
+        .map(|object| json!({"namespace": format!("s3://{}", object.bucket), "name": object.key}))
+        .into_iter()
+        .collect();
+    let event =
+        |event_type: &str, time: chrono::DateTime<chrono::Utc>, facets: serde_json::Value| {
+            json!({
+                "eventType": event_type,
+                "eventTime": time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "producer": PRODUCER,
+                "schemaURL": RUN_EVENT_SCHEMA,
+                "run": {"runId": run_id(namespace, &plan.run_name), "facets": facets},
+                "job": {"namespace": namespace, "name": plan.job},
+                "inputs": inputs,
+                "outputs": [],
+            })
+        };
+    let end = match ended {
+        Ended::Succeeded => event("COMPLETE", stopped, json!({})),
+        Ended::Aborted => event("ABORT", stopped, json!({})),
+        Ended::Failed(message) => event(
+            "FAIL",
+            stopped,
+            json!({"errorMessage": {
+                "_producer": PRODUCER,
+                "_schemaURL": ERROR_FACET_SCHEMA,
+                "message": message,
+                // The batches sparkplug runs are Spark jars: Scala or Java on the JVM.
+                "programmingLanguage": "JAVA",
+            }}),
+        ),
+    };
+    vec![event("START", started, json!({})), end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,11 +29,14 @@ use crate::engine::logs::{failure_tail, LogWait};
 use crate::engine::ports::{
     AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, SnsMessage, TokenStore,
 };
-use crate::engine::table_keys::alert_claim_key;
+use crate::engine::table_keys::{alert_claim_key, lineage_claim_key};
+use crate::run::lineage::{run_events, Ended};
 use crate::run::{RunPlan, Trigger};
 
 pub const EVENT_SOURCE: &str = "sparkplug";
 pub const EVENT_DETAIL_TYPE: &str = "sparkplug Run Alert";
+/// The `detail-type` of a run's OpenLineage RunEvents on the bus (`detail`: the RunEvent).
+pub const LINEAGE_DETAIL_TYPE: &str = "OpenLineage RunEvent";
 /// How many log lines an alert carries.
 pub const TAIL_LINES: usize = 50;
 
@@ -432,7 +435,12 @@ where
     } else {
         NotifyOn::Failure
     };
-    let skip = match plan_in(&execution.input, &outputs) {
+    let plan = plan_in(&execution.input, &outputs);
+    // Lineage goes out for every run of a catalog with [lineage], whether or not its alert does.
+    if let Some(plan) = &plan {
+        send_lineage(sink, tokens, plan, &execution, &outputs, &status, now).await?;
+    }
+    let skip = match plan {
         // A console input that never became a plan (a job that does not exist): the execution's own error says it.
         None => Err(format!("{name}: no run plan (it failed before one)")),
         Some(plan) if !plan.notify.contains(&wanted) => {
@@ -491,6 +499,57 @@ where
         sent: Some(format!("{name}: {status}")),
         ..AlertReport::default()
     })
+}
+
+/// The run's OpenLineage RunEvents (START, then COMPLETE, FAIL or ABORT) on the bus, once: claimed first, the claim
+/// given back when they could not be sent (so that Lambda's retry, or the catch-up, sends them).
+async fn send_lineage(
+    sink: &impl AlertsApi,
+    tokens: &impl TokenStore,
+    plan: &RunPlan,
+    execution: &crate::engine::ports::ExecutionView,
+    outputs: &[Value],
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<(), TaskError> {
+    let Some(namespace) = &plan.lineage_namespace else {
+        return Ok(());
+    };
+    let claim = lineage_claim_key(&plan.run_name);
+    if !tokens
+        .claim(&claim, now + Duration::days(1))
+        .await
+        .map_err(|e| TaskError::aws("PutItem", e))?
+    {
+        return Ok(());
+    }
+    let summary = summary_in(execution.output.as_ref(), outputs).unwrap_or(Value::Null);
+    let why = execution
+        .cause
+        .clone()
+        .or(summary["cause"].as_str().map(str::to_string))
+        .or(execution.error.clone())
+        .unwrap_or_else(|| format!("the run ended {status}"));
+    let ended = match status {
+        "SUCCEEDED" => Ended::Succeeded,
+        "ABORTED" => Ended::Aborted,
+        _ => Ended::Failed(&why),
+    };
+    let stopped = execution.stopped.unwrap_or(now);
+    let started = execution.started.unwrap_or(stopped);
+    for event in run_events(plan, namespace, started, stopped, ended) {
+        if let Err(e) = sink
+            .put_event(EVENT_SOURCE, LINEAGE_DETAIL_TYPE, &event)
+            .await
+        {
+            if let Err(e) = tokens.unclaim(&claim).await {
+                tracing::error!(run = %plan.run_name, error = %e, "could not give back the lineage claim");
+            }
+            return Err(TaskError::aws("PutEvents", e));
+        }
+    }
+    info!(run = %plan.run_name, status = %status, "lineage sent");
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -318,6 +318,8 @@ pub struct ExecutionView {
     pub cause: Option<String>,
     /// When it ended, if it has.
     pub stopped: Option<DateTime<Utc>>,
+    /// When it started.
+    pub started: Option<DateTime<Utc>>,
 }
 
 /// What the alert needs from Step Functions: an execution, and what its tasks returned.

@@ -84,6 +84,10 @@ pub struct RunPlan {
     /// A rerun: the run it reruns, and the steps it skips ([`crate::run::rerun`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun: Option<RerunOf>,
+    /// With the catalog's `[lineage]`: the OpenLineage namespace of the run's job; the run's end sends its RunEvents
+    /// ([`crate::run::lineage::run_events`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage_namespace: Option<String>,
 }
 
 /// What a rerun's plan records of the run it reruns (`history` shows it).
@@ -386,26 +390,30 @@ pub fn render_as(
     })?;
     let run_name = run_name_for(job_name, input)?;
     let mut values = builtin_values(job_name, args_run_name.unwrap_or(&run_name), input);
-    // OpenLineage: the job's Spark runs get the listener's settings, with this run as their parent.
+    // OpenLineage: the catalog's backend, its fields' placeholders filled; a job that asks runs Spark with the
+    // listener's settings, this run as their parent.
+    let filled = |text: &str, field: &str| {
+        placeholders::fill(text, &|hole| lookup(vars, &values, hole))
+            .map_err(|hole| unfilled(job_name, &format!("lineage.{field}"), hole, input))
+    };
+    let lineage = match &catalog.lineage {
+        Some(lineage) => Some(crate::catalog::Lineage {
+            namespace: filled(&lineage.namespace, "namespace")?,
+            url: filled(&lineage.url, "url")?,
+            endpoint: lineage
+                .endpoint
+                .as_deref()
+                .map(|e| filled(e, "endpoint"))
+                .transpose()?,
+        }),
+        None => None,
+    };
     let with_lineage;
-    let job = match (&catalog.lineage, job.lineage) {
+    let job = match (&lineage, job.lineage) {
         (Some(lineage), true) => {
-            let filled = |text: &str, field: &str| {
-                placeholders::fill(text, &|hole| lookup(vars, &values, hole))
-                    .map_err(|hole| unfilled(job_name, &format!("lineage.{field}"), hole, input))
-            };
-            let lineage = crate::catalog::Lineage {
-                namespace: filled(&lineage.namespace, "namespace")?,
-                url: filled(&lineage.url, "url")?,
-                endpoint: lineage
-                    .endpoint
-                    .as_deref()
-                    .map(|e| filled(e, "endpoint"))
-                    .transpose()?,
-            };
             let mut own = job.clone();
             own.spark_conf = crate::run::lineage::spark_conf(
-                &lineage,
+                lineage,
                 &job.spark_conf,
                 job_name,
                 &run_name,
@@ -521,6 +529,7 @@ pub fn render_as(
             .unwrap_or_else(crate::catalog::default_notify),
         max_concurrent_runs: job.max_concurrent_runs,
         rerun: None,
+        lineage_namespace: lineage.map(|l| l.namespace),
     })
 }
 
