@@ -95,6 +95,7 @@ fn main() {
                     pool: pool.map(|start| json!({"name": "bursts", "start": start})),
                     input: Value::Null,
                     summary: None,
+                    outputs: Vec::new(),
                 },
                 tail: failed.then(|| {
                     Ok((

@@ -41,6 +41,9 @@ pub struct Run {
     pub input: Value,
     #[serde(skip)]
     pub summary: Option<Value>,
+    /// The tasks' outputs, newest first, when they were read (a rerun, or a run that ended without an output).
+    #[serde(skip)]
+    pub outputs: Vec<Value>,
 }
 
 /// The runs started since `since`, newest first, of `job` when given.
@@ -77,9 +80,11 @@ pub async fn runs(
                 .input()
                 .and_then(|i| serde_json::from_str(i).ok())
                 .unwrap_or_default();
+            // The tasks' outputs, read once if at all: a rerun's plan and an ended run's summary are there.
+            let mut outputs: Vec<Value> = Vec::new();
             // A rerun's input names only the run it reruns: its plan is its Resolve task's output.
             if input.get("rerun").is_some() {
-                let outputs = task_outputs(sfn, listed.execution_arn()).await;
+                outputs = task_outputs(sfn, listed.execution_arn()).await;
                 if let Some(plan) = plan_in(&input, &outputs) {
                     input = serde_json::to_value(plan).unwrap_or(input);
                 }
@@ -97,7 +102,12 @@ pub async fn runs(
                 .and_then(|o| serde_json::from_str::<Value>(o).ok())
             {
                 Some(output) => Some(output),
-                None if status != "RUNNING" => last_summary(sfn, listed.execution_arn()).await,
+                None if status != "RUNNING" => {
+                    if outputs.is_empty() {
+                        outputs = task_outputs(sfn, listed.execution_arn()).await;
+                    }
+                    summary_in(None, &outputs)
+                }
                 None => None,
             };
             let timeline = summary.as_ref().map(|s| &s["timeline"]);
@@ -125,6 +135,7 @@ pub async fn runs(
                     .filter(|p| !p.is_null()),
                 input,
                 summary,
+                outputs,
             });
         }
     }

@@ -88,8 +88,13 @@ async fn tail(
     state_machine_arn: &str,
     run: &Run,
 ) -> Result<Tail, String> {
-    let arn = sparkplug::engine::execution::execution_arn(state_machine_arn, &run.run_name);
-    let outputs = history::task_outputs(sfn, &arn).await;
+    // history read a failed run's task outputs already (its summary is among them); read them again only if not.
+    let outputs = if run.outputs.is_empty() {
+        let arn = sparkplug::engine::execution::execution_arn(state_machine_arn, &run.run_name);
+        history::task_outputs(sfn, &arn).await
+    } else {
+        run.outputs.clone()
+    };
     let Some(plan) = plan_in(&run.input, &outputs) else {
         return Err("no run plan: it failed before one was made".into());
     };
@@ -444,6 +449,7 @@ mod tests {
                 pool: None,
                 input: Value::Null,
                 summary: None,
+                outputs: Vec::new(),
             },
             tail: None,
         }

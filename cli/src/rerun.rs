@@ -8,7 +8,8 @@ use serde_json::json;
 use sparkplug::aws::sfn::Sfn;
 use sparkplug::engine::execution::{execution_arn, plan_in};
 use sparkplug::engine::ports::{ExecutionsApi, SfnApi};
-use sparkplug::run::rerun::{next_rerun, root_of, NextRerun};
+use sparkplug::engine::ErrorKind;
+use sparkplug::run::rerun::{can_rerun, next_rerun, root_of, NextRerun};
 
 /// What the command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,31 +30,16 @@ pub async fn rerun(
     args: &BTreeMap<String, String>,
 ) -> Result<Rerun, String> {
     let executions = Sfn::from_client(sfn.clone());
-    let status = executions
-        .execution_status(state_machine_arn, run)
-        .await
-        .map_err(|e| format!("DescribeExecution {run}: {e}"))?
-        .ok_or_else(|| {
-            format!("no run `{run}`: {state_machine_arn} has no execution of that name")
-        })?;
-    match status.as_str() {
-        "RUNNING" => {
-            return Err(format!(
-                "`{run}` is still running: a rerun starts once it has ended (stop it first to rerun it now)"
-            ))
-        }
-        "SUCCEEDED" if from_failed => {
-            return Err(format!(
-                "`{run}` succeeded: no step failed to rerun from (rerun it whole, without --from-failed)"
-            ))
-        }
-        _ => {}
-    }
     let arn = execution_arn(state_machine_arn, run);
-    let execution = executions
-        .describe_execution(&arn)
-        .await
-        .map_err(|e| format!("DescribeExecution {run}: {e}"))?;
+    let execution = match executions.describe_execution(&arn).await {
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            return Err(format!(
+                "no run `{run}`: {state_machine_arn} has no execution of that name"
+            ))
+        }
+        described => described.map_err(|e| format!("DescribeExecution {run}: {e}"))?,
+    };
+    can_rerun(run, &execution.status, from_failed)?;
     let outputs = executions
         .task_outputs(&arn)
         .await

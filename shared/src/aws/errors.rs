@@ -36,9 +36,10 @@ pub fn kind_of_code(code: &str, status: Option<u16>) -> ErrorKind {
         | "InvalidExecutionInput"
         | "AccessDeniedException"
         | "ResourceNumberLimitExceededException" => ErrorKind::InvalidInput,
-        "EntityNotFoundException" | "StateMachineDoesNotExist" | "ResourceNotFoundException" => {
-            ErrorKind::NotFound
-        }
+        "EntityNotFoundException"
+        | "StateMachineDoesNotExist"
+        | "ExecutionDoesNotExist"
+        | "ResourceNotFoundException" => ErrorKind::NotFound,
         _ => match status {
             Some(429) => ErrorKind::Retryable,
             Some(s) if s >= 500 => ErrorKind::Retryable,

@@ -102,19 +102,7 @@ pub fn plan(
 ) -> Result<RunPlan, String> {
     let original = &ended.plan;
     let name = &original.run_name;
-    match ended.status.as_str() {
-        "RUNNING" => {
-            return Err(format!(
-                "`{name}` is still running: a rerun starts once it has ended (stop it first to rerun it now)"
-            ))
-        }
-        "SUCCEEDED" if request.from_failed => {
-            return Err(format!(
-                "`{name}` succeeded: no step failed to rerun from (rerun it whole, without from_failed)"
-            ))
-        }
-        _ => {}
-    }
+    can_rerun(name, &ended.status, request.from_failed)?;
     let time = match &original.trigger {
         Trigger::S3(arrival) => arrival.time.unwrap_or(now),
         Trigger::Schedule { time, .. }
@@ -149,6 +137,19 @@ pub fn plan(
         skipped_steps,
     });
     Ok(plan)
+}
+
+/// Whether a run in `status` can be rerun: once it has ended, and from its failed step only if it did not succeed.
+pub fn can_rerun(run: &str, status: &str, from_failed: bool) -> Result<(), String> {
+    match status {
+        "RUNNING" => Err(format!(
+            "`{run}` is still running: a rerun starts once it has ended (stop it first to rerun it now)"
+        )),
+        "SUCCEEDED" if from_failed => Err(format!(
+            "`{run}` succeeded: no step failed to rerun from (rerun it whole, without from_failed)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The first step of an EMR run that did not complete: the one its summary says failed (the steps after it were

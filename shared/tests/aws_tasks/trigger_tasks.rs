@@ -349,7 +349,6 @@ async fn resolve_plans_a_rerun_from_the_run_it_reruns() {
     let described = json!({"executionArn": "arn:x", "stateMachineArn": config.state_machine_arn,
         "status": "FAILED", "startDate": epoch(6, 0), "stopDate": epoch(6, 20),
         "input": serde_json::to_string(&original).unwrap()});
-    aws.ok("DescribeExecution", described.clone());
     aws.ok("DescribeExecution", described);
     aws.ok(
         "GetExecutionHistory",

@@ -368,7 +368,7 @@ pub struct ResolveInput {
 pub async fn resolve_run(
     catalog: &Catalog,
     vars: &Vars,
-    executions: &(impl ExecutionsApi + SfnApi),
+    executions: &impl ExecutionsApi,
     input: ResolveInput,
     now: DateTime<Utc>,
 ) -> Result<RunPlan, TaskError> {
@@ -387,20 +387,15 @@ pub async fn resolve_run(
         .map(|(machine, _)| machine.replacen(":execution:", ":stateMachine:", 1))
         .unwrap_or_default();
     let original = &request.rerun;
-    let Some(status) = executions
-        .execution_status(&state_machine_arn, original)
-        .await
-        .map_err(|e| TaskError::aws("DescribeExecution", e))?
-    else {
-        return Err(TaskError::invalid(format!(
-            "no run `{original}` to rerun: the state machine has no execution of that name"
-        )));
-    };
     let arn = crate::engine::execution::execution_arn(&state_machine_arn, original);
-    let execution = executions
-        .describe_execution(&arn)
-        .await
-        .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+    let execution = match executions.describe_execution(&arn).await {
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            return Err(TaskError::invalid(format!(
+                "no run `{original}` to rerun: the state machine has no execution of that name"
+            )))
+        }
+        described => described.map_err(|e| TaskError::aws("DescribeExecution", e))?,
+    };
     let outputs = executions
         .task_outputs(&arn)
         .await
@@ -412,7 +407,7 @@ pub async fn resolve_run(
     };
     let ended = EndedRun {
         plan,
-        status,
+        status: execution.status.clone(),
         summary: summary_in(execution.output.as_ref(), &outputs),
     };
     let run_name = request
