@@ -750,3 +750,31 @@ async fn a_catalog_with_lineage_sends_the_runs_openlineage_events_once_whatever_
         .count();
     assert_eq!(again, 2);
 }
+
+#[tokio::test]
+async fn a_runs_lineage_whose_end_event_was_lost_goes_out_with_the_catch_up_once() {
+    // A run of a job that wants no alert for its success, whose end event never came.
+    let (mut fake, run) = failed_emr_run(Some(0));
+    let mut plan = plan_of("sales_daily");
+    plan.run_name = run.clone();
+    plan.lineage_namespace = Some("sparkplug-dev".into());
+    plan.notify = Vec::new();
+    fake.outputs[1] = to_json(&plan);
+    fake.listed = vec![ended(&run, "FAILED", 3)];
+    catch_up(&fake, now()).await;
+    let lineage = |fake: &Fake| {
+        fake.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, detail_type, _)| detail_type == "OpenLineage RunEvent")
+            .map(|(_, _, detail)| detail["eventType"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lineage(&fake), ["START", "FAIL"]);
+    // The next look, and the event arriving after all, send nothing more.
+    catch_up(&fake, now() + chrono::Duration::minutes(5)).await;
+    send(&fake, &config(0), status_change(&run, "FAILED")).await;
+    assert_eq!(lineage(&fake), ["START", "FAIL"]);
+    assert!(fake.published.lock().unwrap().is_empty());
+}
