@@ -32,7 +32,15 @@ class ControlHandler(BaseHTTPRequestHandler):
                                          serverless_run_seconds, serverless_cancel_seconds, serverless_idle_scale
                                          (seconds per minute of an application's idleTimeoutMinutes)
     POST /faults    {"run": NAME, "fail_step": {"name", "reason", "message", "log_file", "stderr", "no_log"},
-                     "kill_cluster": {"code", "message"}, "fail_glue_run": {"message"}, "glue_run_seconds": N,
+                     "kill_cluster": {"code", "message", "times"},   (a cluster of the run dies mid-step, with this
+                                         reason; `times`: that many clusters, every one when unset)
+                     "interrupt_spot": {"times"},   (EC2 reclaims the Spot instances of a cluster of the run mid-step:
+                                         it dies INSTANCE_FAILURE if its primary or core nodes are on Spot)
+                     "no_capacity": [{"instance_type", "subnet"}],   (EC2 has no capacity for that type in that
+                                         subnet — any, without `subnet`: a cluster of the run asking for it ends
+                                         TERMINATED_WITH_ERRORS before it is ready, with EMR's ErrorDetail
+                                         INTERNAL_ERROR_EC2_INSUFFICIENT_CAPACITY_AZ)
+                     "fail_glue_run": {"message"}, "glue_run_seconds": N,
                      "step_seconds": N,   (each of this run's EMR steps takes N seconds)
                      "fail_job_run": {"message", "stderr", "no_log"},   (this EMR Serverless job run ends FAILED,
                                          stateDetails = message, the driver's stderr in its S3 log location)

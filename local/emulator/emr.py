@@ -94,6 +94,10 @@ def _advance(cluster: Any) -> None:
         if untagged:
             _die(cluster, "VALIDATION_ERROR", untagged)
             return
+        short = _no_capacity_for(cluster)
+        if short:
+            _die_without_capacity(cluster, *short)
+            return
         if elapsed < SETTINGS.cluster_start_seconds + SETTINGS.bootstrap_seconds:
             cluster.state = "BOOTSTRAPPING"
             return
@@ -105,8 +109,8 @@ def _advance(cluster: Any) -> None:
     while progressed and cluster.state not in ENDED_CLUSTER_STATES:
         progressed = False
         running = [s for s in cluster.steps if s.state == "RUNNING"]
-        kill = fault_of(cluster_run(cluster)).get("kill_cluster")
-        if running and kill:
+        kill = _take_kill(cluster) if running else None
+        if kill:
             _die(cluster, kill.get("code", "INSTANCE_FAILURE"), kill.get("message", "The cluster was lost."))
             return
         for step in cluster.steps:
@@ -192,6 +196,92 @@ def _die(cluster: Any, code: str, message: str) -> None:
     _cancel_unfinished(cluster, message)
     cluster.end_datetime = now()
     cluster.state = "TERMINATED_WITH_ERRORS"
+
+
+def _take_kill(cluster: Any) -> dict[str, Any] | None:
+    """The fault that ends this cluster mid-step, if its run has one left: `kill_cluster` (any cluster, with the
+    given reason), or `interrupt_spot` — EC2 reclaiming Spot instances (EC2 User Guide, "Spot Instance
+    interruptions"), which ends a cluster only when its primary or core nodes are on Spot (task nodes hold no HDFS
+    and no primary: EMR goes on without them). Each counts down its `times` (every cluster, when unset)."""
+    with LOCK:
+        faults = FAULTS.get(cluster_run(cluster), {})
+        for name in ("kill_cluster", "interrupt_spot"):
+            fault = faults.get(name)
+            if not fault or fault.get("times", 1) <= 0:
+                continue
+            if name == "interrupt_spot" and not _spot_primary_or_core(cluster):
+                continue
+            if "times" in fault:
+                fault["times"] -= 1
+            if name == "kill_cluster":
+                return fault
+            return {
+                "code": "INSTANCE_FAILURE",
+                "message": "The cluster lost its primary or core instances: EC2 reclaimed Spot capacity "
+                "(Server.SpotInstanceTermination).",
+            }
+    return None
+
+
+def _requested_instances(cluster: Any) -> dict[str, Any]:
+    return getattr(cluster, "_sp_instances", None) or {}
+
+
+def _spot_primary_or_core(cluster: Any) -> bool:
+    """Whether the cluster's request runs its primary or core nodes on Spot (RunJobFlow Instances: an instance
+    group's Market, an instance fleet's TargetSpotCapacity)."""
+    instances = _requested_instances(cluster)
+    roles = ("MASTER", "CORE")
+    groups = instances.get("InstanceGroups") or []
+    fleets = instances.get("InstanceFleets") or []
+    return any(g.get("InstanceRole") in roles and g.get("Market") == "SPOT" for g in groups) or any(
+        f.get("InstanceFleetType") in roles and int(f.get("TargetSpotCapacity") or 0) > 0 for f in fleets
+    )
+
+
+def _no_capacity_for(cluster: Any) -> tuple[str, str] | None:
+    """(instance type, subnet) of the first instance group the run's `no_capacity` fault says EC2 has no capacity
+    for in the request's subnet (an entry without `subnet`: in any), or None. Instance fleets pick among their types
+    and subnets: one is short only when every one of its types is short in every one of its subnets."""
+    shortages = fault_of(cluster_run(cluster)).get("no_capacity") or []
+    if not shortages:
+        return None
+    instances = _requested_instances(cluster)
+
+    def short(kind: str, subnet: str) -> bool:
+        return any(entry.get("instance_type") == kind and entry.get("subnet") in (None, subnet) for entry in shortages)
+
+    subnet = instances.get("Ec2SubnetId") or ""
+    for group in instances.get("InstanceGroups") or []:
+        if short(group.get("InstanceType"), subnet):
+            return group.get("InstanceType"), subnet
+    subnets = instances.get("Ec2SubnetIds") or [subnet]
+    for fleet in instances.get("InstanceFleets") or []:
+        kinds = [spec.get("InstanceType") for spec in fleet.get("InstanceTypeConfigs") or []]
+        if kinds and all(short(kind, net) for kind in kinds for net in subnets):
+            return kinds[0], subnets[0]
+    return None
+
+
+def _die_without_capacity(cluster: Any, kind: str, subnet: str) -> None:
+    """EC2 had no capacity for an instance type in the subnet's Availability Zone: the cluster ends
+    TERMINATED_WITH_ERRORS before it is ready, with the ErrorDetail EMR documents for it (Management Guide, "Error
+    codes with ErrorDetail information" → INTERNAL_ERROR_EC2_INSUFFICIENT_CAPACITY_AZ, whose ErrorData are
+    instance-type, availability-zone and public-doc)."""
+    zone = f"{cluster.emr_backend.region_name}a"
+    doc = "https://docs.aws.amazon.com/emr/latest/ManagementGuide/INTERNAL_ERROR_EC2_INSUFFICIENT_CAPACITY_AZ.html"
+    message = (
+        f"The requested instance type {kind} has insufficient capacity in the Availability Zone {zone} of subnet "
+        f"{subnet or '(default)'}. See {doc}"
+    )
+    _die(cluster, "INTERNAL_ERROR", message)
+    cluster._sp_error_details = [
+        {
+            "ErrorCode": "INTERNAL_ERROR_EC2_INSUFFICIENT_CAPACITY_AZ",
+            "ErrorData": [{"instance-type": kind, "availability-zone": zone, "public-doc": doc}],
+            "ErrorMessage": message,
+        }
+    ]
 
 
 def _v2_managed_without_tag(cluster: Any) -> str | None:
@@ -324,7 +414,7 @@ def _cluster_init(self: Any, *args: Any, **kwargs: Any) -> None:
 
 def _cluster_status(self: Any) -> dict[str, Any]:
     reason = dict(getattr(self, "_sp_reason", {}) or {})
-    return {
+    status: dict[str, Any] = {
         "State": self.state,
         "StateChangeReason": reason,
         "Timeline": {
@@ -333,6 +423,10 @@ def _cluster_status(self: Any) -> dict[str, Any]:
             "ReadyDateTime": self.ready_datetime,
         },
     }
+    details = getattr(self, "_sp_error_details", None)
+    if details:
+        status["ErrorDetails"] = details
+    return status
 
 
 def _step_status(self: Any) -> dict[str, Any]:
@@ -457,9 +551,12 @@ def _list_clusters(self: Any) -> Any:
 def _run_job_flow(self: Any) -> Any:
     # RunJobFlow's AutoTerminationPolicy (moto drops it): the cluster terminates once idle that long.
     result = original(responses.ElasticMapReduceResponse, "run_job_flow")(self)
+    cluster = self.backend.clusters[result.result["JobFlowId"]]
+    # The request's instances as sent (moto keeps no Market per group nor fleet capacities): what EC2 capacity and
+    # Spot interruptions are judged on.
+    cluster._sp_instances = self._get_param("Instances") or {}
     policy = self._get_param("AutoTerminationPolicy")
     if policy and policy.get("IdleTimeout") is not None:
-        cluster = self.backend.clusters[result.result["JobFlowId"]]
         cluster._sp_auto_termination = {"IdleTimeout": int(policy.get("IdleTimeout"))}
     return result
 

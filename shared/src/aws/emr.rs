@@ -107,6 +107,12 @@ impl EmrApi for Emr {
                 reason.and_then(|r| r.code()).map(|c| c.as_str()),
                 reason.and_then(|r| r.message()),
             ),
+            error_codes: status
+                .map(|s| s.error_details())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|detail| detail.error_code().map(str::to_string))
+                .collect(),
             created: timeline
                 .and_then(|t| t.creation_date_time())
                 .and_then(to_chrono),

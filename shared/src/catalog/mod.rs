@@ -4,6 +4,7 @@
 
 mod model;
 pub mod placeholders;
+pub mod recovery;
 pub mod schedule;
 pub mod shapes;
 pub mod vars;

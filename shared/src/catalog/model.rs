@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::recovery::{Alternative, Retries};
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
@@ -140,6 +142,9 @@ pub struct Defaults {
     pub glue: GlueSettings,
     #[serde(default)]
     pub emr_serverless: EmrServerlessSettings,
+    /// Every job's `retries`, unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
 }
 
 /// When a run's alert is sent (a job's `notify`).
@@ -233,6 +238,9 @@ pub struct Job {
     /// Run Spark with the OpenLineage settings of the catalog's `[lineage]`, this run as the parent run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lineage: bool,
+    /// New attempts of a run that failed for a transient cause (`run::recovery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -317,6 +325,9 @@ pub struct EmrSettings {
     pub idle_timeout_seconds: Option<u32>,
     /// Step `ActionOnFailure` when a step does not set its own; `CANCEL_AND_WAIT` when unset.
     pub action_on_failure: Option<ActionOnFailure>,
+    /// Other instance types or subnets to start the cluster on, in order, when EC2 has no capacity for these
+    /// before any step ran (`run::recovery`).
+    pub fallback: Option<Vec<Alternative>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -466,7 +477,7 @@ impl EmrSettings {
     pub fn over(&self, defaults: &EmrSettings) -> EmrSettings {
         let mut merged = merge_fields!(self, defaults; release_label, log_uri, service_role, instance_profile,
             subnet_id, ec2_key_name, security_configuration, applications, master, core, task, fleets,
-            idle_timeout_seconds, action_on_failure);
+            idle_timeout_seconds, action_on_failure, fallback);
         let own_groups = self.master.is_some() || self.core.is_some() || self.task.is_some();
         if self.fleets.is_some() && !own_groups {
             (merged.master, merged.core, merged.task) = (None, None, None);
@@ -505,6 +516,11 @@ impl Job {
 
     pub fn emr_settings(&self, defaults: &Defaults) -> EmrSettings {
         self.emr.clone().unwrap_or_default().over(&defaults.emr)
+    }
+
+    /// The job's `retries`, else the defaults'.
+    pub fn retries(&self, defaults: &Defaults) -> Option<Retries> {
+        self.retries.clone().or_else(|| defaults.retries.clone())
     }
 
     pub fn glue_settings(&self, defaults: &Defaults) -> GlueSettings {

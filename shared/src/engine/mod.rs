@@ -24,8 +24,9 @@
 //! - [`execution`]: a run's execution of the run state machine (its ARN);
 //! - [`logs`]: where each engine writes a failed run's logs, and their last lines (what an alert tails);
 //! - [`backstop`]: the periodic looks that reach what a lost event would have set off (chained runs, alerts);
-//! - [`states`] → [`report`] → [`sense`], [`summary`]: AWS states mapped to running / succeeded / failed, the
-//!   reports the sensors give, the run summary and its metric line; [`metrics`]: the other metric lines (pools).
+//! - [`states`] → [`report`] → [`sense`], [`summary`] → [`recovery`]: AWS states mapped to running / succeeded /
+//!   failed, the reports the sensors give, the run summary and its metric line, and a failed attempt's cause and
+//!   next attempt; [`metrics`]: the other metric lines (pools).
 //!
 //! **Contracts with the outside**:
 //! - [`ports`]: the traits the handlers need, in plain types — the AWS services (`ports/services.rs`) and the run
@@ -42,6 +43,7 @@ pub mod input;
 pub mod logs;
 pub mod metrics;
 pub mod ports;
+pub mod recovery;
 pub mod report;
 pub mod sense;
 pub mod states;

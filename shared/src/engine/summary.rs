@@ -10,6 +10,7 @@ use super::report::{FailureName, RunFailure, SenseReport};
 use super::states::Status;
 use crate::catalog::Engine;
 use crate::cost::{self, CostEstimate, Pricing};
+use crate::run::recovery::{Attempt, Cause};
 use crate::run::timeline::Timeline;
 use crate::run::RunPlan;
 
@@ -59,6 +60,19 @@ pub fn work_ended(report: Option<&SenseReport>) -> bool {
     report.is_some_and(|r| r.status != Status::Running)
 }
 
+/// The next attempt as the run's summary carries it: the state machine waits `wait_seconds`, then starts again
+/// from the engine's first task with `state` as the execution's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextAttemptState {
+    pub attempt: u32,
+    pub cause: Cause,
+    pub wait_seconds: u64,
+    /// The fallback alternative it runs on, when it moves to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative: Option<String>,
+    pub state: Value,
+}
+
 /// The output of a run: what the console shows and what the metrics are made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -93,6 +107,15 @@ pub struct RunSummary {
     /// A job with `max_concurrent_runs`: how long the run waited for its slot before it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_seconds: Option<i64>,
+    /// A job with `retries` or `emr.fallback`: this attempt's number (from 1)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// …the failed attempts before it…
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// …and, when this attempt failed for a cause the job's recovery covers, the next one (the run goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt: Option<NextAttemptState>,
 }
 
 /// How a pooled run got its cluster.
@@ -183,6 +206,9 @@ pub fn summarize(
         cost: None,
         pool: None,
         queued_seconds: None,
+        attempt: None,
+        attempts: Vec::new(),
+        next_attempt: None,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod events;
 pub mod execution;
 pub mod lineage;
 pub mod plan;
+pub mod recovery;
 pub mod rerun;
 pub mod resolve;
 pub mod runkey;

@@ -7,6 +7,7 @@ mod common;
 mod emr_tasks;
 mod glue_tasks;
 mod idempotence;
+mod recovery_tasks;
 mod trigger_tasks;
 
 use chrono::{DateTime, TimeZone, Utc};

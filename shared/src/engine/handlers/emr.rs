@@ -16,9 +16,10 @@ use crate::cost::Pricing;
 use crate::engine::errors::{ErrorKind, TaskError};
 use crate::engine::input::check_plan;
 use crate::engine::ports::{ClusterSummary, EmrApi, PoolStore, TokenStore, Work};
-use crate::engine::summary::{
-    finish, summarize, work_ended, FinishInput, PoolUse, RunSummary, StartKind,
-};
+use crate::engine::recovery::{caught_cause, emr_cause, recover, AttemptEnd};
+use crate::engine::report::SenseReport;
+use crate::engine::states::Status;
+use crate::engine::summary::{summarize, work_ended, FinishInput, PoolUse, RunSummary, StartKind};
 use crate::run::plan::{run_cluster_name, EmrPlan, PoolPlan, TAG_ENVIRONMENT};
 use crate::run::RunPlan;
 
@@ -295,14 +296,39 @@ pub async fn emr_terminate(
             .map_err(|e| TaskError::aws("TerminateJobFlows", e))?;
         info!(job = %plan.job, run = %plan.run_name, clusters = ?ids, "terminated");
     }
-    let summary = summarize(
-        plan,
-        known.as_deref().or(ids.first().map(String::as_str)),
-        state.sense().as_ref(),
-        state.error.as_ref(),
-    )
-    .priced(pricing, plan, now);
-    Ok(finish(summary, &state, now))
+    let sense = state.sense();
+    let cluster_id = known.as_deref().or(ids.first().map(String::as_str));
+    let summary = summarize(plan, cluster_id, sense.as_ref(), state.error.as_ref())
+        .priced(pricing, plan, now);
+    let mut end = attempt_end(&state, sense.as_ref());
+    if let (Status::Failed, Some(id), Some(_)) = (summary.status, cluster_id, &plan.recovery) {
+        // One look at how the cluster ended: EMR's reason and error codes tell a capacity failure or a Spot
+        // interruption from the job's own failure.
+        let cluster = emr
+            .describe_cluster(id)
+            .await
+            .map_err(|e| TaskError::aws("DescribeCluster", e))?;
+        end.any_step_ran |= cluster.ready.is_some();
+        end.cause = emr_cause(&cluster, &emr_plan(plan)?.cluster).or(end.cause);
+    }
+    Ok(recover(summary, &state, end, now))
+}
+
+/// What a finished EMR attempt tells of itself from its report: the steps it completed, whether any ran, and a
+/// caught error's cause (throttled).
+fn attempt_end(state: &FinishInput, sense: Option<&SenseReport>) -> AttemptEnd {
+    let steps = sense
+        .map(|s| s.timeline.steps.as_slice())
+        .unwrap_or_default();
+    AttemptEnd {
+        cause: caught_cause(state.error.as_ref()),
+        any_step_ran: steps.iter().any(|s| s.started.is_some()),
+        completed_steps: steps
+            .iter()
+            .filter(|s| s.state == "COMPLETED")
+            .map(|s| s.name.clone())
+            .collect(),
+    }
 }
 
 /// The end of a pooled run ("release" instead of "terminate"): its steps cancelled if they did not end, its lease
@@ -371,5 +397,6 @@ async fn leave_pool(
         cost.basis
             .push_str("; pooled: the cluster's rate over this run's step");
     }
-    Ok(finish(summary, state, now))
+    let end = attempt_end(state, sense.as_ref());
+    Ok(recover(summary, state, end, now))
 }

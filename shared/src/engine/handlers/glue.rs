@@ -13,9 +13,11 @@ use crate::cost::Pricing;
 use crate::engine::errors::TaskError;
 use crate::engine::input::check_plan;
 use crate::engine::ports::{GlueApi, GlueRunView, TokenStore, Work};
+use crate::engine::recovery::{caught_cause, recover, AttemptEnd};
 use crate::engine::states::{glue_run_status, Status};
-use crate::engine::summary::{finish, summarize, work_ended, FinishInput, RunSummary};
+use crate::engine::summary::{summarize, work_ended, FinishInput, RunSummary};
 use crate::run::plan::GluePlan;
+use crate::run::recovery::earlier_resources;
 use crate::run::RunPlan;
 
 /// The CreateJob fields UpdateJob cannot take in a `JobUpdate`.
@@ -135,7 +137,11 @@ pub async fn glue_start_run(
             .await
             .map_err(|e| TaskError::aws("GetJobRuns", e))?
             .into_iter()
-            .find(|run| run.run_name.as_deref() == Some(plan.run_name.as_str()))
+            // Not a run of an earlier attempt of this run (`retries`): that one ended.
+            .find(|run| {
+                run.run_name.as_deref() == Some(plan.run_name.as_str())
+                    && !earlier_resources(&plan).contains(&run.id.as_str())
+            })
             .map(|run| run.id)
     };
     let (run_id, reused) = match existing {
@@ -224,5 +230,9 @@ pub async fn glue_finish(
         state.error.as_ref(),
     )
     .priced(pricing, plan, now);
-    Ok(finish(summary, &state, now))
+    let end = AttemptEnd {
+        cause: caught_cause(state.error.as_ref()),
+        ..AttemptEnd::default()
+    };
+    Ok(recover(summary, &state, end, now))
 }

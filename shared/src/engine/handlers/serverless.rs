@@ -14,7 +14,8 @@ use crate::cost::Pricing;
 use crate::engine::errors::TaskError;
 use crate::engine::input::check_plan;
 use crate::engine::ports::{ServerlessApi, TokenStore, Work};
-use crate::engine::summary::{finish, summarize, work_ended, FinishInput, RunSummary};
+use crate::engine::recovery::{caught_cause, recover, AttemptEnd};
+use crate::engine::summary::{summarize, work_ended, FinishInput, RunSummary};
 use crate::run::plan::EmrServerlessPlan;
 use crate::run::RunPlan;
 
@@ -250,5 +251,9 @@ pub async fn serverless_finish(
         state.error.as_ref(),
     )
     .priced(pricing, plan, now);
-    Ok(finish(summary, &state, now))
+    let end = AttemptEnd {
+        cause: caught_cause(state.error.as_ref()),
+        ..AttemptEnd::default()
+    };
+    Ok(recover(summary, &state, end, now))
 }

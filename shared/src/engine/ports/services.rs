@@ -37,6 +37,9 @@ pub struct ClusterView {
     pub tags: BTreeMap<String, String>,
     pub state: String,
     pub state_change: StateChange,
+    /// `Status.ErrorDetails`' codes of a cluster that ended with an error (EMR Management Guide, "Error codes with
+    /// ErrorDetail information").
+    pub error_codes: Vec<String>,
     pub created: Option<DateTime<Utc>>,
     pub ready: Option<DateTime<Utc>>,
     pub ended: Option<DateTime<Utc>>,

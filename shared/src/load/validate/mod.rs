@@ -14,6 +14,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::catalog::placeholders::{self as template, Placeholder};
+use crate::catalog::recovery::{Cause, MAX_BACKOFF_SECONDS, MAX_RETRIES};
 use crate::catalog::schedule::check_expression;
 use crate::catalog::shapes::enums::{
     EMR_ACTIONS_ON_FAILURE, EMR_INSTANCE_ROLES, EMR_MARKETS, EMR_SERVERLESS_ARCHITECTURES,
@@ -319,6 +320,7 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     check_triggers(c, job);
     check_queue(c, job);
     check_lineage(c, job);
+    check_recovery(c, job);
     match job.engine {
         Engine::Emr => check_emr(c, job),
         Engine::Glue => check_glue(c, job),
@@ -414,6 +416,87 @@ fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
         "none".to_string()
     } else {
         list.join(", ")
+    }
+}
+
+/// `retries` and `emr.fallback`: causes the engine can have, a bounded number of attempts, and alternatives that
+/// change something of a cluster of instance groups.
+fn check_recovery(c: &mut Checker<'_>, job: &Job) {
+    if let Some(retries) = job.retries(&c.catalog.defaults) {
+        let path = if job.retries.is_some() {
+            "retries"
+        } else {
+            "defaults.retries"
+        };
+        if retries.max == 0 || retries.max > MAX_RETRIES {
+            c.error(
+                &format!("{path}.max"),
+                format!(
+                    "{} is not between 1 and {MAX_RETRIES}: each attempt may last the job's whole timeout_minutes",
+                    retries.max
+                ),
+            );
+        }
+        if retries.on.is_empty() {
+            c.error(
+                &format!("{path}.on"),
+                format!(
+                    "lists no cause: name at least one of {}",
+                    names(Cause::ALL.iter().map(|cause| cause.as_str()))
+                ),
+            );
+        }
+        for cause in &retries.on {
+            if *cause != Cause::Throttled && job.engine != Engine::Emr {
+                c.error(
+                    &format!("{path}.on"),
+                    format!(
+                        "`{cause}` is an EMR cluster's failure: a {} run can only be retried when throttled",
+                        job.engine.as_str()
+                    ),
+                );
+            }
+        }
+        if retries
+            .backoff_seconds
+            .is_some_and(|s| u64::from(s) > MAX_BACKOFF_SECONDS)
+        {
+            c.error(
+                &format!("{path}.backoff_seconds"),
+                format!(
+                    "is over {MAX_BACKOFF_SECONDS} seconds (the longest wait between attempts)"
+                ),
+            );
+        }
+    }
+    let Some(fallback) = job.emr_settings(&c.catalog.defaults).fallback else {
+        return;
+    };
+    if job.engine != Engine::Emr {
+        if job.emr.as_ref().is_some_and(|e| e.fallback.is_some()) {
+            c.error("emr.fallback", "only an EMR job's clusters fall back");
+        }
+        return;
+    }
+    if job.pool.is_some() {
+        c.error(
+            "emr.fallback",
+            "a pooled job runs on its pool's clusters: set the pool's instance types instead",
+        );
+    }
+    if job.emr_settings(&c.catalog.defaults).fleets.is_some() {
+        c.error(
+            "emr.fallback",
+            "instance fleets already choose among their instance_types (and subnets): list the alternatives there",
+        );
+    }
+    for (index, alternative) in fallback.iter().enumerate() {
+        if alternative.is_empty() {
+            c.error(
+                &format!("emr.fallback[{index}]"),
+                "changes nothing: name a master, core or task instance type, or a subnet_id",
+            );
+        }
     }
 }
 

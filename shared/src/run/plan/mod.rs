@@ -88,6 +88,9 @@ pub struct RunPlan {
     /// ([`crate::run::lineage::run_events`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage_namespace: Option<String>,
+    /// The job's `retries` and `emr.fallback`, and the attempts so far ([`crate::run::recovery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<crate::run::recovery::Recovery>,
 }
 
 /// What a rerun's plan records of the run it reruns (`history` shows it).
@@ -511,6 +514,17 @@ pub fn render_as(
         Engine::EmrServerless => emr_serverless = Some(serverless::plan(&engine_run)?),
         Engine::Glue => glue = Some(glue::plan(&engine_run)?),
     }
+    let recovery = crate::run::recovery::Recovery::first(
+        job.retries(&catalog.defaults),
+        match job.engine {
+            Engine::Emr => job
+                .emr_settings(&catalog.defaults)
+                .fallback
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        },
+        emr.as_ref().map(|e| &e.cluster),
+    );
     Ok(RunPlan {
         plan_version: PLAN_VERSION,
         job: job_name.to_string(),
@@ -530,6 +544,7 @@ pub fn render_as(
         max_concurrent_runs: job.max_concurrent_runs,
         rerun: None,
         lineage_namespace: lineage.map(|l| l.namespace),
+        recovery,
     })
 }
 
