@@ -302,6 +302,38 @@ async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_foun
 }
 
 #[tokio::test]
+async fn a_run_that_recovered_alerts_once_for_its_final_outcome_saying_how_many_attempts_it_made() {
+    let (mut fake, run) = failed_emr_run(Some(0));
+    // Terminate's summary of attempt 3: two attempts before it (a capacity failure, then a throttled one).
+    fake.outputs[0]["attempt"] = json!(3);
+    fake.outputs[0]["attempts"] = json!([
+        {"attempt": 1, "error": "ClusterTerminated", "why": "INTERNAL_ERROR: no r5.xlarge", "cause": "capacity"},
+        {"attempt": 2, "error": "Retryable", "why": "RunJobFlow: ThrottlingException", "cause": "throttled",
+         "alternative": "core r6i.xlarge"}
+    ]);
+    send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    let published = fake.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1, "one alert, for the run's end");
+    let text = &published[0].2;
+    for expected in [
+        "attempts: 3\n",
+        "  attempt 1 (capacity): ClusterTerminated — INTERNAL_ERROR: no r5.xlarge\n",
+        "  attempt 2 (throttled, core r6i.xlarge): Retryable — RunJobFlow: ThrottlingException\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    let (_, _, detail) = &fake.events.lock().unwrap()[0];
+    assert_eq!(detail["attempts"], 3);
+    assert_eq!(detail["earlier_attempts"].as_array().unwrap().len(), 2);
+    let chat = fake.chats.lock().unwrap()[0].clone();
+    let description = chat["content"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("*Attempts* 3\n• attempt 1 (capacity)"),
+        "{description}"
+    );
+}
+
+#[tokio::test]
 async fn the_chat_message_is_a_custom_notification_threaded_by_run_and_email_gets_the_text() {
     let (fake, run) = failed_emr_run(Some(0));
     send(&fake, &config(600), status_change(&run, "FAILED")).await;

@@ -13,6 +13,7 @@ mod faults;
 mod operator;
 mod pools;
 mod queues;
+mod recovery;
 mod report;
 mod reruns;
 mod runs;

@@ -100,6 +100,12 @@ pub struct Alert {
     /// Sent by the backstop's look, not on the run's end event (which was lost or failed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
+    /// A job with `retries` or `emr.fallback`: how many attempts the run made (this alert is its final outcome's)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// …and why each one before the last failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<String>,
 }
 
 impl Alert {
@@ -145,6 +151,10 @@ impl Alert {
         if let Some(cost) = self.cost_usd {
             lines.push(format!("cost (estimate): ${cost:.5}"));
         }
+        if let Some(attempts) = self.attempts {
+            lines.push(format!("attempts: {attempts}"));
+            lines.extend(self.earlier_attempts.iter().map(|a| format!("  {a}")));
+        }
         lines.push(format!("execution: {}", self.console_url));
         if self.late {
             lines.push(
@@ -165,6 +175,28 @@ impl Alert {
         }
         lines.join("\n")
     }
+}
+
+/// One earlier attempt of a run in a line: `attempt 1 (capacity, core r6i.xlarge): ClusterTerminated — why`.
+fn describe_attempt(attempt: &Value) -> String {
+    let mut about: Vec<&str> = Vec::new();
+    if let Some(cause) = attempt["cause"].as_str() {
+        about.push(cause);
+    }
+    if let Some(alternative) = attempt["alternative"].as_str() {
+        about.push(alternative);
+    }
+    let about = if about.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", about.join(", "))
+    };
+    format!(
+        "attempt {}{about}: {} — {}",
+        attempt["attempt"],
+        attempt["error"].as_str().unwrap_or_default(),
+        attempt["why"].as_str().unwrap_or_default()
+    )
 }
 
 /// How many log lines the chat message carries (the email and the event carry [`TAIL_LINES`]): a chat message is
@@ -207,6 +239,10 @@ impl Alert {
         }
         if let Some(cost) = self.cost_usd {
             description.push(format!("*Cost (estimate)* ${cost:.4}"));
+        }
+        if let Some(attempts) = self.attempts {
+            description.push(format!("*Attempts* {attempts}"));
+            description.extend(self.earlier_attempts.iter().map(|a| format!("• {a}")));
         }
         if self.late {
             description.push(
@@ -594,6 +630,14 @@ where
         log_tail_note: None,
         log_tail_from: None,
         late,
+        attempts: summary["attempt"]
+            .as_u64()
+            .filter(|n| *n > 1)
+            .and_then(|n| u32::try_from(n).ok()),
+        earlier_attempts: summary["attempts"]
+            .as_array()
+            .map(|attempts| attempts.iter().map(describe_attempt).collect())
+            .unwrap_or_default(),
     };
     if status != "SUCCEEDED" {
         let wait = LogWait {
