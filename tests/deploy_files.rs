@@ -332,11 +332,23 @@ fn every_wait_is_answered_by_notify_and_limited_by_the_runs_limit() {
     for (name, state) in machine["States"].as_object().unwrap() {
         // In the stack's partition: `arn:${Partition}:…`, substituted with AWS::Partition.
         if state["Resource"] != "arn:${Partition}:states:::lambda:invoke.waitForTaskToken" {
-            // No Lambda task polls: only waiting tasks and plain invocations.
-            assert!(
-                state["Type"] != "Wait",
-                "{name}: a Wait state (a poll loop)"
-            );
+            // No Lambda task polls: only waiting tasks and plain invocations. A Wait is only the backoff before a new
+            // attempt of a run (bounded by its job's retries), which starts the engine's first task again.
+            if state["Type"] == "Wait" {
+                assert_eq!(
+                    (state["SecondsPath"].as_str(), state["OutputPath"].as_str()),
+                    (
+                        Some("$.summary.next_attempt.wait_seconds"),
+                        Some("$.summary.next_attempt.state")
+                    ),
+                    "{name}: a Wait state that is no attempt's backoff (a poll loop?)"
+                );
+                let next = state["Next"].as_str().unwrap();
+                assert!(
+                    ["CreateCluster", "StartGlueRun", "StartServerlessRun"].contains(&next),
+                    "{name}: a new attempt starts at the engine's first task, not {next}"
+                );
+            }
             continue;
         }
         waits += 1;

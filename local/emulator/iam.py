@@ -15,6 +15,13 @@ from .state import ENV_SEPARATOR, LOCK
 POLICIES: dict[str, list[dict[str, Any]]] = {}
 # every call a function made: its function, IAM action, resources, and whether its policy allows it
 CALLS: list[dict[str, Any]] = []
+# A TransactWriteItems item's kind → the operation whose permission it needs.
+TRANSACTION_WRITES = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 IAM_PREFIX = {
     "emr": "elasticmapreduce",
     "glue": "glue",
@@ -159,6 +166,16 @@ def authorize(
     policy does not allow it (IAM: an action is denied unless a statement allows it for every resource)."""
     function = caller(handler.headers)
     if function is None or not POLICIES:
+        return None
+    if service == "dynamodb" and action == "TransactWriteItems":
+        # A transaction needs no permission of its own: each of its writes needs the permission of the operation it
+        # stands for (DynamoDB Developer Guide, "Using IAM with DynamoDB transactions").
+        for item in body.get("TransactItems") or []:
+            for kind, operation in TRANSACTION_WRITES.items():
+                if kind in item:
+                    denied = authorize(handler, service, operation, item[kind])
+                    if denied:
+                        return denied
         return None
     iam_action = f"{IAM_PREFIX[service]}:{action}"
     denied = None

@@ -15,11 +15,13 @@ use serde_json::{json, Value};
 use sparkplug::catalog::NotifyOn;
 use sparkplug::engine::handlers::alert::{alert, AlertConfig, EVENT_DETAIL_TYPE, EVENT_SOURCE};
 use sparkplug::engine::logs::gzip_tail;
+use sparkplug::engine::ports::SpendStore;
 use sparkplug::engine::ports::{
     AlertsApi, AwsError, ExecutionSummary, ExecutionView, ExecutionsApi, LogsApi, LookState,
     LookStore, SfnApi, SnsMessage, StartOutcome, TokenStore, Waiter,
 };
 use sparkplug::engine::ErrorKind;
+use sparkplug::run::budget::{Budgets, Spend};
 
 const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
 
@@ -43,6 +45,45 @@ struct Fake {
     looks_saved: Mutex<BTreeMap<String, LookState>>,
     /// Publish fails this many times first.
     publish_failures: Mutex<usize>,
+    /// The month's spend by counter key (`job#month`, `*#month`): (usd, runs); and the runs counted.
+    spend: Mutex<BTreeMap<String, (f64, u64)>>,
+    counted: Mutex<Vec<String>>,
+}
+
+impl SpendStore for Fake {
+    async fn add_spend(
+        &self,
+        run: &str,
+        job: &str,
+        month: &str,
+        usd: f64,
+        _: &Budgets,
+        _: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        let mut counted = self.counted.lock().unwrap();
+        if counted.iter().any(|r| r == run) {
+            return Ok(false);
+        }
+        counted.push(run.to_string());
+        let mut spend = self.spend.lock().unwrap();
+        for key in [format!("{job}#{month}"), format!("*#{month}")] {
+            let entry = spend.entry(key).or_default();
+            (entry.0, entry.1) = (entry.0 + usd, entry.1 + 1);
+        }
+        Ok(true)
+    }
+    async fn spend(&self, job: &str, month: &str) -> Result<Spend, AwsError> {
+        let spend = self.spend.lock().unwrap();
+        let of = |key: String| spend.get(&key).copied().unwrap_or_default();
+        let ((job_usd, job_runs), (all_jobs_usd, all_jobs_runs)) =
+            (of(format!("{job}#{month}")), of(format!("*#{month}")));
+        Ok(Spend {
+            job_usd,
+            job_runs,
+            all_jobs_usd,
+            all_jobs_runs,
+        })
+    }
 }
 
 impl SfnApi for Fake {
@@ -809,4 +850,85 @@ async fn a_runs_lineage_whose_end_event_was_lost_goes_out_with_the_catch_up_once
     send(&fake, &config(0), status_change(&run, "FAILED")).await;
     assert_eq!(lineage(&fake), ["START", "FAIL"]);
     assert!(fake.published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_runs_cost_counts_once_and_a_budget_alerts_at_80_and_100_percent_then_refuses_new_runs() {
+    use sparkplug::engine::handlers::budget::{check_budget, BUDGET_DETAIL_TYPE};
+    // sales_daily with a budget of $0.80 a month; each of its failed runs here costs $0.41.
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.outputs[1]["budgets"] = json!({"job_usd": 0.8});
+    let budget_events = |fake: &Fake| -> Vec<Value> {
+        let events = fake.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|(_, kind, _)| kind == BUDGET_DETAIL_TYPE)
+            .map(|(_, _, detail)| detail.clone())
+            .collect()
+    };
+    send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    // The same end delivered again counts nothing more: $0.41 is 51 % of the budget, no budget alert.
+    send(&fake, &config(600), status_change(&run, "FAILED")).await;
+    assert_eq!(
+        fake.spend(&"sales_daily".to_string(), "2026-11")
+            .await
+            .unwrap()
+            .job_usd,
+        0.41
+    );
+    assert!(budget_events(&fake).is_empty());
+
+    // A second run takes the month to $0.82: past 80 % and 100 % at once, one alert each.
+    let second = format!("{run}-2");
+    fake.outputs[1]["run_name"] = json!(second);
+    send(&fake, &config(600), status_change(&second, "FAILED")).await;
+    let sent = budget_events(&fake);
+    let percents: Vec<&Value> = sent.iter().map(|d| &d["percent"]).collect();
+    assert_eq!(percents, [&json!(80), &json!(100)]);
+    assert_eq!(sent[1]["scope"], "job");
+    assert_eq!(sent[1]["job"], "sales_daily");
+    assert_eq!(sent[1]["month"], "2026-11");
+    assert_eq!(sent[1]["run_name"], second.as_str());
+    let published = fake.published.lock().unwrap().clone();
+    let (_, subject, text) = published
+        .iter()
+        .find(|(_, subject, _)| subject.contains("100 %"))
+        .unwrap();
+    assert_eq!(
+        subject,
+        "sparkplug dev: job sales_daily at 100 % of its 2026-11 budget"
+    );
+    assert!(text.contains("spent $0.82 of its $0.80 budget"), "{text}");
+    assert!(text.contains("New runs fail with BudgetExceeded"), "{text}");
+
+    // The next run of the job fails before anything starts, saying why and how to run it anyway…
+    let plan: sparkplug::run::RunPlan = serde_json::from_value(fake.outputs[1].clone()).unwrap();
+    let check = |input: Value| {
+        check_budget(
+            &fake,
+            serde_json::from_value(json!({"check_budget": plan, "execution_input": input}))
+                .unwrap(),
+            now(),
+        )
+    };
+    let refused = check(json!({"job": "sales_daily"})).await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::BudgetExceeded);
+    assert!(
+        refused
+            .message
+            .contains("job sales_daily spent $0.82 of its $0.80 budget for 2026-11")
+            && refused.message.contains("{\"over_budget\": true}"),
+        "{}",
+        refused.message
+    );
+    // …unless its input says so.
+    let allowed = check(json!({"job": "sales_daily", "over_budget": true}))
+        .await
+        .unwrap();
+    assert!(allowed.over_budget);
+    // A third run's end counts, but the budget's alerts went out already.
+    let third = format!("{run}-3");
+    fake.outputs[1]["run_name"] = json!(third);
+    send(&fake, &config(600), status_change(&third, "FAILED")).await;
+    assert_eq!(budget_events(&fake).len(), 2);
 }

@@ -311,3 +311,37 @@ core = { instance_types = [{ type = "r5.xlarge" }], on_demand = 1 }
     ));
     assert!(fine.is_ok(), "{fine:?}");
 }
+
+#[test]
+fn budgets_go_in_the_plan_and_must_be_positive() {
+    let text = format!("[budget]\nusd_per_month = 2000\n{EMR_JOB}");
+    let with_job_budget = text.replace(
+        "class = \"com.acme.Nightly\"\n",
+        "class = \"com.acme.Nightly\"\nbudget = { usd_per_month = 400 }\n",
+    );
+    let catalog = catalog_of(&with_job_budget).unwrap();
+    let mut input = manual_input(None);
+    input.run_name = Some("nightly-1".into());
+    let plan = render(&catalog, "nightly", &input, &vars(&catalog)).unwrap();
+    let budgets = plan.budgets.unwrap();
+    assert_eq!(
+        (budgets.job_usd, budgets.all_jobs_usd),
+        (Some(400.0), Some(2000.0))
+    );
+
+    let zero = catalog_of(&text.replace("usd_per_month = 2000", "usd_per_month = 0")).unwrap_err();
+    assert!(
+        zero.contains("budget.usd_per_month") && zero.contains("not a positive"),
+        "{zero}"
+    );
+    let negative =
+        catalog_of(&with_job_budget.replace("usd_per_month = 400", "usd_per_month = -5"))
+            .unwrap_err();
+    assert!(
+        negative.contains("nightly.budget.usd_per_month"),
+        "{negative}"
+    );
+    let misspelt =
+        catalog_of(&with_job_budget.replace("usd_per_month = 400", "usd = 400")).unwrap_err();
+    assert!(misspelt.contains("usd"), "{misspelt}");
+}

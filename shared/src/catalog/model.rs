@@ -25,6 +25,16 @@ pub struct Catalog {
     /// OpenLineage: where the Spark runs of jobs with `lineage = true` send their lineage, under sparkplug's run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<Lineage>,
+    /// What all jobs together may cost a month (`run::budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// A month's budget: `budget = { usd_per_month = 400 }` on a job, or `[budget]` for all jobs together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub usd_per_month: f64,
 }
 
 /// `[lineage]`: the OpenLineage backend (Marquez, DataZone, any OpenLineage HTTP endpoint) and the namespace of
@@ -241,6 +251,9 @@ pub struct Job {
     /// New attempts of a run that failed for a transient cause (`run::recovery`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<Retries>,
+    /// What this job's runs may cost a month (`run::budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -16,15 +16,18 @@ pub enum ErrorKind {
     NotFound,
     /// Anything else: not retried by the state machine beyond the Lambda service errors.
     Failed,
+    /// The run's job (or all jobs) spent its month's budget: the run fails before anything starts.
+    BudgetExceeded,
 }
 
 impl ErrorKind {
     /// Every kind: the error types the state machine's `Retry`/`Catch` may name.
-    pub const ALL: [ErrorKind; 4] = [
+    pub const ALL: [ErrorKind; 5] = [
         ErrorKind::Retryable,
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::Failed,
+        ErrorKind::BudgetExceeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::NotFound => "NotFound",
             ErrorKind::Failed => "Failed",
+            ErrorKind::BudgetExceeded => "BudgetExceeded",
         }
     }
 }

@@ -14,6 +14,10 @@
 //! | `look#<name>` | a periodic look's watermark (the backstops) | trigger, alert |
 //! | `alert#<run>#<status>` | the claim that makes a run's alert go out once | alert |
 //! | `lineage#<run>` | the claim that makes a run's OpenLineage RunEvents go out once | alert |
+//! | `spent#<run>` | the marker that counts a run's cost once | alert |
+//! | `spend#<job>#<YYYY-MM>` | a job's month-to-date spend and runs (and its budget) | alert |
+//! | `spendall#<YYYY-MM>` | all jobs' month-to-date spend and runs (and the catalog's budget) | alert |
+//! | `budget#<job or *>#<YYYY-MM>#<percent>` | the claim that makes a budget alert go out once | alert |
 
 /// A run's waiter on its own cluster.
 pub fn emr_key(cluster_id: &str) -> String {
@@ -80,4 +84,24 @@ pub fn alert_claim_key(run: &str, status: &str) -> String {
 /// The claim that makes a run's OpenLineage RunEvents (its START and its end) go out once.
 pub fn lineage_claim_key(run: &str) -> String {
     format!("lineage#{run}")
+}
+
+/// The marker that counts a run's cost once.
+pub fn spent_key(run: &str) -> String {
+    format!("spent#{run}")
+}
+
+/// A job's spend of a month (`2026-12`).
+pub fn spend_key(job: &str, month: &str) -> String {
+    format!("spend#{job}#{month}")
+}
+
+/// All jobs' spend of a month.
+pub fn all_spend_key(month: &str) -> String {
+    format!("spendall#{month}")
+}
+
+/// The claim that makes the alert of a budget crossing `percent` in `month` go out once (`*`: all jobs' budget).
+pub fn budget_claim_key(job: Option<&str>, month: &str, percent: u32) -> String {
+    format!("budget#{}#{month}#{percent}", job.unwrap_or("*"))
 }

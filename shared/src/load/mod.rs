@@ -181,10 +181,12 @@ fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>, Vec<PathBuf>) {
                 }
             }
             "lineage" => catalog.lineage = section(value, "lineage", None, &mut problems),
+            "budget" => catalog.budget = section(value, "budget", None, &mut problems),
             other => problems.push(Problem::new(
                 None,
                 other,
-                "unknown section: expected `vars`, `defaults`, `pools`, `lineage` or `jobs`".into(),
+                "unknown section: expected `vars`, `defaults`, `pools`, `lineage`, `budget` or `jobs`"
+                    .into(),
             )),
         }
     }

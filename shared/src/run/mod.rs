@@ -2,6 +2,7 @@
 //! keys (deterministic execution names), run plans rendered from the catalog, resolving an event to its runs, and a
 //! run's timeline.
 
+pub mod budget;
 pub mod events;
 pub mod execution;
 pub mod lineage;

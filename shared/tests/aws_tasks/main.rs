@@ -2,6 +2,7 @@
 //! safety, state mapping and error classification. Each handler is called through its JSON contract
 //! ([`handle`]), as the Lambda runtime calls it.
 
+mod budget_tasks;
 #[path = "../common/mod.rs"]
 mod common;
 mod emr_tasks;

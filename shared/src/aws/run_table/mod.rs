@@ -7,6 +7,7 @@
 mod looks;
 mod pools;
 mod slots;
+mod spend;
 mod tokens;
 
 use std::collections::HashMap;

@@ -21,19 +21,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
 
+use super::budget::{self, EndedCost};
 use crate::catalog::{Engine, NotifyOn};
 use crate::engine::backstop::{self, ALERTS_LOOK};
 use crate::engine::errors::TaskError;
 use crate::engine::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
 use crate::engine::logs::{failure_tail, LogWait};
 use crate::engine::ports::{
-    AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, SnsMessage, TokenStore,
+    AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, SnsMessage, SpendStore, TokenStore,
 };
 use crate::engine::table_keys::{alert_claim_key, lineage_claim_key};
 use crate::run::lineage::{run_events, Ended};
 use crate::run::{RunPlan, Trigger};
 
-pub const EVENT_SOURCE: &str = "sparkplug";
+pub use super::EVENT_SOURCE;
 pub const EVENT_DETAIL_TYPE: &str = "sparkplug Run Alert";
 /// The `detail-type` of a run's OpenLineage RunEvents on the bus (`detail`: the RunEvent).
 pub const LINEAGE_DETAIL_TYPE: &str = "OpenLineage RunEvent";
@@ -336,7 +337,7 @@ pub async fn alert<S, F>(
     executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + LookStore),
+    tokens: &(impl TokenStore + LookStore + SpendStore),
     event: Value,
     now: DateTime<Utc>,
     sleep: S,
@@ -384,7 +385,7 @@ async fn catch_up<S, F>(
     executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + LookStore),
+    tokens: &(impl TokenStore + LookStore + SpendStore),
     event: &Value,
     now: DateTime<Utc>,
     sleep: &S,
@@ -440,7 +441,7 @@ async fn alert_run<S, F>(
     executions: &impl ExecutionsApi,
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &impl TokenStore,
+    tokens: &(impl TokenStore + SpendStore),
     run: EndedRun<'_>,
     now: DateTime<Utc>,
     sleep: &S,
@@ -472,9 +473,17 @@ where
         NotifyOn::Failure
     };
     let plan = plan_in(&execution.input, &outputs);
-    // Lineage goes out for every run of a catalog with [lineage], whether or not its alert does.
     if let Some(plan) = &plan {
+        // Lineage goes out for every run of a catalog with [lineage], whether or not its alert does.
         send_lineage(sink, tokens, plan, &execution, &outputs, &status, now).await?;
+        // Every run's cost counts in its month's spend, whether or not its alert goes out.
+        let summary = summary_in(execution.output.as_ref(), &outputs).unwrap_or(Value::Null);
+        let ended = EndedCost {
+            plan,
+            usd: summary["cost"]["usd"].as_f64(),
+            ended: execution.stopped.unwrap_or(now),
+        };
+        budget::account(tokens, sink, &config.topic_arn, ended, now).await?;
     }
     let skip = match plan {
         // A console input that never became a plan (a job that does not exist): the execution's own error says it.

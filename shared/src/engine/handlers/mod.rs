@@ -3,6 +3,7 @@
 //! level up, in `engine/`.
 
 pub mod alert;
+pub mod budget;
 pub mod doctor;
 pub mod emr;
 pub mod glue;
@@ -13,3 +14,6 @@ pub mod queue;
 pub mod replay;
 pub mod serverless;
 pub mod trigger;
+
+/// The `source` of every event sparkplug puts on the default bus (run and budget alerts, lineage).
+pub const EVENT_SOURCE: &str = "sparkplug";

@@ -17,12 +17,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use super::budget;
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use crate::engine::errors::{ErrorKind, TaskError};
 use crate::engine::execution::{plan_in, summary_in, ExecutionStatusChange};
 use crate::engine::ports::{
-    ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, StartOutcome,
+    ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, SpendStore, StartOutcome,
 };
 use crate::run::rerun::{self, EndedRun, RerunRequest};
 use crate::run::{resolve_event, RunPlan};
@@ -361,6 +362,26 @@ pub struct ResolveInput {
     /// The execution's ARN (`$$.Execution.Id`): a rerun reads the run it reruns from the same state machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
+}
+
+/// The resolve function's two tasks: the budget check (`{"check_budget": <plan>, …}`, see [`budget::check_budget`])
+/// and a console input's plan ([`resolve_run`]).
+pub async fn resolve_task(
+    catalog: &Catalog,
+    vars: &Vars,
+    executions: &impl ExecutionsApi,
+    spend: &impl SpendStore,
+    input: Value,
+    now: DateTime<Utc>,
+) -> Result<Value, TaskError> {
+    let output = if input.get("check_budget").is_some() {
+        let input = crate::engine::input::decode("resolve (budget check)", input)?;
+        serde_json::to_value(budget::check_budget(spend, input, now).await?)
+    } else {
+        let input = crate::engine::input::decode("resolve", input)?;
+        serde_json::to_value(resolve_run(catalog, vars, executions, input, now).await?)
+    };
+    output.map_err(|e| TaskError::invalid(format!("resolve: cannot write its output: {e}")))
 }
 
 /// The resolve function: a rerun (`{"rerun": "<run>", "from_failed": true}`) is made from the run it reruns, which

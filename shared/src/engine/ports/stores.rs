@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AwsError;
 use crate::engine::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
+use crate::run::budget::{Budgets, Spend};
 
 /// The work a task token waits on, named the way AWS's state-change events name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +172,25 @@ pub trait LookStore {
         name: &str,
         state: &LookState,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+}
+
+/// Month-to-date spend (items of the token table): each ended run's cost estimate added once to its job's month and
+/// to all jobs' month.
+pub trait SpendStore {
+    /// Adds `usd` to `job`'s and all jobs' spend of `month`, once per run: `false` when `run` was counted already
+    /// (a repeated event, a retry). The budgets are kept beside the spend, for `sparkplug history`.
+    fn add_spend(
+        &self,
+        run: &str,
+        job: &str,
+        month: &str,
+        usd: f64,
+        budgets: &Budgets,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// `job`'s and all jobs' spend of `month` so far.
+    fn spend(&self, job: &str, month: &str)
+        -> impl Future<Output = Result<Spend, AwsError>> + Send;
 }
 
 /// A cluster of a warm pool, as the pool's lease records keep it.

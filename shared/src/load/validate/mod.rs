@@ -21,7 +21,7 @@ use crate::catalog::shapes::enums::{
     EMR_SPOT_ALLOCATION_STRATEGIES, GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
-use crate::catalog::{ActionOnFailure, Catalog, Engine, Job, Vars};
+use crate::catalog::{ActionOnFailure, Budget, Catalog, Engine, Job, Vars};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
@@ -193,6 +193,7 @@ pub fn validate(catalog: &Catalog) -> Report {
             );
         }
     }
+    check_budget(&mut checker, "budget", catalog.budget.as_ref());
     for (name, job) in &catalog.jobs {
         checker.job = Some(name);
         check_job(&mut checker, name, job);
@@ -321,6 +322,7 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     check_queue(c, job);
     check_lineage(c, job);
     check_recovery(c, job);
+    check_budget(c, "budget", job.budget.as_ref());
     match job.engine {
         Engine::Emr => check_emr(c, job),
         Engine::Glue => check_glue(c, job),
@@ -495,6 +497,21 @@ fn check_recovery(c: &mut Checker<'_>, job: &Job) {
             c.error(
                 &format!("emr.fallback[{index}]"),
                 "changes nothing: name a master, core or task instance type, or a subnet_id",
+            );
+        }
+    }
+}
+
+/// A month's budget is a positive number of dollars.
+fn check_budget(c: &mut Checker<'_>, path: &str, budget: Option<&Budget>) {
+    if let Some(budget) = budget {
+        if !(budget.usd_per_month.is_finite() && budget.usd_per_month > 0.0) {
+            c.error(
+                &format!("{path}.usd_per_month"),
+                format!(
+                    "{} is not a positive number of dollars",
+                    budget.usd_per_month
+                ),
             );
         }
     }

@@ -91,6 +91,9 @@ pub struct RunPlan {
     /// The job's `retries` and `emr.fallback`, and the attempts so far ([`crate::run::recovery`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<crate::run::recovery::Recovery>,
+    /// The job's and all jobs' monthly budgets ([`crate::run::budget`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<crate::run::budget::Budgets>,
 }
 
 /// What a rerun's plan records of the run it reruns (`history` shows it).
@@ -545,6 +548,7 @@ pub fn render_as(
         rerun: None,
         lineage_namespace: lineage.map(|l| l.namespace),
         recovery,
+        budgets: crate::run::budget::Budgets::of(catalog, job),
     })
 }
 
