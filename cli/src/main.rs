@@ -85,6 +85,9 @@ enum Command {
         /// Start it and return at once.
         #[arg(long)]
         detach: bool,
+        /// Start it even when its job (or all jobs) spent its month's budget.
+        #[arg(long)]
+        over_budget: bool,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -103,6 +106,9 @@ enum Command {
         /// Start it and return at once.
         #[arg(long)]
         detach: bool,
+        /// Start it even when its job (or all jobs) spent its month's budget.
+        #[arg(long)]
+        over_budget: bool,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -255,11 +261,18 @@ fn run(cli: Cli) -> Result<(), String> {
             input,
             set,
             detach,
+            over_budget,
             target,
         } => {
             let catalog = catalog()?;
             runtime()?.block_on(cmd::run::start_run(
-                &catalog, &job, input, set, detach, &target,
+                &catalog,
+                &job,
+                input,
+                set,
+                detach,
+                over_budget,
+                &target,
             ))
         }
         Command::Rerun {
@@ -267,8 +280,16 @@ fn run(cli: Cli) -> Result<(), String> {
             from_failed,
             set,
             detach,
+            over_budget,
             target,
-        } => runtime()?.block_on(cmd::rerun::rerun(&run, from_failed, set, detach, &target)),
+        } => runtime()?.block_on(cmd::rerun::rerun(
+            &run,
+            from_failed,
+            set,
+            detach,
+            over_budget,
+            &target,
+        )),
         Command::Status {
             run_name,
             follow,

@@ -30,6 +30,8 @@ pub struct Target {
     pub logs: sparkplug::aws::alerts::Logs,
     /// The local stack, whose emulator lists the state-change events it delivered (AWS keeps no such list).
     pub local: Option<LocalStack>,
+    /// The stack's run table (`sparkplug-<env>-tokens`, beside `sparkplug-run-<env>`): the months' spend.
+    pub table: sparkplug::aws::run_table::RunTable,
 }
 
 impl Target {
@@ -50,13 +52,17 @@ impl Target {
 
     fn with_config(state_machine_arn: String, config: &aws_config::SdkConfig) -> Target {
         Target {
-            state_machine_arn,
             sfn: aws_sdk_sfn::Client::new(config),
             emr: aws_sdk_emr::Client::new(config),
             glue: aws_sdk_glue::Client::new(config),
             serverless: Serverless::new(config),
             logs: sparkplug::aws::alerts::Logs::new(config),
             local: None,
+            table: sparkplug::aws::run_table::RunTable::new(
+                config,
+                run_table_of(&state_machine_arn),
+            ),
+            state_machine_arn,
         }
     }
 
@@ -83,6 +89,14 @@ impl Target {
             )),
         }
     }
+}
+
+/// The run table of the stack whose run state machine is `state_machine_arn`: the template names them
+/// `sparkplug-run-<env>` and `sparkplug-<env>-tokens`.
+pub fn run_table_of(state_machine_arn: &str) -> String {
+    let machine = state_machine_arn.rsplit(':').next().unwrap_or_default();
+    let environment = machine.strip_prefix("sparkplug-run-").unwrap_or(machine);
+    format!("sparkplug-{environment}-tokens")
 }
 
 /// How a run ended, as `follow` saw it.

@@ -28,6 +28,7 @@ pub async fn rerun(
     run: &str,
     from_failed: bool,
     args: &BTreeMap<String, String>,
+    over_budget: bool,
 ) -> Result<Rerun, String> {
     let executions = Sfn::from_client(sfn.clone());
     let arn = execution_arn(state_machine_arn, run);
@@ -71,7 +72,12 @@ pub async fn rerun(
         }
         NextRerun::Start(name) => name,
     };
-    let request = json!({"rerun": run, "from_failed": from_failed, "args": args, "run_name": name});
+    let mut request =
+        json!({"rerun": run, "from_failed": from_failed, "args": args, "run_name": name});
+    if over_budget {
+        // Read by the state machine's budget check: the rerun starts even past its job's budget.
+        request["over_budget"] = json!(true);
+    }
     sfn.start_execution()
         .state_machine_arn(state_machine_arn)
         .name(&name)

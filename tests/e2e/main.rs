@@ -8,6 +8,7 @@ mod harness;
 
 mod alerts;
 mod arrivals;
+mod budgets;
 mod completion;
 mod faults;
 mod operator;

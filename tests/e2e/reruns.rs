@@ -38,6 +38,7 @@ async fn a_rerun_from_the_failed_step_runs_only_the_steps_left_on_one_new_cluste
         "sales_daily-no-such-run",
         true,
         &no_args,
+        false,
     )
     .await
     .unwrap_err();
@@ -49,11 +50,11 @@ async fn a_rerun_from_the_failed_step_runs_only_the_steps_left_on_one_new_cluste
     let name = rerun_name(&run, 1);
     // Slow enough that the repeated command below finds it running.
     aws.fault(&name, json!({"step_seconds": 15})).await;
-    let started = rerun(&aws.sfn, &machine, &run, true, &no_args)
+    let started = rerun(&aws.sfn, &machine, &run, true, &no_args, false)
         .await
         .unwrap();
     assert_eq!(started, Rerun::Started(name.clone()));
-    let again = rerun(&aws.sfn, &machine, &run, true, &no_args)
+    let again = rerun(&aws.sfn, &machine, &run, true, &no_args, false)
         .await
         .unwrap();
     assert_eq!(
@@ -86,7 +87,7 @@ async fn a_rerun_from_the_failed_step_runs_only_the_steps_left_on_one_new_cluste
         format!("rerun of {run} from step aggregate")
     );
     // Once a rerun succeeded, the command starts nothing more.
-    let done = rerun(&aws.sfn, &machine, &run, true, &no_args)
+    let done = rerun(&aws.sfn, &machine, &run, true, &no_args, false)
         .await
         .unwrap_err();
     assert!(done.contains("which succeeded"), "{done}");

@@ -60,5 +60,33 @@ pub(crate) async fn history(
         "{}",
         output::table(&header, &["start-up", "execution", "cost (est.)"], rows)
     );
+    // Month-to-date spend, beside its budget: the job's when one is asked for, and all jobs'.
+    let month = sparkplug::run::budget::month_of(chrono::Utc::now());
+    let scopes = match job {
+        Some(job) => vec![Some(job), None],
+        None => vec![None],
+    };
+    for scope in scopes {
+        match target.table.month_spend(scope, &month).await {
+            Ok(spend) => say!("{}", spend_line(scope, &month, spend)),
+            Err(e) => say!("(month-to-date spend unknown: {e})"),
+        }
+    }
     Ok(())
+}
+
+/// `sales_daily spent $12.40 in 2026-12 (3 runs) of its $400.00 budget (3 %)`.
+fn spend_line(
+    job: Option<&str>,
+    month: &str,
+    (usd, runs, budget): (f64, u64, Option<f64>),
+) -> String {
+    let who = job.map_or("all jobs".to_string(), |job| format!("job {job}"));
+    let of_budget = budget.map_or(" (no budget)".to_string(), |budget| {
+        format!(
+            " of its ${budget:.2} budget ({:.0} %)",
+            usd / budget * 100.0
+        )
+    });
+    format!("{who} spent ${usd:.2} in {month} ({runs} runs){of_budget}")
 }

@@ -9,6 +9,7 @@ pub(crate) async fn rerun(
     from_failed: bool,
     set: Vec<(String, String)>,
     detach: bool,
+    over_budget: bool,
     target: &TargetArgs,
 ) -> Result<(), String> {
     let target = target.target().await?;
@@ -19,6 +20,7 @@ pub(crate) async fn rerun(
         run,
         from_failed,
         &args,
+        over_budget,
     )
     .await?
     {

@@ -15,6 +15,7 @@ pub(crate) async fn start_run(
     input: Option<String>,
     set: Vec<(String, String)>,
     detach: bool,
+    over_budget: bool,
     target: &TargetArgs,
 ) -> Result<(), String> {
     let args: std::collections::BTreeMap<String, String> = set.into_iter().collect();
@@ -38,7 +39,11 @@ pub(crate) async fn start_run(
     let plan =
         render(catalog, job, &run, &vars(catalog, Vec::new())?).map_err(|e| e.to_string())?;
     let target = target.target().await?;
-    let request = remote::run_input(job, &plan.run_name, now, &args, input.as_deref());
+    let mut request = remote::run_input(job, &plan.run_name, now, &args, input.as_deref());
+    if over_budget {
+        // Read by the state machine's budget check: the run starts even past its job's budget.
+        request["over_budget"] = serde_json::json!(true);
+    }
     target.start(&plan.run_name, &request).await?;
     say!("started {} ({})", plan.run_name, plan.engine.as_str());
     if detach {

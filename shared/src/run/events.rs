@@ -312,6 +312,9 @@ struct NamedRun {
     /// Set by sparkplug's own schedules; a run without it is manual.
     #[serde(default)]
     scheduled: bool,
+    /// Start it even past its job's budget: read by the state machine's budget check, from the execution's input.
+    #[serde(default, rename = "over_budget")]
+    _over_budget: bool,
 }
 
 fn named_run(event: &Value) -> Result<EventItem, EventError> {

@@ -29,6 +29,9 @@ pub struct RerunRequest {
     /// The rerun's name; the execution's own name when absent.
     #[serde(default)]
     pub run_name: Option<String>,
+    /// Start it even past its job's budget (the state machine's budget check reads it from the execution's input).
+    #[serde(default)]
+    pub over_budget: bool,
 }
 
 impl RerunRequest {
