@@ -870,10 +870,7 @@ async fn a_runs_cost_counts_once_and_a_budget_alerts_at_80_and_100_percent_then_
     // The same end delivered again counts nothing more: $0.41 is 51 % of the budget, no budget alert.
     send(&fake, &config(600), status_change(&run, "FAILED")).await;
     assert_eq!(
-        fake.spend("sales_daily", "2026-11")
-            .await
-            .unwrap()
-            .job_usd,
+        fake.spend("sales_daily", "2026-11").await.unwrap().job_usd,
         0.41
     );
     assert!(budget_events(&fake).is_empty());

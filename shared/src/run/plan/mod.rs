@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod attempts;
 mod emr;
 pub mod glue;
 pub mod serverless;
@@ -88,9 +89,10 @@ pub struct RunPlan {
     /// ([`crate::run::lineage::run_events`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage_namespace: Option<String>,
-    /// The job's `retries` and `emr.fallback`, and the attempts so far ([`crate::run::recovery`]).
+    /// The job's `retries` and `emr.fallback`, and the attempts so far ([`attempts`]; what they do:
+    /// [`crate::run::recovery`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery: Option<crate::run::recovery::Recovery>,
+    pub recovery: Option<attempts::Recovery>,
     /// The job's and all jobs' monthly budgets ([`crate::run::budget`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<crate::run::budget::Budgets>,
@@ -517,7 +519,7 @@ pub fn render_as(
         Engine::EmrServerless => emr_serverless = Some(serverless::plan(&engine_run)?),
         Engine::Glue => glue = Some(glue::plan(&engine_run)?),
     }
-    let recovery = crate::run::recovery::Recovery::first(
+    let recovery = attempts::Recovery::first(
         job.retries(&catalog.defaults),
         match job.engine {
             Engine::Emr => job
