@@ -59,6 +59,7 @@ impl SpendStore for Fake {
         usd: f64,
         _: &Budgets,
         _: DateTime<Utc>,
+        _: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
         let mut counted = self.counted.lock().unwrap();
         if counted.iter().any(|r| r == run) {

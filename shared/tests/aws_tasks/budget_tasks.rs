@@ -22,6 +22,7 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
             0.41,
             &budgets,
             now(),
+            now() + chrono::Duration::days(400),
         )
         .await
         .unwrap();
@@ -36,6 +37,18 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
     assert_eq!(
         items[0]["Put"]["ConditionExpression"],
         "attribute_not_exists(#key)"
+    );
+    // The marker goes with its TTL; the month's spend stays.
+    assert_eq!(
+        items[0]["Put"]["Item"]["expires"],
+        json!({"N": now().timestamp().to_string()})
+    );
+    let kept = (now() + chrono::Duration::days(400))
+        .timestamp()
+        .to_string();
+    assert_eq!(
+        items[1]["Update"]["ExpressionAttributeValues"][":expires"],
+        json!({"N": kept})
     );
     assert_eq!(
         items[1]["Update"]["Key"],
@@ -77,6 +90,7 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
             0.41,
             &budgets,
             now(),
+            now() + chrono::Duration::days(400),
         )
         .await
         .unwrap();
@@ -100,6 +114,7 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
             0.41,
             &budgets,
             now(),
+            now() + chrono::Duration::days(400),
         )
         .await
         .unwrap_err();

@@ -246,3 +246,33 @@ async fn a_glue_attempt_never_adopts_an_earlier_attempts_run() {
     assert_eq!(started["run_id"], "jr_2");
     assert_eq!(started["reused"], false);
 }
+
+#[tokio::test]
+async fn a_look_at_the_ended_cluster_that_aws_refuses_leaves_no_new_attempt_and_the_run_ends() {
+    let plan = with_recovery(plan_of("sales_daily"), &[Cause::Capacity], Vec::new());
+    let state = json!({"plan": plan, "cluster": {"cluster_id": "j-1", "first_attempt": true},
+        "sense": cluster_ended(&[("ingest", "CANCELLED"), ("aggregate", "CANCELLED")])});
+    // Refused for good: the run's end is told without a cause.
+    let aws = FakeAws::new();
+    aws.ok("TerminateJobFlows", json!({}));
+    aws.error(
+        "DescribeCluster",
+        400,
+        "AccessDeniedException",
+        "not authorized",
+    );
+    let summary = terminate(&aws, state.clone(), now()).await.unwrap();
+    assert_eq!(summary["status"], "failed");
+    assert!(summary.get("next_attempt").is_none(), "{summary}");
+    // Throttled: the task fails retryable, and its retry looks again.
+    let aws = FakeAws::new();
+    aws.ok("TerminateJobFlows", json!({}));
+    aws.error(
+        "DescribeCluster",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    );
+    let error = terminate(&aws, state, now()).await.unwrap_err();
+    assert_eq!(kind(&error), ErrorKind::Retryable);
+}

@@ -100,14 +100,15 @@ impl SpendStore for RunTable {
         month: &str,
         cost: f64,
         budgets: &Budgets,
-        expires: DateTime<Utc>,
+        marked_until: DateTime<Utc>,
+        kept_until: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
-        let expires = expires.timestamp();
+        let expires = kept_until.timestamp();
         let marker = Put::builder()
             .table_name(&self.table)
             .item("key", s(&spent_key(run)))
             .item("usd", usd(cost))
-            .item("expires", n(expires))
+            .item("expires", n(marked_until.timestamp()))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", "key")
             .build()

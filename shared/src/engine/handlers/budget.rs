@@ -18,6 +18,9 @@ use crate::run::RunPlan;
 pub const BUDGET_DETAIL_TYPE: &str = "sparkplug Budget Alert";
 /// How long the spend of a month is kept: a year and a month, for `sparkplug history`.
 const SPEND_KEPT_DAYS: i64 = 400;
+/// How long a run's "counted" marker is kept: a repeated end comes within EventBridge's day of retries or the
+/// alerts' catch-up look, and the run table, which the queue and the janitor read whole, must not grow with history.
+const MARKER_KEPT_DAYS: i64 = 7;
 
 /// The budget check's input: `{"check_budget": <plan>, "execution_input": $$.Execution.Input}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +191,7 @@ pub async fn account(
             &month,
             usd,
             &budgets,
+            now + Duration::days(MARKER_KEPT_DAYS),
             now + Duration::days(SPEND_KEPT_DAYS),
         )
         .await

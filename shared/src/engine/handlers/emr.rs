@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::notify::{register, waiter_for};
 use super::pool;
@@ -303,13 +303,21 @@ pub async fn emr_terminate(
     let mut end = attempt_end(&state, sense.as_ref());
     if let (Status::Failed, Some(id), Some(_)) = (summary.status, cluster_id, &plan.recovery) {
         // One look at how the cluster ended: EMR's reason and error codes tell a capacity failure or a Spot
-        // interruption from the job's own failure.
-        let cluster = emr
-            .describe_cluster(id)
-            .await
-            .map_err(|e| TaskError::aws("DescribeCluster", e))?;
-        end.any_step_ran |= cluster.ready.is_some();
-        end.cause = emr_cause(&cluster, &emr_plan(plan)?.cluster).or(end.cause);
+        // interruption from the job's own failure. The cluster is terminated already: a look AWS refuses for good
+        // only leaves the cause unknown (no new attempt), it does not fail the run's end.
+        match emr.describe_cluster(id).await {
+            Ok(cluster) => {
+                end.any_step_ran |= cluster.ready.is_some();
+                end.cause = emr_cause(&cluster, &emr_plan(plan)?.cluster).or(end.cause);
+            }
+            Err(e) if e.kind == ErrorKind::Retryable => {
+                return Err(TaskError::aws("DescribeCluster", e))
+            }
+            Err(e) => {
+                warn!(job = %plan.job, run = %plan.run_name, cluster = %id, error = %e,
+                    "cannot tell why the cluster ended: no new attempt")
+            }
+        }
     }
     Ok(recover(summary, &state, end, now))
 }

@@ -178,7 +178,9 @@ pub trait LookStore {
 /// to all jobs' month.
 pub trait SpendStore {
     /// Adds `usd` to `job`'s and all jobs' spend of `month`, once per run: `false` when `run` was counted already
-    /// (a repeated event, a retry). The budgets are kept beside the spend, for `sparkplug history`.
+    /// (a repeated event, a retry) — its marker kept until `marked_until`, the month's spend until `kept_until`. The
+    /// budgets are kept beside the spend, for `sparkplug history`.
+    #[allow(clippy::too_many_arguments)]
     fn add_spend(
         &self,
         run: &str,
@@ -186,7 +188,8 @@ pub trait SpendStore {
         month: &str,
         usd: f64,
         budgets: &Budgets,
-        expires: DateTime<Utc>,
+        marked_until: DateTime<Utc>,
+        kept_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// `job`'s and all jobs' spend of `month` so far.
     fn spend(&self, job: &str, month: &str)
