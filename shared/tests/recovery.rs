@@ -345,3 +345,50 @@ fn budgets_go_in_the_plan_and_must_be_positive() {
         catalog_of(&with_job_budget.replace("usd_per_month = 400", "usd = 400")).unwrap_err();
     assert!(misspelt.contains("usd"), "{misspelt}");
 }
+
+#[test]
+fn instance_fleets_choose_among_several_subnets_and_groups_take_one() {
+    let fleets = |subnets: &str| {
+        catalog_of(&format!(
+            r#"
+[jobs.fleet]
+engine = "emr"
+jar = "s3://bucket/app.jar"
+class = "com.acme.Fleet"
+[jobs.fleet.emr]
+release_label = "emr-7.5.0"
+service_role = "EMR_DefaultRole"
+instance_profile = "EMR_EC2_DefaultRole"
+{subnets}
+[jobs.fleet.emr.fleets]
+master = {{ instance_types = [{{ type = "m5.xlarge" }}], on_demand = 1 }}
+core = {{ instance_types = [{{ type = "r5.xlarge" }}, {{ type = "r6i.xlarge" }}], on_demand = 1 }}
+"#
+        ))
+    };
+    let catalog = fleets("subnet_ids = [\"subnet-a\", \"subnet-b\"]").unwrap();
+    let plan = render(&catalog, "fleet", &manual_input(None), &vars(&catalog)).unwrap();
+    let instances = &plan.emr.as_ref().unwrap().cluster["Instances"];
+    assert_eq!(instances["Ec2SubnetIds"], json!(["subnet-a", "subnet-b"]));
+    assert!(instances.get("Ec2SubnetId").is_none());
+    let one = fleets("subnet_id = \"subnet-a\"").unwrap();
+    let plan = render(&one, "fleet", &manual_input(None), &vars(&one)).unwrap();
+    assert_eq!(
+        plan.emr.as_ref().unwrap().cluster["Instances"]["Ec2SubnetIds"],
+        json!(["subnet-a"])
+    );
+    let empty = fleets("subnet_ids = []").unwrap_err();
+    assert!(
+        empty.contains("emr.subnet_ids") && empty.contains("lists no subnet"),
+        "{empty}"
+    );
+    let groups = catalog_of(&EMR_JOB.replace(
+        "master = { instance_type = \"m5.xlarge\" }",
+        "master = { instance_type = \"m5.xlarge\" }\nsubnet_ids = [\"subnet-a\", \"subnet-b\"]",
+    ))
+    .unwrap_err();
+    assert!(
+        groups.contains("instance groups launch in one subnet"),
+        "{groups}"
+    );
+}

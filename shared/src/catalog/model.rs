@@ -325,6 +325,9 @@ pub struct EmrSettings {
     /// RunJobFlow `JobFlowRole`: the EC2 instance profile.
     pub instance_profile: Option<String>,
     pub subnet_id: Option<String>,
+    /// Instance fleets: the subnets EMR may choose from (it launches where the fleets' instance types have
+    /// capacity); `subnet_id` is then the first.
+    pub subnet_ids: Option<Vec<String>>,
     pub ec2_key_name: Option<String>,
     pub security_configuration: Option<String>,
     /// Applications to install; `["Spark"]` when unset.
@@ -489,7 +492,7 @@ impl EmrSettings {
     /// set here replace the defaults' instance groups, and groups set here replace the defaults' fleets.
     pub fn over(&self, defaults: &EmrSettings) -> EmrSettings {
         let mut merged = merge_fields!(self, defaults; release_label, log_uri, service_role, instance_profile,
-            subnet_id, ec2_key_name, security_configuration, applications, master, core, task, fleets,
+            subnet_id, subnet_ids, ec2_key_name, security_configuration, applications, master, core, task, fleets,
             idle_timeout_seconds, action_on_failure, fallback);
         let own_groups = self.master.is_some() || self.core.is_some() || self.task.is_some();
         if self.fleets.is_some() && !own_groups {

@@ -139,6 +139,18 @@ pub(super) fn check_emr(c: &mut Checker<'_>, job: &Job) {
     if let Some(pool) = &job.pool {
         check_pool_use(c, job, pool);
     }
+    let settings = job.emr_settings(&c.catalog.defaults);
+    match (&settings.subnet_ids, &settings.fleets) {
+        (Some(subnets), Some(_)) if subnets.is_empty() => c.error(
+            "emr.subnet_ids",
+            "lists no subnet: name one or more, or leave it out for subnet_id",
+        ),
+        (Some(_), None) => c.error(
+            "emr.subnet_ids",
+            "instance groups launch in one subnet (subnet_id): other subnets go in emr.fallback",
+        ),
+        _ => {}
+    }
     if job.glue.is_some() {
         c.error(
             "glue",

@@ -90,13 +90,19 @@ fn base_cluster(settings: &EmrSettings, run_name: &str) -> Map<String, Value> {
     if let Some(fleets) = &settings.fleets {
         instances.insert("InstanceFleets".into(), instance_fleets(fleets));
     }
-    if let Some(subnet) = &settings.subnet_id {
-        // Fleets take a list of subnets, EMR choosing the one with capacity; groups take one.
-        if settings.fleets.is_some() {
-            instances.insert("Ec2SubnetIds".into(), json!([subnet]));
-        } else {
+    // Fleets take a list of subnets, EMR choosing one where their instance types have capacity; groups take one.
+    let fleet_subnets = settings
+        .subnet_ids
+        .clone()
+        .or_else(|| settings.subnet_id.clone().map(|subnet| vec![subnet]));
+    match (&settings.fleets, fleet_subnets, &settings.subnet_id) {
+        (Some(_), Some(subnets), _) => {
+            instances.insert("Ec2SubnetIds".into(), json!(subnets));
+        }
+        (None, _, Some(subnet)) => {
             instances.insert("Ec2SubnetId".into(), json!(subnet));
         }
+        _ => {}
     }
     if let Some(key) = &settings.ec2_key_name {
         instances.insert("Ec2KeyName".into(), json!(key));
