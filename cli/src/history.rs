@@ -186,6 +186,17 @@ pub fn job_and_trigger(input: &Value) -> (String, String) {
                 text(&trigger["key"])
             ),
             "upstream" => format!("after {}", text(&trigger["run"])),
+            "input_set" => {
+                let partition: Vec<String> = trigger["partition"]
+                    .as_object()
+                    .map(|p| p.iter().map(|(k, v)| format!("{k}={}", text(v))).collect())
+                    .unwrap_or_default();
+                format!("input set {}", partition.join(","))
+            }
+            "batch" => format!(
+                "batch of {} objects",
+                trigger["objects"].as_u64().unwrap_or_default()
+            ),
             other => other.to_string(),
         };
         return (text(&input["job"]), kind);

@@ -7,6 +7,7 @@ pub mod bucket;
 pub mod history;
 pub mod local;
 pub mod operator;
+pub mod partition;
 pub mod report;
 pub mod rerun;
 pub mod samconfig;

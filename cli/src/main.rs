@@ -61,6 +61,10 @@ enum Command {
         /// For a chained job (`trigger.after`): the upstream run it follows (`{upstream_run}`).
         #[arg(long, value_name = "RUN", conflicts_with = "event")]
         after: Option<String>,
+        /// For a job with an input set (`trigger.all_of`): the run of this partition (`2026-12-03`), every input
+        /// arrived (`{input_<name>}`).
+        #[arg(long, value_name = "PARTITION", conflicts_with_all = ["event", "after"])]
+        partition: Option<String>,
         /// A catalog var (`${name}`) or one of the job's params (`{name}`).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
@@ -114,9 +118,17 @@ enum Command {
     },
     /// Show a run's status and summary; `--follow` follows it until it ends.
     Status {
+        /// The run (execution name); with `--partition`, the job.
         run_name: String,
         #[arg(long)]
         follow: bool,
+        /// Show a partition of the job's input set instead (`2026-12-03`, or `date=2026-12-03,region=eu`): which
+        /// inputs arrived and when, which are missing, its deadline, its run.
+        #[arg(long, value_name = "PARTITION")]
+        partition: Option<String>,
+        /// A catalog var (`${name}`), with --partition.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -253,8 +265,9 @@ fn run(cli: Cli) -> Result<(), String> {
             input,
             event,
             after,
+            partition,
             set,
-        } => cmd::plan::plan(&catalog()?, &job, input, event, after, set),
+        } => cmd::plan::plan(&catalog()?, &job, input, event, after, partition, set),
         Command::Match { event, set } => cmd::matches::matches(&catalog()?, &event, set),
         Command::Run {
             job,
@@ -292,8 +305,21 @@ fn run(cli: Cli) -> Result<(), String> {
         )),
         Command::Status {
             run_name,
+            partition: Some(partition),
+            set,
+            target,
+            ..
+        } => {
+            let catalog = catalog()?;
+            runtime()?.block_on(cmd::status::partition(
+                &catalog, &run_name, &partition, set, &target,
+            ))
+        }
+        Command::Status {
+            run_name,
             follow,
             target,
+            ..
         } => runtime()?.block_on(cmd::status::status(&run_name, follow, &target)),
         Command::History {
             job,

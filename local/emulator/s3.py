@@ -125,6 +125,24 @@ def _authorized_get(self: Any, query: dict[str, Any], key_name: str) -> Any:
     return original(responses.S3Response, "_key_response_get")(self, query, key_name)
 
 
+def _authorized_head(self: Any, bucket_name: str, query: dict[str, Any], key_name: str, headers: Any) -> Any:
+    # HeadObject needs s3:GetObject on the object (S3 API Reference, HeadObject: "To use HEAD, you must have the
+    # s3:GetObject permission").
+    resource = f"arn:aws:s3:::{bucket_name}/{key_name}"
+    if iam.authorize(self, "s3", "GetObject", {}, [(resource, {})]):
+        raise exceptions.AccessDeniedByLock()
+    return original(responses.S3Response, "head_object")(self, bucket_name, query, key_name, headers)
+
+
+def _authorized_put(self: Any, query: dict[str, Any], key_name: str) -> Any:
+    # PutObject needs s3:PutObject on the object (S3 API Reference, PutObject, "Permissions").
+    if not query:
+        resource = f"arn:aws:s3:::{self.bucket_name}/{key_name}"
+        if iam.authorize(self, "s3", "PutObject", {}, [(resource, {})]):
+            raise exceptions.AccessDeniedByLock()
+    return original(responses.S3Response, "_key_response_put")(self, query, key_name)
+
+
 def _owner_checked(self: Any, request: Any, full_url: str) -> Any:
     # ExpectedBucketOwner (the `x-amz-expected-bucket-owner` header, every bucket operation): "If the account ID that
     # you provide does not match the actual owner of the bucket, the request fails with the HTTP status code 403
@@ -141,4 +159,6 @@ def patch() -> None:
     replace(responses.S3Response, "get_bucket_notification", _get_bucket_notification)
     replace(notifications, "_send_event_bridge_message", _send_to_eventbridge)
     replace(responses.S3Response, "_key_response_get", _authorized_get)
+    replace(responses.S3Response, "head_object", _authorized_head)
+    replace(responses.S3Response, "_key_response_put", _authorized_put)
     replace(responses.S3Response, "_bucket_response", _owner_checked)

@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use sparkplug::catalog::NotifyOn;
 use sparkplug::engine::handlers::alert::{alert, AlertConfig, EVENT_DETAIL_TYPE, EVENT_SOURCE};
 use sparkplug::engine::logs::gzip_tail;
-use sparkplug::engine::ports::SpendStore;
 use sparkplug::engine::ports::{
     AlertsApi, AwsError, ExecutionSummary, ExecutionView, ExecutionsApi, LogsApi, LookState,
     LookStore, SfnApi, SnsMessage, StartOutcome, TokenStore, Waiter,
 };
+use sparkplug::engine::ports::{JobLedger, LedgerStore, SpendStore};
 use sparkplug::engine::ErrorKind;
 use sparkplug::run::budget::{Budgets, Spend};
 
@@ -48,6 +48,42 @@ struct Fake {
     /// The month's spend by counter key (`job#month`, `*#month`): (usd, runs); and the runs counted.
     spend: Mutex<BTreeMap<String, (f64, u64)>>,
     counted: Mutex<Vec<String>>,
+    /// Each job's ledger, as the alert notes its runs' ends.
+    ledgers: Mutex<BTreeMap<String, JobLedger>>,
+}
+
+impl LedgerStore for Fake {
+    async fn run_started(&self, _: &str, _: &str, _: DateTime<Utc>) -> Result<(), AwsError> {
+        unreachable!("the alert function notes ends only")
+    }
+    async fn run_ended(
+        &self,
+        job: &str,
+        run: &str,
+        status: &str,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let mut ledgers = self.ledgers.lock().unwrap();
+        let ledger = ledgers.entry(job.to_string()).or_default();
+        ledger.ended = Some((run.into(), status.into(), at, error.map(str::to_string)));
+        if status == "SUCCEEDED" {
+            ledger.succeeded = Some((run.into(), at));
+        }
+        Ok(())
+    }
+    async fn run_missed(&self, _: &str, _: DateTime<Utc>, _: &str) -> Result<(), AwsError> {
+        unreachable!("the trigger's")
+    }
+    async fn ledger(&self, job: &str) -> Result<JobLedger, AwsError> {
+        Ok(self
+            .ledgers
+            .lock()
+            .unwrap()
+            .get(job)
+            .cloned()
+            .unwrap_or_default())
+    }
 }
 
 impl SpendStore for Fake {
@@ -332,6 +368,18 @@ async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_foun
     assert_eq!(detail["log_tail"].as_array().unwrap().len(), 50);
     assert_eq!(detail["failed_step"], "aggregate");
     assert_eq!(detail["status"], "FAILED");
+    // Its end is in its job's ledger, which a "did not run" look reads.
+    let ledger = fake.ledger("sales_daily").await.unwrap();
+    assert_eq!(
+        ledger.ended,
+        Some((
+            run.clone(),
+            "FAILED".into(),
+            now(),
+            Some("StepFailed".into())
+        ))
+    );
+    assert_eq!(ledger.succeeded, None);
 
     // The same status change delivered again: nothing more goes out.
     let (report, _) = send(&fake, &config(600), status_change(&run, "FAILED")).await;

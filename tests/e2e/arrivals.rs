@@ -243,49 +243,7 @@ async fn a_burst_of_part_files_runs_no_more_triggers_at_once_than_reserved() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_scheduled_job_in_the_catalog_alone_runs_on_the_minute_tick() {
-    let aws = aws().await;
-    // weekly_report: cron(30 7 ? * MON *). 2026-11-30 is a Monday. The tick is what the one schedule sends.
-    let answer = aws
-        .stack
-        .invoke(
-            &aws.stack.trigger_function,
-            &json!({"tick": true, "time": "2026-11-30T07:30:00Z"}),
-        )
-        .unwrap();
-    let started: Vec<&str> = answer["started"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(started, vec!["weekly_report-20261130T073000Z"], "{answer}");
-    assert_eq!(aws.wait(started[0], RUN).await.status, "SUCCEEDED");
-    // The same tick delivered again starts nothing; a minute when nothing is due neither.
-    let again = aws
-        .stack
-        .invoke(
-            &aws.stack.trigger_function,
-            &json!({"tick": true, "time": "2026-11-30T07:30:00Z"}),
-        )
-        .unwrap();
-    assert!(
-        again["started"].as_array().is_none_or(|s| s.is_empty()),
-        "{again}"
-    );
-    let quiet = aws
-        .stack
-        .invoke(
-            &aws.stack.trigger_function,
-            &json!({"tick": true, "time": "2026-11-30T07:31:00Z"}),
-        )
-        .unwrap();
-    assert!(
-        quiet["started"].as_array().is_none_or(|s| s.is_empty()),
-        "{quiet}"
-    );
-}
+// The minute tick's schedules are tested with the tick's other looks, in time order: inputs.rs.
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_watching_another_bucket_fires_once_the_bucket_sends_its_events() {

@@ -11,6 +11,7 @@ mod arrivals;
 mod budgets;
 mod completion;
 mod faults;
+mod inputs;
 mod operator;
 mod pools;
 mod queues;

@@ -26,6 +26,7 @@ pub(crate) async fn history(
             "no run since {}",
             (chrono::Utc::now() - since).format("%Y-%m-%d %H:%M UTC")
         );
+        footer(&target, job).await;
         return Ok(());
     }
     let seconds = |s: Option<i64>| s.map_or("-".to_string(), |s| format!("{s} s"));
@@ -60,6 +61,21 @@ pub(crate) async fn history(
         "{}",
         output::table(&header, &["start-up", "execution", "cost (est.)"], rows)
     );
+    footer(&target, job).await;
+    Ok(())
+}
+
+/// What follows the runs: the job's missed expectation, and the month's spend beside its budget.
+async fn footer(target: &crate::remote::Target, job: Option<&str>) {
+    // A job's last missed expectation ("did not run"), while no success has come since.
+    if let Some(job) = job {
+        use sparkplug::engine::ports::LedgerStore;
+        if let Ok(ledger) = target.table.ledger(job).await {
+            if let Some(line) = missed_line(job, &ledger) {
+                say!("{line}");
+            }
+        }
+    }
     // Month-to-date spend, beside its budget: the job's when one is asked for, and all jobs'.
     let month = sparkplug::run::budget::month_of(chrono::Utc::now());
     let scopes = match job {
@@ -72,7 +88,6 @@ pub(crate) async fn history(
             Err(e) => say!("(month-to-date spend unknown: {e})"),
         }
     }
-    Ok(())
 }
 
 /// `sales_daily spent $12.40 in 2026-12 (3 runs) of its $400.00 budget (3 %)`.
@@ -89,4 +104,16 @@ fn spend_line(
         )
     });
     format!("{who} spent ${usd:.2} in {month} ({runs} runs){of_budget}")
+}
+
+/// `daily_margin did not run by 2026-12-01 10:00 UTC: inputs missing for …`, while no run succeeded since.
+fn missed_line(job: &str, ledger: &sparkplug::engine::ports::JobLedger) -> Option<String> {
+    let (due, why) = ledger.missed.as_ref()?;
+    if ledger.succeeded.as_ref().is_some_and(|(_, at)| at > due) {
+        return None;
+    }
+    Some(format!(
+        "{job} did not run by {}: {why}",
+        due.format("%Y-%m-%d %H:%M UTC")
+    ))
 }

@@ -15,6 +15,7 @@ pub(crate) fn plan(
     input: Option<String>,
     event: Option<PathBuf>,
     after: Option<String>,
+    partition: Option<String>,
     set: Vec<(String, String)>,
 ) -> Result<(), String> {
     // `--set` names a catalog var or, failing that, one of the job's params.
@@ -59,19 +60,37 @@ pub(crate) fn plan(
             let upstream = catalog
                 .job(job)
                 .and_then(|j| j.trigger.after.first().cloned());
-            let trigger = match (after, upstream) {
-                (Some(run), Some(upstream)) => Trigger::Upstream {
-                    job: upstream,
-                    run,
-                    time: now,
-                    input,
-                },
-                (Some(_), None) => {
+            let set = catalog
+                .job(job)
+                .map(|j| sparkplug::run::inputs::InputSet::of(j, &vars))
+                .transpose()?
+                .flatten();
+            let trigger = match (after, upstream, partition, set) {
+                (_, _, Some(partition), Some(set)) => {
+                    let partition =
+                        sparkplug::run::inputs::Partition::parse(&partition, &set.keys())
+                            .map_err(|e| format!("--partition: {e}"))?;
+                    Trigger::of_input_set(&set, &partition, |_| Some(now), now)
+                }
+                (_, _, Some(_), None) => {
                     return Err(format!(
-                        "--after: `{job}` runs after no job (it has no `trigger.after`)"
+                        "--partition: `{job}` waits for no input set (its trigger has no all_of)"
                     ))
                 }
-                (None, _) => Trigger::Manual { time: now, input },
+                (after, upstream, None, _) => match (after, upstream) {
+                    (Some(run), Some(upstream)) => Trigger::Upstream {
+                        job: upstream,
+                        run,
+                        time: now,
+                        input,
+                    },
+                    (Some(_), None) => {
+                        return Err(format!(
+                            "--after: `{job}` runs after no job (it has no `trigger.after`)"
+                        ))
+                    }
+                    (None, _) => Trigger::Manual { time: now, input },
+                },
             };
             let run = RunInput {
                 trigger,

@@ -44,3 +44,28 @@ pub(crate) async fn status(
     }
     Ok(())
 }
+
+/// `sparkplug status JOB --partition P`.
+pub(crate) async fn partition(
+    catalog: &sparkplug::catalog::Catalog,
+    job: &str,
+    partition: &str,
+    set: Vec<(String, String)>,
+    target: &TargetArgs,
+) -> Result<(), String> {
+    let vars = vars(catalog, set)?;
+    let target = target.target().await?;
+    let sfn = sparkplug::aws::sfn::Sfn::from_client(target.sfn.clone());
+    let status = sparkplug_cli::partition::partition_status(
+        catalog,
+        &vars,
+        &target.table,
+        &sfn,
+        &target.state_machine_arn,
+        job,
+        partition,
+    )
+    .await?;
+    say!("{status}");
+    Ok(())
+}

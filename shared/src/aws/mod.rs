@@ -6,6 +6,7 @@ pub mod emr;
 pub mod errors;
 pub mod glue;
 pub mod lambda;
+pub mod objects;
 #[cfg(feature = "operator")]
 pub mod operator;
 pub mod run_table;

@@ -254,6 +254,9 @@ pub struct Job {
     /// What this job's runs may cost a month (`run::budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// When a run of this job must have succeeded by (`run::expect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -301,6 +304,57 @@ pub struct Triggers {
     /// Jobs whose succeeded runs start a run of this one (`{upstream_run}`, `{upstream_job}`; `{input}` passed on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// An input set: `s3://` locations with the partition's placeholders (`{date}`…); the run starts once, when the
+    /// partition's last input has arrived (`run::inputs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub all_of: Vec<String>,
+    /// When an incomplete input set's partition is due: an EventBridge `cron(…)` (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// What happens at the deadline to an incomplete set: `alert` (the default), `run` with what arrived, or `skip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_deadline: Option<OnDeadline>,
+}
+
+/// What an input set's deadline does to a partition whose inputs have not all arrived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDeadline {
+    /// Alert, naming the inputs that are missing; no run.
+    #[default]
+    Alert,
+    /// Run with the inputs that arrived (the missing ones' placeholders are empty).
+    Run,
+    /// Nothing: the partition is left.
+    Skip,
+}
+
+impl OnDeadline {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDeadline::Alert => "alert",
+            OnDeadline::Run => "run",
+            OnDeadline::Skip => "skip",
+        }
+    }
+}
+
+/// An S3 trigger's batching: one run per batch of arrivals, with a manifest of its objects (`run::batch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// A batch runs once it holds this many objects…
+    pub max_objects: u32,
+    /// …or once this long has passed since its first object arrived.
+    pub window_seconds: u32,
+}
+
+/// A job's expectation: when a period passes with no succeeded run, an alert says the run is missing and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// An EventBridge `cron(…)` (UTC): by each of its times, a run of the job has succeeded since the time before.
+    pub succeeded_by: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -312,6 +366,9 @@ pub struct S3Trigger {
     /// Only keys ending with this start the job, e.g. `_SUCCESS` written by a finished writer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suffix: Option<String>,
+    /// One run per batch of arrivals instead of one per object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
 }
 
 /// EMR cluster settings; every field may come from `[defaults.emr]`.

@@ -29,7 +29,8 @@ impl std::fmt::Display for Placeholder<'_> {
 }
 
 /// A piece of a parsed template string.
-enum Piece<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
     Text(&'a str),
     Hole(Placeholder<'a>),
 }
@@ -41,7 +42,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// Splits `text` into literal text and placeholders.
-fn pieces(text: &str) -> Vec<Piece<'_>> {
+pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {

@@ -232,7 +232,15 @@ pub fn is_due(expression: &str, minute: DateTime<Utc>) -> Result<bool, String> {
         let minutes = minute.timestamp().div_euclid(60);
         return Ok(minutes.rem_euclid(value * unit) == 0);
     }
-    let body = inner(expression, "cron").unwrap_or_default();
+    let (body, cron) = cron_of(expression)?;
+    let minute = minute.with_second(0).unwrap_or(minute);
+    cron.is_time_matching(&minute)
+        .map_err(|e| format!("`cron({body})` at {minute}: {e}"))
+}
+
+/// A valid `cron(…)` expression, parsed for croner.
+fn cron_of(expression: &str) -> Result<(&str, croner::Cron), String> {
+    let body = inner(expression.trim(), "cron").unwrap_or_default();
     // croner evaluates the fields (`L`, `W`, `#`, `?`, names and ranges) once EventBridge's own rules above passed:
     // a seconds field of 0 first, Quartz-style weekdays (1 is Sunday, as EventBridge numbers them), the year
     // field, and EventBridge's `0/15` (a start and a step, which croner calls sloppy).
@@ -245,9 +253,38 @@ pub fn is_due(expression: &str, minute: DateTime<Utc>) -> Result<bool, String> {
     let cron = parser
         .parse(&format!("0 {body}"))
         .map_err(|e| format!("`cron({body})`: {e}"))?;
-    let minute = minute.with_second(0).unwrap_or(minute);
-    cron.is_time_matching(&minute)
-        .map_err(|e| format!("`cron({body})` at {minute}: {e}"))
+    Ok((body, cron))
+}
+
+/// The last minute before `time` a (valid) `cron(…)` expression fires at; none in its whole past (a year field that
+/// has gone by). `rate(…)` is refused: a deadline or an expectation is a time of day.
+pub fn previous(expression: &str, time: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
+    occurrence(expression, time, false)
+}
+
+/// The first minute at or after `time` a (valid) `cron(…)` expression fires at.
+pub fn next(expression: &str, time: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
+    occurrence(expression, time, true)
+}
+
+fn occurrence(
+    expression: &str,
+    time: DateTime<Utc>,
+    forward: bool,
+) -> Result<Option<DateTime<Utc>>, String> {
+    check_expression(expression)?;
+    if inner(expression.trim(), "cron").is_none() {
+        return Err(format!(
+            "`{expression}` is not a cron(…) expression: a deadline is a time of day, e.g. cron(0 9 * * ? *)"
+        ));
+    }
+    let (_, cron) = cron_of(expression)?;
+    let found = if forward {
+        cron.find_next_occurrence(&time, true)
+    } else {
+        cron.find_previous_occurrence(&time, false)
+    };
+    Ok(found.ok())
 }
 
 #[cfg(test)]

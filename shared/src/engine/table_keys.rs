@@ -18,6 +18,12 @@
 //! | `spend#<job>#<YYYY-MM>` | a job's month-to-date spend and runs (and its budget) | alert |
 //! | `spendall#<YYYY-MM>` | all jobs' month-to-date spend and runs (and the catalog's budget) | alert |
 //! | `budget#<job or *>#<YYYY-MM>#<percent>` | the claim that makes a budget alert go out once | alert |
+//! | `set#<job>#<partition>` | an input set's partition: its arrivals, its run, its deadline's action | trigger |
+//! | `batchseq#<job>#<rule>` | the next position under a batched S3 rule | trigger |
+//! | `batch#<job>#<rule>#<number>` | a batch's objects, and the run that took it | trigger |
+//! | `batched#<job>#<object>` | the claim that puts an object in one batch only | trigger |
+//! | `last#<job>` | a job's last started, ended and succeeded runs, and its last missed expectation | trigger, alert |
+//! | `missing#<job>#<due>` | the claim that makes a "did not run" alert go out once | trigger |
 
 /// A run's waiter on its own cluster.
 pub fn emr_key(cluster_id: &str) -> String {
@@ -104,4 +110,31 @@ pub fn all_spend_key(month: &str) -> String {
 /// The claim that makes the alert of a budget crossing `percent` in `month` go out once (`*`: all jobs' budget).
 pub fn budget_claim_key(job: Option<&str>, month: &str, percent: u32) -> String {
     format!("budget#{}#{month}#{percent}", job.unwrap_or("*"))
+}
+
+/// An input set's partition.
+pub fn set_key(job: &str, partition: &str) -> String {
+    format!("set#{job}#{partition}")
+}
+
+pub fn batch_position_key(job: &str, rule: usize) -> String {
+    format!("batchseq#{job}#{rule}")
+}
+
+pub fn batch_key(job: &str, rule: usize, number: u64) -> String {
+    format!("batch#{job}#{rule}#{number}")
+}
+
+/// The claim that puts an object (`s3://bucket/key`, and its version) in one batch only.
+pub fn batched_claim_key(job: &str, object: &str) -> String {
+    format!("batched#{job}#{object}")
+}
+
+pub fn ledger_key(job: &str) -> String {
+    format!("last#{job}")
+}
+
+/// The claim that makes the "did not run" alert of an expectation due at `due` go out once.
+pub fn missing_claim_key(job: &str, due: &str) -> String {
+    format!("missing#{job}#{due}")
 }

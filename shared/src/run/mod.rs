@@ -2,9 +2,12 @@
 //! keys (deterministic execution names), run plans rendered from the catalog, resolving an event to its runs, and a
 //! run's timeline.
 
+pub mod batch;
 pub mod budget;
 pub mod events;
 pub mod execution;
+pub mod expect;
+pub mod inputs;
 pub mod lineage;
 pub mod plan;
 pub mod recovery;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use super::plan::RerunOf;
-use super::plan::{pooled_step_name, render_as, RunInput, RunPlan, Trigger};
+use super::plan::{pooled_step_name, render_as, RunInput, RunPlan};
 use super::runkey::MAX_EXECUTION_NAME_LEN;
 use crate::catalog::{Catalog, Engine, Vars};
 
@@ -106,12 +106,7 @@ pub fn plan(
     let original = &ended.plan;
     let name = &original.run_name;
     can_rerun(name, &ended.status, request.from_failed)?;
-    let time = match &original.trigger {
-        Trigger::S3(arrival) => arrival.time.unwrap_or(now),
-        Trigger::Schedule { time, .. }
-        | Trigger::Manual { time, .. }
-        | Trigger::Upstream { time, .. } => *time,
-    };
+    let time = original.trigger.time().unwrap_or(now);
     let mut args = original.params.clone();
     args.extend(request.args.clone());
     let input = RunInput {

@@ -11,6 +11,7 @@ use crate::catalog::{Catalog, Job, Vars};
 use crate::run::events::{
     parse_event, EventError, EventItem, JobRef, ObjectArrival, RunRequest, UpstreamRun,
 };
+use crate::run::inputs::{InputSet, Partition};
 use crate::run::plan::{render, PlanError, RunInput, RunPlan, Trigger};
 
 /// One run an event starts.
@@ -44,10 +45,35 @@ impl fmt::Display for Failure {
     }
 }
 
+/// An object that is an input of a job's input set: the trigger records it, and starts the partition's run once
+/// all its inputs are in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetArrival {
+    pub job: String,
+    /// The input's index in the set.
+    pub index: usize,
+    pub partition: Partition,
+    pub arrival: ObjectArrival,
+}
+
+/// An object under a job's S3 rule with `batch`: the trigger adds it to the rule's open batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchArrival {
+    pub job: String,
+    /// The rule's index in the job's `trigger.s3`.
+    pub rule: usize,
+    pub arrival: ObjectArrival,
+}
+
 /// Everything an event resolves to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Resolution {
     pub matches: Vec<Match>,
+    /// Arrivals of input sets' inputs, and of batched rules' objects: the trigger's, with the run table.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_arrivals: Vec<SetArrival>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batch_arrivals: Vec<BatchArrival>,
     /// Records understood and deliberately not run (no job matches, an object removal…).
     pub ignored: Vec<String>,
     /// Records or jobs that could not be run: bad records, unknown jobs, plans that failed to render.
@@ -187,21 +213,27 @@ fn resolve_tick(
     }
 }
 
-/// Whether `job` has an S3 trigger for this object.
-pub fn job_matches_object(job: &Job, vars: &Vars, bucket: &str, key: &str) -> bool {
-    job.trigger.s3.iter().any(|trigger| {
-        let filled = |text: &str| vars.fill(text).ok();
-        let Some(trigger_bucket) = filled(&trigger.bucket) else {
-            return false;
-        };
-        let prefix = filled(&trigger.prefix).unwrap_or_default();
-        let suffix = trigger
-            .suffix
-            .as_deref()
-            .and_then(filled)
-            .unwrap_or_default();
-        trigger_bucket == bucket && key.starts_with(&prefix) && key.ends_with(&suffix)
-    })
+/// The indexes of `job`'s S3 rules this object matches.
+pub fn matching_rules(job: &Job, vars: &Vars, bucket: &str, key: &str) -> Vec<usize> {
+    job.trigger
+        .s3
+        .iter()
+        .enumerate()
+        .filter(|(_, trigger)| {
+            let filled = |text: &str| vars.fill(text).ok();
+            let Some(trigger_bucket) = filled(&trigger.bucket) else {
+                return false;
+            };
+            let prefix = filled(&trigger.prefix).unwrap_or_default();
+            let suffix = trigger
+                .suffix
+                .as_deref()
+                .and_then(filled)
+                .unwrap_or_default();
+            trigger_bucket == bucket && key.starts_with(&prefix) && key.ends_with(&suffix)
+        })
+        .map(|(index, _)| index)
+        .collect()
 }
 
 fn resolve_arrival(
@@ -212,13 +244,46 @@ fn resolve_arrival(
     record: Option<usize>,
     resolution: &mut Resolution,
 ) {
-    let jobs: Vec<&String> = catalog
-        .jobs
-        .iter()
-        .filter(|(_, job)| job_matches_object(job, vars, &arrival.bucket, &arrival.key))
-        .map(|(name, _)| name)
-        .collect();
-    if jobs.is_empty() {
+    let mut jobs: Vec<&String> = Vec::new();
+    let mut fed = 0;
+    for (name, job) in &catalog.jobs {
+        let rules = matching_rules(job, vars, &arrival.bucket, &arrival.key);
+        // A batched rule's object joins a batch; any other rule that matches runs the job for the object.
+        let (batched, each): (Vec<usize>, Vec<usize>) = rules
+            .into_iter()
+            .partition(|rule| job.trigger.s3[*rule].batch.is_some());
+        if let Some(rule) = batched.first() {
+            fed += 1;
+            resolution.batch_arrivals.push(BatchArrival {
+                job: name.clone(),
+                rule: *rule,
+                arrival: arrival.clone(),
+            });
+        }
+        if !each.is_empty() {
+            jobs.push(name);
+        }
+        match InputSet::of(job, vars) {
+            Ok(Some(set)) => {
+                if let Some((index, partition)) = set.matching(&arrival.bucket, &arrival.key) {
+                    fed += 1;
+                    resolution.set_arrivals.push(SetArrival {
+                        job: name.clone(),
+                        index,
+                        partition,
+                        arrival: arrival.clone(),
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(reason) => resolution.failures.push(Failure {
+                record,
+                job: Some(name.clone()),
+                reason,
+            }),
+        }
+    }
+    if jobs.is_empty() && fed == 0 {
         resolution.ignored.push(format!(
             "s3://{}/{} matches no job's S3 trigger",
             arrival.bucket, arrival.key

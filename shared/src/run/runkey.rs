@@ -109,6 +109,18 @@ pub fn for_manual(job: &str, time: DateTime<Utc>, identity: &[&str]) -> String {
     format!("{job}-manual-{}-{}", stamp(time), hex_digest(&parts, 8))
 }
 
+/// `<job>-set-<hash of the partition>`: one run per partition of an input set, however often and in whatever order
+/// its inputs arrive (and a re-upload after the run starts nothing).
+pub fn for_input_set(job: &str, partition: &str) -> String {
+    format!("{job}-set-{}", hex_digest(&[job, partition], 16))
+}
+
+/// `<job>-batch-<hash of the batch>`: one run per batch (an S3 rule of the job, and the batch's number).
+pub fn for_batch(job: &str, rule: usize, number: u64) -> String {
+    let (rule, number) = (rule.to_string(), number.to_string());
+    format!("{job}-batch-{}", hex_digest(&[job, &rule, &number], 16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

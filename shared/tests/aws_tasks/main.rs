@@ -81,9 +81,16 @@ async fn start(
     event: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, TaskError> {
-    let (client, looks) = (aws.sfn(), aws.tokens());
+    let (client, table) = (aws.sfn(), aws.tokens());
+    let (objects, alerts) = (aws.objects(), aws.alerts());
+    let ports = sparkplug::engine::handlers::inputs::Ports {
+        sfn: &client,
+        table: &table,
+        objects: &objects,
+        alerts: &alerts,
+    };
     handle("trigger", event, |e| {
-        trigger::trigger(config, &client, &looks, e, now)
+        trigger::trigger(config, &ports, e, now)
     })
     .await
 }
@@ -133,5 +140,6 @@ fn trigger_config() -> TriggerConfig {
         catalog,
         state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
             .into(),
+        alert_topic_arn: None,
     }
 }

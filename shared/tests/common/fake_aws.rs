@@ -183,6 +183,16 @@ impl FakeAws {
         )
     }
 
+    /// S3 as the trigger uses it (input sets' backstop, batches' manifests).
+    pub fn objects(&self) -> sparkplug::aws::objects::Objects {
+        sparkplug::aws::objects::Objects::new(&self.sdk_config())
+    }
+
+    /// SNS and EventBridge as the alerts use them.
+    pub fn alerts(&self) -> sparkplug::aws::alerts::Alerts {
+        sparkplug::aws::alerts::Alerts::new(&self.sdk_config())
+    }
+
     pub fn tokens(&self) -> sparkplug::aws::run_table::RunTable {
         sparkplug::aws::run_table::RunTable::new(&self.sdk_config(), "sparkplug-dev-tokens")
     }

@@ -6,6 +6,7 @@
 
 mod looks;
 mod pools;
+mod sets;
 mod slots;
 mod spend;
 mod tokens;

@@ -28,7 +28,8 @@ use crate::engine::errors::TaskError;
 use crate::engine::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
 use crate::engine::logs::{failure_tail, LogWait};
 use crate::engine::ports::{
-    AlertsApi, ExecutionsApi, LogsApi, LookStore, SfnApi, SnsMessage, SpendStore, TokenStore,
+    AlertsApi, ExecutionsApi, LedgerStore, LogsApi, LookStore, SfnApi, SnsMessage, SpendStore,
+    TokenStore,
 };
 use crate::engine::table_keys::{alert_claim_key, lineage_claim_key};
 use crate::run::lineage::{run_events, Ended};
@@ -326,6 +327,18 @@ fn describe_trigger(trigger: &Trigger) -> String {
         }
         (Trigger::Manual { .. }, Some(object)) => format!("manual, input {object}"),
         (Trigger::Upstream { run, .. }, _) => format!("after run {run}"),
+        (Trigger::InputSet { partition, .. }, _) => format!(
+            "input set {}",
+            crate::run::inputs::Partition(partition.clone()).id()
+        ),
+        (
+            Trigger::Batch {
+                objects, manifest, ..
+            },
+            _,
+        ) => {
+            format!("batch of {objects} objects, manifest {manifest}")
+        }
         _ => "manual".to_string(),
     }
 }
@@ -337,7 +350,7 @@ pub async fn alert<S, F>(
     executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + LookStore + SpendStore),
+    tokens: &(impl TokenStore + LookStore + SpendStore + LedgerStore),
     event: Value,
     now: DateTime<Utc>,
     sleep: S,
@@ -385,7 +398,7 @@ async fn catch_up<S, F>(
     executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + LookStore + SpendStore),
+    tokens: &(impl TokenStore + LookStore + SpendStore + LedgerStore),
     event: &Value,
     now: DateTime<Utc>,
     sleep: &S,
@@ -441,7 +454,7 @@ async fn alert_run<S, F>(
     executions: &impl ExecutionsApi,
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + SpendStore),
+    tokens: &(impl TokenStore + SpendStore + LedgerStore),
     run: EndedRun<'_>,
     now: DateTime<Utc>,
     sleep: &S,
@@ -484,6 +497,21 @@ where
             ended: execution.stopped.unwrap_or(now),
         };
         budget::account(tokens, sink, &config.topic_arn, ended, now).await?;
+        // …and in its job's ledger, which the expectations' look reads ("did not run" alerts).
+        let error = execution
+            .error
+            .clone()
+            .or(summary["error"].as_str().map(str::to_string));
+        tokens
+            .run_ended(
+                &plan.job,
+                &plan.run_name,
+                &status,
+                execution.stopped.unwrap_or(now),
+                error.as_deref(),
+            )
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
     }
     let skip = match plan {
         // A console input that never became a plan (a job that does not exist): the execution's own error says it.

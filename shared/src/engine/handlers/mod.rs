@@ -7,6 +7,7 @@ pub mod budget;
 pub mod doctor;
 pub mod emr;
 pub mod glue;
+pub mod inputs;
 pub mod janitor;
 pub mod notify;
 pub mod pool;

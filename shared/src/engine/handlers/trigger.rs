@@ -18,12 +18,14 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use super::budget;
+use super::inputs::{self, Ports, TriggerTable};
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use crate::engine::errors::{ErrorKind, TaskError};
 use crate::engine::execution::{plan_in, summary_in, ExecutionStatusChange};
 use crate::engine::ports::{
-    ExecutionSummary, ExecutionsApi, LookState, LookStore, SfnApi, SpendStore, StartOutcome,
+    AlertsApi, ExecutionSummary, ExecutionsApi, LookState, ObjectsApi, SfnApi, SpendStore,
+    StartOutcome,
 };
 use crate::run::rerun::{self, EndedRun, RerunRequest};
 use crate::run::{resolve_event, RunPlan};
@@ -37,6 +39,8 @@ pub struct TriggerConfig {
     pub catalog: Catalog,
     pub vars: Vars,
     pub state_machine_arn: String,
+    /// Where "did not run" alerts go besides the bus (the stack's alerts topic).
+    pub alert_topic_arn: Option<String>,
 }
 
 /// What one trigger invocation did.
@@ -58,15 +62,20 @@ pub const MAX_CATCH_UP_MINUTES: i64 = 60;
 
 /// The trigger function: an event, a tick (with the minutes a lost tick missed), or the chains' catch-up
 /// (`{"catch_up": true}`).
-pub async fn trigger(
+pub async fn trigger<S, T, O, A>(
     config: &TriggerConfig,
-    sfn: &(impl SfnApi + ExecutionsApi),
-    looks: &impl LookStore,
+    ports: &Ports<'_, S, T, O, A>,
     event: Value,
     now: DateTime<Utc>,
-) -> Result<TriggerReport, TaskError> {
+) -> Result<TriggerReport, TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
     if event.get("catch_up") == Some(&Value::Bool(true)) {
-        return catch_up_chains(config, sfn, looks, &event, now).await;
+        return catch_up_chains(config, ports, &event, now).await;
     }
     if event.get("tick") == Some(&Value::Bool(true)) {
         if let Some(time) = event
@@ -74,10 +83,10 @@ pub async fn trigger(
             .and_then(Value::as_str)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         {
-            return tick(config, sfn, looks, time.with_timezone(&Utc), now).await;
+            return tick(config, ports, time.with_timezone(&Utc), now).await;
         }
     }
-    start_runs(config, sfn, event, now).await
+    start_runs(config, ports, event, now).await
 }
 
 /// The minutes a tick at `minute` evaluates, given the last minute evaluated: the ones after it, up to `minute`, at
@@ -101,18 +110,24 @@ pub fn minutes_to_evaluate(
     minutes
 }
 
-async fn tick(
+async fn tick<S, T, O, A>(
     config: &TriggerConfig,
-    sfn: &(impl SfnApi + ExecutionsApi),
-    looks: &impl LookStore,
+    ports: &Ports<'_, S, T, O, A>,
     time: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<TriggerReport, TaskError> {
+) -> Result<TriggerReport, TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
     use chrono::DurationRound;
     let minute = time
         .duration_trunc(chrono::Duration::minutes(1))
         .unwrap_or(time);
-    let last = looks
+    let last = ports
+        .table
         .look_state(TICK_LOOK)
         .await
         .map_err(|e| TaskError::aws("GetItem", e))?
@@ -124,39 +139,49 @@ async fn tick(
             "minute {} was evaluated already",
             minute.format("%Y-%m-%dT%H:%MZ")
         ));
-        return Ok(report);
     }
     if minutes.len() > 1 {
         warn!(from = %minutes[0], to = %minute, "tick: evaluating the minutes since the last tick (a tick was lost or failed)");
     }
-    for at in minutes {
+    for at in &minutes {
         let event = serde_json::json!({"tick": true, "time": at.to_rfc3339()});
         // A start that failed in a way worth retrying fails the tick before its minute is recorded: the next tick
         // (or Lambda's retry of this one) evaluates it again.
-        let part = start_runs(config, sfn, event, now).await?;
+        let part = start_runs(config, ports, event, now).await?;
         report.merge(part);
     }
-    looks
-        .save_look_state(
-            TICK_LOOK,
-            &LookState {
-                watermark: Some(minute),
-                watching: Vec::new(),
-            },
-        )
-        .await
-        .map_err(|e| TaskError::aws("PutItem", e))?;
+    if !minutes.is_empty() {
+        ports
+            .table
+            .save_look_state(
+                TICK_LOOK,
+                &LookState {
+                    watermark: Some(minute),
+                    watching: Vec::new(),
+                },
+            )
+            .await
+            .map_err(|e| TaskError::aws("PutItem", e))?;
+    }
+    // Batches, input sets' backstop, deadlines and expectations: their own looks.
+    inputs::on_tick(config, ports, minute, now, &mut report).await?;
     Ok(report)
 }
 
 /// The chains' backstop: each success since the last look, handed to the same code as its event.
-async fn catch_up_chains(
+async fn catch_up_chains<S, T, O, A>(
     config: &TriggerConfig,
-    sfn: &(impl SfnApi + ExecutionsApi),
-    looks: &impl LookStore,
+    ports: &Ports<'_, S, T, O, A>,
     event: &Value,
     now: DateTime<Utc>,
-) -> Result<TriggerReport, TaskError> {
+) -> Result<TriggerReport, TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    let (sfn, looks) = (ports.sfn, ports.table);
     let mut report = TriggerReport::default();
     if !config
         .catalog
@@ -197,7 +222,7 @@ async fn catch_up_chains(
             &execution,
             Some(&described.input),
         );
-        match start_runs(config, sfn, event, now).await {
+        match start_runs(config, ports, event, now).await {
             Ok(part) => {
                 for run in &part.started {
                     warn!(run = %run, upstream = %execution.name, "catch-up: started a chained run whose upstream's success event was lost");
@@ -260,12 +285,19 @@ impl TriggerReport {
 /// Starts one execution per run the event resolves to. Duplicates (the execution exists) are counted, not errors.
 /// Returns an error only when nothing could be done about the event (so that a caller sees why), or when a start
 /// failed in a way worth retrying (so that Lambda retries the event; the runs already started are duplicates then).
-async fn start_runs(
+async fn start_runs<S, T, O, A>(
     config: &TriggerConfig,
-    sfn: &(impl SfnApi + ExecutionsApi),
+    ports: &Ports<'_, S, T, O, A>,
     event: Value,
     now: DateTime<Utc>,
-) -> Result<TriggerReport, TaskError> {
+) -> Result<TriggerReport, TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    let sfn = ports.sfn;
     let event = with_reruns_plan(sfn, event).await?;
     let resolution = resolve_event(&config.catalog, &event, &config.vars, now)
         .map_err(|e| TaskError::invalid(e.to_string()))?;
@@ -286,47 +318,14 @@ async fn start_runs(
     }
     let mut retryable = false;
     for run in &resolution.matches {
-        let input =
-            serde_json::to_string(&run.plan).map_err(|e| TaskError::invalid(e.to_string()))?;
-        if input.len() > MAX_EXECUTION_INPUT_BYTES {
-            let why = format!(
-                "{}: the plan is {} bytes, over Step Functions' 256 KiB input limit",
-                run.run_name,
-                input.len()
-            );
-            error!(job = %run.job, run = %run.run_name, reason = %why, "cannot start");
-            report.failed.push(why);
-            continue;
-        }
-        // Step Functions answers a repeated StartExecution (same name, same input) with the running execution, as
-        // if it had started it: look first, so that a redelivery is reported as the duplicate it is.
-        let started = match sfn
-            .execution_status(&config.state_machine_arn, &run.run_name)
-            .await
-        {
-            Ok(Some(_)) => Ok(StartOutcome::AlreadyExists),
-            Ok(None) => {
-                sfn.start_execution(&config.state_machine_arn, &run.run_name, &input)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match started {
-            Ok(StartOutcome::Started { execution_arn }) => {
-                info!(job = %run.job, run = %run.run_name, execution = %execution_arn, "started");
-                report.started.push(run.run_name.clone());
-            }
-            Ok(StartOutcome::AlreadyExists) => {
-                info!(job = %run.job, run = %run.run_name, "duplicate: this arrival already has its run");
-                report.duplicates.push(run.run_name.clone());
-            }
-            Err(e) => {
-                error!(job = %run.job, run = %run.run_name, error = %e, "StartExecution failed");
-                retryable |= e.kind == ErrorKind::Retryable;
-                report.failed.push(format!("{}: {e}", run.run_name));
-            }
+        retryable |= start_plan(config, sfn, &run.plan, &mut report).await;
+        if report.started.contains(&run.run_name) {
+            inputs::note_started(ports.table, &run.job, &run.run_name, now).await;
         }
     }
+    // Input sets' inputs and batched objects: recorded in the run table, their runs started when due.
+    inputs::on_set_arrivals(config, ports, &resolution.set_arrivals, now, &mut report).await?;
+    inputs::on_batch_arrivals(config, ports, &resolution.batch_arrivals, now, &mut report).await?;
     info!(
         started = report.started.len(),
         duplicates = report.duplicates.len(),
@@ -348,6 +347,63 @@ async fn start_runs(
         return Err(TaskError::invalid(report.failed.join("; ")));
     }
     Ok(report)
+}
+
+/// Starts the execution of a plan under its run name, and says so in `report`: started, a duplicate (the execution
+/// exists), or failed. `true` when it failed in a way worth retrying.
+pub(super) async fn start_plan(
+    config: &TriggerConfig,
+    sfn: &impl SfnApi,
+    plan: &RunPlan,
+    report: &mut TriggerReport,
+) -> bool {
+    let input = match serde_json::to_string(plan) {
+        Ok(input) => input,
+        Err(e) => {
+            report.failed.push(format!("{}: {e}", plan.run_name));
+            return false;
+        }
+    };
+    if input.len() > MAX_EXECUTION_INPUT_BYTES {
+        let why = format!(
+            "{}: the plan is {} bytes, over Step Functions' 256 KiB input limit",
+            plan.run_name,
+            input.len()
+        );
+        error!(job = %plan.job, run = %plan.run_name, reason = %why, "cannot start");
+        report.failed.push(why);
+        return false;
+    }
+    // Step Functions answers a repeated StartExecution (same name, same input) with the running execution, as if it
+    // had started it: look first, so that a redelivery is reported as the duplicate it is.
+    let started = match sfn
+        .execution_status(&config.state_machine_arn, &plan.run_name)
+        .await
+    {
+        Ok(Some(_)) => Ok(StartOutcome::AlreadyExists),
+        Ok(None) => {
+            sfn.start_execution(&config.state_machine_arn, &plan.run_name, &input)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(StartOutcome::Started { execution_arn }) => {
+            info!(job = %plan.job, run = %plan.run_name, execution = %execution_arn, "started");
+            report.started.push(plan.run_name.clone());
+            false
+        }
+        Ok(StartOutcome::AlreadyExists) => {
+            info!(job = %plan.job, run = %plan.run_name, "duplicate: this arrival already has its run");
+            report.duplicates.push(plan.run_name.clone());
+            false
+        }
+        Err(e) => {
+            error!(job = %plan.job, run = %plan.run_name, error = %e, "StartExecution failed");
+            report.failed.push(format!("{}: {e}", plan.run_name));
+            e.kind == ErrorKind::Retryable
+        }
+    }
 }
 
 /// resolve's input: the execution's input (when it is not a plan) and the execution's name.

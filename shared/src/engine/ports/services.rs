@@ -380,6 +380,23 @@ pub trait AlertsApi {
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
+/// The data's objects, as the trigger reads and writes them: whether an input has arrived (the input sets' backstop
+/// for a lost arrival event) and a batch's manifest.
+pub trait ObjectsApi {
+    /// When the object was last written; none when there is no such object.
+    fn last_modified(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, AwsError>> + Send;
+    fn put_json(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
 /// A message of the failed-events queue (the on-failure destination of the functions' asynchronous invocations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {

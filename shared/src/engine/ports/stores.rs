@@ -196,6 +196,183 @@ pub trait SpendStore {
         -> impl Future<Output = Result<Spend, AwsError>> + Send;
 }
 
+/// A partition of a job's input set, as the run table records it (`set#<job>#<partition>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetRecord {
+    pub job: String,
+    /// The partition's id (`date=2026-12-03`).
+    pub partition: String,
+    /// The inputs that arrived, by their index in the set: where, and when first.
+    pub arrived: BTreeMap<usize, (String, DateTime<Utc>)>,
+    pub first_at: Option<DateTime<Utc>>,
+    /// The run the partition started, once it did.
+    pub run: Option<String>,
+    /// What its deadline did (`alert`, `run`, `skip`), once it came.
+    pub deadline: Option<String>,
+    /// When the backstop last looked for its missing inputs in S3.
+    pub checked: Option<DateTime<Utc>>,
+}
+
+/// What of a partition is marked once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetMark {
+    /// The run it started.
+    Run,
+    /// What its deadline did.
+    Deadline,
+}
+
+/// The input sets' partitions (items of the run table): each arrival recorded, the run and the deadline marked once.
+pub trait SetStore {
+    /// Records that input `index` of the partition arrived (the first arrival of it is kept); the partition as it
+    /// stands then.
+    #[allow(clippy::too_many_arguments)]
+    fn record_input(
+        &self,
+        job: &str,
+        partition: &str,
+        index: usize,
+        uri: &str,
+        at: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<SetRecord, AwsError>> + Send;
+    fn set_record(
+        &self,
+        job: &str,
+        partition: &str,
+    ) -> impl Future<Output = Result<Option<SetRecord>, AwsError>> + Send;
+    /// Marks `mark` once (the partition's record made if need be): `false` when it was marked already.
+    fn mark_set(
+        &self,
+        job: &str,
+        partition: &str,
+        mark: SetMark,
+        value: &str,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn set_checked(
+        &self,
+        job: &str,
+        partition: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// A batch of arrivals under a job's S3 rule (`batch#<job>#<rule>#<number>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchRecord {
+    pub job: String,
+    pub rule: usize,
+    pub number: u64,
+    /// Its objects' `s3://` URIs.
+    pub objects: Vec<String>,
+    pub first_at: Option<DateTime<Utc>>,
+    /// The run that took it, once closed.
+    pub closed_by: Option<String>,
+}
+
+/// Batches (items of the run table): each object gets a position under its rule once, and a batch is closed once.
+pub trait BatchStore {
+    /// The next position under the job's rule (1, 2, …): the batch an object joins is its position's.
+    fn next_position(
+        &self,
+        job: &str,
+        rule: usize,
+    ) -> impl Future<Output = Result<u64, AwsError>> + Send;
+    /// An object's position under the job's rule, given once (a redelivered event gets its object's): the position,
+    /// and whether it was given now.
+    fn position_of(
+        &self,
+        job: &str,
+        rule: usize,
+        object: &str,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(u64, bool), AwsError>> + Send;
+    /// Gives an object a new position (its batch was closed before the object was added to it).
+    fn move_object(
+        &self,
+        job: &str,
+        object: &str,
+        position: u64,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Adds an object to a batch; the batch as it stands then, or none when it was closed already.
+    #[allow(clippy::too_many_arguments)]
+    fn add_to_batch(
+        &self,
+        job: &str,
+        rule: usize,
+        number: u64,
+        object: &str,
+        at: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<BatchRecord>, AwsError>> + Send;
+    /// Closes a batch for `run`: the batch, when this call closed it.
+    fn close_batch(
+        &self,
+        job: &str,
+        rule: usize,
+        number: u64,
+        run: &str,
+    ) -> impl Future<Output = Result<Option<BatchRecord>, AwsError>> + Send;
+    /// Moves the rule's next position to at least `position` (a batch closed before it was full leaves its other
+    /// positions unused).
+    fn skip_to(
+        &self,
+        job: &str,
+        rule: usize,
+        position: u64,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The last position given under the job's rule (0 before any).
+    fn position(
+        &self,
+        job: &str,
+        rule: usize,
+    ) -> impl Future<Output = Result<u64, AwsError>> + Send;
+    fn batch(
+        &self,
+        job: &str,
+        rule: usize,
+        number: u64,
+    ) -> impl Future<Output = Result<Option<BatchRecord>, AwsError>> + Send;
+}
+
+/// What the run table keeps of a job's runs (`last#<job>`): what an expectation's look reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobLedger {
+    /// The last run the trigger started, and when.
+    pub started: Option<(String, DateTime<Utc>)>,
+    /// The last run that ended: its name, status, end and error.
+    pub ended: Option<(String, String, DateTime<Utc>, Option<String>)>,
+    /// The last run that succeeded, and when it ended.
+    pub succeeded: Option<(String, DateTime<Utc>)>,
+    /// The last expectation it missed: when it was due, and why as far as sparkplug could tell.
+    pub missed: Option<(DateTime<Utc>, String)>,
+}
+
+pub trait LedgerStore {
+    fn run_started(
+        &self,
+        job: &str,
+        run: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn run_ended(
+        &self,
+        job: &str,
+        run: &str,
+        status: &str,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn run_missed(
+        &self,
+        job: &str,
+        due: DateTime<Utc>,
+        why: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn ledger(&self, job: &str) -> impl Future<Output = Result<JobLedger, AwsError>> + Send;
+}
+
 /// A cluster of a warm pool, as the pool's lease records keep it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolCluster {

@@ -22,6 +22,7 @@ use crate::catalog::shapes::enums::{
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
 use crate::catalog::{ActionOnFailure, Budget, Catalog, Engine, Job, Vars};
+use crate::run::inputs::{InputSet, TIME_KEYS};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
     self, PlanError, RunPlan, BUILTIN_PARAMS, MAX_EMR_TIMEOUT_MINUTES, MAX_GLUE_TIMEOUT_MINUTES,
@@ -286,11 +287,23 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
             );
         }
     }
+    // An input set's run also has its partition's keys and each input by name.
+    let vars = Vars::resolve(c.catalog, [], []).unwrap_or_default();
+    let set_values: Vec<String> = match InputSet::of(job, &vars) {
+        Ok(Some(set)) => set
+            .keys()
+            .into_iter()
+            .chain(set.inputs.iter().map(|i| format!("input_{}", i.name)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut known = params.clone();
+    known.extend(set_values.iter().map(String::as_str));
     check_strings_in(
         c,
         "",
         &serde_json::to_value(job).unwrap_or(Value::Null),
-        &params,
+        &known,
     );
     let timeout = job.timeout_minutes.or(c.catalog.defaults.timeout_minutes);
     let (limit, why) = match job.engine {
@@ -580,6 +593,152 @@ fn check_triggers(c: &mut Checker<'_>, job: &Job) {
             c.error(
                 &format!("{path}.prefix"),
                 "give the key prefix only; the bucket goes in `bucket`",
+            );
+        }
+        if let Some(batch) = trigger.batch {
+            if !(1..=MAX_BATCH_OBJECTS).contains(&batch.max_objects) {
+                c.error(
+                    &format!("{path}.batch.max_objects"),
+                    format!(
+                        "{} is not between 1 and {MAX_BATCH_OBJECTS}",
+                        batch.max_objects
+                    ),
+                );
+            }
+            if !(1..=MAX_BATCH_WINDOW_SECONDS).contains(&batch.window_seconds) {
+                c.error(
+                    &format!("{path}.batch.window_seconds"),
+                    format!(
+                        "{} is not between 1 and {MAX_BATCH_WINDOW_SECONDS} (a day)",
+                        batch.window_seconds
+                    ),
+                );
+            }
+        }
+    }
+    check_input_set(c, job, &vars);
+    check_expect(c, job);
+}
+
+/// The largest batch: its manifest lists every object in the run's input.
+const MAX_BATCH_OBJECTS: u32 = 10_000;
+const MAX_BATCH_WINDOW_SECONDS: u32 = 86_400;
+
+/// `trigger.all_of`, `deadline`, `on_deadline`: locations that parse, one partition's keys in every input, a deadline
+/// that can find its partition by the time it comes.
+fn check_input_set(c: &mut Checker<'_>, job: &Job, vars: &Vars) {
+    let trigger = &job.trigger;
+    if trigger.all_of.is_empty() {
+        if trigger.deadline.is_some() {
+            c.error(
+                "trigger.deadline",
+                "a deadline is an input set's: set trigger.all_of",
+            );
+        }
+        if trigger.on_deadline.is_some() {
+            c.error(
+                "trigger.on_deadline",
+                "an input set's: set trigger.all_of and its deadline",
+            );
+        }
+        return;
+    }
+    let set = match InputSet::of(job, vars) {
+        Ok(Some(set)) => set,
+        Ok(None) => return,
+        Err(why) => {
+            let (path, why) = why.split_once(": ").unwrap_or(("trigger.all_of", &why));
+            c.error(path, why.to_string());
+            return;
+        }
+    };
+    let mut first: Vec<String> = set.inputs[0].keys.clone();
+    first.sort();
+    if first.is_empty() {
+        c.error(
+            "trigger.all_of[0]",
+            "names no partition: its key needs the partition's placeholders, e.g. dt={date}",
+        );
+    }
+    for (index, input) in set.inputs.iter().enumerate().skip(1) {
+        let mut keys = input.keys.clone();
+        keys.sort();
+        if keys != first {
+            c.error(
+                &format!("trigger.all_of[{index}]"),
+                format!(
+                    "has the partition keys {{{}}}, the set's first input {{{}}}: every input must name the same                      partition",
+                    keys.join("}, {"),
+                    first.join("}, {")
+                ),
+            );
+        }
+    }
+    if trigger.on_deadline.is_some() && trigger.deadline.is_none() {
+        c.error(
+            "trigger.on_deadline",
+            "applies at a deadline: set trigger.deadline",
+        );
+    }
+    if let Some(deadline) = &trigger.deadline {
+        if let Err(why) = crate::catalog::schedule::next(deadline, chrono::Utc::now()) {
+            c.error("trigger.deadline", why);
+        }
+        let timeless: Vec<&String> = first
+            .iter()
+            .filter(|k| !TIME_KEYS.iter().any(|(time, _)| time == k))
+            .collect();
+        if !timeless.is_empty() {
+            c.error(
+                "trigger.deadline",
+                format!(
+                    "the partition's key {{{}}} tells no time: a deadline finds its partition by the time it comes                      ({{date}}, {{year}}, {{month}}, {{day}}, {{hour}})",
+                    timeless[0]
+                ),
+            );
+        }
+    }
+}
+
+/// `expect.succeeded_by`: a cron expression, which does not come before the schedule that runs the job.
+fn check_expect(c: &mut Checker<'_>, job: &Job) {
+    let Some(expect) = &job.expect else { return };
+    let reference =
+        chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_571_200, 0).unwrap_or_default(); // Mon 2026-01-05
+    let due = match crate::catalog::schedule::next(&expect.succeeded_by, reference) {
+        Ok(Some(due)) => due,
+        Ok(None) => {
+            c.error("expect.succeeded_by", "never comes (its year has passed)");
+            return;
+        }
+        Err(why) => {
+            c.error("expect.succeeded_by", why);
+            return;
+        }
+    };
+    let Some(schedule) = job
+        .trigger
+        .schedule
+        .as_deref()
+        .filter(|s| s.trim().starts_with("cron("))
+    else {
+        return;
+    };
+    let since = crate::catalog::schedule::previous(&expect.succeeded_by, due)
+        .ok()
+        .flatten()
+        .unwrap_or(due - chrono::Duration::days(1));
+    let runs = crate::catalog::schedule::next(schedule, since + chrono::Duration::minutes(1));
+    if let Ok(Some(run)) = runs {
+        if run > due {
+            c.error(
+                "expect.succeeded_by",
+                format!(
+                    "{} comes before the job's schedule {schedule} runs it (due {}, its run {}): put it after the                      schedule's time",
+                    expect.succeeded_by,
+                    due.format("%a %H:%M"),
+                    run.format("%a %H:%M")
+                ),
             );
         }
     }

@@ -166,6 +166,27 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input: Option<S3Location>,
     },
+    /// The inputs of a partition of the job's input set (`trigger.all_of`) arrived — or its deadline came with
+    /// `on_deadline = "run"` ([`crate::run::inputs`]).
+    InputSet {
+        /// The partition's placeholders' values.
+        partition: BTreeMap<String, String>,
+        /// Every input of the set, by name, where it arrives; a missing one has no `arrived`.
+        inputs: Vec<SetInput>,
+        /// The time the partition stands for (else its first arrival's).
+        time: DateTime<Utc>,
+    },
+    /// A batch of the objects that arrived under one of the job's S3 rules with `batch`, listed in its manifest
+    /// ([`crate::run::batch`]).
+    Batch {
+        /// The rule's index in the job's `trigger.s3`, and the batch's number under it.
+        rule: usize,
+        number: u64,
+        objects: u64,
+        manifest: S3Location,
+        /// Its first object's arrival.
+        time: DateTime<Utc>,
+    },
     /// A run of an upstream job (`trigger.after`) succeeded.
     Upstream {
         /// The upstream job and its run (execution) name.
@@ -179,8 +200,19 @@ pub enum Trigger {
     },
 }
 
+/// One input of an input set's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetInput {
+    /// Its name: `{input_<name>}`.
+    pub name: String,
+    pub location: S3Location,
+    /// When it arrived; none when it had not by the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<DateTime<Utc>>,
+}
+
 impl Trigger {
-    /// The S3 object this run is about, if any.
+    /// The S3 object this run is about, if any: an input set's first input that arrived, a batch's manifest.
     pub fn input(&self) -> Option<S3Location> {
         match self {
             Trigger::S3(arrival) => Some(S3Location {
@@ -188,7 +220,52 @@ impl Trigger {
                 key: arrival.key.clone(),
             }),
             Trigger::Manual { input, .. } | Trigger::Upstream { input, .. } => input.clone(),
+            Trigger::InputSet { inputs, .. } => inputs
+                .iter()
+                .find(|i| i.arrived.is_some())
+                .map(|i| i.location.clone()),
+            Trigger::Batch { manifest, .. } => Some(manifest.clone()),
             Trigger::Schedule { .. } => None,
+        }
+    }
+
+    /// An input set's run of `partition`: each input where it arrives (`arrived` tells when each did, by its index),
+    /// at the partition's own time (else `otherwise`).
+    pub fn of_input_set(
+        set: &crate::run::inputs::InputSet,
+        partition: &crate::run::inputs::Partition,
+        arrived: impl Fn(usize) -> Option<DateTime<Utc>>,
+        otherwise: DateTime<Utc>,
+    ) -> Trigger {
+        let inputs = set
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(index, input)| SetInput {
+                name: input.name.clone(),
+                location: input.location(partition).unwrap_or(S3Location {
+                    bucket: input.bucket.clone(),
+                    key: String::new(),
+                }),
+                arrived: arrived(index),
+            })
+            .collect();
+        Trigger::InputSet {
+            partition: partition.0.clone(),
+            inputs,
+            time: partition.time().unwrap_or(otherwise),
+        }
+    }
+
+    /// When the run's trigger happened: its logical time (`{date}`…) unless the run says otherwise.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Trigger::S3(arrival) => arrival.time,
+            Trigger::Schedule { time, .. }
+            | Trigger::Manual { time, .. }
+            | Trigger::Upstream { time, .. }
+            | Trigger::InputSet { time, .. }
+            | Trigger::Batch { time, .. } => Some(*time),
         }
     }
 }
@@ -248,14 +325,35 @@ pub const BUILTIN_PARAMS: &[&str] = &[
     "input_name",
     "upstream_job",
     "upstream_run",
+    "manifest",
+    "batch_size",
+    "missing_inputs",
 ];
 
 /// A run of `job` as its trigger would start it, at a fixed time, about a sample object: what validation renders to
 /// check a job's requests, and what a sweep renders to learn a job's Glue job name. Every valid job renders with it.
 pub fn sample_input(job: &Job, vars: &Vars) -> RunInput {
     let time = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap_or_default(); // 2026-01-01T00:00:00Z
-    let trigger = match job.trigger.s3.first() {
-        Some(s3) => Trigger::S3(ObjectArrival {
+    let input_set = crate::run::inputs::InputSet::of(job, vars).ok().flatten();
+    let trigger = match (job.trigger.s3.first(), input_set) {
+        (Some(s3), _) if s3.batch.is_some() => Trigger::Batch {
+            rule: 0,
+            number: 1,
+            objects: 2,
+            manifest: S3Location {
+                bucket: vars.fill(&s3.bucket).unwrap_or_default(),
+                key: "_sparkplug/manifests/sample.json".into(),
+            },
+            time,
+        },
+        (None, Some(set)) => {
+            let mut partition = set.partition_at(time).unwrap_or_default();
+            for key in set.keys() {
+                partition.0.entry(key).or_insert_with(|| "sample".into());
+            }
+            Trigger::of_input_set(&set, &partition, |_| Some(time), time)
+        }
+        (Some(s3), _) => Trigger::S3(ObjectArrival {
             bucket: vars.fill(&s3.bucket).unwrap_or_default(),
             key: format!("{}sample{}", s3.prefix, s3.suffix.as_deref().unwrap_or("")),
             version_id: None,
@@ -264,8 +362,8 @@ pub fn sample_input(job: &Job, vars: &Vars) -> RunInput {
             size: None,
             time: Some(time),
         }),
-        None if job.trigger.schedule.is_some() => Trigger::Schedule { time, rule: None },
-        None if !job.trigger.after.is_empty() => Trigger::Upstream {
+        (None, None) if job.trigger.schedule.is_some() => Trigger::Schedule { time, rule: None },
+        (None, None) if !job.trigger.after.is_empty() => Trigger::Upstream {
             job: job.trigger.after[0].clone(),
             run: format!("{}-sample", job.trigger.after[0]),
             time,
@@ -274,7 +372,7 @@ pub fn sample_input(job: &Job, vars: &Vars) -> RunInput {
                 key: "sample/key".into(),
             }),
         },
-        None => Trigger::Manual {
+        (None, None) => Trigger::Manual {
             time,
             // A manual-only job may take its input from the run request.
             input: Some(S3Location {
@@ -301,6 +399,10 @@ pub fn run_name_for(job: &str, input: &RunInput) -> Result<String, PlanError> {
         Trigger::S3(arrival) => runkey::for_arrival(job, arrival),
         Trigger::Schedule { time, .. } => runkey::for_schedule(job, *time),
         Trigger::Upstream { run, .. } => runkey::for_upstream(job, run),
+        Trigger::InputSet { partition, .. } => {
+            runkey::for_input_set(job, &crate::run::inputs::Partition(partition.clone()).id())
+        }
+        Trigger::Batch { rule, number, .. } => runkey::for_batch(job, *rule, *number),
         Trigger::Manual {
             time,
             input: object,
@@ -572,6 +674,35 @@ fn builtin_values(job: &str, run_name: &str, input: &RunInput) -> BTreeMap<Strin
     if let Trigger::Upstream { job, run, .. } = &input.trigger {
         values.insert("upstream_job".into(), job.clone());
         values.insert("upstream_run".into(), run.clone());
+    }
+    match &input.trigger {
+        Trigger::InputSet {
+            partition, inputs, ..
+        } => {
+            // The partition's own values (`{date}`, a key of the set's own), every input by name (empty when it did
+            // not arrive), and the missing ones' names.
+            values.extend(partition.clone());
+            for set_input in inputs {
+                let location = set_input
+                    .arrived
+                    .map(|_| set_input.location.to_string())
+                    .unwrap_or_default();
+                values.insert(format!("input_{}", set_input.name), location);
+            }
+            let missing: Vec<&str> = inputs
+                .iter()
+                .filter(|i| i.arrived.is_none())
+                .map(|i| i.name.as_str())
+                .collect();
+            values.insert("missing_inputs".into(), missing.join(","));
+        }
+        Trigger::Batch {
+            manifest, objects, ..
+        } => {
+            values.insert("manifest".into(), manifest.to_string());
+            values.insert("batch_size".into(), objects.to_string());
+        }
+        _ => {}
     }
     if let Some(object) = input.trigger.input() {
         let (prefix, name) = match object.key.rsplit_once('/') {

@@ -1,0 +1,62 @@
+//! The trigger's S3 adapter ([`ObjectsApi`]): HeadObject for an input that may have arrived while its event was lost,
+//! PutObject for a batch's manifest.
+
+use aws_sdk_s3::operation::head_object::HeadObjectError;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::classify;
+use crate::engine::errors::AwsError;
+use crate::engine::ports::ObjectsApi;
+
+#[derive(Debug, Clone)]
+pub struct Objects {
+    s3: aws_sdk_s3::Client,
+}
+
+impl Objects {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        // Path-style addressing: bucket names with dots, and the local emulator's single endpoint.
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build();
+        Objects {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        }
+    }
+}
+
+impl ObjectsApi for Objects {
+    async fn last_modified(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<DateTime<Utc>>, AwsError> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(head) => Ok(head
+                .last_modified()
+                .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                .or(Some(Utc::now()))),
+            // HEAD answers a missing key 404 with no body: the SDK's NotFound (with s3:ListBucket; 403 without).
+            Err(error)
+                if matches!(error.as_service_error(), Some(HeadObjectError::NotFound(_))) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn put_json(&self, bucket: &str, key: &str, body: &Value) -> Result<(), AwsError> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.to_string().into_bytes().into())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,864 @@
+//! The trigger's data-aware work, kept in the run table: input sets (a partition's run starts once, when its last
+//! input arrives; its deadline alerts, runs with what arrived, or skips), batches (one run per `max_objects` arrivals
+//! or per `window_seconds`, with a manifest), and expectations ("did not run" alerts).
+//!
+//! Every event is best effort, so each piece has a look that converges from state on the trigger's minute tick:
+//! - a lost arrival of an input: every 15 minutes, the current partition of a set that has some inputs is looked for
+//!   in S3 (HeadObject of the missing ones); at the deadline, every missing input is;
+//! - a lost arrival of a batched object is not recovered (nothing names it): S3's own delivery is what there is;
+//! - a batch left open (its window passed, or a start lost after it was closed): each tick looks at the rule's last
+//!   two batches (two GetItems), closes and starts what is due;
+//! - deadlines and expectations are themselves looks: the tick evaluates their minutes since the last it evaluated
+//!   (the `deadlines` look), so a lost tick makes them late, never missed; each acts once (a claim, a mark).
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use tracing::{info, warn};
+
+use super::trigger::{start_plan, TriggerConfig, TriggerReport};
+use crate::catalog::{schedule, Job, OnDeadline};
+use crate::engine::errors::TaskError;
+use crate::engine::ports::{
+    AlertsApi, BatchStore, ExecutionsApi, LedgerStore, LookState, LookStore, ObjectsApi, SetMark,
+    SetRecord, SetStore, SfnApi, SlotStore, SnsMessage, TokenStore,
+};
+use crate::engine::table_keys::missing_claim_key;
+use crate::run::batch::{
+    arrival_id, last_position, manifest, manifest_location, number_of, object_uri, window_passed,
+};
+use crate::run::expect::{
+    missing, MissingKind, MissingReason, RunMissing, Seen, MISSING_DETAIL_TYPE,
+};
+use crate::run::inputs::{InputSet, Partition};
+use crate::run::resolve::{BatchArrival, SetArrival};
+use crate::run::runkey;
+use crate::run::s3::S3Location;
+use crate::run::{render, RunInput, Trigger};
+
+/// The run table as the trigger uses it.
+pub trait TriggerTable:
+    LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore
+{
+}
+impl<T: LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore> TriggerTable
+    for T
+{
+}
+
+/// The look that evaluates deadlines and expectations minute by minute.
+pub const DEADLINES_LOOK: &str = "deadlines";
+/// How long a partition's record is kept: past any deadline, for `sparkplug status --partition`.
+const SET_KEPT_DAYS: i64 = 35;
+/// How long a batch and an object's place in one are kept.
+const BATCH_KEPT_DAYS: i64 = 7;
+/// How often the backstop looks in S3 for a started partition's missing inputs.
+const LOOK_EVERY_MINUTES: u32 = 15;
+
+/// What the trigger's data-aware work needs.
+pub struct Ports<'a, S, T, O, A> {
+    pub sfn: &'a S,
+    pub table: &'a T,
+    pub objects: &'a O,
+    pub alerts: &'a A,
+}
+
+fn table_error(action: &str) -> impl Fn(crate::engine::errors::AwsError) -> TaskError + '_ {
+    move |e| TaskError::aws(action, e)
+}
+
+fn input_set(config: &TriggerConfig, job: &Job) -> Option<InputSet> {
+    InputSet::of(job, &config.vars).ok().flatten()
+}
+
+// ------------------------------------------------------------------------------------------------------ input sets
+
+/// Records each arrival of an input set's input, and starts the partition's run when it was the last one in.
+pub async fn on_set_arrivals<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    arrivals: &[SetArrival],
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    for arrival in arrivals {
+        let Some(job) = config.catalog.job(&arrival.job) else {
+            continue;
+        };
+        let Some(set) = input_set(config, job) else {
+            continue;
+        };
+        let uri = S3Location {
+            bucket: arrival.arrival.bucket.clone(),
+            key: arrival.arrival.key.clone(),
+        }
+        .to_string();
+        let record = ports
+            .table
+            .record_input(
+                &arrival.job,
+                &arrival.partition.id(),
+                arrival.index,
+                &uri,
+                arrival.arrival.time.unwrap_or(now),
+                now + Duration::days(SET_KEPT_DAYS),
+            )
+            .await
+            .map_err(table_error("UpdateItem"))?;
+        start_if_complete(
+            config,
+            ports,
+            &arrival.job,
+            &set,
+            &arrival.partition,
+            &record,
+            now,
+            report,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts the partition's run when every input is in and no run has started; says why not otherwise.
+#[allow(clippy::too_many_arguments)]
+async fn start_if_complete<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    job: &str,
+    set: &InputSet,
+    partition: &Partition,
+    record: &SetRecord,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<bool, TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+{
+    if let Some(run) = &record.run {
+        // A duplicate delivery, or a re-upload after the run: the partition has its run.
+        report.ignored.push(format!(
+            "{job} {partition}: its run {run} has started already"
+        ));
+        return Ok(false);
+    }
+    let missing = missing_inputs(set, partition, record);
+    if !missing.is_empty() {
+        report.ignored.push(format!(
+            "{job} {partition}: {} of {} inputs in; waits for {}",
+            set.inputs.len() - missing.len(),
+            set.inputs.len(),
+            missing.join(", ")
+        ));
+        return Ok(false);
+    }
+    start_set_run(config, ports, job, set, partition, record, now, report).await?;
+    Ok(true)
+}
+
+/// The locations of the inputs of `partition` that have not arrived.
+fn missing_inputs(set: &InputSet, partition: &Partition, record: &SetRecord) -> Vec<String> {
+    set.inputs
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !record.arrived.contains_key(index))
+        .map(|(_, input)| {
+            input
+                .location(partition)
+                .map_or(input.uri.clone(), |l| l.to_string())
+        })
+        .collect()
+}
+
+/// Renders and starts the partition's run (named after the job and partition: started once, whoever starts it) with
+/// the inputs that arrived, and marks the partition.
+#[allow(clippy::too_many_arguments)]
+async fn start_set_run<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    job: &str,
+    set: &InputSet,
+    partition: &Partition,
+    record: &SetRecord,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+{
+    let trigger = Trigger::of_input_set(
+        set,
+        partition,
+        |index| record.arrived.get(&index).map(|(_, at)| *at),
+        record.first_at.unwrap_or(now),
+    );
+    let time = trigger.time().unwrap_or(now);
+    let run = RunInput {
+        trigger,
+        args: Default::default(),
+        time,
+        run_name: None,
+    };
+    let plan = match render(&config.catalog, job, &run, &config.vars) {
+        Ok(plan) => plan,
+        Err(e) => {
+            report.failed.push(format!("{job} {partition}: {e}"));
+            return Ok(());
+        }
+    };
+    if start_plan(config, ports.sfn, &plan, report).await {
+        return Err(TaskError {
+            kind: crate::engine::errors::ErrorKind::Retryable,
+            message: format!("{job} {partition}: its run could not be started"),
+        });
+    }
+    let expires = now + Duration::days(SET_KEPT_DAYS);
+    ports
+        .table
+        .mark_set(job, &partition.id(), SetMark::Run, &plan.run_name, expires)
+        .await
+        .map_err(table_error("UpdateItem"))?;
+    note_started(ports.table, job, &plan.run_name, now).await;
+    Ok(())
+}
+
+/// Notes a run the trigger started in its job's ledger (what an expectation's look reads: a run still going). Best
+/// effort: the run has started whether or not this is noted, and the look then says less.
+pub async fn note_started(table: &impl LedgerStore, job: &str, run: &str, now: DateTime<Utc>) {
+    if let Err(e) = table.run_started(job, run, now).await {
+        warn!(job, run, error = %e, "could not note the run in its job's ledger");
+    }
+}
+
+/// Looks in S3 for the partition's missing inputs, and records those found (their events were lost).
+async fn look_for_missing<S, T, O, A>(
+    ports: &Ports<'_, S, T, O, A>,
+    job: &str,
+    set: &InputSet,
+    partition: &Partition,
+    mut record: SetRecord,
+    now: DateTime<Utc>,
+) -> Result<SetRecord, TaskError>
+where
+    T: TriggerTable,
+    O: ObjectsApi,
+{
+    for (index, input) in set.inputs.iter().enumerate() {
+        if record.arrived.contains_key(&index) {
+            continue;
+        }
+        let Some(location) = input.location(partition) else {
+            continue;
+        };
+        // A bucket the trigger may not read (the template grants the data bucket): the look says nothing of it.
+        let found = match ports
+            .objects
+            .last_modified(&location.bucket, &location.key)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(job, input = %location, error = %e, "cannot look for a missing input");
+                None
+            }
+        };
+        if let Some(at) = found {
+            warn!(job, partition = %partition, input = %location, "an input whose arrival event was lost: recorded");
+            record = ports
+                .table
+                .record_input(
+                    job,
+                    &partition.id(),
+                    index,
+                    &location.to_string(),
+                    at,
+                    now + Duration::days(SET_KEPT_DAYS),
+                )
+                .await
+                .map_err(table_error("UpdateItem"))?;
+        }
+    }
+    Ok(record)
+}
+
+// --------------------------------------------------------------------------------------------------------- batches
+
+/// Puts each batched arrival in its rule's open batch (once per object version: a redelivered event finds the batch
+/// its object was placed in), and starts a batch that it fills.
+pub async fn on_batch_arrivals<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    arrivals: &[BatchArrival],
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+{
+    for arrival in arrivals {
+        let Some(batch) = config
+            .catalog
+            .job(&arrival.job)
+            .and_then(|job| job.trigger.s3.get(arrival.rule))
+            .and_then(|rule| rule.batch)
+        else {
+            continue;
+        };
+        place(config, ports, arrival, batch.max_objects, now, report).await?;
+    }
+    Ok(())
+}
+
+async fn place<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    arrival: &BatchArrival,
+    max_objects: u32,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+{
+    let (job, rule) = (arrival.job.as_str(), arrival.rule);
+    let object = object_uri(&arrival.arrival);
+    let id = arrival_id(&arrival.arrival);
+    let at = arrival.arrival.time.unwrap_or(now);
+    let expires = now + Duration::days(BATCH_KEPT_DAYS);
+    let (mut position, fresh) = ports
+        .table
+        .position_of(job, rule, &id, expires)
+        .await
+        .map_err(table_error("PutItem"))?;
+    if !fresh {
+        report
+            .duplicates
+            .push(format!("{job}: {object} has its place in a batch already"));
+    }
+    // Adding is idempotent (a set): a redelivery adds nothing, but finishes what its first delivery may not have
+    // (a batch filled and not started). A batch closed by its window before the object was in it: the next one.
+    for _ in 0..5 {
+        let number = number_of(position, max_objects);
+        let added = ports
+            .table
+            .add_to_batch(job, rule, number, &object, at, expires)
+            .await
+            .map_err(table_error("UpdateItem"))?;
+        if let Some(batch) = added {
+            if fresh {
+                report.ignored.push(format!(
+                    "{job}: {object} is object {} of batch {number}",
+                    batch.objects.len()
+                ));
+            }
+            // The add that fills the batch (DynamoDB's set is atomic: one add sees it full first) closes and starts
+            // it; a redelivery to a full batch left open finishes the job.
+            if batch.objects.len() >= max_objects as usize {
+                close_and_start(config, ports, job, rule, number, now, report).await?;
+            }
+            return Ok(());
+        }
+        let closed = ports
+            .table
+            .batch(job, rule, number)
+            .await
+            .map_err(table_error("GetItem"))?;
+        if closed.is_some_and(|b| b.objects.contains(&object)) {
+            return Ok(());
+        }
+        position = ports
+            .table
+            .next_position(job, rule)
+            .await
+            .map_err(table_error("UpdateItem"))?;
+        ports
+            .table
+            .move_object(job, &id, position)
+            .await
+            .map_err(table_error("UpdateItem"))?;
+    }
+    Err(TaskError {
+        kind: crate::engine::errors::ErrorKind::Retryable,
+        message: format!("{job}: {object}: no open batch took it"),
+    })
+}
+
+/// Closes a batch (if still open), writes its manifest, and starts its run; a batch closed already whose run never
+/// started is started (its manifest written again: the same objects).
+async fn close_and_start<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    job: &str,
+    rule: usize,
+    number: u64,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+{
+    let Some(trigger) = config.catalog.job(job).and_then(|j| j.trigger.s3.get(rule)) else {
+        return Ok(());
+    };
+    let max_objects = trigger.batch.map_or(1, |b| b.max_objects);
+    let run_name = runkey::for_batch(job, rule, number);
+    let batch = match ports
+        .table
+        .close_batch(job, rule, number, &run_name)
+        .await
+        .map_err(table_error("UpdateItem"))?
+    {
+        Some(batch) => batch,
+        None => match ports
+            .table
+            .batch(job, rule, number)
+            .await
+            .map_err(table_error("GetItem"))?
+        {
+            Some(batch) if batch.closed_by.as_deref() == Some(run_name.as_str()) => batch,
+            _ => return Ok(()),
+        },
+    };
+    // Its positions are used up: the next arrival goes to the next batch.
+    ports
+        .table
+        .skip_to(job, rule, last_position(number, max_objects))
+        .await
+        .map_err(table_error("UpdateItem"))?;
+    let bucket = config.vars.fill(&trigger.bucket).unwrap_or_default();
+    let location = manifest_location(&bucket, job, &run_name);
+    let body = manifest(job, &run_name, number, &batch.objects, batch.first_at);
+    ports
+        .objects
+        .put_json(&location.bucket, &location.key, &body)
+        .await
+        .map_err(|e| TaskError::aws("PutObject", e))?;
+    let time = batch.first_at.unwrap_or(now);
+    let run = RunInput {
+        trigger: Trigger::Batch {
+            rule,
+            number,
+            objects: batch.objects.len() as u64,
+            manifest: location,
+            time,
+        },
+        args: Default::default(),
+        time,
+        run_name: None,
+    };
+    let plan = match render(&config.catalog, job, &run, &config.vars) {
+        Ok(plan) => plan,
+        Err(e) => {
+            report.failed.push(format!("{job} batch {number}: {e}"));
+            return Ok(());
+        }
+    };
+    if start_plan(config, ports.sfn, &plan, report).await {
+        return Err(TaskError {
+            kind: crate::engine::errors::ErrorKind::Retryable,
+            message: format!("{job} batch {number}: its run could not be started"),
+        });
+    }
+    note_started(ports.table, job, &plan.run_name, now).await;
+    Ok(())
+}
+
+// -------------------------------------------------------------------------------------------------------- the tick
+
+/// The tick's data-aware looks: batches whose window passed, started partitions' missing inputs (every 15 minutes),
+/// and the deadlines and expectations of every minute since the last evaluated.
+pub async fn on_tick<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    minute: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    batches_due(config, ports, now, report).await?;
+    if minute.minute() % LOOK_EVERY_MINUTES == 0 {
+        sets_backstop(config, ports, now, report).await?;
+    }
+    let watches = config.catalog.jobs.values().any(|job| {
+        job.expect.is_some() || (job.trigger.deadline.is_some() && !job.trigger.all_of.is_empty())
+    });
+    if !watches {
+        return Ok(());
+    }
+    let last = ports
+        .table
+        .look_state(DEADLINES_LOOK)
+        .await
+        .map_err(table_error("GetItem"))?
+        .and_then(|state| state.watermark);
+    let minutes = super::trigger::minutes_to_evaluate(last, minute);
+    for at in &minutes {
+        for (name, job) in &config.catalog.jobs {
+            if let (Some(deadline), false) = (&job.trigger.deadline, job.trigger.all_of.is_empty())
+            {
+                if schedule::is_due(deadline, *at).unwrap_or(false) {
+                    on_deadline(config, ports, name, job, *at, now, report).await?;
+                }
+            }
+            if let Some(expect) = &job.expect {
+                if schedule::is_due(&expect.succeeded_by, *at).unwrap_or(false) {
+                    on_expectation(config, ports, name, job, *at, now, report).await?;
+                }
+            }
+        }
+    }
+    if !minutes.is_empty() {
+        let state = LookState {
+            watermark: Some(minute),
+            watching: Vec::new(),
+        };
+        ports
+            .table
+            .save_look_state(DEADLINES_LOOK, &state)
+            .await
+            .map_err(table_error("PutItem"))?;
+    }
+    Ok(())
+}
+
+/// Each batched rule's last two batches: one whose window passed is closed and started; one closed whose run never
+/// started is started. Two or three GetItems a rule.
+async fn batches_due<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+{
+    for (name, job) in &config.catalog.jobs {
+        for (rule, trigger) in job.trigger.s3.iter().enumerate() {
+            let Some(batch) = trigger.batch else { continue };
+            let position = ports
+                .table
+                .position(name, rule)
+                .await
+                .map_err(table_error("GetItem"))?;
+            if position == 0 {
+                continue;
+            }
+            let last = number_of(position, batch.max_objects);
+            for number in [last.saturating_sub(1), last]
+                .into_iter()
+                .filter(|n| *n > 0)
+            {
+                let Some(record) = ports
+                    .table
+                    .batch(name, rule, number)
+                    .await
+                    .map_err(table_error("GetItem"))?
+                else {
+                    continue;
+                };
+                let due = match &record.closed_by {
+                    None => window_passed(record.first_at, batch.window_seconds, now),
+                    Some(run) => ports
+                        .sfn
+                        .execution_status(&config.state_machine_arn, run)
+                        .await
+                        .map_err(|e| TaskError::aws("DescribeExecution", e))?
+                        .is_none(),
+                };
+                if due {
+                    info!(job = %name, rule, batch = number, objects = record.objects.len(), "batch due");
+                    close_and_start(config, ports, name, rule, number, now, report).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The current partition of every time-keyed input set that has some inputs but no run: its missing inputs looked
+/// for in S3 (a lost arrival event), and its run started if they are all there now.
+async fn sets_backstop<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    for (name, job) in &config.catalog.jobs {
+        let Some(set) = input_set(config, job) else {
+            continue;
+        };
+        let Some(partition) = set.partition_at(now) else {
+            continue;
+        };
+        let Some(record) = ports
+            .table
+            .set_record(name, &partition.id())
+            .await
+            .map_err(table_error("GetItem"))?
+        else {
+            continue;
+        };
+        if record.run.is_some() || record.deadline.is_some() {
+            continue;
+        }
+        let record = look_for_missing(ports, name, &set, &partition, record, now).await?;
+        ports
+            .table
+            .set_checked(name, &partition.id(), now)
+            .await
+            .map_err(table_error("UpdateItem"))?;
+        start_if_complete(config, ports, name, &set, &partition, &record, now, report).await?;
+    }
+    Ok(())
+}
+
+/// A set's deadline at `at`: the partition of that moment, if it has no run — its missing inputs looked for once
+/// more — is run if complete, else alerted on, run with what arrived, or skipped (`on_deadline`), once.
+async fn on_deadline<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    name: &str,
+    job: &Job,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    let Some(set) = input_set(config, job) else {
+        return Ok(());
+    };
+    let Some(partition) = set.partition_at(at) else {
+        return Ok(());
+    };
+    let record = ports
+        .table
+        .set_record(name, &partition.id())
+        .await
+        .map_err(table_error("GetItem"))?
+        .unwrap_or_default();
+    if record.run.is_some() || record.deadline.is_some() {
+        return Ok(());
+    }
+    let record = look_for_missing(ports, name, &set, &partition, record, now).await?;
+    if start_if_complete(config, ports, name, &set, &partition, &record, now, report).await? {
+        return Ok(());
+    }
+    // Done, then marked: a tick retried before the mark may do it again (the run is the same run), never not at all.
+    let action = job.trigger.on_deadline.unwrap_or_default();
+    let missing = missing_inputs(&set, &partition, &record);
+    warn!(job = %name, partition = %partition, missing = ?missing, action = action.as_str(), "deadline: inputs missing");
+    match action {
+        OnDeadline::Alert => {
+            let reason = MissingReason::InputsMissing {
+                partition: partition.id(),
+                missing,
+            };
+            let alert = RunMissing {
+                job: name.to_string(),
+                kind: MissingKind::Deadline,
+                due: at,
+                since: None,
+                partition: Some(partition.id()),
+                why: reason.to_string(),
+                reason,
+                action: Some(action.as_str().to_string()),
+                environment: config.vars.get("env").map(str::to_string),
+            };
+            send_missing(config, ports, &alert).await?;
+            report.ignored.push(format!(
+                "{name} {partition}: deadline, inputs missing: alerted"
+            ));
+        }
+        OnDeadline::Run => {
+            start_set_run(config, ports, name, &set, &partition, &record, now, report).await?;
+        }
+        OnDeadline::Skip => report.ignored.push(format!(
+            "{name} {partition}: deadline, inputs missing: skipped"
+        )),
+    }
+    ports
+        .table
+        .mark_set(
+            name,
+            &partition.id(),
+            SetMark::Deadline,
+            action.as_str(),
+            now + Duration::days(SET_KEPT_DAYS),
+        )
+        .await
+        .map_err(table_error("UpdateItem"))?;
+    Ok(())
+}
+
+/// An expectation due at `due`: when no run of the job succeeded since its previous time, one alert says why.
+async fn on_expectation<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    name: &str,
+    job: &Job,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    let Some(expect) = &job.expect else {
+        return Ok(());
+    };
+    let since = schedule::previous(&expect.succeeded_by, due)
+        .ok()
+        .flatten()
+        .unwrap_or(due - Duration::days(1));
+    let ledger = ports
+        .table
+        .ledger(name)
+        .await
+        .map_err(table_error("GetItem"))?;
+    let mut seen = Seen {
+        started: ledger.started,
+        ended: ledger.ended,
+        succeeded_at: ledger.succeeded.map(|(_, at)| at),
+        ..Seen::default()
+    };
+    if seen.succeeded_at.is_some_and(|at| at > since) {
+        return Ok(());
+    }
+    seen.queued = ports
+        .table
+        .queued(Some(name))
+        .await
+        .map_err(table_error("Scan"))?
+        .first()
+        .map(|q| q.run_name.clone());
+    if let Some(set) = input_set(config, job) {
+        if let Some(partition) = set.partition_at(due) {
+            let record = ports
+                .table
+                .set_record(name, &partition.id())
+                .await
+                .map_err(table_error("GetItem"))?
+                .unwrap_or_default();
+            let missing = missing_inputs(&set, &partition, &record);
+            if record.run.is_none() && !missing.is_empty() {
+                seen.inputs_missing = Some((partition.id(), missing));
+            }
+        }
+    }
+    for upstream in &job.trigger.after {
+        let theirs = ports
+            .table
+            .ledger(upstream)
+            .await
+            .map_err(table_error("GetItem"))?;
+        if theirs.succeeded.as_ref().is_none_or(|(_, at)| *at <= since) {
+            let (run, status) = theirs
+                .ended
+                .map(|(run, status, ..)| (Some(run), Some(status)))
+                .unwrap_or_default();
+            seen.upstreams_behind.push((upstream.clone(), run, status));
+        }
+    }
+    let Some(reason) = missing(&seen, since, due) else {
+        return Ok(());
+    };
+    // Once: looked up first, claimed once sent — a tick retried before it finished may send it again, never none.
+    let claim = missing_claim_key(name, &due.format("%Y%m%dT%H%MZ").to_string());
+    if ports
+        .table
+        .is_claimed(&claim)
+        .await
+        .map_err(table_error("GetItem"))?
+    {
+        return Ok(());
+    }
+    let alert = RunMissing {
+        job: name.to_string(),
+        kind: MissingKind::Expectation,
+        due,
+        since: Some(since),
+        partition: None,
+        why: reason.to_string(),
+        reason,
+        action: None,
+        environment: config.vars.get("env").map(str::to_string),
+    };
+    send_missing(config, ports, &alert).await?;
+    ports
+        .table
+        .claim(&claim, now + Duration::days(SET_KEPT_DAYS))
+        .await
+        .map_err(table_error("PutItem"))?;
+    ports
+        .table
+        .run_missed(name, due, &alert.why)
+        .await
+        .map_err(table_error("UpdateItem"))?;
+    report
+        .ignored
+        .push(format!("{name}: did not run by {due}: {}", alert.why));
+    Ok(())
+}
+
+/// The alert on the topic (text for email, the chat notification for the rest) and the event on the bus.
+async fn send_missing<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    alert: &RunMissing,
+) -> Result<(), TaskError>
+where
+    A: AlertsApi,
+{
+    if let Some(topic) = &config.alert_topic_arn {
+        let message = SnsMessage {
+            default: alert.chat_notification().to_string(),
+            email: alert.text(),
+        };
+        ports
+            .alerts
+            .publish(topic, &alert.subject(), &message)
+            .await
+            .map_err(|e| TaskError::aws("Publish", e))?;
+    }
+    let detail = serde_json::to_value(alert).unwrap_or_default();
+    ports
+        .alerts
+        .put_event(super::EVENT_SOURCE, MISSING_DETAIL_TYPE, &detail)
+        .await
+        .map_err(|e| TaskError::aws("PutEvents", e))?;
+    info!(job = %alert.job, due = %alert.due, why = %alert.why, "missing run alerted");
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! Data-aware runs (jobs.toml's daily_margin, stock_estimate, events_compact): an input set completed out of order
+//! starts one run with both inputs; the minute tick runs the schedules, then a set's deadline (an alert naming the
+//! missing file, or a run with what arrived), a lost arrival found at the deadline, and a "did not run" alert once;
+//! 250 small files make three batches whose manifests hold each file once.
+
+use sparkplug::run::runkey::for_input_set;
+
+use crate::harness::*;
+
+impl Aws {
+    /// The trigger's answer to a tick at `time` (what the one-minute schedule sends).
+    fn tick(&self, time: &str) -> Value {
+        self.stack
+            .invoke(
+                &self.stack.trigger_function,
+                &json!({"tick": true, "time": time}),
+            )
+            .unwrap()
+    }
+
+    /// An execution's input (its plan), parsed.
+    async fn plan_of(&self, run: &str) -> Value {
+        let described = self
+            .sfn
+            .describe_execution()
+            .execution_arn(self.execution_arn(run))
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_str(described.input().unwrap_or("{}")).unwrap()
+    }
+
+    /// The "did not run" events on the bus about `job`, each checked against its committed schema.
+    fn missing_events(&self, job: &str) -> Vec<Value> {
+        let entries = self.stack.control_get("/bus").unwrap();
+        let events: Vec<Value> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["DetailType"] == "sparkplug Run Missing")
+            .filter_map(|e| serde_json::from_str::<Value>(e["Detail"].as_str()?).ok())
+            .filter(|d| d["job"] == job)
+            .collect();
+        for event in &events {
+            let envelope = json!({"source": "sparkplug", "detail-type": "sparkplug Run Missing", "detail": event});
+            follows_schema("run-missing", &envelope);
+        }
+        events
+    }
+}
+
+fn started(answer: &Value) -> Vec<String> {
+    answer["started"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+fn args(plan: &Value) -> Vec<String> {
+    // A Glue run's job arguments follow the jar runner's class: its plan's run request lists them.
+    let run = &plan["glue"]["run"]["Arguments"];
+    serde_json::from_str::<Vec<String>>(run["--sparkplug_args"].as_str().unwrap_or("[]"))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_input_set_completed_out_of_order_starts_one_run_with_both_inputs() {
+    let aws = aws().await;
+    let bucket = aws.stack.data_bucket.clone();
+    let (prices, stock) = (
+        "landing/prices/dt=2026-12-05/_SUCCESS",
+        "landing/stock/dt=2026-12-05/_SUCCESS",
+    );
+    // The stock first: the set waits for the prices.
+    aws.put(stock).await;
+    let first = aws.delivered(stock).await;
+    assert!(started(&first["answer"]).is_empty(), "{first}");
+    let waiting = first["answer"]["ignored"].to_string();
+    assert!(
+        waiting.contains("daily_margin date=2026-12-05: 1 of 2 inputs in; waits for"),
+        "{waiting}"
+    );
+    assert!(
+        waiting.contains(&format!("s3://{bucket}/{prices}")),
+        "{waiting}"
+    );
+
+    // The prices complete it: one run per job of the set, named after the partition.
+    let put_at = chrono::Utc::now();
+    aws.put(prices).await;
+    let second = aws.delivered(prices).await;
+    let run = for_input_set("daily_margin", "date=2026-12-05");
+    let mut runs = started(&second["answer"]);
+    runs.sort();
+    assert_eq!(
+        runs,
+        [
+            run.clone(),
+            for_input_set("stock_estimate", "date=2026-12-05")
+        ],
+        "{second}"
+    );
+    let described = aws
+        .sfn
+        .describe_execution()
+        .execution_arn(aws.execution_arn(&run))
+        .send()
+        .await
+        .unwrap();
+    let started_at = chrono::DateTime::from_timestamp(described.start_date().secs(), 0).unwrap();
+    eprintln!(
+        "the last input's arrival → execution started: {:.1} s (the put to StartExecution, whole seconds)",
+        (started_at - put_at).num_milliseconds() as f64 / 1000.0
+    );
+    assert_eq!(aws.wait(&run, RUN).await.status, "SUCCEEDED");
+    let plan = aws.plan_of(&run).await;
+    assert_eq!(plan["trigger"]["type"], "input_set");
+    assert_eq!(plan["trigger"]["partition"], json!({"date": "2026-12-05"}));
+    let args = args(&plan);
+    for expected in [
+        format!("s3://{bucket}/{prices}"),
+        format!("s3://{bucket}/{stock}"),
+        "2026-12-05".to_string(),
+    ] {
+        assert!(args.contains(&expected), "{expected} not in {args:?}");
+    }
+
+    // A re-upload (or the same event again) starts nothing more.
+    aws.put(prices).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = aws
+        .stack
+        .events(&aws.stack.trigger_function, prices)
+        .unwrap();
+    let last = events
+        .iter()
+        .rfind(|e| e["function"] == aws.stack.trigger_function.as_str())
+        .unwrap();
+    assert!(started(&last["answer"]).is_empty(), "{last}");
+    assert!(
+        last["answer"]["ignored"]
+            .to_string()
+            .contains("its run daily_margin-set-"),
+        "{last}"
+    );
+
+    // `sparkplug status daily_margin --partition 2026-12-05`.
+    let catalog = sparkplug::load::from_file(&repo().join("jobs.toml"))
+        .unwrap()
+        .catalog;
+    let vars = sparkplug::catalog::Vars::resolve(&catalog, [], []).unwrap();
+    let table = sparkplug::aws::run_table::RunTable::new(&aws.config, "sparkplug-dev-tokens");
+    let sfn = sparkplug::aws::sfn::Sfn::from_client(aws.sfn.clone());
+    let status = sparkplug_cli::partition::partition_status(
+        &catalog,
+        &vars,
+        &table,
+        &sfn,
+        &aws.stack.state_machine_arn,
+        "daily_margin",
+        "2026-12-05",
+    )
+    .await
+    .unwrap();
+    assert!(
+        status.inputs.iter().all(|(.., at)| at.is_some()),
+        "{status}"
+    );
+    assert_eq!(status.run, Some((run.clone(), "SUCCEEDED".to_string())));
+    let text = status.to_string();
+    assert!(text.contains("inputs: 2 of 2 arrived"), "{text}");
+    assert!(
+        text.contains("deadline: 2026-12-05 09:00 UTC (on_deadline alert)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_minute_tick_runs_schedules_then_deadlines_and_expectations_in_time_order() {
+    // One test for every tick-driven look: the tick keeps the last minute it evaluated, so ticks from two tests at
+    // once would step on each other's minutes. In time order: a schedule, then deadlines, then an expectation. The
+    // days are ahead of the real clock, which stamps every run's start and end: a success of today (another test's)
+    // is before these periods, as a run of yesterday would be.
+    let aws = aws().await;
+    let bucket = aws.stack.data_bucket.clone();
+
+    // weekly_report: cron(30 7 ? * MON *). 2027-01-04 is a Monday.
+    let answer = aws.tick("2027-01-04T07:30:00Z");
+    assert_eq!(
+        started(&answer),
+        ["weekly_report-20270104T073000Z"],
+        "{answer}"
+    );
+    assert_eq!(
+        aws.wait("weekly_report-20270104T073000Z", RUN).await.status,
+        "SUCCEEDED"
+    );
+    // The same tick again starts nothing; a minute when nothing is due neither.
+    assert!(started(&aws.tick("2027-01-04T07:30:00Z")).is_empty());
+    assert!(started(&aws.tick("2027-01-04T07:31:00Z")).is_empty());
+
+    // 2027-01-05: the prices arrive, the stock never does.
+    let stock = format!("s3://{bucket}/landing/stock/dt=2027-01-05/_SUCCESS");
+    aws.put("landing/prices/dt=2027-01-05/_SUCCESS").await;
+    aws.delivered("landing/prices/dt=2027-01-05/_SUCCESS").await;
+    // 09:00, daily_margin's deadline: one alert, naming the missing file.
+    let at_nine = aws.tick("2027-01-05T09:00:00Z");
+    assert!(started(&at_nine).is_empty(), "{at_nine}");
+    let alerts = aws.missing_events("daily_margin");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kind"], "deadline");
+    assert_eq!(alerts[0]["partition"], "date=2027-01-05");
+    assert_eq!(alerts[0]["reason"]["missing"], json!([stock]));
+    let sns = aws.stack.control_get("/sns").unwrap();
+    assert!(
+        sns.as_array().unwrap().iter().any(|m| m["subject"]
+            == "sparkplug dev: daily_margin inputs missing at the deadline"
+            && m["email"].as_str().unwrap_or_default().contains(&stock)),
+        "{sns}"
+    );
+    // 09:30, stock_estimate's deadline, on_deadline = "run": it runs with the prices alone.
+    let half_past = aws.tick("2027-01-05T09:30:00Z");
+    let estimate = for_input_set("stock_estimate", "date=2027-01-05");
+    assert_eq!(
+        started(&half_past),
+        std::slice::from_ref(&estimate),
+        "{half_past}"
+    );
+    assert_eq!(aws.wait(&estimate, RUN).await.status, "SUCCEEDED");
+    let args = args(&aws.plan_of(&estimate).await);
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args[i + 1].clone())
+    };
+    assert_eq!(after("--missing").as_deref(), Some("stock"), "{args:?}");
+    assert_eq!(after("--stock").as_deref(), Some(""), "{args:?}");
+
+    // 10:00, daily_margin's expectation: no run succeeded since yesterday's 10:00; it says why. Once.
+    aws.tick("2027-01-05T10:00:00Z");
+    let alerts = aws.missing_events("daily_margin");
+    let expectation: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "expectation")
+        .collect();
+    assert_eq!(expectation.len(), 1, "{alerts:?}");
+    assert_eq!(expectation[0]["reason"]["why"], "inputs_missing");
+    assert!(
+        expectation[0]["why"].as_str().unwrap().contains(&stock),
+        "{}",
+        expectation[0]
+    );
+    aws.tick("2027-01-05T10:00:00Z");
+    assert_eq!(aws.missing_events("daily_margin").len(), 2);
+
+    // 2027-01-06: the stock's arrival event is lost; the prices' is not. The deadline looks in S3, finds the
+    // stock, and starts the run, late but whole.
+    let lost = "landing/stock/dt=2027-01-06/_SUCCESS";
+    aws.fault(lost, json!({"events": [{"action": "drop", "times": 10}]}))
+        .await;
+    aws.put(lost).await;
+    aws.put("landing/prices/dt=2027-01-06/_SUCCESS").await;
+    aws.delivered("landing/prices/dt=2027-01-06/_SUCCESS").await;
+    let late = aws.tick("2027-01-06T09:00:00Z");
+    let run = for_input_set("daily_margin", "date=2027-01-06");
+    assert!(started(&late).contains(&run), "{late}");
+    assert_eq!(aws.wait(&run, RUN).await.status, "SUCCEEDED");
+    assert_eq!(
+        aws.missing_events("daily_margin").len(),
+        2,
+        "no alert for a set found whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_each_once() {
+    let aws = aws().await;
+    let s3 = aws.s3();
+    let prefix = format!("landing/events/{}", unique("burst"));
+    let keys: Vec<String> = (0..250)
+        .map(|i| format!("{prefix}/part-{i:03}.json"))
+        .collect();
+    for key in &keys {
+        aws.put(key).await;
+    }
+    let runs = |aws: &Aws| {
+        let entries = aws
+            .stack
+            .events(&aws.stack.trigger_function, &prefix)
+            .unwrap();
+        let mut names: Vec<String> = entries
+            .iter()
+            .flat_map(|e| started(&e["answer"]))
+            .filter(|r| r.starts_with("events_compact-batch-"))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    // Two full batches of 100 start as their 100th file arrives.
+    within(
+        Duration::from_secs(120),
+        "two full batches started",
+        || async { runs(&aws).len() >= 2 },
+    )
+    .await;
+    assert_eq!(runs(&aws).len(), 2);
+    // The last 50 wait for their window (60 s since the batch's first file), which a tick closes.
+    tokio::time::sleep(Duration::from_secs(62)).await;
+    let answer = aws.tick("2026-01-01T00:00:00Z");
+    let third: Vec<String> = started(&answer)
+        .into_iter()
+        .filter(|r| r.starts_with("events_compact-batch-"))
+        .collect();
+    assert_eq!(third.len(), 1, "{answer}");
+    let mut all_runs = runs(&aws);
+    all_runs.extend(third);
+    assert_eq!(all_runs.len(), 3, "{all_runs:?}");
+
+    // Their manifests hold the 250 files, each once; each run ends.
+    let mut listed: Vec<String> = Vec::new();
+    let mut sizes = Vec::new();
+    for run in &all_runs {
+        assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED");
+        let plan = aws.plan_of(run).await;
+        let manifest = &plan["trigger"]["manifest"];
+        let body = s3
+            .get_object()
+            .bucket(manifest["bucket"].as_str().unwrap())
+            .key(manifest["key"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let manifest: Value = serde_json::from_slice(&body).unwrap();
+        let objects: Vec<String> = serde_json::from_value(manifest["objects"].clone()).unwrap();
+        sizes.push(objects.len());
+        assert!(args(&plan).contains(&objects.len().to_string()), "{plan}");
+        listed.extend(objects);
+    }
+    sizes.sort_unstable();
+    assert_eq!(sizes, [50, 100, 100]);
+    listed.sort();
+    let mut expected: Vec<String> = keys
+        .iter()
+        .map(|k| format!("s3://{}/{k}", aws.stack.data_bucket))
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected, "every file once");
+}
