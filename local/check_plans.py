@@ -17,6 +17,7 @@ from pathlib import Path
 import botocore.session
 from emulator import check_against_model
 
+SAMPLE_PARTITION = "2026-01-01"
 SAMPLE_INPUT = "s3://sample-bucket/sample/prefix/_SUCCESS"
 
 
@@ -50,10 +51,16 @@ def main() -> None:
     jobs = sorted(catalog)
     problems, checked = [], 0
     for job in jobs:
-        # A chained job is planned as its upstream's success would start it.
-        after = ["--after", "sample-upstream-run"] if catalog[job].get("trigger", {}).get("after") else []
+        # A chained job is planned as its upstream's success would start it, an input set's job as a partition's.
+        trigger = catalog[job].get("trigger", {})
+        if trigger.get("after"):
+            how = ["--input", SAMPLE_INPUT, "--after", "sample-upstream-run"]
+        elif trigger.get("all_of"):
+            how = ["--partition", SAMPLE_PARTITION]
+        else:
+            how = ["--input", SAMPLE_INPUT]
         plan = subprocess.run(
-            [args.sparkplug, "plan", job, "--catalog", args.catalog, "--input", SAMPLE_INPUT, *after],
+            [args.sparkplug, "plan", job, "--catalog", args.catalog, *how],
             check=True,
             capture_output=True,
             text=True,

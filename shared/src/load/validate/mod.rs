@@ -291,8 +291,9 @@ fn check_job(c: &mut Checker<'_>, name: &str, job: &Job) {
     let vars = Vars::resolve(c.catalog, [], []).unwrap_or_default();
     let set_values: Vec<String> = match InputSet::of(job, &vars) {
         Ok(Some(set)) => set
-            .keys()
-            .into_iter()
+            .inputs
+            .iter()
+            .flat_map(|i| i.keys.clone())
             .chain(set.inputs.iter().map(|i| format!("input_{}", i.name)))
             .collect(),
         _ => Vec::new(),
@@ -667,7 +668,7 @@ fn check_input_set(c: &mut Checker<'_>, job: &Job, vars: &Vars) {
             c.error(
                 &format!("trigger.all_of[{index}]"),
                 format!(
-                    "has the partition keys {{{}}}, the set's first input {{{}}}: every input must name the same                      partition",
+                    "has the partition keys {{{}}}, the set's first input {{{}}}: every input must name the same partition",
                     keys.join("}, {"),
                     first.join("}, {")
                 ),
@@ -692,7 +693,7 @@ fn check_input_set(c: &mut Checker<'_>, job: &Job, vars: &Vars) {
             c.error(
                 "trigger.deadline",
                 format!(
-                    "the partition's key {{{}}} tells no time: a deadline finds its partition by the time it comes                      ({{date}}, {{year}}, {{month}}, {{day}}, {{hour}})",
+                    "the partition's key {{{}}} tells no time: a deadline finds its partition by the time it comes ({{date}}, {{year}}, {{month}}, {{day}}, {{hour}})",
                     timeless[0]
                 ),
             );
@@ -700,12 +701,13 @@ fn check_input_set(c: &mut Checker<'_>, job: &Job, vars: &Vars) {
     }
 }
 
-/// `expect.succeeded_by`: a cron expression, which does not come before the schedule that runs the job.
+/// `expect.succeeded_by`: a cron expression, which does not come before the schedule that runs the job: from the
+/// start of a (Monday) day, the schedule's first time comes before the expectation's first time.
 fn check_expect(c: &mut Checker<'_>, job: &Job) {
     let Some(expect) = &job.expect else { return };
-    let reference =
-        chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_571_200, 0).unwrap_or_default(); // Mon 2026-01-05
-    let due = match crate::catalog::schedule::next(&expect.succeeded_by, reference) {
+    // Monday 2026-01-05, 00:00 UTC.
+    let day = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_571_200, 0).unwrap_or_default();
+    let due = match crate::catalog::schedule::next(&expect.succeeded_by, day) {
         Ok(Some(due)) => due,
         Ok(None) => {
             c.error("expect.succeeded_by", "never comes (its year has passed)");
@@ -724,17 +726,13 @@ fn check_expect(c: &mut Checker<'_>, job: &Job) {
     else {
         return;
     };
-    let since = crate::catalog::schedule::previous(&expect.succeeded_by, due)
-        .ok()
-        .flatten()
-        .unwrap_or(due - chrono::Duration::days(1));
-    let runs = crate::catalog::schedule::next(schedule, since + chrono::Duration::minutes(1));
-    if let Ok(Some(run)) = runs {
+    if let Ok(Some(run)) = crate::catalog::schedule::next(schedule, day) {
         if run > due {
             c.error(
                 "expect.succeeded_by",
                 format!(
-                    "{} comes before the job's schedule {schedule} runs it (due {}, its run {}): put it after the                      schedule's time",
+                    "{} comes before the job's schedule {schedule} runs it (due {}, its run {}): put it after the \
+                     schedule's time",
                     expect.succeeded_by,
                     due.format("%a %H:%M"),
                     run.format("%a %H:%M")

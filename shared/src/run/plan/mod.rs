@@ -702,6 +702,14 @@ fn builtin_values(job: &str, run_name: &str, input: &RunInput) -> BTreeMap<Strin
             values.insert("manifest".into(), manifest.to_string());
             values.insert("batch_size".into(), objects.to_string());
         }
+        // A batched job run by hand takes a manifest as its input (its size unknown).
+        Trigger::Manual {
+            input: Some(object),
+            ..
+        } => {
+            values.insert("manifest".into(), object.to_string());
+            values.insert("batch_size".into(), String::new());
+        }
         _ => {}
     }
     if let Some(object) = input.trigger.input() {
