@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -165,7 +166,21 @@ def _refusal(handler: Any, code: str, message: str) -> Any:
     )
 
 
+# DynamoDB applies each write whole — an UpdateItem's ADD to a number or a set, a conditional write — whatever else
+# writes the item meanwhile (Developer Guide, "Working with items": atomic counters, conditional writes; a
+# TransactWriteItems all or nothing). moto's handlers read, change and store an item without a lock, so two requests
+# at once could lose one's change: the emulator runs DynamoDB's requests one at a time.
+DYNAMODB_LOCK = threading.Lock()
+
+
 def _validated_call_action(self: Any) -> Any:
+    if self.service_name == "dynamodb":
+        with DYNAMODB_LOCK:
+            return _checked_call_action(self)
+    return _checked_call_action(self)
+
+
+def _checked_call_action(self: Any) -> Any:
     call_action = original(responses.BaseResponse, "call_action")
     if self.service_name == "sns":
         refused = sns.refusal(self)
