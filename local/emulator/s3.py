@@ -135,8 +135,10 @@ def _authorized_head(self: Any, bucket_name: str, query: dict[str, Any], key_nam
 
 
 def _authorized_put(self: Any, query: dict[str, Any], key_name: str) -> Any:
-    # PutObject needs s3:PutObject on the object (S3 API Reference, PutObject, "Permissions").
-    if not query:
+    # PutObject needs s3:PutObject on the object (S3 API Reference, PutObject, "Permissions"). A PUT on one of the
+    # object's sub-resources (a part, its ACL, tags, retention, legal hold) is another action; the SDKs' `x-id` is not.
+    sub_resources = ("uploadId", "partNumber", "acl", "tagging", "retention", "legal-hold")
+    if not any(name in query for name in sub_resources):
         resource = f"arn:aws:s3:::{self.bucket_name}/{key_name}"
         if iam.authorize(self, "s3", "PutObject", {}, [(resource, {})]):
             raise exceptions.AccessDeniedByLock()

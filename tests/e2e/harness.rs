@@ -202,7 +202,8 @@ impl Aws {
 
     /// What the trigger answered for the S3 event of `key` (the emulator delivers it like the EventBridge rule).
     pub(crate) async fn delivered(&self, key: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // A throttled invocation is retried by Lambda a minute or more later (the reserved-concurrency burst).
+        let deadline = Instant::now() + Duration::from_secs(240);
         loop {
             let events = self
                 .stack
