@@ -325,8 +325,11 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
     let keys: Vec<String> = (0..250)
         .map(|i| format!("{prefix}/part-{i:03}.json"))
         .collect();
-    // A burst, one PutObject after another (a few seconds, well within the batches' 60 s window; a faster one would
-    // be throttled by the trigger's reserved concurrency, and its retried arrivals come after the window).
+    // A burst, one PutObject after another (a faster one is throttled by the trigger's reserved concurrency, and its
+    // retried arrivals come minutes later). On a quiet machine it takes seconds, well within the batches' 60 s
+    // window: exactly three batches. On a loaded one (the whole suite at once) a batch's window can pass before it
+    // is full, and any test's tick then closes it: more, smaller batches — still each file in exactly one.
+    let burst = Instant::now();
     for key in &keys {
         s3.put_object()
             .bucket(&aws.stack.data_bucket)
@@ -336,25 +339,28 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
             .await
             .unwrap();
     }
-    // Two full batches of 100 start as their 100th file arrives.
-    within(
-        Duration::from_secs(120),
-        "two full batches started",
-        || async { aws.executions_starting("events_compact-batch-").await.len() >= 2 },
-    )
-    .await;
-    // The last 50 wait for their window (60 s since the batch's first file), which a tick closes (this one, or
-    // another test's: any tick looks at the batches).
+    let put_time = burst.elapsed();
+    let within_window = put_time < Duration::from_secs(45);
+    // The batches not full wait for their window (60 s since their first file), which a tick closes (this one, or
+    // another test's: any tick looks at the batches); then every file is in a started batch.
     tokio::time::sleep(Duration::from_secs(62)).await;
     aws.tick("2026-01-01T00:00:00Z");
+    let batched = || async {
+        let runs = aws.executions_starting("events_compact-batch-").await;
+        let mut files = 0;
+        for run in &runs {
+            let plan = aws.plan_of(run).await;
+            files += plan["trigger"]["objects"].as_u64().unwrap_or(0);
+        }
+        files
+    };
     within(
-        Duration::from_secs(60),
-        "the third batch started",
-        || async { aws.executions_starting("events_compact-batch-").await.len() == 3 },
+        Duration::from_secs(120),
+        "every file's batch started",
+        || async { batched().await >= 250 },
     )
     .await;
     let all_runs = aws.executions_starting("events_compact-batch-").await;
-    assert_eq!(all_runs.len(), 3, "{all_runs:?}");
 
     // Their manifests hold the 250 files, each once; each run ends.
     let mut listed: Vec<String> = Vec::new();
@@ -382,7 +388,14 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
         listed.extend(objects);
     }
     sizes.sort_unstable();
-    assert_eq!(sizes, [50, 100, 100]);
+    assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
+    if within_window {
+        assert_eq!(sizes, [50, 100, 100]);
+    }
+    eprintln!(
+        "250 files put in {:.1} s: batches of {sizes:?}",
+        put_time.as_secs_f64()
+    );
     listed.sort();
     let mut expected: Vec<String> = keys
         .iter()
