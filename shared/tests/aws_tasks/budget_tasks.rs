@@ -5,6 +5,25 @@ use super::*;
 use sparkplug::engine::ports::SpendStore;
 use sparkplug::run::budget::Budgets;
 
+/// A $0.41 run of sales_daily in November 2026, its marker kept until now and the month's counters 400 days.
+async fn add_041(
+    aws: &FakeAws,
+    run: &str,
+    budgets: &Budgets,
+) -> Result<bool, sparkplug::engine::errors::AwsError> {
+    aws.tokens()
+        .add_spend(
+            run,
+            "sales_daily",
+            "2026-11",
+            0.41,
+            budgets,
+            now(),
+            now() + chrono::Duration::days(400),
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_runs_cost_is_added_in_one_transaction_once() {
     let aws = FakeAws::new();
@@ -13,19 +32,7 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
         job_usd: Some(400.0),
         all_jobs_usd: None,
     };
-    let table = aws.tokens();
-    let added = table
-        .add_spend(
-            "sales_daily-1",
-            "sales_daily",
-            "2026-11",
-            0.41,
-            &budgets,
-            now(),
-            now() + chrono::Duration::days(400),
-        )
-        .await
-        .unwrap();
+    let added = add_041(&aws, "sales_daily-1", &budgets).await.unwrap();
     assert!(added);
     let request = &aws.requests("TransactWriteItems")[0];
     let items = request["TransactItems"].as_array().unwrap();
@@ -81,19 +88,7 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
             "CancellationReasons": [{"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"},
                 {"Code": "None"}, {"Code": "None"}]}),
     );
-    let again = aws
-        .tokens()
-        .add_spend(
-            "sales_daily-1",
-            "sales_daily",
-            "2026-11",
-            0.41,
-            &budgets,
-            now(),
-            now() + chrono::Duration::days(400),
-        )
-        .await
-        .unwrap();
+    let again = add_041(&aws, "sales_daily-1", &budgets).await.unwrap();
     assert!(!again);
 
     // A transaction cancelled for another reason (a conflict with another write) is an error the task retries.
@@ -105,19 +100,7 @@ async fn a_runs_cost_is_added_in_one_transaction_once() {
             "message": "Transaction cancelled [None, TransactionConflict, None]",
             "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}, {"Code": "None"}]}),
     );
-    let conflict = aws
-        .tokens()
-        .add_spend(
-            "sales_daily-2",
-            "sales_daily",
-            "2026-11",
-            0.41,
-            &budgets,
-            now(),
-            now() + chrono::Duration::days(400),
-        )
-        .await
-        .unwrap_err();
+    let conflict = add_041(&aws, "sales_daily-2", &budgets).await.unwrap_err();
     assert_eq!(conflict.code, "TransactionCanceledException");
 }
 

@@ -61,9 +61,23 @@ pub(super) fn conditional<O, E>(
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
+    Ok(conditional_output(result, condition_failed)?.is_some())
+}
+
+/// A conditional write's output when it was made, `None` when its condition did not hold.
+pub(super) fn conditional_output<O, E>(
+    result: Result<
+        O,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
+    condition_failed: impl Fn(&E) -> bool,
+) -> Result<Option<O>, AwsError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
     match result {
-        Ok(_) => Ok(true),
-        Err(error) if error.as_service_error().is_some_and(&condition_failed) => Ok(false),
+        Ok(output) => Ok(Some(output)),
+        Err(error) if error.as_service_error().is_some_and(&condition_failed) => Ok(None),
         Err(error) => Err(classify(error)),
     }
 }
@@ -77,6 +91,23 @@ pub(super) fn bad_item(why: &str) -> AwsError {
 }
 
 impl RunTable {
+    /// One item by its key, read consistently.
+    pub(super) async fn get_item(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("key", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item().cloned())
+    }
+
     /// Every item whose key starts with `prefix` (and that passes `also`, a further filter on the item), all pages.
     /// The token table is small (waiting runs, queued runs, pool clusters): a filtered Scan reads it whole.
     pub(super) async fn items_with_prefix(

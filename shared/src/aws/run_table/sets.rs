@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::{conditional, millis_of, n, s, RunTable};
+use super::{conditional, conditional_output, millis_of, n, s, RunTable};
 use crate::aws::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::{
@@ -84,19 +84,6 @@ fn batch_of(item: &Item) -> BatchRecord {
 }
 
 impl RunTable {
-    async fn get(&self, key: &str) -> Result<Option<Item>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("key", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output.item().cloned())
-    }
-
     /// An update kept only when `at` is newer than the item's `<field>_at`.
     async fn set_if_newer(
         &self,
@@ -164,7 +151,7 @@ impl SetStore for RunTable {
 
     async fn set_record(&self, job: &str, partition: &str) -> Result<Option<SetRecord>, AwsError> {
         Ok(self
-            .get(&set_key(job, partition))
+            .get_item(&set_key(job, partition))
             .await?
             .as_ref()
             .map(set_of))
@@ -251,7 +238,7 @@ impl BatchStore for RunTable {
     ) -> Result<(u64, bool), AwsError> {
         let key = batched_claim_key(job, object);
         let given = |item: Option<Item>| item.and_then(|i| number(&i, "position"));
-        if let Some(position) = given(self.get(&key).await?) {
+        if let Some(position) = given(self.get_item(&key).await?) {
             return Ok((position, false));
         }
         let position = self.next_position(job, rule).await?;
@@ -272,7 +259,7 @@ impl BatchStore for RunTable {
             return Ok((position, true));
         }
         // The same object's other delivery placed it meanwhile (this position stays unused).
-        Ok((given(self.get(&key).await?).unwrap_or(position), false))
+        Ok((given(self.get_item(&key).await?).unwrap_or(position), false))
     }
 
     async fn move_object(&self, job: &str, object: &str, position: u64) -> Result<(), AwsError> {
@@ -317,18 +304,10 @@ impl BatchStore for RunTable {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(output.attributes().map(batch_of)),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(classify(e)),
-        }
+        let output = conditional_output(result, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })?;
+        Ok(output.and_then(|output| output.attributes().map(batch_of)))
     }
 
     async fn close_batch(
@@ -350,18 +329,10 @@ impl BatchStore for RunTable {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(output.attributes().map(batch_of)),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(classify(e)),
-        }
+        let output = conditional_output(result, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })?;
+        Ok(output.and_then(|output| output.attributes().map(batch_of)))
     }
 
     async fn skip_to(&self, job: &str, rule: usize, position: u64) -> Result<(), AwsError> {
@@ -385,7 +356,7 @@ impl BatchStore for RunTable {
 
     async fn position(&self, job: &str, rule: usize) -> Result<u64, AwsError> {
         Ok(self
-            .get(&batch_position_key(job, rule))
+            .get_item(&batch_position_key(job, rule))
             .await?
             .and_then(|item| number(&item, "next_position"))
             .unwrap_or(0))
@@ -398,7 +369,7 @@ impl BatchStore for RunTable {
         number: u64,
     ) -> Result<Option<BatchRecord>, AwsError> {
         Ok(self
-            .get(&batch_key(job, rule, number))
+            .get_item(&batch_key(job, rule, number))
             .await?
             .as_ref()
             .map(batch_of))
@@ -438,7 +409,7 @@ impl LedgerStore for RunTable {
     }
 
     async fn ledger(&self, job: &str) -> Result<JobLedger, AwsError> {
-        let Some(item) = self.get(&ledger_key(job)).await? else {
+        let Some(item) = self.get_item(&ledger_key(job)).await? else {
             return Ok(JobLedger::default());
         };
         let pair = |name: &str, at: &str| Some((text(&item, name)?, millis_of(&item, at)?));

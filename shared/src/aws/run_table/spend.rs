@@ -55,22 +55,6 @@ impl RunTable {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    async fn counter(
-        &self,
-        key: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("key", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output.item().cloned())
-    }
-
     /// A month's spend counter as it stands: (usd, runs, budget).
     pub async fn month_spend(
         &self,
@@ -78,7 +62,7 @@ impl RunTable {
         month: &str,
     ) -> Result<(f64, u64, Option<f64>), AwsError> {
         let key = job.map_or_else(|| all_spend_key(month), |job| spend_key(job, month));
-        let item = self.counter(&key).await?;
+        let item = self.get_item(&key).await?;
         let budget = item
             .as_ref()
             .and_then(|i| i.get("budget_usd"))

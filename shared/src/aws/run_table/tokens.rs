@@ -72,16 +72,11 @@ impl TokenStore for RunTable {
     }
 
     async fn get_waiter(&self, key: &str) -> Result<Option<Waiter>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("key", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(waiter_of).transpose()
+        self.get_item(key)
+            .await?
+            .as_ref()
+            .map(waiter_of)
+            .transpose()
     }
 
     async fn delete_waiter(&self, key: &str, token: &str) -> Result<(), AwsError> {

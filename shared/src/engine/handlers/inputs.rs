@@ -199,6 +199,36 @@ where
         record.first_at.unwrap_or(now),
     );
     let time = trigger.time().unwrap_or(now);
+    let what = partition.to_string();
+    let Some(run_name) = render_and_start(config, ports, job, &what, trigger, time, report).await?
+    else {
+        return Ok(());
+    };
+    let expires = now + Duration::days(SET_KEPT_DAYS);
+    ports
+        .table
+        .mark_set(job, &partition.id(), SetMark::Run, &run_name, expires)
+        .await
+        .map_err(table_error("UpdateItem"))?;
+    note_started(ports.table, job, &run_name, now).await;
+    Ok(())
+}
+
+/// Renders a run of `job` for `trigger` and starts it: the run's name when it started (or had started), `None` when
+/// its plan cannot be rendered (a failure in the report, nothing to retry), an error the event is retried for when
+/// Step Functions did not take it. `what` names the partition or batch in messages.
+async fn render_and_start<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    job: &str,
+    what: &str,
+    trigger: Trigger,
+    time: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<Option<String>, TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+{
     let run = RunInput {
         trigger,
         args: Default::default(),
@@ -208,24 +238,17 @@ where
     let plan = match render(&config.catalog, job, &run, &config.vars) {
         Ok(plan) => plan,
         Err(e) => {
-            report.failed.push(format!("{job} {partition}: {e}"));
-            return Ok(());
+            report.failed.push(format!("{job} {what}: {e}"));
+            return Ok(None);
         }
     };
     if start_plan(config, ports.sfn, &plan, report).await {
         return Err(TaskError {
             kind: crate::engine::errors::ErrorKind::Retryable,
-            message: format!("{job} {partition}: its run could not be started"),
+            message: format!("{job} {what}: its run could not be started"),
         });
     }
-    let expires = now + Duration::days(SET_KEPT_DAYS);
-    ports
-        .table
-        .mark_set(job, &partition.id(), SetMark::Run, &plan.run_name, expires)
-        .await
-        .map_err(table_error("UpdateItem"))?;
-    note_started(ports.table, job, &plan.run_name, now).await;
-    Ok(())
+    Ok(Some(plan.run_name))
 }
 
 /// Notes a run the trigger started in its job's ledger (what an expectation's look reads: a run still going). Best
@@ -446,32 +469,19 @@ where
         .await
         .map_err(|e| TaskError::aws("PutObject", e))?;
     let time = batch.first_at.unwrap_or(now);
-    let run = RunInput {
-        trigger: Trigger::Batch {
-            rule,
-            number,
-            objects: batch.objects.len() as u64,
-            manifest: location,
-            time,
-        },
-        args: Default::default(),
+    let trigger = Trigger::Batch {
+        rule,
+        number,
+        objects: batch.objects.len() as u64,
+        manifest: location,
         time,
-        run_name: None,
     };
-    let plan = match render(&config.catalog, job, &run, &config.vars) {
-        Ok(plan) => plan,
-        Err(e) => {
-            report.failed.push(format!("{job} batch {number}: {e}"));
-            return Ok(());
-        }
-    };
-    if start_plan(config, ports.sfn, &plan, report).await {
-        return Err(TaskError {
-            kind: crate::engine::errors::ErrorKind::Retryable,
-            message: format!("{job} batch {number}: its run could not be started"),
-        });
+    let what = format!("batch {number}");
+    if let Some(run_name) =
+        render_and_start(config, ports, job, &what, trigger, time, report).await?
+    {
+        note_started(ports.table, job, &run_name, now).await;
     }
-    note_started(ports.table, job, &plan.run_name, now).await;
     Ok(())
 }
 
