@@ -133,3 +133,93 @@ async fn a_stack_with_nothing_left_behind_is_healthy() {
     assert!(aws.requests("ReceiveMessage").is_empty());
     assert!(aws.requests("DescribeExecution").is_empty());
 }
+
+#[tokio::test]
+async fn a_run_that_did_not_happen_is_listed_until_a_run_succeeds() {
+    let mut config = config(None);
+    config.janitor.catalog = common::catalog_of(
+        r#"
+[defaults.glue]
+role = "glue-role"
+script_location = "s3://artifacts/runner.scala"
+
+[jobs.report]
+engine = "glue"
+jar = "s3://artifacts/a.jar"
+class = "c.Report"
+expect = { succeeded_by = "cron(0 8 * * ? *)" }
+
+[jobs.report.trigger]
+schedule = "cron(0 6 * * ? *)"
+"#,
+    )
+    .unwrap();
+    // 08:00 on 2026-11-27 (the tests' day, at 06:30 UTC): yesterday's report was missed.
+    let missed_at = 1_795_766_400_000_i64 - 86_400_000;
+    let script = |aws: &FakeAws, ledger: serde_json::Value| {
+        aws.ok("Scan", json!({"Items": []}));
+        aws.ok("ListClusters", json!({"Clusters": []}));
+        aws.ok("GetJobRuns", json!({"JobRuns": []}));
+        aws.ok(
+            "GetQueueAttributes",
+            json!({"Attributes": {"ApproximateNumberOfMessages": "0"}}),
+        );
+        aws.ok("GetItem", json!({}));
+        aws.ok("GetItem", ledger);
+    };
+    let examine_with = |aws: &FakeAws| {
+        let table = aws.tokens();
+        let (sfn, emr, glue, serverless, failed) = (
+            aws.sfn(),
+            aws.emr(),
+            aws.glue(),
+            aws.serverless(),
+            aws.failed_events(),
+        );
+        let config = config.clone();
+        async move {
+            examine(
+                &config,
+                &table,
+                &sfn,
+                &emr,
+                &glue,
+                &serverless,
+                &failed,
+                now(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let aws = FakeAws::new();
+    script(
+        &aws,
+        json!({"Item": {"key": {"S": "last#report"}, "missed_at": {"N": missed_at.to_string()},
+            "missed_why": {"S": "no run was started (never triggered)"}}}),
+    );
+    let diagnosis = examine_with(&aws).await;
+    assert_eq!(diagnosis.missed.len(), 1, "{diagnosis:?}");
+    assert_eq!(diagnosis.missed[0].job, "report");
+    assert_eq!(diagnosis.missed[0].due.timestamp_millis(), missed_at);
+    assert_eq!(
+        diagnosis.missed[0].why,
+        "no run was started (never triggered)"
+    );
+    // Not drift: nothing converges it, the doctor is healthy.
+    assert!(diagnosis.is_healthy());
+    assert_eq!(
+        aws.requests("GetItem")[1]["Key"],
+        json!({"key": {"S": "last#report"}})
+    );
+
+    // A success since: no longer listed.
+    let aws = FakeAws::new();
+    script(
+        &aws,
+        json!({"Item": {"key": {"S": "last#report"}, "missed_at": {"N": missed_at.to_string()},
+            "missed_why": {"S": "no run was started (never triggered)"},
+            "succeeded_run": {"S": "report-late"}, "succeeded_at": {"N": (missed_at + 3_600_000).to_string()}}}),
+    );
+    assert!(examine_with(&aws).await.missed.is_empty());
+}

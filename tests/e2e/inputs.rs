@@ -117,6 +117,17 @@ async fn an_input_set_completed_out_of_order_starts_one_run_with_both_inputs() {
         waiting.contains(&format!("s3://{bucket}/{prices}")),
         "{waiting}"
     );
+    // stock_estimate is expected 3 hours after a day's first file: the partition is watched until then.
+    let table = sparkplug::aws::run_table::RunTable::new(&aws.config, "sparkplug-dev-tokens");
+    let watched = sparkplug::engine::ports::SetStore::watched_due(&table)
+        .await
+        .unwrap();
+    let (due, ..) = watched
+        .iter()
+        .find(|(_, job, partition)| job == "stock_estimate" && partition == "date=2026-12-05")
+        .unwrap_or_else(|| panic!("stock_estimate date=2026-12-05 is not watched: {watched:?}"));
+    let hours = (*due - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!((2.9..=3.0).contains(&hours), "due in {hours} h");
 
     // The prices complete it: one run per job of the set, named after the partition.
     let put_at = Instant::now();
@@ -194,7 +205,6 @@ async fn an_input_set_completed_out_of_order_starts_one_run_with_both_inputs() {
         .unwrap()
         .catalog;
     let vars = sparkplug::catalog::Vars::resolve(&catalog, [], []).unwrap();
-    let table = sparkplug::aws::run_table::RunTable::new(&aws.config, "sparkplug-dev-tokens");
     let sfn = sparkplug::aws::sfn::Sfn::from_client(aws.sfn.clone());
     let status = sparkplug_cli::partition::partition_status(
         &catalog,

@@ -17,6 +17,16 @@ pub(crate) fn print_diagnosis(diagnosis: &sparkplug::engine::handlers::doctor::D
             finding.fixed_by
         );
     }
+    for missed in &diagnosis.missed {
+        say!(
+            "{:<13} {} did not run by {}: {} — see `sparkplug history {}`",
+            "missed",
+            missed.job,
+            missed.due.format("%Y-%m-%dT%H:%MZ"),
+            missed.why,
+            missed.job
+        );
+    }
     say!(
         "failed-events queue: {} message(s); last tick evaluated: {}",
         diagnosis.failed_events.messages,

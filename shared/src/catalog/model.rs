@@ -354,7 +354,38 @@ pub struct Batch {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// An EventBridge `cron(…)` (UTC): by each of its times, a run of the job has succeeded since the time before.
+    /// Or a duration (`90m`, `2h`, `1h 30m`): a run has succeeded that long after each first arrival of the job's
+    /// input set's partitions, or, for a job without an input set, after each of its schedule's times.
     pub succeeded_by: String,
+}
+
+/// When an expectation is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectDue<'a> {
+    /// At each time of this `cron(…)`.
+    Cron(&'a str),
+    /// This long after what starts the job's runs.
+    After(chrono::Duration),
+}
+
+impl Expect {
+    /// `succeeded_by` read: a `cron(…)` (checked where it is evaluated), or a duration.
+    pub fn due(&self) -> Result<ExpectDue<'_>, String> {
+        let text = self.succeeded_by.trim();
+        if text.starts_with("cron(") {
+            return Ok(ExpectDue::Cron(text));
+        }
+        let duration = humantime::parse_duration(text).map_err(|e| {
+            format!(
+                "`{text}` is neither a cron(…) expression nor a duration such as \"2h\" or \"90m\" ({e})"
+            )
+        })?;
+        let duration = chrono::Duration::from_std(duration)
+            .ok()
+            .filter(|d| *d >= chrono::Duration::minutes(1) && *d <= chrono::Duration::days(7))
+            .ok_or_else(|| format!("`{text}`: a duration from 1 minute to 7 days"))?;
+        Ok(ExpectDue::After(duration))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

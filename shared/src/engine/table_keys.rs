@@ -24,6 +24,7 @@
 //! | `batched#<job>#<object>` | the claim that puts an object in one batch only | trigger |
 //! | `last#<job>` | a job's last started, ended and succeeded runs, and its last missed expectation | trigger, alert |
 //! | `missing#<job>#<due>` | the claim that makes a "did not run" alert go out once | trigger |
+//! | `setsdue` | the partitions whose expectation comes a duration after their first arrival, until it came | trigger |
 
 /// A run's waiter on its own cluster.
 pub fn emr_key(cluster_id: &str) -> String {
@@ -138,3 +139,7 @@ pub fn ledger_key(job: &str) -> String {
 pub fn missing_claim_key(job: &str, due: &str) -> String {
     format!("missing#{job}#{due}")
 }
+
+/// The one item that lists the partitions whose expectation is due a duration after their first arrival (a string
+/// set of `<due>|<job>|<partition>`: 400 KB, some 5,000 partitions awaiting their time).
+pub const SETS_DUE_KEY: &str = "setsdue";

@@ -1,6 +1,8 @@
 //! "Did not run" alerts: a job's `expect = { succeeded_by = "cron(…)" }` says a run of it succeeds by each of the
-//! expression's times; when one passes with no run succeeded since the time before it, one alert says the run is
-//! missing and why, as far as sparkplug can tell — and an input set's deadline says which inputs have not arrived.
+//! expression's times (or `"2h"`: that long after each time of its schedule, or after each first arrival of its input
+//! set's partitions); when one passes with no run succeeded since the time before it (the schedule's time, the first
+//! arrival), one alert says the run is missing and why, as far as sparkplug can tell — and an input set's deadline
+//! says which inputs have not arrived.
 //! Both go out as the `sparkplug Run Missing` event and on the alerts topic.
 
 use chrono::{DateTime, Utc};
@@ -198,13 +200,19 @@ impl RunMissing {
                 self.partition.as_deref().unwrap_or("-"),
                 self.due.format("%Y-%m-%d %H:%M UTC")
             )),
-            MissingKind::Expectation => lines.push(format!(
-                "no run succeeded between {} and {}",
-                self.since.map_or("-".to_string(), |s| s
-                    .format("%Y-%m-%d %H:%M UTC")
-                    .to_string()),
-                self.due.format("%Y-%m-%d %H:%M UTC")
-            )),
+            MissingKind::Expectation => {
+                let since = self.since.map_or("-".to_string(), |s| {
+                    s.format("%Y-%m-%d %H:%M UTC").to_string()
+                });
+                let due = self.due.format("%Y-%m-%d %H:%M UTC");
+                lines.push(match &self.partition {
+                    Some(partition) => format!(
+                        "no run of the partition {partition} succeeded between its first input's arrival, {since}, \
+                         and {due}"
+                    ),
+                    None => format!("no run succeeded between {since} and {due}"),
+                })
+            }
         }
         lines.push(format!("why: {}", self.why));
         if let Some(action) = &self.action {

@@ -415,3 +415,63 @@ async fn resolve_plans_a_rerun_from_the_run_it_reruns() {
     .unwrap_err();
     assert!(err.message.contains("fromfailed"), "{err}");
 }
+
+// ---------------------------------------------------------------- Partitions watched for an expectation
+
+#[tokio::test]
+async fn watched_partitions_are_one_string_set_added_to_and_deleted_from_atomically() {
+    use sparkplug::engine::ports::SetStore;
+    let aws = FakeAws::new();
+    aws.ok("UpdateItem", json!({}));
+    aws.ok("UpdateItem", json!({}));
+    aws.ok(
+        "GetItem",
+        json!({"Item": {"key": {"S": "setsdue"}, "due": {"SS": [
+            "2026-12-04T07:10:00.000Z|margin|date=2026-12-03",
+            "2026-12-04T06:00:00.000Z|margin|date=2026-12-02,hour=05",
+            "a string sparkplug did not write"]}}}),
+    );
+    let table = aws.tokens();
+    let due = chrono::DateTime::parse_from_rfc3339("2026-12-04T07:10:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    table
+        .watch_due("margin", "date=2026-12-03", due)
+        .await
+        .unwrap();
+    table
+        .unwatch_due("margin", "date=2026-12-03", due)
+        .await
+        .unwrap();
+    let watched = table.watched_due().await.unwrap();
+    let updates = aws.requests("UpdateItem");
+    for (update, action) in updates.iter().zip(["ADD", "DELETE"]) {
+        assert_eq!(update["Key"], json!({"key": {"S": "setsdue"}}));
+        assert_eq!(update["UpdateExpression"], format!("{action} due :entry"));
+        assert_eq!(
+            update["ExpressionAttributeValues"][":entry"],
+            json!({"SS": ["2026-12-04T07:10:00.000Z|margin|date=2026-12-03"]})
+        );
+    }
+    // Soonest first; what sparkplug did not write is left out.
+    let read: Vec<(String, &str, &str)> = watched
+        .iter()
+        .map(|(due, job, partition)| (due.to_rfc3339(), job.as_str(), partition.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (
+                "2026-12-04T06:00:00+00:00".to_string(),
+                "margin",
+                "date=2026-12-02,hour=05"
+            ),
+            (
+                "2026-12-04T07:10:00+00:00".to_string(),
+                "margin",
+                "date=2026-12-03"
+            ),
+        ]
+    );
+    assert_eq!(aws.requests("GetItem")[0]["ConsistentRead"], true);
+}

@@ -6,6 +6,7 @@
 //! - `batchseq#<job>#<rule>`: `next` (N), the last position given. `batch#<job>#<rule>#<n>`: `job`, `rule_no`,
 //!   `batch_no`, `objects` (SS), `first_at`, `closed_by` (S) and `expires`: an object is added only while the batch
 //!   is open, and closing it is conditional, so a batch is taken by one run with every object added before.
+//! - `setsdue`: `due` (SS), the partitions watched for an expectation due a duration after their first arrival.
 //! - `last#<job>`: `started_run`/`started_at`, `ended_run`/`ended_status`/`ended_at`/`ended_error`,
 //!   `succeeded_run`/`succeeded_at`, `missed_at`/`missed_why`; each kept only when newer than what is there.
 
@@ -20,10 +21,11 @@ use super::{conditional, conditional_output, millis_of, n, s, RunTable};
 use crate::aws::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::{
-    BatchRecord, BatchStore, JobLedger, LedgerStore, SetMark, SetRecord, SetStore,
+    due_entry, due_of_entry, BatchRecord, BatchStore, JobLedger, LedgerStore, SetMark, SetRecord,
+    SetStore,
 };
 use crate::engine::table_keys::{
-    batch_key, batch_position_key, batched_claim_key, ledger_key, set_key,
+    batch_key, batch_position_key, batched_claim_key, ledger_key, set_key, SETS_DUE_KEY,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -203,6 +205,55 @@ impl SetStore for RunTable {
             .condition_expression("attribute_exists(#key)")
             .expression_attribute_names("#key", "key")
             .expression_attribute_values(":at", millis(at))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn watch_due(
+        &self,
+        job: &str,
+        partition: &str,
+        due: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        self.change_due("ADD", due_entry(job, partition, due)).await
+    }
+
+    async fn unwatch_due(
+        &self,
+        job: &str,
+        partition: &str,
+        due: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        self.change_due("DELETE", due_entry(job, partition, due))
+            .await
+    }
+
+    async fn watched_due(&self) -> Result<Vec<(DateTime<Utc>, String, String)>, AwsError> {
+        let item = self.get_item(SETS_DUE_KEY).await?;
+        let mut watched: Vec<_> = item
+            .as_ref()
+            .and_then(|item| item.get("due"))
+            .and_then(|v| v.as_ss().ok())
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| due_of_entry(entry))
+            .collect();
+        watched.sort();
+        Ok(watched)
+    }
+}
+
+impl RunTable {
+    /// Adds `entry` to (`ADD`) or deletes it from (`DELETE`) the watched partitions' string set.
+    async fn change_due(&self, action: &str, entry: String) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(SETS_DUE_KEY))
+            .update_expression(format!("{action} due :entry"))
+            .expression_attribute_values(":entry", AttributeValue::Ss(vec![entry]))
             .send()
             .await
             .map_err(classify)?;

@@ -3,7 +3,9 @@
 //! Each finding is something a backstop converges at its next period (the queue's drain, notify's reconciler, the
 //! janitor's sweep, the tick) or that waits for a person (the failed-events queue): slots held by ended runs, queued
 //! runs whose execution ended, waiters and pool leases of ended runs, clusters / Glue runs / EMR Serverless job runs
-//! of ended runs, messages in the failed-events queue, a tick that fell behind.
+//! of ended runs, messages in the failed-events queue, a tick that fell behind. Beside the drift, it lists the runs
+//! that did not happen: each expecting job's last "did not run" alert of the past week with no success since, a
+//! person's to look at (no backstop runs a job late).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,8 +14,8 @@ use super::janitor::{leftovers, JanitorConfig};
 use crate::engine::backstop::TICK_LOOK;
 use crate::engine::errors::TaskError;
 use crate::engine::ports::{
-    EmrApi, FailedEventsApi, GlueApi, LookStore, PoolStore, QueueDepth, ServerlessApi, SfnApi,
-    SlotStore, TokenStore,
+    EmrApi, FailedEventsApi, GlueApi, LedgerStore, LookStore, PoolStore, QueueDepth, ServerlessApi,
+    SfnApi, SlotStore, TokenStore,
 };
 
 /// One piece of drift.
@@ -32,10 +34,26 @@ pub struct Finding {
     pub fixed_by: String,
 }
 
+/// A run a job's expectation missed: its last "did not run" alert, with no success since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissedRun {
+    pub job: String,
+    /// When the run was due.
+    pub due: DateTime<Utc>,
+    /// Why it was missing, as the alert said.
+    pub why: String,
+}
+
+/// A missed run older than this is no longer listed.
+pub const MISSED_LISTED_DAYS: i64 = 7;
+
 /// What the doctor found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
     pub findings: Vec<Finding>,
+    /// Runs that did not happen (not drift: nothing converges them, a person looks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<MissedRun>,
     pub failed_events: QueueDepth,
     /// The last minute the tick evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,7 +106,7 @@ fn finding(kind: &str, what: String, run: Option<&str>, status: Option<&str>) ->
 #[allow(clippy::too_many_arguments)]
 pub async fn examine(
     config: &DoctorConfig,
-    table: &(impl SlotStore + TokenStore + PoolStore + LookStore),
+    table: &(impl SlotStore + TokenStore + PoolStore + LookStore + LedgerStore),
     sfn: &impl SfnApi,
     emr: &impl EmrApi,
     glue: &impl GlueApi,
@@ -210,5 +228,34 @@ pub async fn examine(
             ));
         }
     }
+    diagnosis.missed = missed_runs(&config.janitor.catalog, table, now).await?;
     Ok(diagnosis)
+}
+
+/// Each expecting job's last missed run of the past [`MISSED_LISTED_DAYS`] with no success since: one GetItem a job.
+async fn missed_runs(
+    catalog: &crate::Catalog,
+    table: &impl LedgerStore,
+    now: DateTime<Utc>,
+) -> Result<Vec<MissedRun>, TaskError> {
+    let mut missed = Vec::new();
+    for (job, _) in catalog.jobs.iter().filter(|(_, job)| job.expect.is_some()) {
+        let ledger = table
+            .ledger(job)
+            .await
+            .map_err(|e| TaskError::aws("GetItem", e))?;
+        let Some((due, why)) = ledger.missed else {
+            continue;
+        };
+        let recent = due > now - Duration::days(MISSED_LISTED_DAYS);
+        let succeeded_since = ledger.succeeded.is_some_and(|(_, at)| at > due);
+        if recent && !succeeded_since {
+            missed.push(MissedRun {
+                job: job.clone(),
+                due,
+                why,
+            });
+        }
+    }
+    Ok(missed)
 }

@@ -9,13 +9,15 @@
 //! - a batch left open (its window passed, or a start lost after it was closed): each tick looks at the rule's last
 //!   two batches (two GetItems), closes and starts what is due;
 //! - deadlines and expectations are themselves looks: the tick evaluates their minutes since the last it evaluated
-//!   (the `deadlines` look), so a lost tick makes them late, never missed; each acts once (a claim, a mark).
+//!   (the `deadlines` look), so a lost tick makes them late, never missed; each acts once (a claim, a mark);
+//! - an expectation a duration after a partition's first arrival: the arrival (or the look that found it) watches
+//!   the partition in the run table, and each tick checks the watched partitions whose time came.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use tracing::{info, warn};
 
 use super::trigger::{start_plan, TriggerConfig, TriggerReport};
-use crate::catalog::{schedule, Job, OnDeadline};
+use crate::catalog::{schedule, ExpectDue, Job, OnDeadline};
 use crate::engine::errors::TaskError;
 use crate::engine::ports::{
     AlertsApi, BatchStore, ExecutionsApi, LedgerStore, LookState, LookStore, ObjectsApi, SetMark,
@@ -109,6 +111,7 @@ where
             )
             .await
             .map_err(table_error("UpdateItem"))?;
+        watch_expectation(ports, &arrival.job, job, &arrival.partition, &record).await?;
         start_if_complete(
             config,
             ports,
@@ -122,6 +125,31 @@ where
         .await?;
     }
     Ok(())
+}
+
+/// A partition of a job expected to succeed a duration after its first arrival, not yet run: watched until then
+/// (the tick's look at [`SetStore::watched_due`]). Watching it again, as each of its inputs arrives, changes nothing.
+async fn watch_expectation<S, T, O, A>(
+    ports: &Ports<'_, S, T, O, A>,
+    name: &str,
+    job: &Job,
+    partition: &Partition,
+    record: &SetRecord,
+) -> Result<(), TaskError>
+where
+    T: TriggerTable,
+{
+    let Some(ExpectDue::After(after)) = job.expect.as_ref().and_then(|e| e.due().ok()) else {
+        return Ok(());
+    };
+    let (None, Some(first_at)) = (&record.run, record.first_at) else {
+        return Ok(());
+    };
+    ports
+        .table
+        .watch_due(name, &partition.id(), first_at + after)
+        .await
+        .map_err(table_error("UpdateItem"))
 }
 
 /// Starts the partition's run when every input is in and no run has started; says why not otherwise.
@@ -261,6 +289,7 @@ pub async fn note_started(table: &impl LedgerStore, job: &str, run: &str, now: D
 
 /// Looks in S3 for the partition's missing inputs, and records those found (their events were lost).
 async fn look_for_missing<S, T, O, A>(
+    config: &TriggerConfig,
     ports: &Ports<'_, S, T, O, A>,
     job: &str,
     set: &InputSet,
@@ -305,6 +334,9 @@ where
                 )
                 .await
                 .map_err(table_error("UpdateItem"))?;
+            if let Some(expected) = config.catalog.job(job) {
+                watch_expectation(ports, job, expected, partition, &record).await?;
+            }
         }
     }
     Ok(record)
@@ -527,10 +559,8 @@ where
                     on_deadline(config, ports, name, job, *at, now, report).await?;
                 }
             }
-            if let Some(expect) = &job.expect {
-                if schedule::is_due(&expect.succeeded_by, *at).unwrap_or(false) {
-                    on_expectation(config, ports, name, job, *at, now, report).await?;
-                }
+            if let Some(since) = expectation_due(job, *at) {
+                on_expectation(config, ports, name, job, since, *at, now, report).await?;
             }
         }
     }
@@ -545,7 +575,189 @@ where
             .await
             .map_err(table_error("PutItem"))?;
     }
+    if config.catalog.jobs.values().any(expects_after_arrival) {
+        partitions_due(config, ports, now, report).await?;
+    }
     Ok(())
+}
+
+/// Whether the job's expectation comes a duration after its input set's partitions' first arrivals.
+fn expects_after_arrival(job: &Job) -> bool {
+    !job.trigger.all_of.is_empty()
+        && matches!(
+            job.expect.as_ref().map(|e| e.due()),
+            Some(Ok(ExpectDue::After(_)))
+        )
+}
+
+/// When the job's expectation is due at minute `at` (a time of its cron, or a duration after a time of its
+/// schedule): the start of the period a run should have succeeded in.
+fn expectation_due(job: &Job, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match job.expect.as_ref()?.due().ok()? {
+        ExpectDue::Cron(cron) => schedule::is_due(cron, at).unwrap_or(false).then(|| {
+            schedule::previous(cron, at)
+                .ok()
+                .flatten()
+                .unwrap_or(at - Duration::days(1))
+        }),
+        ExpectDue::After(after) if job.trigger.all_of.is_empty() => {
+            let schedule = job.trigger.schedule.as_deref()?;
+            let started = at - after;
+            schedule::is_due(schedule, started)
+                .unwrap_or(false)
+                .then_some(started)
+        }
+        // An input set's partitions are watched from their first arrival (`partitions_due`).
+        ExpectDue::After(_) => None,
+    }
+}
+
+/// The watched partitions whose expectation came (a duration after their first arrival): each alerted on once if its
+/// run has not succeeded, then no longer watched. One GetItem a tick, and a few calls a partition when it comes.
+async fn partitions_due<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    let watched = ports
+        .table
+        .watched_due()
+        .await
+        .map_err(table_error("GetItem"))?;
+    for (due, name, partition_id) in watched.into_iter().filter(|(due, ..)| *due <= now) {
+        // A job since removed or changed is no longer watched for.
+        let job = config
+            .catalog
+            .job(&name)
+            .filter(|job| expects_after_arrival(job));
+        if let Some(set) = job.and_then(|job| input_set(config, job)) {
+            match Partition::parse(&partition_id, &set.keys()) {
+                Ok(partition) => {
+                    on_partition_expectation(
+                        config, ports, &name, &set, &partition, due, now, report,
+                    )
+                    .await?
+                }
+                Err(why) => {
+                    warn!(job = %name, partition = %partition_id, why, "a watched partition sparkplug cannot read")
+                }
+            }
+        }
+        ports
+            .table
+            .unwatch_due(&name, &partition_id, due)
+            .await
+            .map_err(table_error("UpdateItem"))?;
+    }
+    Ok(())
+}
+
+/// A partition's expectation at `due`, a duration after its first arrival: unless its run succeeded, one alert says
+/// why — its inputs missing, its run queued, running or failed.
+#[allow(clippy::too_many_arguments)]
+async fn on_partition_expectation<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    name: &str,
+    set: &InputSet,
+    partition: &Partition,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+    A: AlertsApi,
+{
+    let record = ports
+        .table
+        .set_record(name, &partition.id())
+        .await
+        .map_err(table_error("GetItem"))?
+        .unwrap_or_default();
+    let since = record.first_at.unwrap_or(due);
+    let reason = match &record.run {
+        None => {
+            let missing = missing_inputs(set, partition, &record);
+            if missing.is_empty() {
+                MissingReason::NeverTriggered
+            } else {
+                MissingReason::InputsMissing {
+                    partition: partition.id(),
+                    missing,
+                }
+            }
+        }
+        Some(run) => {
+            let status = ports
+                .sfn
+                .execution_status(&config.state_machine_arn, run)
+                .await
+                .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+            let ledger = ports
+                .table
+                .ledger(name)
+                .await
+                .map_err(table_error("GetItem"))?;
+            match status.as_deref() {
+                Some("SUCCEEDED") => return Ok(()),
+                Some("RUNNING") => {
+                    let queued = ports
+                        .table
+                        .queued(Some(name))
+                        .await
+                        .map_err(table_error("Scan"))?;
+                    if queued.iter().any(|q| &q.run_name == run) {
+                        MissingReason::Queued { run: run.clone() }
+                    } else {
+                        let started = ledger
+                            .started
+                            .filter(|(started, _)| started == run)
+                            .map_or(since, |(_, at)| at);
+                        MissingReason::StillRunning {
+                            run: run.clone(),
+                            minutes: (due - started).num_minutes(),
+                        }
+                    }
+                }
+                Some(status) => MissingReason::Failed {
+                    run: run.clone(),
+                    status: status.to_string(),
+                    error: ledger
+                        .ended
+                        .filter(|(ended, ..)| ended == run)
+                        .and_then(|(.., error)| error),
+                },
+                // Marked started, yet Step Functions has no such execution.
+                None => MissingReason::NeverTriggered,
+            }
+        }
+    };
+    let alert = RunMissing {
+        job: name.to_string(),
+        kind: MissingKind::Expectation,
+        due,
+        since: Some(since),
+        partition: Some(partition.id()),
+        why: reason.to_string(),
+        reason,
+        action: None,
+        environment: config.vars.get("env").map(str::to_string),
+    };
+    let claim = missing_claim_key(
+        name,
+        &format!("{}#{}", due.format("%Y%m%dT%H%M%SZ"), partition.id()),
+    );
+    alert_missing_once(config, ports, &claim, &alert, now, report).await
 }
 
 /// Each batched rule's last two batches: one whose window passed is closed and started; one closed whose run never
@@ -636,7 +848,7 @@ where
         if record.run.is_some() || record.deadline.is_some() {
             continue;
         }
-        let record = look_for_missing(ports, name, &set, &partition, record, now).await?;
+        let record = look_for_missing(config, ports, name, &set, &partition, record, now).await?;
         ports
             .table
             .set_checked(name, &partition.id(), now)
@@ -679,7 +891,7 @@ where
     if record.run.is_some() || record.deadline.is_some() {
         return Ok(());
     }
-    let record = look_for_missing(ports, name, &set, &partition, record, now).await?;
+    let record = look_for_missing(config, ports, name, &set, &partition, record, now).await?;
     if start_if_complete(config, ports, name, &set, &partition, &record, now, report).await? {
         return Ok(());
     }
@@ -730,12 +942,14 @@ where
     Ok(())
 }
 
-/// An expectation due at `due`: when no run of the job succeeded since its previous time, one alert says why.
+/// An expectation due at `due`: when no run of the job succeeded since `since`, one alert says why.
+#[allow(clippy::too_many_arguments)]
 async fn on_expectation<S, T, O, A>(
     config: &TriggerConfig,
     ports: &Ports<'_, S, T, O, A>,
     name: &str,
     job: &Job,
+    since: DateTime<Utc>,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
     report: &mut TriggerReport,
@@ -746,13 +960,6 @@ where
     O: ObjectsApi,
     A: AlertsApi,
 {
-    let Some(expect) = &job.expect else {
-        return Ok(());
-    };
-    let since = schedule::previous(&expect.succeeded_by, due)
-        .ok()
-        .flatten()
-        .unwrap_or(due - Duration::days(1));
     let ledger = ports
         .table
         .ledger(name)
@@ -805,16 +1012,6 @@ where
     let Some(reason) = missing(&seen, since, due) else {
         return Ok(());
     };
-    // Once: looked up first, claimed once sent — a tick retried before it finished may send it again, never none.
-    let claim = missing_claim_key(name, &due.format("%Y%m%dT%H%MZ").to_string());
-    if ports
-        .table
-        .is_claimed(&claim)
-        .await
-        .map_err(table_error("GetItem"))?
-    {
-        return Ok(());
-    }
     let alert = RunMissing {
         job: name.to_string(),
         kind: MissingKind::Expectation,
@@ -826,20 +1023,47 @@ where
         action: None,
         environment: config.vars.get("env").map(str::to_string),
     };
-    send_missing(config, ports, &alert).await?;
+    let claim = missing_claim_key(name, &due.format("%Y%m%dT%H%MZ").to_string());
+    alert_missing_once(config, ports, &claim, &alert, now, report).await
+}
+
+/// A "did not run" alert sent once (`claim`), and noted in the job's ledger.
+async fn alert_missing_once<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    claim: &str,
+    alert: &RunMissing,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    T: TriggerTable,
+    A: AlertsApi,
+{
+    // Once: looked up first, claimed once sent — a tick retried before it finished may send it again, never none.
+    if ports
+        .table
+        .is_claimed(claim)
+        .await
+        .map_err(table_error("GetItem"))?
+    {
+        return Ok(());
+    }
+    send_missing(config, ports, alert).await?;
     ports
         .table
-        .claim(&claim, now + Duration::days(SET_KEPT_DAYS))
+        .claim(claim, now + Duration::days(SET_KEPT_DAYS))
         .await
         .map_err(table_error("PutItem"))?;
     ports
         .table
-        .run_missed(name, due, &alert.why)
+        .run_missed(&alert.job, alert.due, &alert.why)
         .await
         .map_err(table_error("UpdateItem"))?;
-    report
-        .ignored
-        .push(format!("{name}: did not run by {due}: {}", alert.why));
+    report.ignored.push(format!(
+        "{}: did not run by {}: {}",
+        alert.job, alert.due, alert.why
+    ));
     Ok(())
 }
 

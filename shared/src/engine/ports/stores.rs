@@ -256,6 +256,42 @@ pub trait SetStore {
         partition: &str,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Watches a partition whose expectation is due at `due` (a duration after its first arrival): watching it again
+    /// changes nothing.
+    fn watch_due(
+        &self,
+        job: &str,
+        partition: &str,
+        due: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Stops watching what [`SetStore::watch_due`] watched.
+    fn unwatch_due(
+        &self,
+        job: &str,
+        partition: &str,
+        due: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The partitions watched: (due, job, partition), soonest first.
+    fn watched_due(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(DateTime<Utc>, String, String)>, AwsError>> + Send;
+}
+
+/// A watched partition as one string, `<due>|<job>|<partition>` (the due time first, so that they sort by it).
+pub fn due_entry(job: &str, partition: &str, due: DateTime<Utc>) -> String {
+    format!(
+        "{}|{job}|{partition}",
+        due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// A watched partition from its string, `None` for one sparkplug did not write.
+pub fn due_of_entry(entry: &str) -> Option<(DateTime<Utc>, String, String)> {
+    let mut parts = entry.splitn(3, '|');
+    let due = DateTime::parse_from_rfc3339(parts.next()?).ok()?;
+    let job = parts.next()?.to_string();
+    let partition = parts.next()?.to_string();
+    Some((due.with_timezone(&Utc), job, partition))
 }
 
 /// A batch of arrivals under a job's S3 rule (`batch#<job>#<rule>#<number>`).

@@ -701,13 +701,34 @@ fn check_input_set(c: &mut Checker<'_>, job: &Job, vars: &Vars) {
     }
 }
 
-/// `expect.succeeded_by`: a cron expression, which does not come before the schedule that runs the job: from the
-/// start of a (Monday) day, the schedule's first time comes before the expectation's first time.
+/// `expect.succeeded_by`: a cron expression, which does not come before the schedule that runs the job (from the
+/// start of a (Monday) day, the schedule's first time comes before the expectation's first time); or a duration
+/// after what starts the job's runs, which only an input set or a schedule gives.
 fn check_expect(c: &mut Checker<'_>, job: &Job) {
     let Some(expect) = &job.expect else { return };
+    let cron = match expect.due() {
+        Ok(crate::catalog::ExpectDue::Cron(cron)) => cron,
+        Ok(crate::catalog::ExpectDue::After(_)) => {
+            if job.trigger.all_of.is_empty() && job.trigger.schedule.is_none() {
+                c.error(
+                    "expect.succeeded_by",
+                    format!(
+                        "`{}` is a duration after the job's input set's first arrival or its schedule's times, and \
+                         the job has neither (all_of, schedule): give a cron(…) instead",
+                        expect.succeeded_by
+                    ),
+                );
+            }
+            return;
+        }
+        Err(why) => {
+            c.error("expect.succeeded_by", why);
+            return;
+        }
+    };
     // Monday 2026-01-05, 00:00 UTC.
     let day = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_571_200, 0).unwrap_or_default();
-    let due = match crate::catalog::schedule::next(&expect.succeeded_by, day) {
+    let due = match crate::catalog::schedule::next(cron, day) {
         Ok(Some(due)) => due,
         Ok(None) => {
             c.error("expect.succeeded_by", "never comes (its year has passed)");
