@@ -145,6 +145,16 @@ def _authorized_put(self: Any, query: dict[str, Any], key_name: str) -> Any:
     return original(responses.S3Response, "_key_response_put")(self, query, key_name)
 
 
+def _authorized_list_v2(self: Any) -> Any:
+    # ListObjectsV2 needs s3:ListBucket on the bucket (S3 API Reference, ListObjectsV2: "To use this operation, you
+    # must have READ access to the bucket ... s3:ListBucket"); its prefix is the s3:prefix condition key.
+    prefix = self.querystring.get("prefix", [""])[0]
+    resource = f"arn:aws:s3:::{self.bucket_name}"
+    if iam.authorize(self, "s3", "ListBucket", {}, [(resource, {"s3:prefix": prefix})]):
+        raise exceptions.AccessDeniedByLock()
+    return original(responses.S3Response, "list_objects_v2")(self)
+
+
 def _owner_checked(self: Any, request: Any, full_url: str) -> Any:
     # ExpectedBucketOwner (the `x-amz-expected-bucket-owner` header, every bucket operation): "If the account ID that
     # you provide does not match the actual owner of the bucket, the request fails with the HTTP status code 403
@@ -163,4 +173,5 @@ def patch() -> None:
     replace(responses.S3Response, "_key_response_get", _authorized_get)
     replace(responses.S3Response, "head_object", _authorized_head)
     replace(responses.S3Response, "_key_response_put", _authorized_put)
+    replace(responses.S3Response, "list_objects_v2", _authorized_list_v2)
     replace(responses.S3Response, "_bucket_response", _owner_checked)

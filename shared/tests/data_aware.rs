@@ -17,6 +17,7 @@ use sparkplug::engine::ports::{
     JobLedger, LedgerStore, LookState, LookStore, ObjectsApi, QueuedRun, SetMark, SetRecord,
     SetStore, SfnApi, SlotStore, SnsMessage, StartOutcome, TokenStore, Waiter,
 };
+use sparkplug::run::events::ObjectArrival;
 
 const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
 
@@ -402,6 +403,27 @@ impl SlotStore for Fake {
 }
 
 impl ObjectsApi for Fake {
+    async fn written_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<ObjectArrival>, AwsError> {
+        Ok(self.with(|s| {
+            s.objects
+                .iter()
+                .filter(|((b, key), time)| b == bucket && key.starts_with(prefix) && **time > after)
+                .map(|((bucket, key), time)| ObjectArrival {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    // As the events below: the ETag "e".
+                    etag: Some("e".into()),
+                    time: Some(*time),
+                    ..ObjectArrival::default()
+                })
+                .collect()
+        }))
+    }
     async fn last_modified(
         &self,
         bucket: &str,
@@ -766,6 +788,71 @@ s3 = [{ bucket = "data", prefix = "landing/clicks/", batch = { max_objects = 3, 
     let closed = tick(&config, &fake, "2026-12-04T05:02:00Z").await;
     assert_eq!(closed.started.len(), 1, "{closed:?}");
     assert_eq!(fake.with(|s| s.manifests.len()), 2);
+}
+
+#[tokio::test]
+async fn a_batched_object_whose_event_was_lost_is_placed_by_the_look_once() {
+    let config = config(
+        r#"
+[jobs.compact]
+engine = "glue"
+jar = "s3://artifacts/a.jar"
+class = "c.Compact"
+args = ["{manifest}"]
+
+[jobs.compact.trigger]
+s3 = [{ bucket = "data", prefix = "landing/clicks/", suffix = ".json", batch = { max_objects = 3, window_seconds = 3600 } }]
+"#,
+    );
+    let fake = Fake::default();
+    let file = |n: u32| format!("landing/clicks/{n}.json");
+    let written = |key: &str, time: &str| {
+        fake.with(|s| s.objects.insert(("data".into(), key.to_string()), at(time)))
+    };
+    // Files 1 and 2 arrive with their events; file 3's event is lost; file 4 was written a minute before the look
+    // (its event may be on its way); a file of another suffix is no batch's.
+    for n in 1..=2 {
+        written(&file(n), "2026-12-04T05:00:00Z");
+        deliver(
+            &config,
+            &fake,
+            arrival(&file(n), "2026-12-04T05:00:00Z"),
+            "2026-12-04T05:00:01Z",
+        )
+        .await;
+    }
+    written(&file(3), "2026-12-04T05:00:30Z");
+    written(&file(4), "2026-12-04T05:14:00Z");
+    written("landing/clicks/readme.txt", "2026-12-04T05:00:30Z");
+    assert!(fake.started().is_empty());
+
+    let look = tick(&config, &fake, "2026-12-04T05:15:00Z").await;
+    // File 3 filled the first batch: its run started, with the three files.
+    assert_eq!(look.started.len(), 1, "{look:?}");
+    let manifest = fake.with(|s| s.manifests.values().next().cloned()).unwrap();
+    let objects: Vec<String> = serde_json::from_value(manifest["objects"].clone()).unwrap();
+    assert_eq!(
+        objects,
+        (1..=3)
+            .map(|n| format!("s3://data/{}", file(n)))
+            .collect::<Vec<_>>()
+    );
+    // File 4's event comes after all: it opens the second batch, as it would have anyway.
+    deliver(
+        &config,
+        &fake,
+        arrival(&file(4), "2026-12-04T05:14:00Z"),
+        "2026-12-04T05:15:30Z",
+    )
+    .await;
+    let second = fake.with(|s| s.batches[&("compact".to_string(), 0, 2)].clone());
+    assert_eq!(second.objects, [format!("s3://data/{}", file(4))]);
+
+    // The next look sees files 1–4 again (written in the last half hour): each has its place, nothing moves.
+    tick(&config, &fake, "2026-12-04T05:30:00Z").await;
+    let batches = fake.with(|s| s.batches.clone());
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert_eq!(batches[&("compact".to_string(), 0, 2)].objects.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------- "did not run" alerts

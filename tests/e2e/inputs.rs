@@ -1,7 +1,8 @@
 //! Data-aware runs (jobs.toml's daily_margin, stock_estimate, events_compact): an input set completed out of order
 //! starts one run with both inputs; the minute tick runs the schedules, then a set's deadline (an alert naming the
 //! missing file, or a run with what arrived), a lost arrival found at the deadline, and a "did not run" alert once;
-//! 250 small files make three batches whose manifests hold each file once.
+//! 250 small files make three batches whose manifests hold each file once; a file whose arrival event was lost is
+//! batched by the tick's look.
 
 use sparkplug::run::runkey::for_input_set;
 
@@ -28,6 +29,38 @@ impl Aws {
         }
         found.sort();
         found
+    }
+
+    /// The runs of events_compact's batches under its S3 rule `rule` (0: landing/events/, 1: landing/late-events/).
+    async fn batch_runs(&self, rule: u64) -> Vec<String> {
+        let mut runs = Vec::new();
+        for run in self.executions_starting("events_compact-batch-").await {
+            if self.plan_of(&run).await["trigger"]["rule"] == rule {
+                runs.push(run);
+            }
+        }
+        runs
+    }
+
+    /// The objects a batch run's manifest lists.
+    async fn manifest_of(&self, run: &str) -> Vec<String> {
+        let plan = self.plan_of(run).await;
+        let manifest = &plan["trigger"]["manifest"];
+        let body = self
+            .s3()
+            .get_object()
+            .bucket(manifest["bucket"].as_str().unwrap())
+            .key(manifest["key"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let manifest: Value = serde_json::from_slice(&body).unwrap();
+        serde_json::from_value(manifest["objects"].clone()).unwrap()
     }
 
     /// The trigger's answer to a tick at `time` (what the one-minute schedule sends).
@@ -356,7 +389,7 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
     tokio::time::sleep(Duration::from_secs(62)).await;
     aws.tick("2026-01-01T00:00:00Z");
     let batched = || async {
-        let runs = aws.executions_starting("events_compact-batch-").await;
+        let runs = aws.batch_runs(0).await;
         let mut files = 0;
         for run in &runs {
             let plan = aws.plan_of(run).await;
@@ -370,7 +403,7 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
         || async { batched().await >= 250 },
     )
     .await;
-    let all_runs = aws.executions_starting("events_compact-batch-").await;
+    let all_runs = aws.batch_runs(0).await;
 
     // Their manifests hold the 250 files, each once; each run ends.
     let mut listed: Vec<String> = Vec::new();
@@ -378,21 +411,7 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
     for run in &all_runs {
         assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED");
         let plan = aws.plan_of(run).await;
-        let manifest = &plan["trigger"]["manifest"];
-        let body = s3
-            .get_object()
-            .bucket(manifest["bucket"].as_str().unwrap())
-            .key(manifest["key"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        let manifest: Value = serde_json::from_slice(&body).unwrap();
-        let objects: Vec<String> = serde_json::from_value(manifest["objects"].clone()).unwrap();
+        let objects = aws.manifest_of(run).await;
         sizes.push(objects.len());
         assert!(args(&plan).contains(&objects.len().to_string()), "{plan}");
         listed.extend(objects);
@@ -413,4 +432,45 @@ async fn a_burst_of_250_small_files_makes_three_batches_whose_manifests_hold_eac
         .collect();
     expected.sort();
     assert_eq!(listed, expected, "every file once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batched_file_whose_arrival_event_was_lost_is_batched_by_the_tick_look() {
+    let aws = aws().await;
+    let key = format!("landing/late-events/{}.json", unique("lost"));
+    aws.fault(&key, json!({"events": [{"action": "drop", "times": 10}]}))
+        .await;
+    aws.put(&key).await;
+    // The look leaves an object's first 2 minutes to its own event.
+    tokio::time::sleep(Duration::from_secs(125)).await;
+    // A quarter-hour tick (any test's would do): the rule's prefix is listed, the file placed in a batch whose
+    // window (60 s since the file was written) has passed, and that batch started.
+    aws.tick("2026-01-01T00:15:00Z");
+    let uri = format!("s3://{}/{key}", aws.stack.data_bucket);
+    let holding = || async {
+        let mut runs = Vec::new();
+        for run in aws.batch_runs(1).await {
+            if aws.manifest_of(&run).await.contains(&uri) {
+                runs.push(run);
+            }
+        }
+        runs
+    };
+    within(
+        Duration::from_secs(60),
+        "the lost file's batch started",
+        || async { !holding().await.is_empty() },
+    )
+    .await;
+    let holding = holding().await;
+    assert_eq!(holding.len(), 1, "{holding:?}");
+    assert_eq!(aws.wait(&holding[0], RUN).await.status, "SUCCEEDED");
+    // The trigger never saw the file's event.
+    let delivered = aws.stack.events(&aws.stack.trigger_function, &key).unwrap();
+    assert!(
+        delivered
+            .iter()
+            .all(|e| e["event"]["detail"]["object"]["key"] != key.as_str()),
+        "{delivered:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The trigger's S3 adapter ([`ObjectsApi`]): HeadObject for an input that may have arrived while its event was lost,
-//! PutObject for a batch's manifest.
+//! ListObjectsV2 for the objects of a batched prefix whose events may have been lost, PutObject for a batch's
+//! manifest.
 
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use serde_json::Value;
 use super::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::ObjectsApi;
+use crate::run::events::ObjectArrival;
 
 #[derive(Debug, Clone)]
 pub struct Objects {
@@ -45,6 +47,44 @@ impl ObjectsApi for Objects {
             }
             Err(error) => Err(classify(error)),
         }
+    }
+
+    async fn written_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<ObjectArrival>, AwsError> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut written = Vec::new();
+        while let Some(page) = pages.next().await {
+            for object in page.map_err(classify)?.contents() {
+                let time = object
+                    .last_modified()
+                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+                let (Some(key), Some(time)) = (object.key(), time) else {
+                    continue;
+                };
+                if time > after {
+                    written.push(ObjectArrival {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        version_id: None,
+                        sequencer: None,
+                        etag: object.e_tag().map(|e| e.trim_matches('"').to_string()),
+                        size: object.size(),
+                        time: Some(time),
+                    });
+                }
+            }
+        }
+        Ok(written)
     }
 
     async fn put_json(&self, bucket: &str, key: &str, body: &Value) -> Result<(), AwsError> {

@@ -126,7 +126,7 @@ pub fn batch_key(job: &str, rule: usize, number: u64) -> String {
     format!("batch#{job}#{rule}#{number}")
 }
 
-/// The claim that puts an object (`s3://bucket/key`, and its version) in one batch only.
+/// The claim that puts an object (`s3://bucket/key#<etag>`: its content) in one batch only.
 pub fn batched_claim_key(job: &str, object: &str) -> String {
     format!("batched#{job}#{object}")
 }

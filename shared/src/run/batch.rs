@@ -29,16 +29,18 @@ pub fn object_uri(arrival: &ObjectArrival) -> String {
     .to_string()
 }
 
-/// What names an arrival once: the object and its version (else its event's sequencer, else its ETag), so that an
-/// event delivered twice is placed once and an object written again is a new arrival.
+/// What names an arrival once: the object and its content (its ETag; else its version or its event's sequencer), so
+/// that an event delivered twice is placed once, an object written again with other bytes is a new arrival, and the
+/// tick's listing of the prefix (which gives keys and ETags, no sequencer) names an object as its event does.
 pub fn arrival_id(arrival: &ObjectArrival) -> String {
-    let version = arrival
-        .version_id
+    let content = arrival
+        .etag
         .as_deref()
+        .map(|e| e.trim_matches('"'))
+        .or(arrival.version_id.as_deref())
         .or(arrival.sequencer.as_deref())
-        .or(arrival.etag.as_deref().map(|e| e.trim_matches('"')))
         .unwrap_or_default();
-    format!("{}#{version}", object_uri(arrival))
+    format!("{}#{content}", object_uri(arrival))
 }
 
 /// Where a batch's manifest goes: beside its objects, in the rule's bucket, under `_sparkplug/manifests/`.

@@ -21,7 +21,7 @@ use crate::run::execution::{ExecutionStatusChange, STATUS_CHANGE};
 use crate::run::s3::{decode_notification_key, S3Location};
 
 /// An object that arrived in S3.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectArrival {
     pub bucket: String,
     /// The decoded key, as it is in the bucket.

@@ -5,7 +5,8 @@
 //! Every event is best effort, so each piece has a look that converges from state on the trigger's minute tick:
 //! - a lost arrival of an input: every 15 minutes, the current partition of a set that has some inputs is looked for
 //!   in S3 (HeadObject of the missing ones); at the deadline, every missing input is;
-//! - a lost arrival of a batched object is not recovered (nothing names it): S3's own delivery is what there is;
+//! - a lost arrival of a batched object: every 15 minutes, each batched rule's prefix is listed, and an object written
+//!   in the last half hour (but the last 2 minutes) that no batch holds is placed as its event would have placed it;
 //! - a batch left open (its window passed, or a start lost after it was closed): each tick looks at the rule's last
 //!   two batches (two GetItems), closes and starts what is due;
 //! - deadlines and expectations are themselves looks: the tick evaluates their minutes since the last it evaluated
@@ -23,7 +24,7 @@ use crate::engine::ports::{
     AlertsApi, BatchStore, ExecutionsApi, LedgerStore, LookState, LookStore, ObjectsApi, SetMark,
     SetRecord, SetStore, SfnApi, SlotStore, SnsMessage, TokenStore,
 };
-use crate::engine::table_keys::missing_claim_key;
+use crate::engine::table_keys::{batched_claim_key, missing_claim_key};
 use crate::run::batch::{
     arrival_id, last_position, manifest, manifest_location, number_of, object_uri, window_passed,
 };
@@ -31,7 +32,7 @@ use crate::run::expect::{
     missing, MissingKind, MissingReason, RunMissing, Seen, MISSING_DETAIL_TYPE,
 };
 use crate::run::inputs::{InputSet, Partition};
-use crate::run::resolve::{BatchArrival, SetArrival};
+use crate::run::resolve::{matching_rules, BatchArrival, SetArrival};
 use crate::run::runkey;
 use crate::run::s3::S3Location;
 use crate::run::{render, RunInput, Trigger};
@@ -52,8 +53,10 @@ pub const DEADLINES_LOOK: &str = "deadlines";
 const SET_KEPT_DAYS: i64 = 35;
 /// How long a batch and an object's place in one are kept.
 const BATCH_KEPT_DAYS: i64 = 7;
-/// How often the backstop looks in S3 for a started partition's missing inputs.
+/// How often the backstops look in S3: a started partition's missing inputs, a batched prefix's unplaced objects.
 const LOOK_EVERY_MINUTES: u32 = 15;
+/// How long an object's own event has to come before the batches' look places the object (S3 delivers in seconds).
+const EVENT_GRACE_MINUTES: i64 = 2;
 
 /// What the trigger's data-aware work needs.
 pub struct Ports<'a, S, T, O, A> {
@@ -344,7 +347,7 @@ where
 
 // --------------------------------------------------------------------------------------------------------- batches
 
-/// Puts each batched arrival in its rule's open batch (once per object version: a redelivered event finds the batch
+/// Puts each batched arrival in its rule's open batch (once per object content: a redelivered event finds the batch
 /// its object was placed in), and starts a batch that it fills.
 pub async fn on_batch_arrivals<S, T, O, A>(
     config: &TriggerConfig,
@@ -534,10 +537,12 @@ where
     O: ObjectsApi,
     A: AlertsApi,
 {
-    batches_due(config, ports, now, report).await?;
+    // The objects whose events were lost first: a batch one fills, or one whose window passed, is then started.
     if minute.minute() % LOOK_EVERY_MINUTES == 0 {
         sets_backstop(config, ports, now, report).await?;
+        batches_backstop(config, ports, now, report).await?;
     }
+    batches_due(config, ports, now, report).await?;
     let watches = config.catalog.jobs.values().any(|job| {
         job.expect.is_some() || (job.trigger.deadline.is_some() && !job.trigger.all_of.is_empty())
     });
@@ -810,6 +815,73 @@ where
                     info!(job = %name, rule, batch = number, objects = record.objects.len(), "batch due");
                     close_and_start(config, ports, name, rule, number, now, report).await?;
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every batched rule's objects written since two looks ago — but in the last [`EVENT_GRACE_MINUTES`], whose events
+/// may be on their way — that no batch holds: their events were lost, and each is placed as its event would have
+/// placed it. One ListObjectsV2 page per 1,000 objects under the rule's prefix, and one GetItem per recent object.
+async fn batches_backstop<S, T, O, A>(
+    config: &TriggerConfig,
+    ports: &Ports<'_, S, T, O, A>,
+    now: DateTime<Utc>,
+    report: &mut TriggerReport,
+) -> Result<(), TaskError>
+where
+    S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
+    O: ObjectsApi,
+{
+    let after = now - Duration::minutes(2 * i64::from(LOOK_EVERY_MINUTES) + EVENT_GRACE_MINUTES);
+    let before = now - Duration::minutes(EVENT_GRACE_MINUTES);
+    for (name, job) in &config.catalog.jobs {
+        for (rule, trigger) in job.trigger.s3.iter().enumerate() {
+            let Some(batch) = trigger.batch else {
+                continue;
+            };
+            let (Ok(bucket), Ok(prefix)) = (
+                config.vars.fill(&trigger.bucket),
+                config.vars.fill(&trigger.prefix),
+            ) else {
+                continue;
+            };
+            // A bucket the trigger may not list (the template grants the data bucket): the look says nothing of it.
+            let written = match ports.objects.written_after(&bucket, &prefix, after).await {
+                Ok(written) => written,
+                Err(e) => {
+                    warn!(job = %name, bucket, prefix, error = %e, "cannot list a batched prefix");
+                    continue;
+                }
+            };
+            for object in written {
+                if object.time.is_none_or(|time| time > before) {
+                    continue;
+                }
+                // Only the objects this rule's events batch (the first batched rule of the job that matches).
+                let batched_by = matching_rules(job, &config.vars, &object.bucket, &object.key)
+                    .into_iter()
+                    .find(|r| job.trigger.s3[*r].batch.is_some());
+                if batched_by != Some(rule) {
+                    continue;
+                }
+                let placed = ports
+                    .table
+                    .is_claimed(&batched_claim_key(name, &arrival_id(&object)))
+                    .await
+                    .map_err(table_error("GetItem"))?;
+                if placed {
+                    continue;
+                }
+                warn!(job = %name, object = %object_uri(&object), "a batched object whose arrival event was lost: placed");
+                let arrival = BatchArrival {
+                    job: name.clone(),
+                    rule,
+                    arrival: object,
+                };
+                place(config, ports, &arrival, batch.max_objects, now, report).await?;
             }
         }
     }

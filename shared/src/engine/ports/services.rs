@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AwsError;
+use crate::run::events::ObjectArrival;
 use crate::run::timeline::ServerlessUsage;
 
 /// Why a cluster or step changed state, as EMR says it.
@@ -381,7 +382,8 @@ pub trait AlertsApi {
 }
 
 /// The data's objects, as the trigger reads and writes them: whether an input has arrived (the input sets' backstop
-/// for a lost arrival event) and a batch's manifest.
+/// for a lost arrival event), the objects recently written under a batched prefix (the batches' backstop), and a
+/// batch's manifest.
 pub trait ObjectsApi {
     /// When the object was last written; none when there is no such object.
     fn last_modified(
@@ -389,6 +391,13 @@ pub trait ObjectsApi {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<DateTime<Utc>>, AwsError>> + Send;
+    /// The objects under `prefix` last written after `after`, as arrivals (key, ETag, size, and the time written).
+    fn written_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ObjectArrival>, AwsError>> + Send;
     fn put_json(
         &self,
         bucket: &str,
