@@ -236,11 +236,17 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
 
     dynamodb = client("dynamodb")
     for properties in tables.values():
+        indexes = (
+            {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+            if "GlobalSecondaryIndexes" in properties
+            else {}
+        )
         dynamodb.create_table(
             TableName=properties["TableName"],
             AttributeDefinitions=properties["AttributeDefinitions"],
             KeySchema=properties["KeySchema"],
             BillingMode=properties["BillingMode"],
+            **indexes,
         )
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:

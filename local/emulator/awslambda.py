@@ -14,6 +14,7 @@ from typing import Any
 
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
+from . import delivery
 from .emr import pooled_step
 from .state import ENV_SEPARATOR, FAULTS, LOCK, TIMEOUTS, original, replace
 
@@ -120,9 +121,16 @@ def _timed_out(name: str, seconds: float) -> dict[str, str]:
 def patch(forwarder: LambdaForwarder) -> None:
     """Step Functions' Lambda tasks call the forwarder."""
 
+    class CountedInvoke:
+        """The forwarder, its invocations counted in Lambda's concurrency (`delivery.invoke_sync`)."""
+
+        def invoke(self, FunctionName: str, Payload: Any = None, **_: Any) -> dict[str, Any]:
+            name = FunctionName.split(":function:")[-1].split(":")[0]
+            return delivery.invoke_sync(forwarder, name, Payload)
+
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         if service == "lambda":
-            return forwarder
+            return CountedInvoke()
         moto_client_for = original(lambda_eval_utils, "boto_client_for")
         return moto_client_for(region=region, service=service, state_credentials=state_credentials)
 

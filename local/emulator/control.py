@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import delivery, iam, sns
+from . import delivery, iam, quotas, sns
 from .events import BUS
 from .state import FAULTS, FORWARDER, LOCK, SETTINGS
 
@@ -77,6 +77,9 @@ class ControlHandler(BaseHTTPRequestHandler):
                     action: StartJobRun, GetJobRun, CancelJobRun; an application's calls are keyed by its name).
                     An SNS `Publish` whose message names the run (its alert) takes the run's `Publish` api_errors.
     POST /put-object {"bucket", "key", "body"}   an S3 PutObject through the emulator's own endpoint
+    POST /quotas    {"scale": K, "region", "apis": {"<service>:<action>": [size, rate]}}   AWS's quotas at 1/K
+                                         (see quotas.py; {"scale": 0} turns them off)
+    GET  /quotas                         → the quotas' scale, and what was throttled
     """
 
     endpoint = ""
@@ -123,6 +126,8 @@ class ControlHandler(BaseHTTPRequestHandler):
             self._reply(200, delivery.scheduler_report())
         elif self.path == "/sns":
             self._reply(200, sns.messages())
+        elif self.path == "/quotas":
+            self._reply(200, quotas.report())
         elif self.path == "/bus":
             with LOCK:
                 entries = list(BUS)
@@ -150,6 +155,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                 self._reply(200, {"run": run})
             elif self.path == "/scheduler":
                 self._reply(200, delivery.start_scheduler(FORWARDER[0], body))
+            elif self.path == "/quotas":
+                self._reply(200, quotas.configure(body))
             elif self.path == "/put-object":
                 import boto3
 

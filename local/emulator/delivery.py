@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import quotas
+
 LOCK = threading.RLock()
 
 # (function, event pattern) of every EventBridge rule of the template
@@ -299,15 +301,7 @@ def invoke_async(
     exponentially from 1 second after the first attempt to a maximum of 5 minutes" — a throttle is not one of the
     function's retry attempts (Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
     invocation"; "Configuring reserved concurrency")."""
-    with LOCK:
-        reserved = ASYNC.get(function, {}).get("reserved")
-        if reserved is not None and IN_FLIGHT.get(function, 0) >= reserved:
-            STATS["throttled"] += 1
-            throttled = True
-        else:
-            IN_FLIGHT[function] = IN_FLIGHT.get(function, 0) + 1
-            PEAK[function] = max(PEAK.get(function, 0), IN_FLIGHT[function])
-            throttled = False
+    throttled = not _enter(function)
     if throttled:
         wait = min(2.0**throttles, 300.0) * ASYNC_SETTINGS["throttle_scale"]
         _later(wait, invoke_async, forwarder, function, body, event, attempt, request, throttles + 1)
@@ -343,6 +337,46 @@ def invoke_async(
     destination = config.get("on_failure")
     if destination:
         _to_on_failure_destination(destination, function, body, response, attempt, request)
+
+
+def _reserved() -> dict[str, int]:
+    return {name: int(config["reserved"]) for name, config in ASYNC.items() if config.get("reserved") is not None}
+
+
+def _enter(function: str) -> bool:
+    """One more instance of `function` running, if its concurrency allows (`quotas.lambda_limit`): False when the
+    invocation is throttled."""
+    with LOCK:
+        if quotas.lambda_limit(function, _reserved(), IN_FLIGHT) is not None:
+            STATS["throttled"] += 1
+            return False
+        IN_FLIGHT[function] = IN_FLIGHT.get(function, 0) + 1
+        PEAK[function] = max(PEAK.get(function, 0), IN_FLIGHT[function])
+        return True
+
+
+def invoke_sync(forwarder: Any, function: str, payload: Any) -> dict[str, Any]:
+    """A synchronous Invoke (a state machine's Lambda task), counted in the function's and the account's concurrency:
+    beyond it, Lambda's TooManyRequestsException (HTTP 429, with its Reason and Retry-After: botocore's lambda model),
+    which the task sees as Lambda.TooManyRequestsException."""
+    if not _enter(function):
+        from botocore.exceptions import ClientError
+
+        with LOCK:
+            reason = quotas.lambda_limit(function, _reserved(), IN_FLIGHT) or "ConcurrentInvocationLimitExceeded"
+        raise ClientError(
+            {
+                "Error": {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."},
+                "Reason": reason,
+                "ResponseMetadata": {"HTTPStatusCode": 429, "HTTPHeaders": {"retry-after": "1"}},
+            },
+            "Invoke",
+        )
+    try:
+        return forwarder.invoke(FunctionName=function, Payload=payload)
+    finally:
+        with LOCK:
+            IN_FLIGHT[function] -= 1
 
 
 def _invoke_once(forwarder: Any, function: str, body: bytes) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.glue import models, responses
 
+from . import quotas
 from .events import emit, state_event
 from .faults import fault_of, faulty, service_error
 from .state import ANNOUNCED, LOCK, SETTINGS, now, original, replace
@@ -148,6 +149,26 @@ def _batch_stop_job_run(self: Any) -> Any:
     return ActionResult({"SuccessfulSubmissions": submitted, "Errors": errors})
 
 
+def _within_account_runs(method: Any) -> Any:
+    """StartJobRun refused past the account's concurrent job runs (quotas.py) — the runs not yet ended, of every job."""
+
+    def start(self: Any) -> Any:
+        running = sum(
+            1
+            for job in self.glue_backend.jobs.values()
+            for run in job.job_runs
+            if run.as_dict().get("JobRunState") in ("STARTING", "RUNNING", "STOPPING", "WAITING")
+        )
+        if quotas.glue_runs_exceeded(running):
+            raise service_error(
+                "glue",
+                {"code": "ConcurrentRunsExceededException", "message": "Too many jobs are being run concurrently"},
+            )
+        return method(self)
+
+    return start
+
+
 def _runs_of_start(handler: Any) -> list[str]:
     run = (handler._get_param("Arguments") or {}).get("--sparkplug_run")
     return [run] if run else []
@@ -168,7 +189,7 @@ def patch() -> None:
     replace(models.FakeJobRun, "as_dict", _run_as_dict)
     replace(responses.GlueResponse, "update_job", _update_job)
     replace(responses.GlueResponse, "batch_stop_job_run", _batch_stop_job_run)
-    started = faulty("glue", "StartJobRun", _runs_of_start, responses.GlueResponse.start_job_run)
+    started = faulty("glue", "StartJobRun", _runs_of_start, _within_account_runs(responses.GlueResponse.start_job_run))
     replace(responses.GlueResponse, "start_job_run", started)
     replace(responses.GlueResponse, "create_job", _create_job_once)
 

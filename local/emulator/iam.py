@@ -79,7 +79,11 @@ def _resources(service: str, action: str, body: dict[str, Any], region: str, acc
             return [("*", {})]
         return [(body.get("executionArn") or body.get("stateMachineArn") or "*", {})]
     if service == "dynamodb":
-        return [(f"arn:aws:dynamodb:{region}:{account}:table/{body.get('TableName')}", {})]
+        table = f"arn:aws:dynamodb:{region}:{account}:table/{body.get('TableName')}"
+        # A Query or Scan of an index is authorized on the index (Service Authorization Reference, DynamoDB: the
+        # `index` resource type, arn:…:table/<table>/index/<index>).
+        index = body.get("IndexName") if action in ("Query", "Scan") else None
+        return [(f"{table}/index/{index}" if index else table, {})]
     if service == "logs":
         group, stream = body.get("logGroupName"), body.get("logStreamName")
         return [(f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream or ''}", {})]

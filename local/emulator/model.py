@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from moto.core import responses
 from moto.core.utils import get_service_model
 
-from . import iam, sns
+from . import iam, quotas, sns
 from .faults import service_error
 from .state import original, replace
 
@@ -173,10 +174,89 @@ def _refusal(handler: Any, code: str, message: str) -> Any:
 DYNAMODB_LOCK = threading.Lock()
 
 
+# A global secondary index is eventually consistent: "changes to the table data are propagated to the global secondary
+# indexes within a fraction of a second, under normal conditions" (DynamoDB Developer Guide, "Using Global Secondary
+# Indexes in DynamoDB": reading from an index), and a Query of an index cannot ask for a consistent read. moto's
+# index is the table read at once: here an item written less than INDEX_LAG_SECONDS ago shows in an index's Query as
+# the index last showed it, or not at all if it never did (an item deleted leaves the index at once: its stale copy
+# is not emulated).
+INDEX_LAG_SECONDS = 0.5
+# (table, hash key value as JSON) → when it was last written
+WRITTEN: dict[tuple[str, str], float] = {}
+# (table, index, hash key value as JSON) → the item as an index's Query last showed it
+INDEXED: dict[tuple[str, str, str], dict[str, Any]] = {}
+WRITES = {"PutItem": ("Item",), "UpdateItem": ("Key",), "DeleteItem": ("Key",)}
+
+
+def _hash_key(self: Any, table: str) -> str | None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        return dynamodb_backends[self.current_account][self.region].get_table(table).hash_key_attr
+    except Exception:  # noqa: BLE001 - no such table: the call itself says so
+        return None
+
+
+def _written_keys(self: Any, action: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    writes = [(action, body)] if action in WRITES else []
+    if action == "TransactWriteItems":
+        writes = [
+            (f"{kind}Item", item[kind])
+            for item in body.get("TransactItems") or []
+            for kind in ("Put", "Update", "Delete")
+            if kind in item
+        ]
+    keys = []
+    for name, write in writes:
+        table = write.get("TableName", "")
+        hash_key = _hash_key(self, table)
+        fields = WRITES[name]
+        value = (write.get(fields[0]) or {}).get(hash_key) if hash_key else None
+        if value is not None:
+            keys.append((table, json.dumps(value, sort_keys=True)))
+    return keys
+
+
+def _index_lagged(self: Any, result: Any) -> Any:
+    target = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+    try:
+        # moto's DynamoDB handler has parsed its JSON body already.
+        body = self.body if isinstance(self.body, dict) else json.loads(self.body or "{}")
+    except ValueError:
+        return result
+    status, headers, answer = result
+    now = time.monotonic()
+    if status == 200 and target in (*WRITES, "TransactWriteItems"):
+        for key in _written_keys(self, target, body):
+            WRITTEN[key] = now
+    if status == 200 and target == "Query" and body.get("IndexName"):
+        table = body.get("TableName", "")
+        hash_key = _hash_key(self, table)
+        data = json.loads(answer) if isinstance(answer, (str, bytes)) else answer
+        index = body["IndexName"]
+        shown, lagged = [], False
+        for item in data.get("Items", []):
+            key = json.dumps(item.get(hash_key), sort_keys=True)
+            if now - WRITTEN.get((table, key), 0.0) < INDEX_LAG_SECONDS:
+                lagged = True
+                previous = INDEXED.get((table, index, key))
+                if previous is not None:
+                    shown.append(previous)
+                continue
+            INDEXED[(table, index, key)] = item
+            shown.append(item)
+        if lagged:
+            data["Items"] = shown
+            data["Count"] = len(shown)
+            answer = json.dumps(data)
+            headers = {name: value for name, value in headers.items() if name.lower() != "content-length"}
+    return status, headers, answer
+
+
 def _validated_call_action(self: Any) -> Any:
     if self.service_name == "dynamodb":
         with DYNAMODB_LOCK:
-            return _checked_call_action(self)
+            return _index_lagged(self, _checked_call_action(self))
     return _checked_call_action(self)
 
 
@@ -202,6 +282,9 @@ def _checked_call_action(self: Any) -> Any:
         denied = iam.authorize(self, self.service_name, operation.name, body or {})
         if denied:
             return _refusal(self, "AccessDeniedException", denied)
+        # The stack's own calls take a token of the API's bucket (quotas.py); a call that finds none is throttled.
+        if iam.caller(self.headers) is not None and quotas.throttle(self.service_name, operation.name):
+            return _refusal(self, "ThrottlingException", "Rate exceeded")
         if problems:
             return _refusal(self, "ValidationException", "; ".join(problems))
     return call_action(self)

@@ -19,7 +19,7 @@ from moto.stepfunctions.parser.asl.eval.callback import callback
 from moto.stepfunctions.parser.asl.eval.event import event_manager
 from moto.stepfunctions.parser.backend import execution as executions
 
-from . import delivery
+from . import delivery, quotas
 from .faults import event_fault, fault_of, service_error
 from .state import FORWARDER, original, replace
 
@@ -74,6 +74,9 @@ def _counted_event(self: Any, context: Any, event_type: Any, *args: Any, **kwarg
     """At its 25,000th history event an execution that has not succeeded fails (Developer Guide, "Avoid reaching the
     history quota"), past every Catch. A `history_limit` fault lowers the quota for one run; a `timeout_seconds` fault
     times it out as its TimeoutSeconds would (ExecutionTimedOut, no Catch)."""
+    # Each state entered is a state transition: it waits for its token when the quota's bucket is empty.
+    if str(event_type.value).endswith("StateEntered"):
+        quotas.wait_for_transition()
     event_id = original(event_manager.EventManager, "add_event")(self, context, event_type, *args, **kwargs)
     env = getattr(self, "_sp_environment", None)
     if env is None or event_type == HistoryEventType.ExecutionSucceeded or not env.is_running():

@@ -47,12 +47,12 @@ async fn diagnose(aws: &FakeAws, tick_lag_minutes: Option<i64>) -> serde_json::V
 #[tokio::test]
 async fn every_kind_of_drift_a_lost_event_leaves_is_named_with_its_fix() {
     let aws = FakeAws::new();
-    // The table, Scan by Scan: slots, queued runs, waiters, pool leases.
-    aws.ok("Scan", json!({"Items": [{"key": {"S": "slots#customer_scores"}, "holders": {"SS": ["gone-run", "live-run"]}}]}));
-    aws.ok("Scan", json!({"Items": [{"key": {"S": "queue#customer_scores#queued-gone"}, "job": {"S": "customer_scores"},
+    // The open work, Query by Query of the `by-kind` index: slots, queued runs, waiters, pool leases.
+    aws.ok("Query", json!({"Items": [{"key": {"S": "slots#customer_scores"}, "holders": {"SS": ["gone-run", "live-run"]}}]}));
+    aws.ok("Query", json!({"Items": [{"key": {"S": "queue#customer_scores#queued-gone"}, "job": {"S": "customer_scores"},
         "run_name": {"S": "queued-gone"}, "token": {"S": "T"}, "max": {"N": "1"}, "enqueued": {"N": "1795900000000"},
         "expires": {"N": "1795990000"}}]}));
-    aws.ok("Scan", json!({"Items": [waiter_item("waiting-gone", json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"}), "T2", 1_795_900_000)]}));
+    aws.ok("Query", json!({"Items": [waiter_item("waiting-gone", json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"}), "T2", 1_795_900_000)]}));
     aws.ok("Scan", json!({"Items": []}));
     for status in ["ABORTED", "RUNNING", "TIMED_OUT", "FAILED"] {
         aws.ok("DescribeExecution", execution(status));
@@ -119,6 +119,7 @@ async fn every_kind_of_drift_a_lost_event_leaves_is_named_with_its_fix() {
 #[tokio::test]
 async fn a_stack_with_nothing_left_behind_is_healthy() {
     let aws = FakeAws::new();
+    aws.ok("Query", json!({"Items": []}));
     aws.ok("Scan", json!({"Items": []}));
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
@@ -157,6 +158,7 @@ schedule = "cron(0 6 * * ? *)"
     // 08:00 on 2026-11-27 (the tests' day, at 06:30 UTC): yesterday's report was missed.
     let missed_at = 1_795_766_400_000_i64 - 86_400_000;
     let script = |aws: &FakeAws, ledger: serde_json::Value| {
+        aws.ok("Query", json!({"Items": []}));
         aws.ok("Scan", json!({"Items": []}));
         aws.ok("ListClusters", json!({"Clusters": []}));
         aws.ok("GetJobRuns", json!({"JobRuns": []}));

@@ -313,7 +313,7 @@ async fn the_reconciler_looks_only_at_old_waiters_whose_work_may_have_ended() {
     let aws = FakeAws::new();
     let old = now().timestamp() - 600;
     aws.ok(
-        "Scan",
+        "Query",
         json!({"Items": [
             waiter_item("busy", emr_work("j-BUSY", &["s-1"]), "T-BUSY", old),
             waiter_item("done", emr_work("j-DONE", &["s-D"]), "T-DONE", old),
@@ -351,10 +351,16 @@ async fn the_reconciler_looks_only_at_old_waiters_whose_work_may_have_ended() {
         json!(["done: succeeded", "lost: WorkLost"])
     );
     // Waiters registered in the last 180 s are left to their events.
-    let scan = &aws.requests("Scan")[0];
-    assert_eq!(scan["FilterExpression"], "registered < :before");
+    let query = &aws.requests("Query")[0];
+    assert_eq!(query["IndexName"], "by-kind");
+    assert_eq!(query["KeyConditionExpression"], "#kind = :kind");
     assert_eq!(
-        scan["ExpressionAttributeValues"][":before"],
+        query["ExpressionAttributeValues"][":kind"],
+        json!({"S": "waiter"})
+    );
+    assert_eq!(query["FilterExpression"], "registered < :before");
+    assert_eq!(
+        query["ExpressionAttributeValues"][":before"],
         json!({"N": (now().timestamp() - 180).to_string()})
     );
     assert_eq!(aws.requests("ListClusters").len(), 1);
@@ -376,13 +382,13 @@ async fn the_reconciler_looks_only_at_old_waiters_whose_work_may_have_ended() {
 
     // The schedule may say how old: {"reconcile": true, "older_than_seconds": 0} looks at every waiter.
     let aws = FakeAws::new();
-    aws.ok("Scan", json!({"Items": [], "Count": 0, "ScannedCount": 0}));
+    aws.ok("Query", json!({"Items": [], "Count": 0, "ScannedCount": 0}));
     notify(&aws, json!({"reconcile": true, "older_than_seconds": 0}))
         .await
         .unwrap();
     assert_eq!(
-        aws.requests("Scan")[0]["ExpressionAttributeValues"][":before"],
+        aws.requests("Query")[0]["ExpressionAttributeValues"][":before"],
         json!({"N": now().timestamp().to_string()})
     );
-    assert_eq!(aws.actions(), vec!["Scan"]);
+    assert_eq!(aws.actions(), vec!["Query"]);
 }

@@ -15,6 +15,7 @@ mod inputs;
 mod operator;
 mod pools;
 mod queues;
+mod quotas;
 mod recovery;
 mod report;
 mod reruns;

@@ -93,6 +93,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         config = config.app_name(name);
     }
     config
+        .retry_config(throttle_retries())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -101,6 +102,15 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
                 .build(),
         )
         .build()
+}
+
+/// The functions' SDK retries: AWS's quotas are token buckets, and a burst meets them. Standard mode (AWS SDKs and
+/// Tools Reference Guide, "Retry behavior") retries a throttled call with exponential backoff and jitter; five
+/// attempts fit the operation's timeout. (Adaptive mode would add a client-side rate limiter, which lives as long
+/// as the warm Lambda container, past the burst that taught it.) The calls that are not idempotent turn retries off
+/// for themselves (`no_sdk_retries`).
+pub fn throttle_retries() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard().with_max_attempts(5)
 }
 
 impl From<TaskError> for Diagnostic {

@@ -26,6 +26,14 @@
 //! | `missing#<job>#<due>` | the claim that makes a "did not run" alert go out once | trigger |
 //! | `setsdue` | the partitions whose expectation comes a duration after their first arrival, until it came | trigger |
 
+/// The index of the open work's items, by their `kind` (one of the kinds below) and key (template.yaml's
+/// `TokenTable`): the waiters, slots, queued runs and pool clusters are read by a Query of it, never a Scan.
+pub const KIND_INDEX: &str = "by-kind";
+pub const WAITER_KIND: &str = "waiter";
+pub const SLOTS_KIND: &str = "slots";
+pub const QUEUE_KIND: &str = "queue";
+pub const POOL_KIND: &str = "pool";
+
 /// A run's waiter on its own cluster.
 pub fn emr_key(cluster_id: &str) -> String {
     format!("emr#{cluster_id}")

@@ -475,3 +475,100 @@ async fn watched_partitions_are_one_string_set_added_to_and_deleted_from_atomica
     );
     assert_eq!(aws.requests("GetItem")[0]["ConsistentRead"], true);
 }
+
+// ---------------------------------------------------------------- No Scan on a hot path
+
+#[tokio::test]
+async fn waiters_slots_and_queued_runs_are_read_by_a_query_of_their_index_not_a_scan() {
+    use sparkplug::engine::ports::{SlotStore, TokenStore};
+    let aws = FakeAws::new();
+    for _ in 0..5 {
+        aws.ok("Query", json!({"Items": [], "Count": 0}));
+    }
+    let table = aws.tokens();
+    table.holders().await.unwrap();
+    table.queued(Some("sales_daily")).await.unwrap();
+    table.queued(None).await.unwrap();
+    table.waiters_with_prefix("emr#j-1#").await.unwrap();
+    table.waiters_before(now()).await.unwrap();
+    // The reads of the queue's drain, the reconciler and the doctor: a Query of the sparse `by-kind` index, whose
+    // size is the open work's. (The pools' clusters are still a consistent Scan: see RunTable::items_with_prefix.)
+    assert_eq!(aws.actions(), vec!["Query"; 5]);
+    let queries = aws.requests("Query");
+    let kinds: Vec<(&str, &str)> = queries
+        .iter()
+        .map(|q| {
+            assert_eq!(q["IndexName"], "by-kind");
+            (
+                q["ExpressionAttributeValues"][":kind"]["S"]
+                    .as_str()
+                    .unwrap(),
+                q["ExpressionAttributeValues"][":prefix"]["S"]
+                    .as_str()
+                    .unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("slots", "slots#"),
+            ("queue", "queue#sales_daily#"),
+            ("queue", "queue#"),
+            ("waiter", "emr#j-1#"),
+            ("waiter", ""),
+        ]
+    );
+    assert_eq!(
+        queries[0]["KeyConditionExpression"],
+        "#kind = :kind AND begins_with(#key, :prefix)"
+    );
+}
+
+#[tokio::test]
+async fn the_open_works_items_carry_their_kind() {
+    use sparkplug::engine::ports::{QueuedRun, SlotStore, TokenStore, Waiter, Work};
+    let aws = FakeAws::new();
+    aws.ok("UpdateItem", json!({}));
+    aws.ok("PutItem", json!({}));
+    aws.ok("PutItem", json!({}));
+    let table = aws.tokens();
+    table.acquire("sales_daily", "run-1", 2).await.unwrap();
+    table
+        .enqueue(&QueuedRun {
+            job: "sales_daily".into(),
+            run_name: "run-2".into(),
+            token: "T".into(),
+            max: 2,
+            enqueued: now(),
+            expires: now(),
+        })
+        .await
+        .unwrap();
+    table
+        .put_waiter(&Waiter {
+            work: Work::Glue {
+                job_name: "g".into(),
+                run_id: "jr_1".into(),
+            },
+            token: "T".into(),
+            run_name: "run-3".into(),
+            job: "sales_daily".into(),
+            registered: now(),
+            expires: now(),
+        })
+        .await
+        .unwrap();
+    let update = &aws.requests("UpdateItem")[0];
+    assert_eq!(
+        update["UpdateExpression"],
+        "ADD holders :run SET kind = :kind"
+    );
+    assert_eq!(
+        update["ExpressionAttributeValues"][":kind"],
+        json!({"S": "slots"})
+    );
+    let puts = aws.requests("PutItem");
+    assert_eq!(puts[0]["Item"]["kind"], json!({"S": "queue"}));
+    assert_eq!(puts[1]["Item"]["kind"], json!({"S": "waiter"}));
+}

@@ -2,7 +2,10 @@
 //! ([`crate::engine::table_keys`] lists them), one module per store the engine sees — waiting task tokens
 //! ([`TokenStore`], `tokens.rs`), job slots and queued runs ([`SlotStore`], `slots.rs`), the backstops' looks
 //! ([`LookStore`], `looks.rs`) and warm pool leases ([`PoolStore`], `pools.rs`). Every item may carry `expires`
-//! (N, epoch seconds), the table's TTL attribute.
+//! (N, epoch seconds), the table's TTL attribute. The items of open work — waiters, slots, queued runs, pool
+//! clusters — also carry `kind`, the `by-kind` index's partition key: waiters, slots and queued runs are read by a
+//! Query of that index, not by scanning the table, whose other items (arrivals, batches, claims, spend) grow with
+//! what sparkplug has done; pool clusters are still scanned (see `items_with_prefix`).
 
 mod looks;
 mod pools;
@@ -22,6 +25,7 @@ use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
 #[cfg(doc)]
 use crate::engine::ports::{LookStore, PoolStore, SlotStore, TokenStore};
+use crate::engine::table_keys::KIND_INDEX;
 
 #[derive(Debug, Clone)]
 pub struct RunTable {
@@ -108,22 +112,61 @@ impl RunTable {
         Ok(output.item().cloned())
     }
 
-    /// Every item whose key starts with `prefix` (and that passes `also`, a further filter on the item), all pages.
-    /// The token table is small (waiting runs, queued runs, pool clusters): a filtered Scan reads it whole.
+    /// Every item of `kind` whose key starts with `prefix` (and that passes `also`, a filter with its values), all
+    /// pages: a Query of the `by-kind` index, which holds only the items that carry a `kind` — the open work (waiting
+    /// runs, slots, queued runs, pool clusters) — so its cost grows with that work, never with the table. An index is
+    /// eventually consistent (DynamoDB Developer Guide, "Global secondary indexes": propagated "within a fraction of
+    /// a second"): what a write made that instant may be missing, and is seen at the next look.
+    pub(super) async fn items_of_kind(
+        &self,
+        kind: &str,
+        prefix: &str,
+        also: Option<(&str, &[(&str, AttributeValue)])>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(KIND_INDEX)
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":kind", s(kind));
+        // A key condition's value may not be empty: no prefix, no condition on the key.
+        query = if prefix.is_empty() {
+            query.key_condition_expression("#kind = :kind")
+        } else {
+            query
+                .key_condition_expression("#kind = :kind AND begins_with(#key, :prefix)")
+                .expression_attribute_names("#key", "key")
+                .expression_attribute_values(":prefix", s(prefix))
+        };
+        if let Some((filter, values)) = also {
+            query = query.filter_expression(filter);
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, value.clone());
+            }
+        }
+        let mut pages = query.into_paginator().send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            items.extend(page.map_err(classify)?.items().iter().cloned());
+        }
+        Ok(items)
+    }
+}
+
+impl RunTable {
+    /// Every item whose key starts with `prefix`, all pages, read consistently: a filtered Scan of the whole table. Only
+    /// the pools' clusters are still read so — a run stopped right after it took a lease must find that lease, which
+    /// an index may not show yet; one item per pool will replace it.
     pub(super) async fn items_with_prefix(
         &self,
         prefix: &str,
-        also: Option<&str>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
-        let filter = match also {
-            Some(also) => format!("begins_with(#key, :prefix) AND {also}"),
-            None => "begins_with(#key, :prefix)".to_string(),
-        };
         let mut pages = self
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression(filter)
+            .filter_expression("begins_with(#key, :prefix)")
             .expression_attribute_names("#key", "key")
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true)

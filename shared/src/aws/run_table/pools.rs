@@ -12,7 +12,7 @@ use super::{bad_item, conditional, millis_of, n, s, RunTable};
 use crate::aws::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::{PoolCluster, PoolStore};
-use crate::engine::table_keys::{pool_key, pool_prefix, pool_start_key};
+use crate::engine::table_keys::{pool_key, pool_prefix, pool_start_key, POOL_KIND};
 
 fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster, AwsError> {
     let text = |name: &str| -> Result<String, AwsError> {
@@ -87,7 +87,7 @@ impl PoolStore for RunTable {
     async fn pool_clusters(&self, pool: Option<&str>) -> Result<Vec<PoolCluster>, AwsError> {
         let prefix = pool_prefix(pool);
         let mut clusters = self
-            .items_with_prefix(&prefix, None)
+            .items_with_prefix(&prefix)
             .await?
             .iter()
             .map(pool_cluster_of)
@@ -102,6 +102,7 @@ impl PoolStore for RunTable {
             .put_item()
             .table_name(&self.table)
             .item("key", s(&pool_key(&cluster.pool, &cluster.cluster_id)))
+            .item("kind", s(POOL_KIND))
             .item("pool", s(&cluster.pool))
             .item("cluster_id", s(&cluster.cluster_id))
             .item("state", s("open"))

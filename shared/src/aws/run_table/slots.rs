@@ -10,7 +10,9 @@ use super::{bad_item, conditional, n, s, RunTable};
 use crate::aws::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::{QueuedRun, SlotStore};
-use crate::engine::table_keys::{queue_key, queue_prefix, slots_key, SLOTS_PREFIX};
+use crate::engine::table_keys::{
+    queue_key, queue_prefix, slots_key, QUEUE_KIND, SLOTS_KIND, SLOTS_PREFIX,
+};
 
 fn queued_of(item: &HashMap<String, AttributeValue>) -> Result<QueuedRun, AwsError> {
     let text = |name: &str| -> Result<String, AwsError> {
@@ -38,7 +40,7 @@ fn queued_of(item: &HashMap<String, AttributeValue>) -> Result<QueuedRun, AwsErr
 
 /// Slots: one item per job, `slots#<job>`, whose string set `holders` names the runs holding one — taken with a
 /// conditional ADD (room left, or held already), given back with DELETE (idempotent). Waiting runs: one item each,
-/// `queue#<job>#<run>`, with the token and the time it queued.
+/// `queue#<job>#<run>`, with the token and the time it queued. Both carry their `kind`: read by the index, not a Scan.
 impl SlotStore for RunTable {
     async fn acquire(&self, job: &str, run: &str, max: u32) -> Result<bool, AwsError> {
         let result = self
@@ -46,11 +48,12 @@ impl SlotStore for RunTable {
             .update_item()
             .table_name(&self.table)
             .key("key", s(&slots_key(job)))
-            .update_expression("ADD holders :run")
+            .update_expression("ADD holders :run SET kind = :kind")
             .condition_expression(
                 "attribute_not_exists(holders) OR size(holders) < :max OR contains(holders, :one)",
             )
             .expression_attribute_values(":run", AttributeValue::Ss(vec![run.to_string()]))
+            .expression_attribute_values(":kind", s(SLOTS_KIND))
             .expression_attribute_values(":max", n(i64::from(max)))
             .expression_attribute_values(":one", s(run))
             .send()
@@ -83,6 +86,7 @@ impl SlotStore for RunTable {
             .put_item()
             .table_name(&self.table)
             .item("key", s(&queue_key(&queued.job, &queued.run_name)))
+            .item("kind", s(QUEUE_KIND))
             .item("job", s(&queued.job))
             .item("run_name", s(&queued.run_name))
             .item("token", s(&queued.token))
@@ -108,7 +112,7 @@ impl SlotStore for RunTable {
 
     async fn holders(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
         let mut holders = BTreeMap::new();
-        for item in self.items_with_prefix(SLOTS_PREFIX, None).await? {
+        for item in self.items_of_kind(SLOTS_KIND, SLOTS_PREFIX, None).await? {
             let Some(job) = item
                 .get("key")
                 .and_then(|v| v.as_s().ok())
@@ -131,7 +135,7 @@ impl SlotStore for RunTable {
     async fn queued(&self, job: Option<&str>) -> Result<Vec<QueuedRun>, AwsError> {
         let prefix = queue_prefix(job);
         let mut queued = self
-            .items_with_prefix(&prefix, None)
+            .items_of_kind(QUEUE_KIND, &prefix, None)
             .await?
             .iter()
             .map(queued_of)

@@ -14,11 +14,13 @@ use super::{bad_item, conditional, n, s, RunTable};
 use crate::aws::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::{TokenStore, Waiter, Work};
+use crate::engine::table_keys::WAITER_KIND;
 
 fn item_of(waiter: &Waiter) -> Result<HashMap<String, AttributeValue>, AwsError> {
     let work = serde_json::to_string(&waiter.work).map_err(|e| bad_item(&e.to_string()))?;
     Ok(HashMap::from([
         ("key".to_string(), s(&waiter.work.key())),
+        ("kind".to_string(), s(WAITER_KIND)),
         ("token".to_string(), s(&waiter.token)),
         ("run_name".to_string(), s(&waiter.run_name)),
         ("job".to_string(), s(&waiter.job)),
@@ -147,7 +149,7 @@ impl TokenStore for RunTable {
     }
 
     async fn waiters_with_prefix(&self, prefix: &str) -> Result<Vec<Waiter>, AwsError> {
-        self.items_with_prefix(prefix, Some("attribute_exists(registered)"))
+        self.items_of_kind(WAITER_KIND, prefix, None)
             .await?
             .iter()
             .map(waiter_of)
@@ -155,22 +157,11 @@ impl TokenStore for RunTable {
     }
 
     async fn waiters_before(&self, before: DateTime<Utc>) -> Result<Vec<Waiter>, AwsError> {
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("registered < :before")
-            .expression_attribute_values(":before", n(before.timestamp()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut waiters = Vec::new();
-        while let Some(page) = pages.next().await {
-            // Claim markers (an alert's) carry no `registered`: the filter leaves them out.
-            for item in page.map_err(classify)?.items() {
-                waiters.push(waiter_of(item)?);
-            }
-        }
-        Ok(waiters)
+        let values = [(":before", n(before.timestamp()))];
+        self.items_of_kind(WAITER_KIND, "", Some(("registered < :before", &values)))
+            .await?
+            .iter()
+            .map(waiter_of)
+            .collect()
     }
 }
