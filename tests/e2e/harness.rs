@@ -500,6 +500,9 @@ impl Aws {
         };
         use sparkplug::engine::ports::TokenStore;
         assert!(tokens.put_waiter(&waiter).await.unwrap());
+        // The reconcile reads the waiters from the run table's index, eventually consistent: a waiter written this
+        // instant is seen by the next look (the schedule's is 5 minutes away; this one, a second).
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let report = self
             .stack
             .invoke("notify", &json!({"reconcile": true}))
