@@ -301,8 +301,7 @@ def invoke_async(
     exponentially from 1 second after the first attempt to a maximum of 5 minutes" — a throttle is not one of the
     function's retry attempts (Lambda Developer Guide, "How Lambda handles errors and retries with asynchronous
     invocation"; "Configuring reserved concurrency")."""
-    throttled = not _enter(function)
-    if throttled:
+    if _enter(function) is not None:
         wait = min(2.0**throttles, 300.0) * ASYNC_SETTINGS["throttle_scale"]
         _later(wait, invoke_async, forwarder, function, body, event, attempt, request, throttles + 1)
         return
@@ -343,27 +342,27 @@ def _reserved() -> dict[str, int]:
     return {name: int(config["reserved"]) for name, config in ASYNC.items() if config.get("reserved") is not None}
 
 
-def _enter(function: str) -> bool:
-    """One more instance of `function` running, if its concurrency allows (`quotas.lambda_limit`): False when the
-    invocation is throttled."""
+def _enter(function: str) -> str | None:
+    """One more instance of `function` running, if its concurrency allows (`quotas.lambda_limit`); else why not (the
+    `Reason` of a throttle), and it does not run."""
     with LOCK:
-        if quotas.lambda_limit(function, _reserved(), IN_FLIGHT) is not None:
+        reason = quotas.lambda_limit(function, _reserved(), IN_FLIGHT)
+        if reason is not None:
             STATS["throttled"] += 1
-            return False
+            return reason
         IN_FLIGHT[function] = IN_FLIGHT.get(function, 0) + 1
         PEAK[function] = max(PEAK.get(function, 0), IN_FLIGHT[function])
-        return True
+        return None
 
 
 def invoke_sync(forwarder: Any, function: str, payload: Any) -> dict[str, Any]:
     """A synchronous Invoke (a state machine's Lambda task), counted in the function's and the account's concurrency:
     beyond it, Lambda's TooManyRequestsException (HTTP 429, with its Reason and Retry-After: botocore's lambda model),
     which the task sees as Lambda.TooManyRequestsException."""
-    if not _enter(function):
+    reason = _enter(function)
+    if reason is not None:
         from botocore.exceptions import ClientError
 
-        with LOCK:
-            reason = quotas.lambda_limit(function, _reserved(), IN_FLIGHT) or "ConcurrentInvocationLimitExceeded"
         raise ClientError(
             {
                 "Error": {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."},

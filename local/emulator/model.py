@@ -219,6 +219,8 @@ def _written_keys(self: Any, action: str, body: dict[str, Any]) -> list[tuple[st
 
 def _index_lagged(self: Any, result: Any) -> Any:
     target = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+    if target not in (*WRITES, "TransactWriteItems", "Query"):
+        return result
     try:
         # moto's DynamoDB handler has parsed its JSON body already.
         body = self.body if isinstance(self.body, dict) else json.loads(self.body or "{}")

@@ -126,7 +126,7 @@ pub async fn examine(
     for (job, runs) in table
         .holders()
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?
+        .map_err(|e| TaskError::aws("Query", e))?
     {
         held.extend(
             runs.into_iter()
@@ -136,7 +136,7 @@ pub async fn examine(
     for queued in table
         .queued(None)
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?
+        .map_err(|e| TaskError::aws("Query", e))?
     {
         held.push((
             "queued",
@@ -147,7 +147,7 @@ pub async fn examine(
     for waiter in table
         .waiters_before(now)
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?
+        .map_err(|e| TaskError::aws("Query", e))?
     {
         held.push(("waiter", waiter.work.key(), waiter.run_name));
     }

@@ -708,19 +708,21 @@ where
                 .execution_status(&config.state_machine_arn, run)
                 .await
                 .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+            if status.as_deref() == Some("SUCCEEDED") {
+                return Ok(());
+            }
             let ledger = ports
                 .table
                 .ledger(name)
                 .await
                 .map_err(table_error("GetItem"))?;
             match status.as_deref() {
-                Some("SUCCEEDED") => return Ok(()),
                 Some("RUNNING") => {
                     let queued = ports
                         .table
                         .queued(Some(name))
                         .await
-                        .map_err(table_error("Scan"))?;
+                        .map_err(table_error("Query"))?;
                     if queued.iter().any(|q| &q.run_name == run) {
                         MissingReason::Queued { run: run.clone() }
                     } else {
@@ -1050,7 +1052,7 @@ where
         .table
         .queued(Some(name))
         .await
-        .map_err(table_error("Scan"))?
+        .map_err(table_error("Query"))?
         .first()
         .map(|q| q.run_name.clone());
     if let Some(set) = input_set(config, job) {

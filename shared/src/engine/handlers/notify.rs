@@ -274,7 +274,7 @@ pub async fn notify(
             let on_cluster = tokens
                 .waiters_with_prefix(&prefix)
                 .await
-                .map_err(|e| TaskError::aws("Scan", e))?;
+                .map_err(|e| TaskError::aws("Query", e))?;
             if !on_cluster.is_empty() {
                 let mut report = report;
                 for waiter in &on_cluster {
@@ -333,7 +333,7 @@ pub async fn reconcile(
     let waiters = tokens
         .waiters_before(cutoff)
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?;
+        .map_err(|e| TaskError::aws("Query", e))?;
     // One ListClusters for every EMR waiter (it carries each cluster's state), instead of two calls per run per period.
     let active = if waiters.iter().any(|w| matches!(w.work, Work::Emr { .. })) {
         Some(

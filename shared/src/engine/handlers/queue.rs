@@ -75,7 +75,7 @@ pub async fn queue(
             slots
                 .queued(None)
                 .await
-                .map_err(|e| TaskError::aws("Scan", e))?
+                .map_err(|e| TaskError::aws("Query", e))?
                 .into_iter()
                 .map(|q| q.job),
         );
@@ -189,7 +189,7 @@ async fn release_ended(
     let holders = slots
         .holders()
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?;
+        .map_err(|e| TaskError::aws("Query", e))?;
     for (job, runs) in holders {
         for run in runs {
             let status = sfn
@@ -286,7 +286,7 @@ async fn drain(
     let waiting = slots
         .queued(Some(job))
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?;
+        .map_err(|e| TaskError::aws("Query", e))?;
     for queued in waiting {
         let taken = slots
             .acquire(job, &queued.run_name, queued.max)
