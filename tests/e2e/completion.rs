@@ -15,10 +15,11 @@ async fn a_finished_step_is_acted_on_within_seconds_and_history_does_not_grow_wi
         short_history, long_history,
         "history grows with the step's length"
     );
-    // Under the suite's load (other tests start hundreds of runs meanwhile) the bound is loose; alone, the lag is
-    // tens of milliseconds (bench/run: BENCHMARKS.md). A poll loop would show up here as 30 s.
+    // Under the suite's load (other tests start hundreds of runs meanwhile, on two cores) the bound is loose — 12 s
+    // was seen; alone, the lag is tens of milliseconds (bench/run: BENCHMARKS.md). A poll loop would show up here as
+    // 30 s or more.
     for lag in [short_lag, long_lag] {
-        assert!((0.0..=10.0).contains(&lag), "completion lag {lag:.2} s");
+        assert!((0.0..=20.0).contains(&lag), "completion lag {lag:.2} s");
     }
 }
 
