@@ -209,7 +209,11 @@ impl Stack {
                 )
             })
             .collect();
-        if diagnosis.findings.iter().any(|f| f.kind == "tick") {
+        if diagnosis
+            .findings
+            .iter()
+            .any(|f| f.kind == "tick" || f.kind == "parked")
+        {
             let (function, _) = backstop_of("tick");
             inputs.push((
                 function,

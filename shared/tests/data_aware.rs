@@ -10,13 +10,14 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
-use sparkplug::engine::handlers::inputs::Ports;
+use sparkplug::engine::handlers::trigger::Ports;
 use sparkplug::engine::handlers::trigger::{trigger, TriggerConfig, TriggerReport};
 use sparkplug::engine::ports::{
     AlertsApi, AwsError, BatchRecord, BatchStore, ExecutionSummary, ExecutionView, ExecutionsApi,
-    JobLedger, LedgerStore, LookState, LookStore, ObjectsApi, QueuedRun, SetMark, SetRecord,
-    SetStore, SfnApi, SlotStore, SnsMessage, StartOutcome, TokenStore, Waiter,
+    JobLedger, LedgerStore, LookState, LookStore, ObjectsApi, ParkStore, ParkedRun, QueuedRun,
+    SetMark, SetRecord, SetStore, SfnApi, SlotStore, SnsMessage, StartOutcome, TokenStore, Waiter,
 };
+use sparkplug::engine::ErrorKind;
 use sparkplug::run::events::ObjectArrival;
 
 const MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev";
@@ -40,6 +41,9 @@ struct State {
     published: Vec<(String, String)>,
     /// (detail-type, detail)
     events: Vec<(String, Value)>,
+    /// How many of the next StartExecution calls Step Functions throttles (past the SDK's retries).
+    throttled: usize,
+    parked: BTreeMap<String, ParkedRun>,
 }
 
 #[derive(Default)]
@@ -87,6 +91,14 @@ impl SfnApi for Fake {
         input: &str,
     ) -> Result<StartOutcome, AwsError> {
         self.with(|s| {
+            if s.throttled > 0 {
+                s.throttled -= 1;
+                return Err(AwsError {
+                    kind: ErrorKind::Retryable,
+                    code: "ThrottlingException".into(),
+                    message: "Rate exceeded".into(),
+                });
+            }
             if s.executions.contains_key(name) {
                 return Ok(StartOutcome::AlreadyExists);
             }
@@ -440,6 +452,20 @@ impl ObjectsApi for Fake {
             s.manifests
                 .insert((bucket.to_string(), key.to_string()), body.clone())
         });
+        Ok(())
+    }
+}
+
+impl ParkStore for Fake {
+    async fn park(&self, run: &ParkedRun) -> Result<(), AwsError> {
+        self.with(|s| s.parked.insert(run.run_name.clone(), run.clone()));
+        Ok(())
+    }
+    async fn parked(&self, max: usize) -> Result<Vec<ParkedRun>, AwsError> {
+        Ok(self.with(|s| s.parked.values().take(max).cloned().collect()))
+    }
+    async fn unpark(&self, run_name: &str) -> Result<(), AwsError> {
+        self.with(|s| s.parked.remove(run_name));
         Ok(())
     }
 }
@@ -1044,4 +1070,97 @@ fn an_expectation_is_a_cron_or_a_duration_after_what_starts_the_jobs_runs() {
     assert!(refused.contains("from 1 minute to 7 days"), "{refused}");
     let refused = with("8days", scheduled).unwrap_err();
     assert!(refused.contains("from 1 minute to 7 days"), "{refused}");
+}
+
+// ------------------------------------------------------------------------------------------- throttled starts
+
+const HOURLY: &str = r#"
+[jobs.hourly]
+engine = "glue"
+jar = "s3://artifacts/app.jar"
+class = "com.acme.Hourly"
+args = ["--input", "{input}"]
+
+[jobs.hourly.trigger]
+s3 = [{ bucket = "data", prefix = "landing/hourly/", suffix = ".csv" }]
+"#;
+
+#[tokio::test]
+async fn a_start_throttled_past_its_retries_is_parked_and_a_tick_starts_it_in_its_own_time() {
+    let config = config(HOURLY);
+    let fake = Fake::default();
+    // Step Functions' bucket is empty for the next three starts.
+    fake.with(|s| s.throttled = 3);
+    let mut parked = Vec::new();
+    for n in 1..=3 {
+        let report = deliver(
+            &config,
+            &fake,
+            arrival(&format!("landing/hourly/h{n}.csv"), "2026-12-04T05:10:00Z"),
+            "2026-12-04T05:10:01Z",
+        )
+        .await;
+        // The event is answered (nothing for Lambda to retry), its run kept.
+        assert!(
+            report.started.is_empty() && report.failed.is_empty(),
+            "{report:?}"
+        );
+        parked.extend(report.parked);
+    }
+    assert_eq!(parked.len(), 3);
+    assert!(fake.started().is_empty());
+    let kept = fake.with(|s| {
+        s.parked
+            .values()
+            .map(|p| p.input.clone())
+            .collect::<Vec<_>>()
+    });
+    assert!(kept.iter().all(|input| input.contains("landing/hourly/h")));
+
+    // The next tick: the first start is throttled again, which ends its look — one start per throttle, no busy loop.
+    fake.with(|s| s.throttled = 1);
+    let report = tick(&config, &fake, "2026-12-04T05:11:00Z").await;
+    assert!(report.started.is_empty(), "{report:?}");
+    assert_eq!(report.parked.len(), 1);
+    assert_eq!(fake.with(|s| s.parked.len()), 3);
+
+    // The one after starts them all, with the plans their arrivals rendered, and forgets them.
+    let report = tick(&config, &fake, "2026-12-04T05:12:00Z").await;
+    let mut started = report.started.clone();
+    started.sort();
+    parked.sort();
+    assert_eq!(started, parked);
+    assert_eq!(fake.with(|s| s.parked.len()), 0);
+    for run in &parked {
+        let input = fake.input_of(run);
+        assert_eq!(input["job"], "hourly");
+        assert!(input.to_string().contains("landing/hourly/h"), "{input}");
+    }
+    assert!(fake.with(|s| s.ledgers["hourly"].started.is_some()));
+
+    // A redelivered arrival of a run that a tick started is a duplicate.
+    let again = deliver(
+        &config,
+        &fake,
+        arrival("landing/hourly/h1.csv", "2026-12-04T05:10:00Z"),
+        "2026-12-04T05:13:01Z",
+    )
+    .await;
+    assert_eq!(again.duplicates.len(), 1, "{again:?}");
+}
+
+#[tokio::test]
+async fn a_parked_run_started_meanwhile_by_its_redelivered_event_is_forgotten_as_a_duplicate() {
+    let config = config(HOURLY);
+    let fake = Fake::default();
+    fake.with(|s| s.throttled = 1);
+    let event = arrival("landing/hourly/h1.csv", "2026-12-04T05:10:00Z");
+    let first = deliver(&config, &fake, event.clone(), "2026-12-04T05:10:01Z").await;
+    assert_eq!(first.parked.len(), 1);
+    let redelivered = deliver(&config, &fake, event, "2026-12-04T05:10:30Z").await;
+    assert_eq!(redelivered.started, first.parked);
+    let report = tick(&config, &fake, "2026-12-04T05:11:00Z").await;
+    assert_eq!(report.duplicates, first.parked);
+    assert!(report.started.is_empty());
+    assert_eq!(fake.with(|s| s.parked.len()), 0);
 }

@@ -47,13 +47,20 @@ async fn diagnose(aws: &FakeAws, tick_lag_minutes: Option<i64>) -> serde_json::V
 #[tokio::test]
 async fn every_kind_of_drift_a_lost_event_leaves_is_named_with_its_fix() {
     let aws = FakeAws::new();
-    // The open work, Query by Query of the `by-kind` index: slots, queued runs, waiters, pool leases.
+    // The open work, Query by Query of the `by-kind` index: slots, queued runs, waiters; then the pools' registry.
     aws.ok("Query", json!({"Items": [{"key": {"S": "slots#customer_scores"}, "holders": {"SS": ["gone-run", "live-run"]}}]}));
     aws.ok("Query", json!({"Items": [{"key": {"S": "queue#customer_scores#queued-gone"}, "job": {"S": "customer_scores"},
         "run_name": {"S": "queued-gone"}, "token": {"S": "T"}, "max": {"N": "1"}, "enqueued": {"N": "1795900000000"},
         "expires": {"N": "1795990000"}}]}));
     aws.ok("Query", json!({"Items": [waiter_item("waiting-gone", json!({"engine": "glue", "job_name": "sparkplug-customer_scores-dev", "run_id": "jr_1"}), "T2", 1_795_900_000)]}));
-    aws.ok("Scan", json!({"Items": []}));
+    // The pools' registry: no pool cluster.
+    aws.ok("GetItem", json!({}));
+    // Parked runs: one throttled ten minutes ago and never started (the ticks stopped), one parked just now.
+    aws.ok("Query", json!({"Items": [
+        {"key": {"S": "parked#stuck-run"}, "job": {"S": "customer_scores"}, "run_name": {"S": "stuck-run"},
+         "input": {"S": "{}"}, "parked": {"N": (now().timestamp_millis() - 600_000).to_string()}},
+        {"key": {"S": "parked#fresh-run"}, "job": {"S": "customer_scores"}, "run_name": {"S": "fresh-run"},
+         "input": {"S": "{}"}, "parked": {"N": (now().timestamp_millis() - 30_000).to_string()}}]}));
     for status in ["ABORTED", "RUNNING", "TIMED_OUT", "FAILED"] {
         aws.ok("DescribeExecution", execution(status));
     }
@@ -81,9 +88,26 @@ async fn every_kind_of_drift_a_lost_event_leaves_is_named_with_its_fix() {
         .collect();
     assert_eq!(
         kinds,
-        vec!["slot", "queued", "waiter", "failed_events", "tick"],
+        vec![
+            "slot",
+            "queued",
+            "waiter",
+            "failed_events",
+            "tick",
+            "parked"
+        ],
         "{diagnosis}"
     );
+    assert_eq!(findings[5]["run"], "stuck-run");
+    assert!(
+        findings[5]["what"]
+            .as_str()
+            .unwrap()
+            .contains("waited 10 minutes"),
+        "{}",
+        findings[5]
+    );
+    assert_eq!(findings[5]["fixed_by"], r#"trigger {"tick": true}"#);
     assert_eq!(findings[0]["run"], "gone-run");
     assert_eq!(findings[0]["status"], "ABORTED");
     assert_eq!(findings[0]["fixed_by"], r#"queue {"drain": true}"#);
@@ -120,7 +144,7 @@ async fn every_kind_of_drift_a_lost_event_leaves_is_named_with_its_fix() {
 async fn a_stack_with_nothing_left_behind_is_healthy() {
     let aws = FakeAws::new();
     aws.ok("Query", json!({"Items": []}));
-    aws.ok("Scan", json!({"Items": []}));
+    aws.ok("GetItem", json!({}));
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     aws.ok(
@@ -159,13 +183,14 @@ schedule = "cron(0 6 * * ? *)"
     let missed_at = 1_795_766_400_000_i64 - 86_400_000;
     let script = |aws: &FakeAws, ledger: serde_json::Value| {
         aws.ok("Query", json!({"Items": []}));
-        aws.ok("Scan", json!({"Items": []}));
         aws.ok("ListClusters", json!({"Clusters": []}));
         aws.ok("GetJobRuns", json!({"JobRuns": []}));
         aws.ok(
             "GetQueueAttributes",
             json!({"Attributes": {"ApproximateNumberOfMessages": "0"}}),
         );
+        // The pools' registry, the tick's look, the job's ledger.
+        aws.ok("GetItem", json!({}));
         aws.ok("GetItem", json!({}));
         aws.ok("GetItem", ledger);
     };
@@ -211,7 +236,7 @@ schedule = "cron(0 6 * * ? *)"
     // Not drift: nothing converges it, the doctor is healthy.
     assert!(diagnosis.is_healthy());
     assert_eq!(
-        aws.requests("GetItem")[1]["Key"],
+        aws.requests("GetItem")[2]["Key"],
         json!({"key": {"S": "last#report"}})
     );
 

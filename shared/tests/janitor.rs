@@ -227,7 +227,7 @@ async fn what_is_not_the_janitors_business_is_left_alone() {
 #[tokio::test]
 async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     let aws = FakeAws::new();
-    aws.ok("Scan", json!({"Items": []}));
+    aws.ok("GetItem", json!({}));
     aws.ok(
         "ListClusters",
         json!({"Clusters": [
@@ -303,14 +303,15 @@ async fn the_sweep_ends_what_belongs_to_executions_that_have_ended() {
     let scheduled =
         json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
     let aws = FakeAws::new();
-    aws.ok("Scan", json!({"Items": []}));
+    aws.ok("GetItem", json!({}));
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.ok("GetJobRuns", json!({"JobRuns": []}));
     janitor(&aws, scheduled).await.unwrap();
-    // One look at the pools' leases, one ListClusters, one GetJobRuns per Glue job of the catalog.
+    // One look at the pools' registry (no pool cluster: no more), one ListClusters, one GetJobRuns per Glue job of
+    // the catalog.
     assert_eq!(
         aws.actions(),
-        vec!["Scan", "ListClusters", "GetJobRuns", "GetJobRuns"]
+        vec!["GetItem", "ListClusters", "GetJobRuns", "GetJobRuns"]
     );
 }
 
@@ -321,7 +322,11 @@ async fn the_sweep_gives_back_the_lease_of_a_pooled_run_whose_end_was_missed() {
         "state": {"S": "open"}, "runs": {"SS": ["gone-run", "live-run"]}, "runs_total": {"N": "2"},
         "idle_minutes": {"N": "10"}, "max_concurrent": {"N": "4"}, "max_runs": {"N": "50"},
         "created": {"N": "1795930000000"}, "started_by": {"S": "gone-run"}});
-    aws.ok("Scan", json!({"Items": [lease]}));
+    aws.ok(
+        "GetItem",
+        json!({"Item": {"key": {"S": "pools"}, "clusters": {"SS": ["bursts#j-POOL"]}}}),
+    );
+    aws.ok("GetItem", json!({ "Item": lease }));
     let execution = |status: &str| json!({"executionArn": "arn:x", "stateMachineArn": MACHINE, "status": status, "startDate": 1.7e9});
     aws.ok("DescribeExecution", execution("ABORTED"));
     aws.ok("DescribeExecution", execution("RUNNING"));

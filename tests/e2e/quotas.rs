@@ -26,19 +26,46 @@ async fn a_burst_throttled_by_the_start_execution_quota_fails_no_run_and_loses_n
     for key in &keys {
         aws.put(key).await;
     }
-    // Each arrival ends with its run started: by the trigger's own SDK retries, or by Lambda's retry of the event.
+    // Each arrival is answered with its run started (the trigger's own SDK retries got through) or parked (still
+    // throttled: kept in the run table with its input).
     let mut runs = Vec::new();
     for key in &keys {
-        let started = within(
+        let answered = within(
             Duration::from_secs(300),
-            "the arrival's run started",
-            || async { started_for(&aws, key).is_some() },
+            "the arrival's run started or parked",
+            || async { run_for(&aws, key).is_some() },
         )
         .await;
-        let run = started_for(&aws, key).unwrap();
-        eprintln!("{key}: {run} started after {:.1} s", started.as_secs_f64());
+        let (run, how) = run_for(&aws, key).unwrap();
+        eprintln!("{key}: {run} {how} after {:.1} s", answered.as_secs_f64());
         runs.push(run);
     }
+    // The ticks start the parked runs as the bucket refills (here invoked as the minute schedule would).
+    let mut parked = 0;
+    for run in &runs {
+        if !execution_exists_now(&aws, run).await {
+            parked += 1;
+        }
+    }
+    within(
+        Duration::from_secs(300),
+        "every parked run started by a tick",
+        || async {
+            aws.stack
+                .invoke(
+                    "trigger",
+                    &json!({"tick": true, "time": chrono::Utc::now().to_rfc3339()}),
+                )
+                .unwrap();
+            for run in &runs {
+                if !execution_exists_now(&aws, run).await {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
     let throttled = aws.quotas()["throttled"]["stepfunctions:StartExecution"]
         .as_u64()
         .unwrap_or(0);
@@ -47,14 +74,18 @@ async fn a_burst_throttled_by_the_start_execution_quota_fails_no_run_and_loses_n
         .control("/quotas", &suite_quotas(aws.stack))
         .unwrap();
     assert!(throttled > 0, "no StartExecution was throttled");
-    eprintln!("12 arrivals under a StartExecution bucket of 4 (1/s): {throttled} throttled starts, 0 lost");
+    eprintln!(
+        "12 arrivals under a StartExecution bucket of 4 (1/s): {throttled} throttled starts, {parked} runs parked \
+         and started by a tick, 0 lost"
+    );
     for run in &runs {
         assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED", "{run}");
     }
 }
 
-/// The run the trigger started for `key`'s arrival (in whichever of its invocations did), if it has.
-fn started_for(aws: &Aws, key: &str) -> Option<String> {
+/// The run the trigger answered `key`'s arrival with (in whichever of its invocations did), and how: started, a
+/// duplicate, or parked.
+fn run_for(aws: &Aws, key: &str) -> Option<(String, &'static str)> {
     aws.stack
         .events(&aws.stack.trigger_function, key)
         .unwrap()
@@ -64,12 +95,24 @@ fn started_for(aws: &Aws, key: &str) -> Option<String> {
                 && e["function"] == aws.stack.trigger_function.as_str()
         })
         .find_map(|e| {
-            ["started", "duplicates"].iter().find_map(|field| {
-                e["answer"][field]
-                    .as_array()
-                    .and_then(|names| names.first())
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            ["started", "duplicates", "parked"]
+                .iter()
+                .find_map(|field| {
+                    e["answer"][*field]
+                        .as_array()
+                        .and_then(|names| names.first())
+                        .and_then(Value::as_str)
+                        .map(|run| (run.to_string(), *field))
+                })
         })
+}
+
+/// Whether the run's execution exists (the test's own call: the quotas count only the stack's).
+async fn execution_exists_now(aws: &Aws, run: &str) -> bool {
+    aws.sfn
+        .describe_execution()
+        .execution_arn(aws.execution_arn(run))
+        .send()
+        .await
+        .is_ok()
 }

@@ -14,7 +14,7 @@
 use sparkplug::aws::alerts::Alerts;
 use sparkplug::aws::{lambda, objects::Objects, run_table::RunTable, sfn::Sfn};
 use sparkplug::catalog::Vars;
-use sparkplug::engine::handlers::inputs::Ports;
+use sparkplug::engine::handlers::trigger::Ports;
 use sparkplug::engine::handlers::trigger::{self, TriggerConfig};
 use sparkplug::load;
 

@@ -104,6 +104,7 @@ impl SfnApi for Sfn {
         name: &str,
         input: &str,
     ) -> Result<StartOutcome, AwsError> {
+        let asked = Utc::now();
         let result = self
             .client
             .start_execution()
@@ -113,6 +114,13 @@ impl SfnApi for Sfn {
             .send()
             .await;
         match result {
+            // A repeated StartExecution (same name, same input) of a running Standard execution "succeeds and return[s]
+            // the same response as the original request" (Step Functions API Reference, StartExecution): its
+            // startDate is the original's. One that started before this call was asked is a duplicate — no
+            // DescribeExecution first, whose quota (15 a second) is twenty times lower than StartExecution's.
+            Ok(output) if started_before(output.start_date(), asked) => {
+                Ok(StartOutcome::AlreadyExists)
+            }
             Ok(output) => Ok(StartOutcome::Started {
                 execution_arn: output.execution_arn().to_string(),
             }),
@@ -127,6 +135,12 @@ impl SfnApi for Sfn {
             Err(error) => Err(classify(error)),
         }
     }
+}
+
+/// Whether an execution's startDate comes before `asked` (less a second for the clocks of Lambda and Step
+/// Functions, both synchronized to Amazon's time service: a redelivery within that second counts as started).
+fn started_before(start_date: &aws_smithy_types::DateTime, asked: DateTime<Utc>) -> bool {
+    to_chrono(start_date).is_some_and(|started| started < asked - chrono::Duration::seconds(1))
 }
 
 /// The answers that mean "nobody waits on this token any more" (Step Functions API Reference, SendTaskSuccess).

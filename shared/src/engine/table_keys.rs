@@ -10,6 +10,7 @@
 //! | `slots#<job>` | the runs holding one of a job's `max_concurrent_runs` slots | queue |
 //! | `queue#<job>#<run>` | a run waiting for a slot, with its token | queue |
 //! | `pool#<pool>#<cluster-id>` | a warm pool cluster and the runs leasing it | emr-create-cluster, janitor |
+//! | `pools` | the string set of every pool cluster's `<pool>#<cluster-id>`: what a look at the pools reads | emr-create-cluster, janitor |
 //! | `poolstart#<pool>` | the lock of a pool's cluster start (no cluster's record) | emr-create-cluster, janitor |
 //! | `look#<name>` | a periodic look's watermark (the backstops) | trigger, alert |
 //! | `alert#<run>#<status>` | the claim that makes a run's alert go out once | alert |
@@ -24,15 +25,24 @@
 //! | `batched#<job>#<object>` | the claim that puts an object in one batch only | trigger |
 //! | `last#<job>` | a job's last started, ended and succeeded runs, and its last missed expectation | trigger, alert |
 //! | `missing#<job>#<due>` | the claim that makes a "did not run" alert go out once | trigger |
+//! | `parked#<run>` | a run whose start was throttled, with its input, until a tick starts it | trigger |
 //! | `setsdue` | the partitions whose expectation comes a duration after their first arrival, until it came | trigger |
 
 /// The index of the open work's items, by their `kind` (one of the kinds below) and key (template.yaml's
-/// `TokenTable`): the waiters, slots, queued runs and pool clusters are read by a Query of it, never a Scan.
+/// `TokenTable`): the waiters, slots and queued runs are read by a Query of it, never a Scan (pool clusters, which
+/// must be read consistently, by their registry [`POOLS_KEY`]).
 pub const KIND_INDEX: &str = "by-kind";
 pub const WAITER_KIND: &str = "waiter";
 pub const SLOTS_KIND: &str = "slots";
 pub const QUEUE_KIND: &str = "queue";
 pub const POOL_KIND: &str = "pool";
+pub const PARKED_KIND: &str = "parked";
+
+pub const PARKED_PREFIX: &str = "parked#";
+
+pub fn parked_key(run: &str) -> String {
+    format!("{PARKED_PREFIX}{run}")
+}
 
 /// A run's waiter on its own cluster.
 pub fn emr_key(cluster_id: &str) -> String {
@@ -70,16 +80,22 @@ pub fn queue_key(job: &str, run: &str) -> String {
     format!("{}{run}", queue_prefix(Some(job)))
 }
 
-/// Every pool cluster (`pool` unset), or those of `pool`.
-pub fn pool_prefix(pool: Option<&str>) -> String {
-    match pool {
-        Some(pool) => format!("pool#{pool}#"),
-        None => "pool#".to_string(),
-    }
+pub fn pool_key(pool: &str, cluster_id: &str) -> String {
+    format!("pool#{pool}#{cluster_id}")
 }
 
-pub fn pool_key(pool: &str, cluster_id: &str) -> String {
-    format!("{}{cluster_id}", pool_prefix(Some(pool)))
+/// The registry of every pool cluster: one item, read consistently, whose string set `clusters` names each cluster's
+/// record as `<pool>#<cluster-id>` — a look at the pools reads it and those records, never the table.
+pub const POOLS_KEY: &str = "pools";
+
+/// A pool cluster's entry in the registry.
+pub fn pool_entry(pool: &str, cluster_id: &str) -> String {
+    format!("{pool}#{cluster_id}")
+}
+
+/// The pool and cluster of a registry entry (split at its last `#`: an EMR cluster's id has none).
+pub fn pool_of_entry(entry: &str) -> Option<(&str, &str)> {
+    entry.rsplit_once('#')
 }
 
 /// The pool's start lock (not under `pool#`: it is no cluster's record).

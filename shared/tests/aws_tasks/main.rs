@@ -83,7 +83,7 @@ async fn start(
 ) -> Result<Value, TaskError> {
     let (client, table) = (aws.sfn(), aws.tokens());
     let (objects, alerts) = (aws.objects(), aws.alerts());
-    let ports = sparkplug::engine::handlers::inputs::Ports {
+    let ports = sparkplug::engine::handlers::trigger::Ports {
         sfn: &client,
         table: &table,
         objects: &objects,
@@ -107,6 +107,12 @@ fn resolve_plan(
         execution_arn: None,
     };
     trigger::resolve_plan(catalog, vars, input, now).map(|plan| to_json(&plan))
+}
+
+/// A startDate of an execution started by the call being answered (the adapter tells a new start from a repeated
+/// one by it).
+fn started_now() -> f64 {
+    Utc::now().timestamp_millis() as f64 / 1000.0
 }
 
 fn epoch(h: u32, m: u32) -> f64 {

@@ -7,24 +7,17 @@ use super::*;
 #[tokio::test]
 async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
     let aws = FakeAws::new();
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
-    aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": epoch(6, 0)}));
+    aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": started_now()}));
     let config = trigger_config();
     let event = fixture("s3-notification-sales.json");
     let report = start(&config, &aws, event.clone(), now()).await.unwrap();
     let expected = sparkplug::run::resolve_event(&config.catalog, &event, &config.vars, now())
         .unwrap()
         .matches;
+    // StartExecution is idempotent by name: no DescribeExecution first (its quota is 20 times lower); then the
+    // job's ledger notes the run.
+    assert_eq!(aws.actions(), ["StartExecution", "UpdateItem"]);
     let starts = aws.requests("StartExecution");
-    assert_eq!(starts.len(), 1);
-    let looked = aws.requests("DescribeExecution");
-    assert_eq!(
-        looked[0]["executionArn"],
-        format!(
-            "arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{}",
-            expected[0].run_name
-        )
-    );
     assert_eq!(starts[0]["stateMachineArn"], config.state_machine_arn);
     assert_eq!(starts[0]["name"], expected[0].run_name);
     let input: Value = serde_json::from_str(starts[0]["input"].as_str().unwrap()).unwrap();
@@ -35,11 +28,12 @@ async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_is_counted_not_failed() {
-    // The execution exists already: nothing is started.
+    // The execution is running already with the same input: Step Functions answers as it did its start, whose
+    // startDate is before this call.
     let aws = FakeAws::new();
     aws.ok(
-        "DescribeExecution",
-        json!({"executionArn": "arn:x", "stateMachineArn": "arn:y", "status": "RUNNING", "startDate": epoch(6, 0)}),
+        "StartExecution",
+        json!({"executionArn": "arn:x", "startDate": started_now() - 5.0}),
     );
     let report = start(
         &trigger_config(),
@@ -49,12 +43,11 @@ async fn a_duplicate_delivery_is_counted_not_failed() {
     )
     .await
     .unwrap();
+    assert_eq!(report["started"], json!([]));
     assert_eq!(report["duplicates"].as_array().unwrap().len(), 1);
-    assert!(aws.requests("StartExecution").is_empty());
 
-    // Two deliveries racing: the second StartExecution is refused as a duplicate.
+    // It has ended (or its input differs): StartExecution refuses it.
     let aws = FakeAws::new();
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.error(
         "StartExecution",
         400,
@@ -74,14 +67,51 @@ async fn a_duplicate_delivery_is_counted_not_failed() {
 }
 
 #[tokio::test]
-async fn a_throttled_start_is_retryable_and_bad_events_are_invalid_input() {
+async fn a_throttled_start_is_parked_retryable_if_it_cannot_be_and_bad_events_are_invalid_input() {
+    // Throttled past the SDK's retries: the run is parked in the run table with its input, the event answered.
     let aws = FakeAws::new();
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.error(
         "StartExecution",
         400,
         "ThrottlingException",
         "Rate exceeded",
+    );
+    aws.ok("PutItem", json!({}));
+    let report = start(
+        &trigger_config(),
+        &aws,
+        fixture("manual-hello-world.json"),
+        now(),
+    )
+    .await
+    .unwrap();
+    let run = report["parked"][0].as_str().unwrap();
+    let parked = &aws.requests("PutItem")[0]["Item"];
+    assert_eq!(parked["key"]["S"], format!("parked#{run}"));
+    assert_eq!(parked["kind"]["S"], "parked");
+    assert_eq!(parked["job"]["S"], "hello_world");
+    assert_eq!(
+        parked["input"]["S"],
+        aws.requests("StartExecution")[0]["input"]
+    );
+    assert!(
+        parked.get("expires").is_none(),
+        "a parked run waits until it starts"
+    );
+
+    // Not even parked: Lambda retries the event.
+    let aws = FakeAws::new();
+    aws.error(
+        "StartExecution",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    );
+    aws.error(
+        "PutItem",
+        400,
+        "ProvisionedThroughputExceededException",
+        "slow down",
     );
     let err = start(
         &trigger_config(),
@@ -137,8 +167,8 @@ async fn a_lost_tick_starts_its_runs_on_the_next_tick_and_the_minute_is_recorded
     // The trigger last evaluated 05:58; the ticks of 05:59 and 06:00 were lost. customer_scores runs at 06:00.
     let aws = FakeAws::new();
     aws.ok("GetItem", look_item("tick", 5, 58));
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
-    aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": epoch(6, 1)}));
+    aws.ok("Query", json!({"Items": [], "Count": 0}));
+    aws.ok("StartExecution", json!({"executionArn": "arn:aws:states:eu-west-1:1:execution:m:x", "startDate": started_now()}));
     aws.ok("PutItem", json!({}));
     let report = start(&trigger_config(), &aws, tick(6, 1), now())
         .await
@@ -160,32 +190,88 @@ async fn a_lost_tick_starts_its_runs_on_the_next_tick_and_the_minute_is_recorded
         .unwrap()
         .contains("watermark <= :watermark"));
 
-    // A minute evaluated already (a duplicate or late tick) starts nothing and looks at nothing.
+    // A minute evaluated already (a duplicate or late tick) starts nothing and looks at nothing but the parked runs.
     let aws = FakeAws::new();
     aws.ok("GetItem", look_item("tick", 6, 1));
+    aws.ok("Query", json!({"Items": [], "Count": 0}));
     let report = start(&trigger_config(), &aws, tick(6, 0), now())
         .await
         .unwrap();
     assert_eq!(report["started"], json!([]));
-    assert_eq!(aws.actions(), vec!["GetItem"]);
+    assert_eq!(aws.actions(), vec!["GetItem", "Query"]);
 }
 
 #[tokio::test]
-async fn a_tick_whose_start_failed_is_not_recorded_so_the_next_one_evaluates_it_again() {
+async fn a_tick_whose_start_could_not_be_parked_is_not_recorded_so_the_next_one_evaluates_it_again()
+{
     let aws = FakeAws::new();
     aws.ok("GetItem", json!({}));
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
+    aws.ok("Query", json!({"Items": [], "Count": 0}));
     aws.error(
         "StartExecution",
         400,
         "ThrottlingException",
         "Rate exceeded",
     );
+    aws.error("PutItem", 500, "InternalServerError", "try again");
     let err = start(&trigger_config(), &aws, tick(6, 0), now())
         .await
         .unwrap_err();
     assert_eq!(kind(&err), ErrorKind::Retryable);
-    assert!(aws.requests("PutItem").is_empty());
+    let writes = aws.requests("PutItem");
+    assert!(writes.iter().all(|w| w["Item"]["key"]["S"] != "look#tick"));
+}
+
+#[tokio::test]
+async fn a_tick_starts_the_parked_runs_before_its_minutes_and_stops_at_a_throttle() {
+    let parked = |run: &str| {
+        json!({"key": {"S": format!("parked#{run}")}, "kind": {"S": "parked"}, "job": {"S": "hello_world"},
+            "run_name": {"S": run}, "input": {"S": json!({"job": "hello_world", "run_name": run}).to_string()},
+            "parked": {"N": "1"}})
+    };
+    let aws = FakeAws::new();
+    aws.ok("GetItem", look_item("tick", 6, 0));
+    aws.ok(
+        "Query",
+        json!({"Items": [parked("a"), parked("b"), parked("c")], "Count": 3}),
+    );
+    aws.ok(
+        "StartExecution",
+        json!({"executionArn": "arn:x:a", "startDate": started_now()}),
+    );
+    aws.ok(
+        "StartExecution",
+        json!({"executionArn": "arn:x:b", "startDate": started_now() - 30.0}),
+    );
+    aws.error(
+        "StartExecution",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    );
+    aws.ok("DeleteItem", json!({}));
+    aws.ok("PutItem", json!({}));
+    aws.ok("UpdateItem", json!({}));
+    let report = start(&trigger_config(), &aws, tick(6, 1), now())
+        .await
+        .unwrap();
+    assert_eq!(report["started"], json!(["a"]));
+    assert_eq!(report["duplicates"], json!(["b"]));
+    assert_eq!(report["parked"], json!(["c"]));
+    let query = &aws.requests("Query")[0];
+    assert_eq!(query["IndexName"], "by-kind");
+    assert_eq!(query["ExpressionAttributeValues"][":kind"]["S"], "parked");
+    assert_eq!(query["Limit"], 500);
+    // Each start with its kept input; a and b forgotten, c kept for the next tick, which was the last start tried.
+    let starts = aws.requests("StartExecution");
+    assert_eq!(starts[0]["input"], parked("a")["input"]["S"]);
+    assert_eq!(starts.len(), 3);
+    let forgotten: Vec<_> = aws
+        .requests("DeleteItem")
+        .iter()
+        .map(|d| d["Key"]["key"]["S"].clone())
+        .collect();
+    assert_eq!(forgotten, [json!("parked#a"), json!("parked#b")]);
 }
 
 #[test]
@@ -227,10 +313,9 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
         json!({"executionArn": "arn:x:2", "stateMachineArn": config.state_machine_arn, "status": "SUCCEEDED",
                "startDate": epoch(6, 0), "input": json!({"job": "customer_scores"}).to_string()}),
     );
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.ok(
         "StartExecution",
-        json!({"executionArn": "arn:x:4", "startDate": epoch(6, 30)}),
+        json!({"executionArn": "arn:x:4", "startDate": started_now()}),
     );
     aws.ok("PutItem", json!({}));
     let report = start(&config, &aws, json!({"catch_up": true}), now())
@@ -239,7 +324,7 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
     let downstream = sparkplug::run::runkey::for_upstream("scores_report", upstream);
     assert_eq!(report["started"], json!([downstream]));
     // Only the one success past the grace was described; the look went no further back than its watermark.
-    assert_eq!(aws.requests("DescribeExecution").len(), 2);
+    assert_eq!(aws.requests("DescribeExecution").len(), 1);
     let saved = &aws.requests("PutItem")[0];
     assert_eq!(saved["Item"]["key"]["S"], "look#chains");
     assert_eq!(saved["Item"]["watching"]["SS"], json!(["still-running"]));
@@ -261,10 +346,10 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
         json!({"executionArn": "arn:x:2", "stateMachineArn": config.state_machine_arn, "status": "SUCCEEDED",
                "startDate": epoch(6, 0), "input": json!({"job": "customer_scores"}).to_string()}),
     );
+    // Step Functions answers the repeated start of the running downstream run as it answered its start.
     aws.ok(
-        "DescribeExecution",
-        json!({"executionArn": "arn:x:4", "stateMachineArn": config.state_machine_arn, "status": "RUNNING",
-               "startDate": epoch(6, 30)}),
+        "StartExecution",
+        json!({"executionArn": "arn:x:4", "startDate": epoch(6, 30)}),
     );
     aws.ok("PutItem", json!({}));
     let report = start(&config, &aws, json!({"catch_up": true}), now())
@@ -272,7 +357,6 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
         .unwrap();
     assert_eq!(report["started"], json!([]));
     assert_eq!(report["duplicates"], json!([downstream]));
-    assert!(aws.requests("StartExecution").is_empty());
 }
 
 #[test]
@@ -314,10 +398,9 @@ async fn a_succeeded_rerun_starts_its_chained_jobs_as_any_run_of_its_upstream() 
             "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke",
                 "output": serde_json::to_string(&plan).unwrap()}}]}),
     );
-    aws.error("DescribeExecution", 400, "ExecutionDoesNotExist", "none");
     aws.ok(
         "StartExecution",
-        json!({"executionArn": "arn:x:5", "startDate": epoch(6, 30)}),
+        json!({"executionArn": "arn:x:5", "startDate": started_now()}),
     );
     let event = json!({"version": "0", "source": "aws.states",
         "detail-type": "Step Functions Execution Status Change",
@@ -492,7 +575,7 @@ async fn waiters_slots_and_queued_runs_are_read_by_a_query_of_their_index_not_a_
     table.waiters_with_prefix("emr#j-1#").await.unwrap();
     table.waiters_before(now()).await.unwrap();
     // The reads of the queue's drain, the reconciler and the doctor: a Query of the sparse `by-kind` index, whose
-    // size is the open work's. (The pools' clusters are still a consistent Scan: see RunTable::items_with_prefix.)
+    // size is the open work's.
     assert_eq!(aws.actions(), vec!["Query"; 5]);
     let queries = aws.requests("Query");
     let kinds: Vec<(&str, &str)> = queries
@@ -522,6 +605,110 @@ async fn waiters_slots_and_queued_runs_are_read_by_a_query_of_their_index_not_a_
     assert_eq!(
         queries[0]["KeyConditionExpression"],
         "#kind = :kind AND begins_with(#key, :prefix)"
+    );
+}
+
+#[tokio::test]
+async fn pool_clusters_are_read_by_key_through_their_registry_consistently() {
+    use sparkplug::engine::ports::PoolStore;
+    let aws = FakeAws::new();
+    let record = |pool: &str, cluster: &str, created: i64| {
+        json!({"Item": {
+            "key": {"S": format!("pool#{pool}#{cluster}")}, "kind": {"S": "pool"}, "pool": {"S": pool},
+            "cluster_id": {"S": cluster}, "state": {"S": "open"}, "runs": {"SS": ["run-1"]},
+            "runs_total": {"N": "1"}, "idle_minutes": {"N": "10"}, "max_concurrent": {"N": "4"},
+            "max_runs": {"N": "20"}, "created": {"N": created.to_string()}, "started_by": {"S": "run-1"}}})
+    };
+    // The registry names three records; one of them is gone (its writer stopped between its two writes).
+    aws.ok(
+        "GetItem",
+        json!({"Item": {"key": {"S": "pools"}, "clusters": {"SS": ["etl#j-2", "etl#j-1", "adhoc#j-9"]}}}),
+    );
+    aws.ok("GetItem", record("etl", "j-2", 2_000));
+    aws.ok("GetItem", json!({}));
+    aws.ok("GetItem", record("adhoc", "j-9", 1_000));
+    let table = aws.tokens();
+    let all = table.pool_clusters(None).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|c| (c.pool.as_str(), c.cluster_id.as_str()))
+            .collect::<Vec<_>>(),
+        [("adhoc", "j-9"), ("etl", "j-2")],
+        "oldest first, the missing record passed over"
+    );
+    // Never a Scan: the registry and one record per open cluster, each read consistently.
+    assert_eq!(aws.actions(), vec!["GetItem"; 4]);
+    let reads = aws.requests("GetItem");
+    assert!(reads.iter().all(|r| r["ConsistentRead"] == true));
+    let keys: Vec<&str> = reads
+        .iter()
+        .map(|r| r["Key"]["key"]["S"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["pools", "pool#etl#j-2", "pool#etl#j-1", "pool#adhoc#j-9"]
+    );
+
+    // One pool's look reads only that pool's records.
+    let aws = FakeAws::new();
+    aws.ok(
+        "GetItem",
+        json!({"Item": {"key": {"S": "pools"}, "clusters": {"SS": ["etl#j-1", "adhoc#j-9"]}}}),
+    );
+    aws.ok("GetItem", record("adhoc", "j-9", 1_000));
+    let adhoc = aws.tokens().pool_clusters(Some("adhoc")).await.unwrap();
+    assert_eq!(adhoc.len(), 1);
+    assert_eq!(aws.actions(), vec!["GetItem"; 2]);
+
+    // No registry yet: no pool cluster, one call.
+    let aws = FakeAws::new();
+    aws.ok("GetItem", json!({}));
+    assert!(aws.tokens().pool_clusters(None).await.unwrap().is_empty());
+    assert_eq!(aws.actions(), ["GetItem"]);
+}
+
+#[tokio::test]
+async fn a_pool_cluster_is_registered_before_its_record_and_unregistered_after() {
+    use sparkplug::engine::ports::{PoolCluster, PoolStore};
+    let aws = FakeAws::new();
+    aws.ok("UpdateItem", json!({}));
+    aws.ok("PutItem", json!({}));
+    aws.ok("DeleteItem", json!({}));
+    let table = aws.tokens();
+    let cluster = PoolCluster {
+        pool: "etl".into(),
+        cluster_id: "j-1".into(),
+        releasing: false,
+        runs: vec!["run-1".into()],
+        runs_total: 1,
+        idle_since: None,
+        idle_minutes: 10,
+        max_concurrent: 4,
+        max_runs: 20,
+        created: now(),
+        started_by: "run-1".into(),
+    };
+    assert!(table.add_pool_cluster(&cluster).await.unwrap());
+    table.forget_pool_cluster("etl", "j-1").await.unwrap();
+    assert_eq!(
+        aws.actions(),
+        ["UpdateItem", "PutItem", "DeleteItem", "UpdateItem"]
+    );
+    let registry = aws.requests("UpdateItem");
+    for (update, expression) in registry
+        .iter()
+        .zip(["ADD clusters :entry", "DELETE clusters :entry"])
+    {
+        assert_eq!(update["Key"]["key"]["S"], "pools");
+        assert_eq!(update["UpdateExpression"], expression);
+        assert_eq!(
+            update["ExpressionAttributeValues"][":entry"]["SS"],
+            json!(["etl#j-1"])
+        );
+    }
+    assert_eq!(
+        aws.requests("PutItem")[0]["Item"]["key"]["S"],
+        "pool#etl#j-1"
     );
 }
 

@@ -358,7 +358,8 @@ async fn the_dynamodb_warm_up_records_idle_time_and_restarts_it_only_on_an_idle_
         .restart_idle("bursts", "j-WARM", Some(now()), later)
         .await
         .unwrap());
-    let update = &aws.requests("UpdateItem")[0];
+    // The first update registered the cluster in the pools' registry.
+    let update = &aws.requests("UpdateItem")[1];
     assert_eq!(update["UpdateExpression"], "SET idle_since = :now");
     assert_eq!(
         update["ConditionExpression"],

@@ -1,13 +1,15 @@
 //! The run table over aws-sdk-dynamodb: one table of small items, each kind under its own key prefix
 //! ([`crate::engine::table_keys`] lists them), one module per store the engine sees — waiting task tokens
 //! ([`TokenStore`], `tokens.rs`), job slots and queued runs ([`SlotStore`], `slots.rs`), the backstops' looks
-//! ([`LookStore`], `looks.rs`) and warm pool leases ([`PoolStore`], `pools.rs`). Every item may carry `expires`
-//! (N, epoch seconds), the table's TTL attribute. The items of open work — waiters, slots, queued runs, pool
-//! clusters — also carry `kind`, the `by-kind` index's partition key: waiters, slots and queued runs are read by a
-//! Query of that index, not by scanning the table, whose other items (arrivals, batches, claims, spend) grow with
-//! what sparkplug has done; pool clusters are still scanned (see `items_with_prefix`).
+//! ([`LookStore`], `looks.rs`), warm pool leases ([`PoolStore`], `pools.rs`) and throttled starts ([`ParkStore`],
+//! `parked.rs`). Every item may carry `expires` (N, epoch seconds), the table's TTL attribute. The items of open
+//! work — waiters, slots, queued runs, parked runs, pool clusters — also carry `kind`, the `by-kind` index's
+//! partition key: all but the pool clusters are read by a Query of that index, not by scanning the table, whose other
+//! items (arrivals, batches, claims, spend) grow with what sparkplug has done; pool clusters are read consistently
+//! through their registry (`pools.rs`). Nothing scans the table.
 
 mod looks;
+mod parked;
 mod pools;
 mod sets;
 mod slots;
@@ -24,7 +26,7 @@ use aws_sdk_dynamodb::Client;
 use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
 #[cfg(doc)]
-use crate::engine::ports::{LookStore, PoolStore, SlotStore, TokenStore};
+use crate::engine::ports::{LookStore, ParkStore, PoolStore, SlotStore, TokenStore};
 use crate::engine::table_keys::KIND_INDEX;
 
 #[derive(Debug, Clone)]
@@ -123,6 +125,26 @@ impl RunTable {
         prefix: &str,
         also: Option<(&str, &[(&str, AttributeValue)])>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        self.query_kind(kind, prefix, also, usize::MAX).await
+    }
+
+    /// The first `max` items of `kind` under `prefix`, in key order: no more pages than those take.
+    pub(super) async fn items_of_kind_up_to(
+        &self,
+        kind: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        self.query_kind(kind, prefix, None, max).await
+    }
+
+    async fn query_kind(
+        &self,
+        kind: &str,
+        prefix: &str,
+        also: Option<(&str, &[(&str, AttributeValue)])>,
+        max: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
         let mut query = self
             .client
             .query()
@@ -145,36 +167,17 @@ impl RunTable {
                 query = query.expression_attribute_values(*name, value.clone());
             }
         }
+        if let Ok(limit) = i32::try_from(max) {
+            query = query.limit(limit);
+        }
         let mut pages = query.into_paginator().send();
         let mut items = Vec::new();
         while let Some(page) = pages.next().await {
             items.extend(page.map_err(classify)?.items().iter().cloned());
-        }
-        Ok(items)
-    }
-}
-
-impl RunTable {
-    /// Every item whose key starts with `prefix`, all pages, read consistently: a filtered Scan of the whole table. Only
-    /// the pools' clusters are still read so — a run stopped right after it took a lease must find that lease, which
-    /// an index may not show yet; one item per pool will replace it.
-    pub(super) async fn items_with_prefix(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(#key, :prefix)")
-            .expression_attribute_names("#key", "key")
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            items.extend(page.map_err(classify)?.items().iter().cloned());
+            if items.len() >= max {
+                items.truncate(max);
+                break;
+            }
         }
         Ok(items)
     }

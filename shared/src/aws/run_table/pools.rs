@@ -12,7 +12,9 @@ use super::{bad_item, conditional, millis_of, n, s, RunTable};
 use crate::aws::classify;
 use crate::engine::errors::AwsError;
 use crate::engine::ports::{PoolCluster, PoolStore};
-use crate::engine::table_keys::{pool_key, pool_prefix, pool_start_key, POOL_KIND};
+use crate::engine::table_keys::{
+    pool_entry, pool_key, pool_of_entry, pool_start_key, POOLS_KEY, POOL_KIND,
+};
 
 fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster, AwsError> {
     let text = |name: &str| -> Result<String, AwsError> {
@@ -48,11 +50,34 @@ fn pool_cluster_of(item: &HashMap<String, AttributeValue>) -> Result<PoolCluster
     })
 }
 
-/// Pool leases: one item per pool cluster, `pool#<pool>#<cluster-id>`, with `state` (`open` or `releasing`), the
+/// Pool leases: the registry `pools` (its string set `clusters` names every record below as `<pool>#<cluster-id>`),
+/// and one item per pool cluster, `pool#<pool>#<cluster-id>`, with `state` (`open` or `releasing`), the
 /// string set `runs` of the runs holding a lease (absent when none: DynamoDB keeps no empty set), `runs_total`,
 /// `idle_since` (epoch millis of the last lease given back), `idle_minutes`, `max_concurrent`, `max_runs`, `created` and
 /// `started_by`.
 impl RunTable {
+    /// Adds (`ADD`) or removes (`DELETE`) a cluster's entry in the pools' registry.
+    async fn register_pool_cluster(
+        &self,
+        operation: &str,
+        pool: &str,
+        cluster_id: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(POOLS_KEY))
+            .update_expression(format!("{operation} clusters :entry"))
+            .expression_attribute_values(
+                ":entry",
+                AttributeValue::Ss(vec![pool_entry(pool, cluster_id)]),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
     /// `update` of an idle pool cluster's record, on condition that it is open, no run holds a lease and it has been
     /// idle since `idle_since` as read (none: never idle yet) — a run that came and went since makes it fail.
     fn update_idle_cluster(
@@ -84,19 +109,40 @@ impl RunTable {
 }
 
 impl PoolStore for RunTable {
+    /// The registry, then each of its clusters' records, all read consistently — a run stopped right after it took a
+    /// lease must find that lease, which the `by-kind` index may not show yet. Calls: one plus one per open cluster,
+    /// whatever else the table holds. An entry whose record is gone (a writer stopped between its two writes) is
+    /// passed over.
     async fn pool_clusters(&self, pool: Option<&str>) -> Result<Vec<PoolCluster>, AwsError> {
-        let prefix = pool_prefix(pool);
-        let mut clusters = self
-            .items_with_prefix(&prefix)
-            .await?
-            .iter()
-            .map(pool_cluster_of)
-            .collect::<Result<Vec<_>, _>>()?;
+        let registry = self.get_item(POOLS_KEY).await?;
+        let entries = registry
+            .as_ref()
+            .and_then(|item| item.get("clusters"))
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        let mut clusters = Vec::new();
+        for entry in &entries {
+            let Some((of_pool, cluster_id)) = pool_of_entry(entry) else {
+                return Err(bad_item(&format!(
+                    "pools registry entry `{entry}` without `#`"
+                )));
+            };
+            if pool.is_some_and(|pool| pool != of_pool) {
+                continue;
+            }
+            if let Some(item) = self.get_item(&pool_key(of_pool, cluster_id)).await? {
+                clusters.push(pool_cluster_of(&item)?);
+            }
+        }
         clusters.sort_by(|a, b| (a.created, &a.cluster_id).cmp(&(b.created, &b.cluster_id)));
         Ok(clusters)
     }
 
     async fn add_pool_cluster(&self, cluster: &PoolCluster) -> Result<bool, AwsError> {
+        // Registered first: a record is never out of the registry's sight (an entry without a record is passed over).
+        self.register_pool_cluster("ADD", &cluster.pool, &cluster.cluster_id)
+            .await?;
         let mut request = self
             .client
             .put_item()
@@ -273,7 +319,7 @@ impl PoolStore for RunTable {
             .key("key", s(&pool_key(pool, cluster_id)))
             .send()
             .await
-            .map(|_| ())
-            .map_err(classify)
+            .map_err(classify)?;
+        self.register_pool_cluster("DELETE", pool, cluster_id).await
     }
 }

@@ -14,14 +14,14 @@ use super::janitor::{leftovers, JanitorConfig};
 use crate::engine::backstop::TICK_LOOK;
 use crate::engine::errors::TaskError;
 use crate::engine::ports::{
-    EmrApi, FailedEventsApi, GlueApi, LedgerStore, LookStore, PoolStore, QueueDepth, ServerlessApi,
-    SfnApi, SlotStore, TokenStore,
+    EmrApi, FailedEventsApi, GlueApi, LedgerStore, LookStore, ParkStore, PoolStore, QueueDepth,
+    ServerlessApi, SfnApi, SlotStore, TokenStore,
 };
 
 /// One piece of drift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// slot, queued, waiter, lease, cluster, glue_run, job_run, failed_events, tick.
+    /// slot, queued, waiter, lease, cluster, glue_run, job_run, failed_events, tick, parked.
     pub kind: String,
     /// What it is (a job's slot, a waiter's key, a cluster id, …).
     pub what: String,
@@ -82,7 +82,7 @@ pub fn backstop_of(kind: &str) -> (&'static str, &'static str) {
         "waiter" => ("notify", r#"{"reconcile": true, "older_than_seconds": 0}"#),
         "lease" | "cluster" | "glue_run" | "job_run" => ("janitor", r#"{"sweep": true}"#),
         // The CLI adds the time: the tick then evaluates every minute since the last one it evaluated.
-        "tick" => ("trigger", r#"{"tick": true}"#),
+        "tick" | "parked" => ("trigger", r#"{"tick": true}"#),
         _ => ("replay-failed", ""),
     }
 }
@@ -102,11 +102,16 @@ fn finding(kind: &str, what: String, run: Option<&str>, status: Option<&str>) ->
     }
 }
 
+/// A parked run older than this is drift: a tick a minute starts parked runs.
+const PARKED_STALE_MINUTES: i64 = 5;
+/// The parked runs the doctor looks at, at most.
+const PARKED_LISTED: usize = 100;
+
 /// Looks at every piece of state a lost event can leave behind.
 #[allow(clippy::too_many_arguments)]
 pub async fn examine(
     config: &DoctorConfig,
-    table: &(impl SlotStore + TokenStore + PoolStore + LookStore + LedgerStore),
+    table: &(impl SlotStore + TokenStore + PoolStore + LookStore + LedgerStore + ParkStore),
     sfn: &impl SfnApi,
     emr: &impl EmrApi,
     glue: &impl GlueApi,
@@ -224,6 +229,28 @@ pub async fn examine(
                     None => "no tick was ever evaluated".to_string(),
                 },
                 None,
+                None,
+            ));
+        }
+    }
+    // A parked run waits for the next tick: one parked longer than a few minutes means the ticks stopped or
+    // Step Functions throttles every start.
+    let parked = table
+        .parked(PARKED_LISTED)
+        .await
+        .map_err(|e| TaskError::aws("Query", e))?;
+    for run in parked {
+        let waiting = now - run.parked;
+        if waiting > Duration::minutes(PARKED_STALE_MINUTES) {
+            diagnosis.findings.push(finding(
+                "parked",
+                format!(
+                    "run {} of {} was throttled and has waited {} minutes to start",
+                    run.run_name,
+                    run.job,
+                    waiting.num_minutes()
+                ),
+                Some(&run.run_name),
                 None,
             ));
         }

@@ -17,12 +17,11 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
 use tracing::{info, warn};
 
-use super::trigger::{start_plan, TriggerConfig, TriggerReport};
+use super::start::{note_started, start_plan, Ports, TriggerConfig, TriggerReport, TriggerTable};
 use crate::catalog::{schedule, ExpectDue, Job, OnDeadline};
 use crate::engine::errors::TaskError;
 use crate::engine::ports::{
-    AlertsApi, BatchStore, ExecutionsApi, LedgerStore, LookState, LookStore, ObjectsApi, SetMark,
-    SetRecord, SetStore, SfnApi, SlotStore, SnsMessage, TokenStore,
+    AlertsApi, ExecutionsApi, LookState, ObjectsApi, SetMark, SetRecord, SfnApi, SnsMessage,
 };
 use crate::engine::table_keys::{batched_claim_key, missing_claim_key};
 use crate::run::batch::{
@@ -37,16 +36,6 @@ use crate::run::runkey;
 use crate::run::s3::S3Location;
 use crate::run::{render, RunInput, Trigger};
 
-/// The run table as the trigger uses it.
-pub trait TriggerTable:
-    LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore
-{
-}
-impl<T: LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore> TriggerTable
-    for T
-{
-}
-
 /// The look that evaluates deadlines and expectations minute by minute.
 pub const DEADLINES_LOOK: &str = "deadlines";
 /// How long a partition's record is kept: past any deadline, for `sparkplug status --partition`.
@@ -57,14 +46,6 @@ const BATCH_KEPT_DAYS: i64 = 7;
 const LOOK_EVERY_MINUTES: u32 = 15;
 /// How long an object's own event has to come before the batches' look places the object (S3 delivers in seconds).
 const EVENT_GRACE_MINUTES: i64 = 2;
-
-/// What the trigger's data-aware work needs.
-pub struct Ports<'a, S, T, O, A> {
-    pub sfn: &'a S,
-    pub table: &'a T,
-    pub objects: &'a O,
-    pub alerts: &'a A,
-}
 
 fn table_error(action: &str) -> impl Fn(crate::engine::errors::AwsError) -> TaskError + '_ {
     move |e| TaskError::aws(action, e)
@@ -231,7 +212,8 @@ where
     );
     let time = trigger.time().unwrap_or(now);
     let what = partition.to_string();
-    let Some(run_name) = render_and_start(config, ports, job, &what, trigger, time, report).await?
+    let Some(run_name) =
+        render_and_start(config, ports, job, &what, trigger, time, report, now).await?
     else {
         return Ok(());
     };
@@ -248,6 +230,7 @@ where
 /// Renders a run of `job` for `trigger` and starts it: the run's name when it started (or had started), `None` when
 /// its plan cannot be rendered (a failure in the report, nothing to retry), an error the event is retried for when
 /// Step Functions did not take it. `what` names the partition or batch in messages.
+#[allow(clippy::too_many_arguments)]
 async fn render_and_start<S, T, O, A>(
     config: &TriggerConfig,
     ports: &Ports<'_, S, T, O, A>,
@@ -256,9 +239,11 @@ async fn render_and_start<S, T, O, A>(
     trigger: Trigger,
     time: DateTime<Utc>,
     report: &mut TriggerReport,
+    now: DateTime<Utc>,
 ) -> Result<Option<String>, TaskError>
 where
     S: SfnApi + ExecutionsApi,
+    T: TriggerTable,
 {
     let run = RunInput {
         trigger,
@@ -273,21 +258,13 @@ where
             return Ok(None);
         }
     };
-    if start_plan(config, ports.sfn, &plan, report).await {
+    if start_plan(config, ports.sfn, ports.table, &plan, report, now).await {
         return Err(TaskError {
             kind: crate::engine::errors::ErrorKind::Retryable,
             message: format!("{job} {what}: its run could not be started"),
         });
     }
     Ok(Some(plan.run_name))
-}
-
-/// Notes a run the trigger started in its job's ledger (what an expectation's look reads: a run still going). Best
-/// effort: the run has started whether or not this is noted, and the look then says less.
-pub async fn note_started(table: &impl LedgerStore, job: &str, run: &str, now: DateTime<Utc>) {
-    if let Err(e) = table.run_started(job, run, now).await {
-        warn!(job, run, error = %e, "could not note the run in its job's ledger");
-    }
 }
 
 /// Looks in S3 for the partition's missing inputs, and records those found (their events were lost).
@@ -513,7 +490,7 @@ where
     };
     let what = format!("batch {number}");
     if let Some(run_name) =
-        render_and_start(config, ports, job, &what, trigger, time, report).await?
+        render_and_start(config, ports, job, &what, trigger, time, report, now).await?
     {
         note_started(ports.table, job, &run_name, now).await;
     }

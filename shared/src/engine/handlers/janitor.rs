@@ -442,7 +442,7 @@ pub async fn leftovers(
     for cluster in pools
         .pool_clusters(None)
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?
+        .map_err(|e| TaskError::aws("GetItem", e))?
     {
         for run in &cluster.runs {
             if ended(sfn, config, run).await? == Some(true) {

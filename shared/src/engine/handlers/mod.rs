@@ -14,6 +14,7 @@ pub mod pool;
 pub mod queue;
 pub mod replay;
 pub mod serverless;
+pub mod start;
 pub mod trigger;
 
 /// The `source` of every event sparkplug puts on the default bus (run and budget alerts, lineage).

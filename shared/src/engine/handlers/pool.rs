@@ -69,7 +69,7 @@ pub async fn lease_or_start(
     let records = pools
         .pool_clusters(Some(&pool.name))
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?;
+        .map_err(|e| TaskError::aws("GetItem", e))?;
     if retry {
         if let Some(held) = records.iter().find(|c| c.runs.contains(run)) {
             info!(run = %run, cluster = %held.cluster_id, "the run holds a lease already");
@@ -156,7 +156,7 @@ async fn fresh_look(
     let records = pools
         .pool_clusters(Some(&pool.name))
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?;
+        .map_err(|e| TaskError::aws("GetItem", e))?;
     let active = emr
         .active_clusters()
         .await
@@ -277,7 +277,7 @@ pub async fn leave(
             let records = pools
                 .pool_clusters(Some(pool))
                 .await
-                .map_err(|e| TaskError::aws("Scan", e))?;
+                .map_err(|e| TaskError::aws("GetItem", e))?;
             match records
                 .into_iter()
                 .find(|c| c.runs.iter().any(|r| r == run))
@@ -479,7 +479,7 @@ async fn keep_or_record(
         let still_open = pools
             .pool_clusters(Some(&pool.name))
             .await
-            .map_err(|e| TaskError::aws("Scan", e))?
+            .map_err(|e| TaskError::aws("GetItem", e))?
             .into_iter()
             .any(|c| c.cluster_id == cluster.cluster_id && !c.releasing);
         if still_open {
@@ -536,7 +536,7 @@ pub async fn release_idle(
     let records = pools
         .pool_clusters(pool)
         .await
-        .map_err(|e| TaskError::aws("Scan", e))?;
+        .map_err(|e| TaskError::aws("GetItem", e))?;
     let mut report = PoolReport::default();
     if records.is_empty() {
         return Ok(report);

@@ -18,42 +18,20 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use super::budget;
-use super::inputs::{self, Ports, TriggerTable};
+use super::inputs;
+use super::start::{note_started, start_parked, start_plan};
+pub use super::start::{
+    Ports, TriggerConfig, TriggerReport, TriggerTable, MAX_EXECUTION_INPUT_BYTES,
+};
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use crate::engine::errors::{ErrorKind, TaskError};
 use crate::engine::execution::{plan_in, summary_in, ExecutionStatusChange};
 use crate::engine::ports::{
     AlertsApi, ExecutionSummary, ExecutionsApi, LookState, ObjectsApi, SfnApi, SpendStore,
-    StartOutcome,
 };
 use crate::run::rerun::{self, EndedRun, RerunRequest};
 use crate::run::{resolve_event, RunPlan};
-
-/// Step Functions' limit on an execution's input.
-pub const MAX_EXECUTION_INPUT_BYTES: usize = 256 * 1024;
-
-/// What the trigger function needs besides its Step Functions client.
-#[derive(Debug, Clone)]
-pub struct TriggerConfig {
-    pub catalog: Catalog,
-    pub vars: Vars,
-    pub state_machine_arn: String,
-    /// Where "did not run" alerts go besides the bus (the stack's alerts topic).
-    pub alert_topic_arn: Option<String>,
-}
-
-/// What one trigger invocation did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TriggerReport {
-    /// Run names of the executions started.
-    pub started: Vec<String>,
-    /// Run names that already had an execution: duplicate deliveries.
-    pub duplicates: Vec<String>,
-    pub ignored: Vec<String>,
-    /// Records or runs that could not be started, and why.
-    pub failed: Vec<String>,
-}
 
 /// A tick evaluates at most this many minutes: the ones since the last minute evaluated, so that a lost tick's runs
 /// start a minute late. A gap longer than an hour (the schedule disabled, the function failing for an hour) starts
@@ -134,6 +112,9 @@ where
         .and_then(|state| state.watermark);
     let minutes = minutes_to_evaluate(last, minute);
     let mut report = TriggerReport::default();
+    // The runs a throttle kept from starting first, at every tick (one evaluated already too: `doctor --fix`'s):
+    // they came before this minute's.
+    start_parked(config, ports.sfn, ports.table, &mut report, now).await?;
     if minutes.is_empty() {
         report.ignored.push(format!(
             "minute {} was evaluated already",
@@ -273,15 +254,6 @@ async fn with_reruns_plan(sfn: &impl ExecutionsApi, mut event: Value) -> Result<
     Ok(event)
 }
 
-impl TriggerReport {
-    fn merge(&mut self, other: TriggerReport) {
-        self.started.extend(other.started);
-        self.duplicates.extend(other.duplicates);
-        self.ignored.extend(other.ignored);
-        self.failed.extend(other.failed);
-    }
-}
-
 /// Starts one execution per run the event resolves to. Duplicates (the execution exists) are counted, not errors.
 /// Returns an error only when nothing could be done about the event (so that a caller sees why), or when a start
 /// failed in a way worth retrying (so that Lambda retries the event; the runs already started are duplicates then).
@@ -318,9 +290,9 @@ where
     }
     let mut retryable = false;
     for run in &resolution.matches {
-        retryable |= start_plan(config, sfn, &run.plan, &mut report).await;
+        retryable |= start_plan(config, sfn, ports.table, &run.plan, &mut report, now).await;
         if report.started.contains(&run.run_name) {
-            inputs::note_started(ports.table, &run.job, &run.run_name, now).await;
+            note_started(ports.table, &run.job, &run.run_name, now).await;
         }
     }
     // Input sets' inputs and batched objects: recorded in the run table, their runs started when due.
@@ -347,63 +319,6 @@ where
         return Err(TaskError::invalid(report.failed.join("; ")));
     }
     Ok(report)
-}
-
-/// Starts the execution of a plan under its run name, and says so in `report`: started, a duplicate (the execution
-/// exists), or failed. `true` when it failed in a way worth retrying.
-pub(super) async fn start_plan(
-    config: &TriggerConfig,
-    sfn: &impl SfnApi,
-    plan: &RunPlan,
-    report: &mut TriggerReport,
-) -> bool {
-    let input = match serde_json::to_string(plan) {
-        Ok(input) => input,
-        Err(e) => {
-            report.failed.push(format!("{}: {e}", plan.run_name));
-            return false;
-        }
-    };
-    if input.len() > MAX_EXECUTION_INPUT_BYTES {
-        let why = format!(
-            "{}: the plan is {} bytes, over Step Functions' 256 KiB input limit",
-            plan.run_name,
-            input.len()
-        );
-        error!(job = %plan.job, run = %plan.run_name, reason = %why, "cannot start");
-        report.failed.push(why);
-        return false;
-    }
-    // Step Functions answers a repeated StartExecution (same name, same input) with the running execution, as if it
-    // had started it: look first, so that a redelivery is reported as the duplicate it is.
-    let started = match sfn
-        .execution_status(&config.state_machine_arn, &plan.run_name)
-        .await
-    {
-        Ok(Some(_)) => Ok(StartOutcome::AlreadyExists),
-        Ok(None) => {
-            sfn.start_execution(&config.state_machine_arn, &plan.run_name, &input)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    match started {
-        Ok(StartOutcome::Started { execution_arn }) => {
-            info!(job = %plan.job, run = %plan.run_name, execution = %execution_arn, "started");
-            report.started.push(plan.run_name.clone());
-            false
-        }
-        Ok(StartOutcome::AlreadyExists) => {
-            info!(job = %plan.job, run = %plan.run_name, "duplicate: this arrival already has its run");
-            report.duplicates.push(plan.run_name.clone());
-            false
-        }
-        Err(e) => {
-            error!(job = %plan.job, run = %plan.run_name, error = %e, "StartExecution failed");
-            report.failed.push(format!("{}: {e}", plan.run_name));
-            e.kind == ErrorKind::Retryable
-        }
-    }
 }
 
 /// resolve's input: the execution's input (when it is not a plan) and the execution's name.

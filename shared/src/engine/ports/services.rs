@@ -275,6 +275,9 @@ pub trait SfnApi {
         state_machine_arn: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// Starts the execution `name`: [`StartOutcome::AlreadyExists`] when it exists already — ended, with another
+    /// input, or running since before this call (a repeated start of a running execution with the same input is
+    /// answered as its original start was).
     fn start_execution(
         &self,
         state_machine_arn: &str,

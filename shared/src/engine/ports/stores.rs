@@ -409,6 +409,26 @@ pub trait LedgerStore {
     fn ledger(&self, job: &str) -> impl Future<Output = Result<JobLedger, AwsError>> + Send;
 }
 
+/// A run whose start Step Functions refused for now (throttled past the SDK's retries): kept in the run table with
+/// its execution's input until a tick starts it, so that its arrival is not lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedRun {
+    pub job: String,
+    pub run_name: String,
+    /// The execution's input (the plan, as JSON).
+    pub input: String,
+    pub parked: DateTime<Utc>,
+}
+
+pub trait ParkStore {
+    /// Keeps the run (a second park of the same run replaces the first: same name, same plan).
+    fn park(&self, run: &ParkedRun) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Up to `max` parked runs (by name: each start takes its run out, so none waits behind the same others twice).
+    fn parked(&self, max: usize) -> impl Future<Output = Result<Vec<ParkedRun>, AwsError>> + Send;
+    /// Forgets the run: it started (or will never start).
+    fn unpark(&self, run_name: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
 /// A cluster of a warm pool, as the pool's lease records keep it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolCluster {
