@@ -181,6 +181,29 @@ fn the_trigger_hears_every_bucket_and_ticks_every_minute_so_the_catalog_alone_de
     let parameter = &template["Parameters"]["TriggerConcurrency"];
     let default = parameter["Default"].as_i64().unwrap();
     assert!((1..=50).contains(&default), "TriggerConcurrency {default}");
+    // The functions that keep started runs moving keep a share of their own, so that the flood cannot starve them.
+    for function in [
+        "NotifyFunction",
+        "QueueFunction",
+        "JanitorFunction",
+        "AlertFunction",
+    ] {
+        let reserved = &resources[function]["Properties"]["ReservedConcurrentExecutions"];
+        assert_eq!(
+            reserved[0].as_str(),
+            Some("ReserveKeepMovingConcurrency"),
+            "{function}"
+        );
+        assert_eq!(reserved[1].as_str(), Some("KeepMovingConcurrency"));
+    }
+    let default = template["Parameters"]["KeepMovingConcurrency"]["Default"]
+        .as_i64()
+        .unwrap();
+    // All reserved together stay far below the default account's 1,000 less the 100 Lambda keeps unreserved.
+    assert!(
+        (1..=50).contains(&default) && 10 + 4 * default <= 200,
+        "KeepMovingConcurrency {default}"
+    );
 }
 
 #[test]

@@ -55,9 +55,33 @@ pub(crate) struct Aws {
     /// The SDK configuration every client above is made from: the local stack's endpoint and region.
     pub(crate) config: aws_config::SdkConfig,
     pub(crate) stack: &'static LocalStack,
+    _turn: Turn,
 }
 
+/// The tests share the one stack; a test that sets an account-wide quota has it alone. AWS's quotas are per account
+/// and Region: a StartExecution bucket emptied on purpose would throttle every other test's starts (parked for a
+/// tick those tests do not run). A writer waiting is served before readers that come after it (tokio's lock is fair).
+static SHARING: std::sync::LazyLock<tokio::sync::RwLock<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::RwLock::new(()));
+
+/// A test's turn on the stack, held as long as its `Aws`.
+#[allow(dead_code)] // held, never read
+enum Turn {
+    Shared(tokio::sync::RwLockReadGuard<'static, ()>),
+    Alone(tokio::sync::RwLockWriteGuard<'static, ()>),
+}
+
+/// The stack, shared with the other tests running.
 pub(crate) async fn aws() -> Aws {
+    clients(Turn::Shared(SHARING.read().await)).await
+}
+
+/// The stack alone: once every test running has ended, and until this one ends.
+pub(crate) async fn aws_alone() -> Aws {
+    clients(Turn::Alone(SHARING.write().await)).await
+}
+
+async fn clients(turn: Turn) -> Aws {
     let stack = stack();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&stack.endpoint)
@@ -73,6 +97,7 @@ pub(crate) async fn aws() -> Aws {
         glue: aws_sdk_glue::Client::new(&config),
         config,
         stack,
+        _turn: turn,
     }
 }
 

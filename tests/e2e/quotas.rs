@@ -12,10 +12,10 @@ impl Aws {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_throttled_by_the_start_execution_quota_fails_no_run_and_loses_no_arrival() {
-    let aws = aws().await;
+    // Alone on the stack: the bucket is the account's.
+    let aws = aws_alone().await;
     // StartExecution's bucket cut to 4 tokens refilled at one a second (us-east-1's is 1,300 and 300 a second): a
-    // burst of 12 single-file arrivals meets it at once. Every other test's starts meet it too meanwhile.
-    // Setting it starts the emulator's count of throttles afresh.
+    // burst of 12 single-file arrivals meets it at once. Setting it starts the emulator's count of throttles afresh.
     let mut quotas = suite_quotas(aws.stack);
     quotas["apis"] = json!({"stepfunctions:StartExecution": [4, 1]});
     aws.stack.control("/quotas", &quotas).unwrap();

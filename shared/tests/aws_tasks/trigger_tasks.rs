@@ -697,8 +697,9 @@ async fn a_pool_cluster_is_registered_before_its_record_and_unregistered_after()
     let registry = aws.requests("UpdateItem");
     for (update, expression) in registry
         .iter()
-        .zip(["ADD clusters :entry", "DELETE clusters :entry"])
+        .zip(["ADD #clusters :entry", "DELETE #clusters :entry"])
     {
+        assert_eq!(update["ExpressionAttributeNames"]["#clusters"], "clusters");
         assert_eq!(update["Key"]["key"]["S"], "pools");
         assert_eq!(update["UpdateExpression"], expression);
         assert_eq!(

@@ -67,7 +67,9 @@ impl RunTable {
             .update_item()
             .table_name(&self.table)
             .key("key", s(POOLS_KEY))
-            .update_expression(format!("{operation} clusters :entry"))
+            // `clusters` is one of DynamoDB's reserved words: named through a placeholder.
+            .update_expression(format!("{operation} #clusters :entry"))
+            .expression_attribute_names("#clusters", "clusters")
             .expression_attribute_values(
                 ":entry",
                 AttributeValue::Ss(vec![pool_entry(pool, cluster_id)]),
