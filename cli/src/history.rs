@@ -1,13 +1,16 @@
-//! `sparkplug history`: recent runs of the run state machine, newest first — status, what triggered them, start-up
-//! and execution time, cost estimate, and why a failed one failed — read from Step Functions alone (the execution's input says
-//! which job and trigger, its output or its last task's summary says the rest).
+//! `sparkplug history`: recent runs, newest first — status, what triggered them, start-up and execution time, cost
+//! estimate, and why a failed one failed. A job's runs are read from its records in sparkplug's run table (one
+//! Query of the `by-job` index: calls that grow with that job's runs, whatever else the account runs; one
+//! DescribeExecution per run still recorded as running); every job's, from Step Functions (ListExecutions, and
+//! each execution's input and output).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sparkplug::aws::sfn::Sfn;
-use sparkplug::engine::execution::{is_plan, plan_in, summary_in};
-use sparkplug::engine::ports::ExecutionsApi;
+pub use sparkplug::engine::execution::job_and_trigger;
+use sparkplug::engine::execution::{execution_arn, plan_in, summary_in};
+use sparkplug::engine::ports::{ExecutionsApi, RunRecord, RunStore};
 
 /// One run, as `history` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,11 +49,113 @@ pub struct Run {
     pub outputs: Vec<Value>,
 }
 
-/// The runs started since `since`, newest first, of `job` when given.
+/// The runs started since `since`, newest first: `job`'s from its records, else every execution's.
 pub async fn runs(
     sfn: &aws_sdk_sfn::Client,
+    table: &impl RunStore,
     state_machine_arn: &str,
     job: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Vec<Run>, String> {
+    match job {
+        Some(job) => runs_of_job(sfn, table, state_machine_arn, job, since).await,
+        None => executions_since(sfn, state_machine_arn, since).await,
+    }
+}
+
+/// A job's runs from their records. A record still running is asked after (its end may be on its way, or lost
+/// until the alerts' catch-up records it), and a running run waiting for its job's slot shows as QUEUED.
+async fn runs_of_job(
+    sfn: &aws_sdk_sfn::Client,
+    table: &impl RunStore,
+    state_machine_arn: &str,
+    job: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<Run>, String> {
+    let records = table
+        .runs_of(job, since)
+        .await
+        .map_err(|e| format!("Query of the run table's by-job index: {e}"))?;
+    let mut found = Vec::new();
+    for record in records {
+        let mut run = run_of_record(record);
+        if run.status == "RUNNING" {
+            let arn = execution_arn(state_machine_arn, &run.run_name);
+            let execution = Sfn::from_client(sfn.clone())
+                .describe_execution(&arn)
+                .await
+                .map_err(|e| format!("DescribeExecution {}: {e}", run.run_name))?;
+            run.status = execution.status.clone();
+            if run.status == "RUNNING" {
+                if waiting_for_a_slot(sfn, &arn).await {
+                    run.status = "QUEUED".to_string();
+                }
+            } else {
+                run.reason = reason_of(
+                    &run.status,
+                    execution.error.as_deref(),
+                    execution.cause.as_deref(),
+                );
+                run.summary = execution.output.clone();
+                fill_from_summary(&mut run);
+            }
+            run.input = execution.input;
+        }
+        found.push(run);
+    }
+    Ok(found)
+}
+
+/// A run as its record has it; its input is read only if needed (a report's failed run).
+fn run_of_record(record: RunRecord) -> Run {
+    let mut run = Run {
+        run_name: record.run_name,
+        job: record.job,
+        status: record.status,
+        trigger: record.trigger,
+        started: record.started,
+        startup_seconds: None,
+        execution_seconds: None,
+        cost_usd: None,
+        reason: record.reason,
+        queued_seconds: None,
+        pool: None,
+        input: Value::Null,
+        summary: record.summary,
+        outputs: Vec::new(),
+    };
+    fill_from_summary(&mut run);
+    run
+}
+
+/// The figures a run's summary gives: start-up, execution, cost, queue wait, pool.
+fn fill_from_summary(run: &mut Run) {
+    let Some(summary) = &run.summary else {
+        return;
+    };
+    let timeline = &summary["timeline"];
+    run.startup_seconds = timeline["startup_seconds"].as_i64();
+    run.execution_seconds = timeline["execution_seconds"].as_i64();
+    run.cost_usd = summary["cost"]["usd"].as_f64();
+    run.queued_seconds = summary["queued_seconds"].as_i64();
+    run.pool = Some(summary["pool"].clone()).filter(|p| !p.is_null());
+}
+
+/// `error: cause` of a run that did not succeed.
+fn reason_of(status: &str, error: Option<&str>, cause: Option<&str>) -> Option<String> {
+    (status != "SUCCEEDED" && status != "RUNNING").then(|| {
+        let error = error.unwrap_or(status);
+        match cause {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        }
+    })
+}
+
+/// Every execution started since `since`, newest first (ListExecutions, then each one's input and output).
+async fn executions_since(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine_arn: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<Run>, String> {
     let explain = |e: &dyn std::error::Error| {
@@ -90,9 +195,6 @@ pub async fn runs(
                 }
             }
             let (run_job, trigger) = job_and_trigger(&input);
-            if job.is_some_and(|wanted| wanted != run_job) {
-                continue;
-            }
             let mut status = execution.status().as_str().to_string();
             if status == "RUNNING" && waiting_for_a_slot(sfn, listed.execution_arn()).await {
                 status = "QUEUED".to_string();
@@ -110,33 +212,25 @@ pub async fn runs(
                 }
                 None => None,
             };
-            let timeline = summary.as_ref().map(|s| &s["timeline"]);
-            let reason = (status != "SUCCEEDED" && status != "RUNNING").then(|| {
-                let error = execution.error().unwrap_or(status.as_str());
-                match execution.cause() {
-                    Some(cause) => format!("{error}: {cause}"),
-                    None => error.to_string(),
-                }
-            });
-            found.push(Run {
+            let reason = reason_of(&status, execution.error(), execution.cause());
+            let mut run = Run {
                 run_name: listed.name().to_string(),
                 job: run_job,
                 status,
                 trigger,
                 started,
-                startup_seconds: timeline.and_then(|t| t["startup_seconds"].as_i64()),
-                execution_seconds: timeline.and_then(|t| t["execution_seconds"].as_i64()),
-                cost_usd: summary.as_ref().and_then(|s| s["cost"]["usd"].as_f64()),
+                startup_seconds: None,
+                execution_seconds: None,
+                cost_usd: None,
                 reason,
-                queued_seconds: summary.as_ref().and_then(|s| s["queued_seconds"].as_i64()),
-                pool: summary
-                    .as_ref()
-                    .map(|s| s["pool"].clone())
-                    .filter(|p| !p.is_null()),
+                queued_seconds: None,
+                pool: None,
                 input,
                 summary,
                 outputs,
-            });
+            };
+            fill_from_summary(&mut run);
+            found.push(run);
         }
     }
     Ok(found)
@@ -162,55 +256,6 @@ async fn waiting_for_a_slot(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> b
         }
     }
     last.as_deref() == Some("TakeSlot")
-}
-
-/// The job and what triggered it, from an execution's input: a plan, or a `{"job": …}` request.
-pub fn job_and_trigger(input: &Value) -> (String, String) {
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    if is_plan(input) {
-        let trigger = &input["trigger"];
-        if let Some(rerun) = input.get("rerun") {
-            let from = match rerun["from_step"].as_str() {
-                Some(step) => format!(" from step {step}"),
-                None => String::new(),
-            };
-            return (
-                text(&input["job"]),
-                format!("rerun of {}{from}", text(&rerun["run"])),
-            );
-        }
-        let kind = match text(&trigger["type"]).as_str() {
-            "s3" => format!(
-                "s3://{}/{}",
-                text(&trigger["bucket"]),
-                text(&trigger["key"])
-            ),
-            "upstream" => format!("after {}", text(&trigger["run"])),
-            "input_set" => {
-                let partition: Vec<String> = trigger["partition"]
-                    .as_object()
-                    .map(|p| p.iter().map(|(k, v)| format!("{k}={}", text(v))).collect())
-                    .unwrap_or_default();
-                format!("input set {}", partition.join(","))
-            }
-            "batch" => format!(
-                "batch of {} objects",
-                trigger["objects"].as_u64().unwrap_or_default()
-            ),
-            other => other.to_string(),
-        };
-        return (text(&input["job"]), kind);
-    }
-    if let Some(run) = input["rerun"].as_str() {
-        // A rerun that never got its plan (its Resolve task failed).
-        return (String::new(), format!("rerun of {run}"));
-    }
-    let kind = if input["scheduled"].as_bool() == Some(true) {
-        "schedule"
-    } else {
-        "console"
-    };
-    (text(&input["job"]), kind.to_string())
 }
 
 /// The summary the run's last task returned (a failed execution has no output).
@@ -249,7 +294,6 @@ pub fn parse_since(text: &str) -> Result<chrono::TimeDelta, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn durations_read_as_days_hours_minutes_and_nothing_else() {
@@ -259,35 +303,5 @@ mod tests {
         for bad in ["", "7", "d", "7w", "-1d", "0d", "9999999999999d"] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_job_and_trigger_come_from_a_plan_or_a_request() {
-        let plan = json!({"plan_version": 1, "job": "sales_daily", "run_name": "sales_daily-1",
-            "trigger": {"type": "s3", "bucket": "b", "key": "landing/x/_SUCCESS"}});
-        assert_eq!(
-            job_and_trigger(&plan),
-            ("sales_daily".into(), "s3://b/landing/x/_SUCCESS".into())
-        );
-        let plan = json!({"plan_version": 1, "job": "customer_scores", "run_name": "customer_scores-1",
-                "trigger": {"type": "schedule"}});
-        assert_eq!(job_and_trigger(&plan).1, "schedule");
-        assert_eq!(
-            job_and_trigger(&json!({"job": "hello_world"})),
-            ("hello_world".into(), "console".into())
-        );
-        assert_eq!(
-            job_and_trigger(&json!({"job": "x", "scheduled": true})).1,
-            "schedule"
-        );
-        let rerun = json!({"plan_version": 1, "job": "sales_daily", "run_name": "s-1-rerun-1",
-            "trigger": {"type": "manual"}, "rerun": {"run": "s-1", "root": "s-1", "from_step": "aggregate"}});
-        assert_eq!(
-            job_and_trigger(&rerun),
-            (
-                "sales_daily".into(),
-                "rerun of s-1 from step aggregate".into()
-            )
-        );
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use sparkplug::engine::execution::plan_in;
 use sparkplug::engine::logs::{failure_tail, LogWait, Tail};
-use sparkplug::engine::ports::LogsApi;
+use sparkplug::engine::ports::{ExecutionsApi, LogsApi, RunStore};
 
 use crate::history::{self, Run};
 
@@ -47,24 +47,29 @@ impl ReportRun {
 }
 
 /// The runs of `jobs` (every job when empty) started since `since`, oldest first, with the failed ones' log tails.
+#[allow(clippy::too_many_arguments)]
 pub async fn collect(
     sfn: &aws_sdk_sfn::Client,
+    table: &impl RunStore,
     logs: &impl LogsApi,
     state_machine_arn: &str,
     jobs: &[String],
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Report, String> {
-    let one_job = match jobs {
-        [job] => Some(job.as_str()),
-        _ => None,
-    };
-    let wanted: BTreeSet<&str> = jobs.iter().map(String::as_str).collect();
-    let mut runs = Vec::new();
-    for run in history::runs(sfn, state_machine_arn, one_job, since).await? {
-        if !wanted.is_empty() && !wanted.contains(run.job.as_str()) {
-            continue;
+    // The jobs asked for: each one's records; none: every execution.
+    let mut listed = Vec::new();
+    if jobs.is_empty() {
+        listed = history::runs(sfn, table, state_machine_arn, None, since).await?;
+    } else {
+        let wanted: BTreeSet<&str> = jobs.iter().map(String::as_str).collect();
+        for job in wanted {
+            listed.extend(history::runs(sfn, table, state_machine_arn, Some(job), since).await?);
         }
+        listed.sort_by_key(|run| std::cmp::Reverse(run.started));
+    }
+    let mut runs = Vec::new();
+    for run in listed {
         let mut found = ReportRun { run, tail: None };
         if found.ended_badly() {
             found.tail = Some(tail(sfn, logs, state_machine_arn, &found.run).await);
@@ -95,7 +100,18 @@ async fn tail(
     } else {
         run.outputs.clone()
     };
-    let Some(plan) = plan_in(&run.input, &outputs) else {
+    // A run read from its record carries no input: the execution has it.
+    let input = if run.input.is_null() {
+        let arn = sparkplug::engine::execution::execution_arn(state_machine_arn, &run.run_name);
+        sparkplug::aws::sfn::Sfn::from_client(sfn.clone())
+            .describe_execution(&arn)
+            .await
+            .map(|execution| execution.input)
+            .map_err(|e| format!("DescribeExecution {}: {e}", run.run_name))?
+    } else {
+        run.input.clone()
+    };
+    let Some(plan) = plan_in(&input, &outputs) else {
         return Err("no run plan: it failed before one was made".into());
     };
     let Some(summary) = &run.summary else {

@@ -19,7 +19,7 @@ use sparkplug::engine::ports::{
     AlertsApi, AwsError, ExecutionSummary, ExecutionView, ExecutionsApi, LogsApi, LookState,
     LookStore, SfnApi, SnsMessage, StartOutcome, TokenStore, Waiter,
 };
-use sparkplug::engine::ports::{JobLedger, LedgerStore, SpendStore};
+use sparkplug::engine::ports::{JobLedger, LedgerStore, RunRecord, RunStore, SpendStore};
 use sparkplug::engine::ErrorKind;
 use sparkplug::run::budget::{Budgets, Spend};
 
@@ -50,6 +50,24 @@ struct Fake {
     counted: Mutex<Vec<String>>,
     /// Each job's ledger, as the alert notes its runs' ends.
     ledgers: Mutex<BTreeMap<String, JobLedger>>,
+    /// The runs' records, by run.
+    records: Mutex<BTreeMap<String, RunRecord>>,
+}
+
+impl RunStore for Fake {
+    async fn run_began(&self, _: &RunRecord) -> Result<(), AwsError> {
+        unreachable!("the trigger records starts")
+    }
+    async fn run_finished(&self, run: &RunRecord) -> Result<(), AwsError> {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(run.run_name.clone(), run.clone());
+        Ok(())
+    }
+    async fn runs_of(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<RunRecord>, AwsError> {
+        unreachable!("history reads them")
+    }
 }
 
 impl LedgerStore for Fake {
@@ -380,6 +398,22 @@ async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_foun
         ))
     );
     assert_eq!(ledger.succeeded, None);
+    // …and in its run record, with its summary, which `history` reads by job.
+    let record = fake.records.lock().unwrap()[&run].clone();
+    assert_eq!(record.job, "sales_daily");
+    assert_eq!(record.status, "FAILED");
+    assert_eq!(record.ended, Some(now()));
+    assert_eq!(record.trigger, "console", "a console request, whatever its plan says");
+    assert_eq!(record.summary.unwrap()["cost"]["usd"], 0.41);
+    assert!(
+        record
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("StepFailed"),
+        "{:?}",
+        record.reason
+    );
 
     // The same status change delivered again: nothing more goes out.
     let (report, _) = send(&fake, &config(600), status_change(&run, "FAILED")).await;

@@ -15,7 +15,8 @@ use sparkplug::engine::handlers::trigger::{trigger, TriggerConfig, TriggerReport
 use sparkplug::engine::ports::{
     AlertsApi, AwsError, BatchRecord, BatchStore, ExecutionSummary, ExecutionView, ExecutionsApi,
     JobLedger, LedgerStore, LookState, LookStore, ObjectsApi, ParkStore, ParkedRun, QueuedRun,
-    SetMark, SetRecord, SetStore, SfnApi, SlotStore, SnsMessage, StartOutcome, TokenStore, Waiter,
+    RunRecord, RunStore, SetMark, SetRecord, SetStore, SfnApi, SlotStore, SnsMessage, StartOutcome,
+    TokenStore, Waiter,
 };
 use sparkplug::engine::ErrorKind;
 use sparkplug::run::events::ObjectArrival;
@@ -44,6 +45,7 @@ struct State {
     /// How many of the next StartExecution calls Step Functions throttles (past the SDK's retries).
     throttled: usize,
     parked: BTreeMap<String, ParkedRun>,
+    records: BTreeMap<String, RunRecord>,
 }
 
 #[derive(Default)]
@@ -453,6 +455,31 @@ impl ObjectsApi for Fake {
                 .insert((bucket.to_string(), key.to_string()), body.clone())
         });
         Ok(())
+    }
+}
+
+impl RunStore for Fake {
+    async fn run_began(&self, run: &RunRecord) -> Result<(), AwsError> {
+        self.with(|s| {
+            s.records
+                .entry(run.run_name.clone())
+                .or_insert(run.clone())
+                .clone()
+        });
+        Ok(())
+    }
+    async fn run_finished(&self, run: &RunRecord) -> Result<(), AwsError> {
+        self.with(|s| s.records.insert(run.run_name.clone(), run.clone()));
+        Ok(())
+    }
+    async fn runs_of(&self, job: &str, since: DateTime<Utc>) -> Result<Vec<RunRecord>, AwsError> {
+        Ok(self.with(|s| {
+            s.records
+                .values()
+                .filter(|r| r.job == job && r.started >= since)
+                .cloned()
+                .collect()
+        }))
     }
 }
 
@@ -1137,6 +1164,18 @@ async fn a_start_throttled_past_its_retries_is_parked_and_a_tick_starts_it_in_it
         assert!(input.to_string().contains("landing/hourly/h"), "{input}");
     }
     assert!(fake.with(|s| s.ledgers["hourly"].started.is_some()));
+    // Each has its record from the tick that started it (none while parked: no execution yet).
+    let records = fake.with(|s| s.records.clone());
+    assert_eq!(records.keys().cloned().collect::<Vec<_>>(), parked);
+    for record in records.values() {
+        assert_eq!(record.job, "hourly");
+        assert_eq!(record.status, "RUNNING");
+        assert!(
+            record.trigger.starts_with("s3://data/landing/hourly/h"),
+            "{record:?}"
+        );
+        assert_eq!(record.started, at("2026-12-04T05:12:00Z"));
+    }
 
     // A redelivered arrival of a run that a tick started is a duplicate.
     let again = deliver(

@@ -684,7 +684,8 @@ impl Aws {
 // ------------------------------------------------------------------------------------------------------ warm pools
 
 impl Aws {
-    pub(crate) fn pools(&self) -> sparkplug::aws::run_table::RunTable {
+    /// dev's run table (`sparkplug-dev-tokens`): pools' leases, runs' records.
+    pub(crate) fn run_table(&self) -> sparkplug::aws::run_table::RunTable {
         sparkplug::aws::run_table::RunTable::new(&self.config, "sparkplug-dev-tokens")
     }
 

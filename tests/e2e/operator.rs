@@ -20,6 +20,7 @@ async fn history_lists_runs_newest_first_with_their_trigger_times_and_failure() 
     let since = chrono::Utc::now() - chrono::TimeDelta::minutes(30);
     let runs = sparkplug_cli::history::runs(
         &aws.sfn,
+        &aws.run_table(),
         &aws.stack.state_machine_arn,
         Some("hello_world"),
         since,
@@ -51,6 +52,7 @@ async fn history_lists_runs_newest_first_with_their_trigger_times_and_failure() 
     // Another job's filter excludes them.
     let glue = sparkplug_cli::history::runs(
         &aws.sfn,
+        &aws.run_table(),
         &aws.stack.state_machine_arn,
         Some("customer_scores"),
         since,
@@ -215,4 +217,114 @@ async fn an_arrival_whose_trigger_failed_past_its_retries_is_replayed_from_the_f
             .any(|(_, would)| would.to_string().contains(&key)),
         "{left:?}"
     );
+}
+
+/// Counts the requests of the clients it is given to.
+#[derive(Debug, Clone, Default)]
+struct Requests(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "Requests"
+    }
+    fn read_before_transmit(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Writes `count` ended runs' records of `job` into dev's run table, as the alert function writes them.
+async fn seed_records(aws: &Aws, job: &str, count: usize) {
+    let client = aws_sdk_dynamodb::Client::new(&aws.config);
+    let now = chrono::Utc::now().timestamp_millis();
+    let records: Vec<_> = (0..count)
+        .map(|i| {
+            use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+            let s = |v: String| AttributeValue::S(v);
+            let run = format!("{job}-{i:05}");
+            let item = [
+                ("key", s(format!("run#{run}"))),
+                ("run_of", s(job.to_string())),
+                ("run_name", s(run)),
+                (
+                    "started",
+                    AttributeValue::N((now - 60_000 * i as i64).to_string()),
+                ),
+                ("trigger", s("schedule".into())),
+                ("status", s("SUCCEEDED".into())),
+                ("summary", s(json!({"cost": {"usd": 0.01}}).to_string())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    for batch in records.chunks(25) {
+        let written = client
+            .batch_write_item()
+            .request_items("sparkplug-dev-tokens", batch.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(written.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jobs_history_costs_calls_in_its_own_runs_not_in_the_accounts() {
+    let aws = aws().await;
+    let job = unique("measured");
+    let other = unique("other");
+    seed_records(&aws, &job, 10).await;
+    let mut figures = Vec::new();
+    for others in [10, 1_000] {
+        seed_records(&aws, &other, others).await;
+        // The index shows a write within half a second (the emulator's lag, as DynamoDB's "fraction of a second").
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let requests = Requests::default();
+        let sfn = aws_sdk_sfn::Client::from_conf(
+            aws_sdk_sfn::config::Builder::from(&aws.config)
+                .interceptor(requests.clone())
+                .build(),
+        );
+        let table = sparkplug::aws::run_table::RunTable::from_client(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&aws.config)
+                    .interceptor(requests.clone())
+                    .build(),
+            ),
+            "sparkplug-dev-tokens",
+        );
+        let since = chrono::Utc::now() - chrono::TimeDelta::days(30);
+        let runs = sparkplug_cli::history::runs(
+            &sfn,
+            &table,
+            &aws.stack.state_machine_arn,
+            Some(&job),
+            since,
+        )
+        .await
+        .unwrap();
+        assert_eq!(runs.len(), 10);
+        assert!(
+            runs.windows(2).all(|w| w[0].started >= w[1].started),
+            "newest first"
+        );
+        assert_eq!(runs[0].cost_usd, Some(0.01));
+        figures.push((others, requests.0.load(std::sync::atomic::Ordering::SeqCst)));
+    }
+    eprintln!(
+        "history of a job with 10 runs over 30 days: {} call(s) beside 10 runs of another job, {} beside 1,000",
+        figures[0].1, figures[1].1
+    );
+    // One Query of the job's partition of the by-job index, whatever else the account ran.
+    assert_eq!(figures, [(10, 1), (1_000, 1)]);
 }

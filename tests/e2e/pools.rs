@@ -156,7 +156,7 @@ async fn pooled_runs_share_warm_clusters_never_over_fill_them_and_idle_ones_are_
     // A run that joins while a cluster is being released gets a new cluster: the janitor has marked the warm cluster
     // (its release interrupted before TerminateJobFlows), which EMR still shows WAITING.
     use sparkplug::engine::ports::PoolStore;
-    let pools = aws.pools();
+    let pools = aws.run_table();
     let records = pools.pool_clusters(Some("bursts")).await.unwrap();
     for record in &records {
         if record.runs.is_empty() {

@@ -41,6 +41,7 @@ async fn with_max_concurrent_runs_1_a_second_run_waits_then_runs() {
     );
     let history = sparkplug_cli::history::runs(
         &aws.sfn,
+        &aws.run_table(),
         &aws.stack.state_machine_arn,
         Some("ledger_close"),
         chrono::Utc::now() - chrono::Duration::minutes(5),

@@ -33,6 +33,7 @@ async fn the_report_draws_every_run_of_its_window_in_a_real_browser() {
     let logs = sparkplug::aws::alerts::Logs::new(&aws.config);
     let report = sparkplug_cli::report::collect(
         &aws.sfn,
+        &aws.run_table(),
         &logs,
         &aws.stack.state_machine_arn,
         &[],

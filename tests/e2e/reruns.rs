@@ -78,9 +78,15 @@ async fn a_rerun_from_the_failed_step_runs_only_the_steps_left_on_one_new_cluste
     assert_eq!(aws.clusters(&name).await[0].1, "TERMINATED");
 
     // history links the rerun to the run it reruns.
-    let runs = sparkplug_cli::history::runs(&aws.sfn, &machine, Some("sales_daily"), since)
-        .await
-        .unwrap();
+    let runs = sparkplug_cli::history::runs(
+        &aws.sfn,
+        &aws.run_table(),
+        &machine,
+        Some("sales_daily"),
+        since,
+    )
+    .await
+    .unwrap();
     let linked = runs.iter().find(|r| r.run_name == name).unwrap();
     assert_eq!(
         linked.trigger,

@@ -12,6 +12,7 @@ pub(crate) async fn history(
     let target = target.target().await?;
     let runs = sparkplug_cli::history::runs(
         &target.sfn,
+        &target.table,
         &target.state_machine_arn,
         job,
         chrono::Utc::now() - since,

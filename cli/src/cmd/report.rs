@@ -14,6 +14,7 @@ pub(crate) async fn report(
     let now = chrono::Utc::now();
     let report = sparkplug_cli::report::collect(
         &target.sfn,
+        &target.table,
         &target.logs,
         &target.state_machine_arn,
         jobs,

@@ -25,6 +25,7 @@
 //! | `batched#<job>#<object>` | the claim that puts an object in one batch only | trigger |
 //! | `last#<job>` | a job's last started, ended and succeeded runs, and its last missed expectation | trigger, alert |
 //! | `missing#<job>#<due>` | the claim that makes a "did not run" alert go out once | trigger |
+//! | `run#<run>` | a run's record (job, trigger, times, status, summary), by job and start in the `by-job` index | trigger, alert |
 //! | `parked#<run>` | a run whose start was throttled, with its input, until a tick starts it | trigger |
 //! | `setsdue` | the partitions whose expectation comes a duration after their first arrival, until it came | trigger |
 
@@ -37,6 +38,13 @@ pub const SLOTS_KIND: &str = "slots";
 pub const QUEUE_KIND: &str = "queue";
 pub const POOL_KIND: &str = "pool";
 pub const PARKED_KIND: &str = "parked";
+
+/// The index of the runs' records, by job (`run_of`) and start (`started`, epoch milliseconds).
+pub const JOB_INDEX: &str = "by-job";
+
+pub fn run_record_key(run: &str) -> String {
+    format!("run#{run}")
+}
 
 pub const PARKED_PREFIX: &str = "parked#";
 

@@ -15,8 +15,28 @@ async fn trigger_starts_one_execution_per_run_named_by_its_run_key() {
         .unwrap()
         .matches;
     // StartExecution is idempotent by name: no DescribeExecution first (its quota is 20 times lower); then the
-    // job's ledger notes the run.
-    assert_eq!(aws.actions(), ["StartExecution", "UpdateItem"]);
+    // job's ledger notes the run, and its record is written (what `history` reads).
+    assert_eq!(
+        aws.actions(),
+        ["StartExecution", "UpdateItem", "UpdateItem"]
+    );
+    let record = &aws.requests("UpdateItem")[1];
+    assert_eq!(
+        record["Key"]["key"]["S"],
+        format!("run#{}", expected[0].run_name)
+    );
+    assert_eq!(
+        record["ExpressionAttributeValues"][":job"]["S"],
+        "sales_daily"
+    );
+    assert_eq!(
+        record["ExpressionAttributeValues"][":status"]["S"],
+        "RUNNING"
+    );
+    assert!(record["ExpressionAttributeValues"][":trigger"]["S"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://"));
     let starts = aws.requests("StartExecution");
     assert_eq!(starts[0]["stateMachineArn"], config.state_machine_arn);
     assert_eq!(starts[0]["name"], expected[0].run_name);
@@ -357,6 +377,35 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
         .unwrap();
     assert_eq!(report["started"], json!([]));
     assert_eq!(report["duplicates"], json!([downstream]));
+}
+
+#[tokio::test]
+async fn a_console_run_is_recorded_by_its_resolve_task() {
+    let config = trigger_config();
+    let aws = FakeAws::new();
+    aws.ok("UpdateItem", json!({}));
+    let plan = sparkplug::engine::handlers::trigger::resolve_task(
+        &config.catalog,
+        &config.vars,
+        &aws.sfn(),
+        &aws.tokens(),
+        json!({"request": {"job": "hello_world"}, "execution_name": "hello-console-1"}),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan["run_name"], "hello-console-1");
+    // The trigger never saw it: its record is written here, as running, for `history hello_world`.
+    let record = &aws.requests("UpdateItem")[0];
+    assert_eq!(record["Key"]["key"]["S"], "run#hello-console-1");
+    assert_eq!(
+        record["ExpressionAttributeValues"][":job"]["S"],
+        "hello_world"
+    );
+    assert_eq!(
+        record["ExpressionAttributeValues"][":trigger"]["S"],
+        "manual"
+    );
 }
 
 #[test]
@@ -710,6 +759,97 @@ async fn a_pool_cluster_is_registered_before_its_record_and_unregistered_after()
     assert_eq!(
         aws.requests("PutItem")[0]["Item"]["key"]["S"],
         "pool#etl#j-1"
+    );
+}
+
+#[tokio::test]
+async fn a_jobs_runs_are_one_query_of_the_by_job_index_whatever_else_ran() {
+    use sparkplug::engine::ports::RunStore;
+    let aws = FakeAws::new();
+    let record = |run: &str, started: i64, status: &str| {
+        json!({"key": {"S": format!("run#{run}")}, "run_of": {"S": "sales_daily"}, "run_name": {"S": run},
+            "started": {"N": started.to_string()}, "trigger": {"S": "schedule"}, "status": {"S": status},
+            "summary": {"S": json!({"cost": {"usd": 0.5}}).to_string()}})
+    };
+    aws.ok(
+        "Query",
+        json!({"Items": [record("b", 2_000, "RUNNING"), record("a", 1_000, "FAILED")], "Count": 2}),
+    );
+    let since = DateTime::from_timestamp_millis(500).unwrap();
+    let runs = aws.tokens().runs_of("sales_daily", since).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.run_name.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+    assert_eq!(runs[1].summary.as_ref().unwrap()["cost"]["usd"], 0.5);
+    // One call for the job's runs: a Query of its partition of the `by-job` index, newest first — other jobs'
+    // runs are in other partitions, and no execution is listed or described.
+    assert_eq!(aws.actions(), ["Query"]);
+    let query = &aws.requests("Query")[0];
+    assert_eq!(query["IndexName"], "by-job");
+    assert_eq!(
+        query["KeyConditionExpression"],
+        "#job = :job AND #started >= :since"
+    );
+    assert_eq!(query["ExpressionAttributeNames"]["#job"], "run_of");
+    assert_eq!(query["ExpressionAttributeValues"][":since"]["N"], "500");
+    assert_eq!(query["ScanIndexForward"], false);
+}
+
+#[tokio::test]
+async fn a_runs_start_never_overwrites_its_end_and_its_end_records_everything() {
+    use sparkplug::engine::ports::{RunRecord, RunStore};
+    let aws = FakeAws::new();
+    aws.ok("UpdateItem", json!({}));
+    let table = aws.tokens();
+    let mut run = RunRecord {
+        job: "sales_daily".into(),
+        run_name: "sales_daily-1".into(),
+        trigger: "schedule".into(),
+        started: now(),
+        status: "RUNNING".into(),
+        ended: None,
+        summary: None,
+        reason: None,
+    };
+    table.run_began(&run).await.unwrap();
+    run.status = "FAILED".into();
+    run.ended = Some(now());
+    run.summary = Some(json!({"cost": {"usd": 0.1}}));
+    run.reason = Some("StepFailed: boom".into());
+    table.run_finished(&run).await.unwrap();
+    let updates = aws.requests("UpdateItem");
+    let began = updates[0]["UpdateExpression"].as_str().unwrap();
+    assert!(
+        began.contains("#status = if_not_exists(#status, :status)"),
+        "{began}"
+    );
+    assert!(
+        began.contains("#started = if_not_exists(#started, :started)"),
+        "{began}"
+    );
+    // `status` and `trigger` are reserved words in DynamoDB: every name goes through a placeholder.
+    assert_eq!(updates[0]["ExpressionAttributeNames"]["#status"], "status");
+    let finished = &updates[1];
+    let expression = finished["UpdateExpression"].as_str().unwrap();
+    for part in [
+        "#status = :status",
+        "#ended = :ended",
+        "#summary = :summary",
+        "#reason = :reason",
+    ] {
+        assert!(expression.contains(part), "{expression}");
+    }
+    assert_eq!(
+        finished["ExpressionAttributeValues"][":summary"]["S"],
+        json!({"cost": {"usd": 0.1}}).to_string()
+    );
+    // Kept a year and a month after its start (the table's TTL).
+    assert_eq!(
+        finished["ExpressionAttributeValues"][":expires"]["N"],
+        (now() + chrono::Duration::days(400))
+            .timestamp()
+            .to_string()
     );
 }
 

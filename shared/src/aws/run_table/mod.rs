@@ -1,8 +1,8 @@
 //! The run table over aws-sdk-dynamodb: one table of small items, each kind under its own key prefix
 //! ([`crate::engine::table_keys`] lists them), one module per store the engine sees — waiting task tokens
 //! ([`TokenStore`], `tokens.rs`), job slots and queued runs ([`SlotStore`], `slots.rs`), the backstops' looks
-//! ([`LookStore`], `looks.rs`), warm pool leases ([`PoolStore`], `pools.rs`) and throttled starts ([`ParkStore`],
-//! `parked.rs`). Every item may carry `expires` (N, epoch seconds), the table's TTL attribute. The items of open
+//! ([`LookStore`], `looks.rs`), warm pool leases ([`PoolStore`], `pools.rs`), throttled starts ([`ParkStore`],
+//! `parked.rs`) and the runs' records ([`RunStore`], `runs.rs`, read by job through the `by-job` index). Every item may carry `expires` (N, epoch seconds), the table's TTL attribute. The items of open
 //! work — waiters, slots, queued runs, parked runs, pool clusters — also carry `kind`, the `by-kind` index's
 //! partition key: all but the pool clusters are read by a Query of that index, not by scanning the table, whose other
 //! items (arrivals, batches, claims, spend) grow with what sparkplug has done; pool clusters are read consistently
@@ -11,6 +11,7 @@
 mod looks;
 mod parked;
 mod pools;
+mod runs;
 mod sets;
 mod slots;
 mod spend;
@@ -26,7 +27,7 @@ use aws_sdk_dynamodb::Client;
 use super::classify;
 use crate::engine::errors::{AwsError, ErrorKind};
 #[cfg(doc)]
-use crate::engine::ports::{LookStore, ParkStore, PoolStore, SlotStore, TokenStore};
+use crate::engine::ports::{LookStore, ParkStore, PoolStore, RunStore, SlotStore, TokenStore};
 use crate::engine::table_keys::KIND_INDEX;
 
 #[derive(Debug, Clone)]

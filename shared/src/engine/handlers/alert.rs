@@ -25,11 +25,13 @@ use super::budget::{self, EndedCost};
 use crate::catalog::{Engine, NotifyOn};
 use crate::engine::backstop::{self, ALERTS_LOOK};
 use crate::engine::errors::TaskError;
-use crate::engine::execution::{plan_in, status_change_error, summary_in, ExecutionStatusChange};
+use crate::engine::execution::{
+    plan_in, status_change_error, summary_in, trigger_of, ExecutionStatusChange,
+};
 use crate::engine::logs::{failure_tail, LogWait};
 use crate::engine::ports::{
-    AlertsApi, ExecutionsApi, LedgerStore, LogsApi, LookStore, SfnApi, SnsMessage, SpendStore,
-    TokenStore,
+    AlertsApi, ExecutionsApi, LedgerStore, LogsApi, LookStore, RunRecord, RunStore, SfnApi,
+    SnsMessage, SpendStore, TokenStore,
 };
 use crate::engine::table_keys::{alert_claim_key, lineage_claim_key};
 use crate::run::lineage::{run_events, Ended};
@@ -350,7 +352,7 @@ pub async fn alert<S, F>(
     executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + LookStore + SpendStore + LedgerStore),
+    tokens: &(impl TokenStore + LookStore + SpendStore + LedgerStore + RunStore),
     event: Value,
     now: DateTime<Utc>,
     sleep: S,
@@ -398,7 +400,7 @@ async fn catch_up<S, F>(
     executions: &(impl ExecutionsApi + SfnApi),
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + LookStore + SpendStore + LedgerStore),
+    tokens: &(impl TokenStore + LookStore + SpendStore + LedgerStore + RunStore),
     event: &Value,
     now: DateTime<Utc>,
     sleep: &S,
@@ -454,7 +456,7 @@ async fn alert_run<S, F>(
     executions: &impl ExecutionsApi,
     logs: &impl LogsApi,
     sink: &impl AlertsApi,
-    tokens: &(impl TokenStore + SpendStore + LedgerStore),
+    tokens: &(impl TokenStore + SpendStore + LedgerStore + RunStore),
     run: EndedRun<'_>,
     now: DateTime<Utc>,
     sleep: &S,
@@ -510,6 +512,28 @@ where
                 execution.stopped.unwrap_or(now),
                 error.as_deref(),
             )
+            .await
+            .map_err(|e| TaskError::aws("UpdateItem", e))?;
+        // …and in its run record, which `history` reads by job.
+        let plan_value = serde_json::to_value(plan).unwrap_or_default();
+        let record = RunRecord {
+            job: plan.job.clone(),
+            run_name: name.clone(),
+            trigger: trigger_of(&execution.input, &plan_value),
+            started: execution.started.unwrap_or(now),
+            status: status.clone(),
+            ended: Some(execution.stopped.unwrap_or(now)),
+            summary: (!summary.is_null()).then(|| summary.clone()),
+            reason: (status != "SUCCEEDED").then(|| {
+                let error = error.as_deref().unwrap_or(status.as_str());
+                match &execution.cause {
+                    Some(cause) => format!("{error}: {cause}"),
+                    None => error.to_string(),
+                }
+            }),
+        };
+        tokens
+            .run_finished(&record)
             .await
             .map_err(|e| TaskError::aws("UpdateItem", e))?;
     }

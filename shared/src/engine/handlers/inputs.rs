@@ -17,7 +17,7 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
 use tracing::{info, warn};
 
-use super::start::{note_started, start_plan, Ports, TriggerConfig, TriggerReport, TriggerTable};
+use super::start::{start_plan, Ports, TriggerConfig, TriggerReport, TriggerTable};
 use crate::catalog::{schedule, ExpectDue, Job, OnDeadline};
 use crate::engine::errors::TaskError;
 use crate::engine::ports::{
@@ -223,7 +223,6 @@ where
         .mark_set(job, &partition.id(), SetMark::Run, &run_name, expires)
         .await
         .map_err(table_error("UpdateItem"))?;
-    note_started(ports.table, job, &run_name, now).await;
     Ok(())
 }
 
@@ -489,11 +488,7 @@ where
         time,
     };
     let what = format!("batch {number}");
-    if let Some(run_name) =
-        render_and_start(config, ports, job, &what, trigger, time, report, now).await?
-    {
-        note_started(ports.table, job, &run_name, now).await;
-    }
+    render_and_start(config, ports, job, &what, trigger, time, report, now).await?;
     Ok(())
 }
 

@@ -9,9 +9,10 @@ use tracing::{error, info, warn};
 
 use crate::catalog::{Catalog, Vars};
 use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::execution::job_and_trigger;
 use crate::engine::ports::{
-    BatchStore, LedgerStore, LookStore, ParkStore, ParkedRun, SetStore, SfnApi, SlotStore,
-    StartOutcome, TokenStore,
+    BatchStore, LedgerStore, LookStore, ParkStore, ParkedRun, RunRecord, RunStore, SetStore,
+    SfnApi, SlotStore, StartOutcome, TokenStore,
 };
 use crate::run::RunPlan;
 
@@ -58,13 +59,25 @@ impl TriggerReport {
 
 /// The run table as the trigger uses it.
 pub trait TriggerTable:
-    LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore + ParkStore
+    LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore + ParkStore + RunStore
 {
 }
-impl<T: LookStore + SetStore + BatchStore + LedgerStore + TokenStore + SlotStore + ParkStore>
-    TriggerTable for T
+impl<
+        T: LookStore
+            + SetStore
+            + BatchStore
+            + LedgerStore
+            + TokenStore
+            + SlotStore
+            + ParkStore
+            + RunStore,
+    > TriggerTable for T
 {
 }
+
+/// What a start writes besides the execution: the job's ledger and the run's record.
+pub trait StartTable: ParkStore + LedgerStore + RunStore {}
+impl<T: ParkStore + LedgerStore + RunStore> StartTable for T {}
 
 /// What the trigger's work needs.
 pub struct Ports<'a, S, T, O, A> {
@@ -80,7 +93,7 @@ pub struct Ports<'a, S, T, O, A> {
 pub(super) async fn start_plan(
     config: &TriggerConfig,
     sfn: &impl SfnApi,
-    table: &impl ParkStore,
+    table: &impl StartTable,
     plan: &RunPlan,
     report: &mut TriggerReport,
     now: DateTime<Utc>,
@@ -107,7 +120,9 @@ pub(super) async fn start_plan(
         .await;
     match started {
         Ok(outcome) => {
-            note_outcome(&plan.job, &plan.run_name, outcome, report);
+            if note_outcome(&plan.job, &plan.run_name, outcome, report) {
+                note_started(table, &input, &plan.run_name, now).await;
+            }
             false
         }
         Err(e) if e.kind == ErrorKind::Retryable => {
@@ -138,15 +153,18 @@ pub(super) async fn start_plan(
     }
 }
 
-fn note_outcome(job: &str, run: &str, outcome: StartOutcome, report: &mut TriggerReport) {
+/// Says what became of a start in `report`: `true` when it started the execution.
+fn note_outcome(job: &str, run: &str, outcome: StartOutcome, report: &mut TriggerReport) -> bool {
     match outcome {
         StartOutcome::Started { execution_arn } => {
             info!(job, run, execution = %execution_arn, "started");
             report.started.push(run.to_string());
+            true
         }
         StartOutcome::AlreadyExists => {
             info!(job, run, "duplicate: this arrival already has its run");
             report.duplicates.push(run.to_string());
+            false
         }
     }
 }
@@ -157,7 +175,7 @@ fn note_outcome(job: &str, run: &str, outcome: StartOutcome, report: &mut Trigge
 pub(super) async fn start_parked(
     config: &TriggerConfig,
     sfn: &impl SfnApi,
-    table: &(impl ParkStore + LedgerStore),
+    table: &impl StartTable,
     report: &mut TriggerReport,
     now: DateTime<Utc>,
 ) -> Result<(), TaskError> {
@@ -171,10 +189,8 @@ pub(super) async fn start_parked(
             .await
         {
             Ok(outcome) => {
-                let started = matches!(outcome, StartOutcome::Started { .. });
-                note_outcome(&run.job, &run.run_name, outcome, report);
-                if started {
-                    note_started(table, &run.job, &run.run_name, now).await;
+                if note_outcome(&run.job, &run.run_name, outcome, report) {
+                    note_started(table, &run.input, &run.run_name, now).await;
                 }
             }
             Err(e) if e.kind == ErrorKind::Retryable => {
@@ -195,10 +211,26 @@ pub(super) async fn start_parked(
     Ok(())
 }
 
-/// Notes a run the trigger started in its job's ledger (what an expectation's look reads: a run still going). Best
-/// effort: the run has started whether or not this is noted, and the look then says less.
-pub async fn note_started(table: &impl LedgerStore, job: &str, run: &str, now: DateTime<Utc>) {
-    if let Err(e) = table.run_started(job, run, now).await {
+/// Notes a run the trigger started (`input`: its execution's input, the plan) in its job's ledger — what an
+/// expectation's look reads: a run still going — and in its run record, what `history` reads. Best effort: the run
+/// has started whether or not this is noted (its end is recorded in any case, by the alert).
+async fn note_started(table: &impl StartTable, input: &str, run: &str, now: DateTime<Utc>) {
+    let plan: serde_json::Value = serde_json::from_str(input).unwrap_or_default();
+    let (job, trigger) = job_and_trigger(&plan);
+    if let Err(e) = table.run_started(&job, run, now).await {
         warn!(job, run, error = %e, "could not note the run in its job's ledger");
+    }
+    let record = RunRecord {
+        job: job.clone(),
+        run_name: run.to_string(),
+        trigger,
+        started: now,
+        status: "RUNNING".to_string(),
+        ended: None,
+        summary: None,
+        reason: None,
+    };
+    if let Err(e) = table.run_began(&record).await {
+        warn!(job, run, error = %e, "could not record the run");
     }
 }

@@ -19,16 +19,17 @@ use tracing::{error, info, warn};
 
 use super::budget;
 use super::inputs;
-use super::start::{note_started, start_parked, start_plan};
+use super::start::{start_parked, start_plan};
 pub use super::start::{
     Ports, TriggerConfig, TriggerReport, TriggerTable, MAX_EXECUTION_INPUT_BYTES,
 };
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
 use crate::engine::errors::{ErrorKind, TaskError};
-use crate::engine::execution::{plan_in, summary_in, ExecutionStatusChange};
+use crate::engine::execution::{plan_in, summary_in, trigger_of, ExecutionStatusChange};
 use crate::engine::ports::{
-    AlertsApi, ExecutionSummary, ExecutionsApi, LookState, ObjectsApi, SfnApi, SpendStore,
+    AlertsApi, ExecutionSummary, ExecutionsApi, LookState, ObjectsApi, RunRecord, RunStore, SfnApi,
+    SpendStore,
 };
 use crate::run::rerun::{self, EndedRun, RerunRequest};
 use crate::run::{resolve_event, RunPlan};
@@ -291,9 +292,6 @@ where
     let mut retryable = false;
     for run in &resolution.matches {
         retryable |= start_plan(config, sfn, ports.table, &run.plan, &mut report, now).await;
-        if report.started.contains(&run.run_name) {
-            note_started(ports.table, &run.job, &run.run_name, now).await;
-        }
     }
     // Input sets' inputs and batched objects: recorded in the run table, their runs started when due.
     inputs::on_set_arrivals(config, ports, &resolution.set_arrivals, now, &mut report).await?;
@@ -341,18 +339,45 @@ pub async fn resolve_task(
     catalog: &Catalog,
     vars: &Vars,
     executions: &impl ExecutionsApi,
-    spend: &impl SpendStore,
+    table: &(impl SpendStore + RunStore),
     input: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, TaskError> {
     let output = if input.get("check_budget").is_some() {
         let input = crate::engine::input::decode("resolve (budget check)", input)?;
-        serde_json::to_value(budget::check_budget(spend, input, now).await?)
+        serde_json::to_value(budget::check_budget(table, input, now).await?)
     } else {
-        let input = crate::engine::input::decode("resolve", input)?;
-        serde_json::to_value(resolve_run(catalog, vars, executions, input, now).await?)
+        let input: ResolveInput = crate::engine::input::decode("resolve", input)?;
+        let request = input.request.clone();
+        let plan = resolve_run(catalog, vars, executions, input, now).await?;
+        record_console_start(table, &request, &plan, now).await;
+        serde_json::to_value(plan)
     };
     output.map_err(|e| TaskError::invalid(format!("resolve: cannot write its output: {e}")))
+}
+
+/// Records a run started from the console (or the CLI, or a rerun): the trigger records the runs it starts, and
+/// these reach the state machine without it. Best effort: its end is recorded in any case, by the alert.
+async fn record_console_start(
+    table: &impl RunStore,
+    request: &Value,
+    plan: &RunPlan,
+    now: DateTime<Utc>,
+) {
+    let plan_value = serde_json::to_value(plan).unwrap_or_default();
+    let record = RunRecord {
+        job: plan.job.clone(),
+        trigger: trigger_of(request, &plan_value),
+        run_name: plan.run_name.clone(),
+        started: now,
+        status: "RUNNING".to_string(),
+        ended: None,
+        summary: None,
+        reason: None,
+    };
+    if let Err(e) = table.run_began(&record).await {
+        warn!(run = %plan.run_name, error = %e, "could not record the run");
+    }
 }
 
 /// The resolve function: a rerun (`{"rerun": "<run>", "from_failed": true}`) is made from the run it reruns, which

@@ -409,6 +409,38 @@ pub trait LedgerStore {
     fn ledger(&self, job: &str) -> impl Future<Output = Result<JobLedger, AwsError>> + Send;
 }
 
+/// A run as sparkplug's own table records it — written when the trigger starts it and when it ends (the alert
+/// function sees every end) — so that a job's runs are read by job and time, not by listing every execution of the
+/// account's state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub job: String,
+    pub run_name: String,
+    /// What triggered it, as `history` shows it (`s3://…`, `schedule`, `after <run>`, …).
+    pub trigger: String,
+    pub started: DateTime<Utc>,
+    /// RUNNING until its end is recorded; then SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    pub status: String,
+    pub ended: Option<DateTime<Utc>>,
+    /// The run's summary (timeline, cost, queue wait, pool, error), when it has one.
+    pub summary: Option<serde_json::Value>,
+    /// Why a run that did not succeed ended so (the execution's error and cause).
+    pub reason: Option<String>,
+}
+
+pub trait RunStore {
+    /// Records a run that started; a record of its end is never overwritten by it (events come in any order).
+    fn run_began(&self, run: &RunRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Records a run's end, with its start as Step Functions has it.
+    fn run_finished(&self, run: &RunRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The runs of `job` that started at or after `since`, newest first.
+    fn runs_of(
+        &self,
+        job: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<RunRecord>, AwsError>> + Send;
+}
+
 /// A run whose start Step Functions refused for now (throttled past the SDK's retries): kept in the run table with
 /// its execution's input until a tick starts it, so that its arrival is not lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
