@@ -178,11 +178,13 @@ DYNAMODB_LOCK = threading.Lock()
 # indexes within a fraction of a second, under normal conditions" (DynamoDB Developer Guide, "Using Global Secondary
 # Indexes in DynamoDB": reading from an index), and a Query of an index cannot ask for a consistent read. moto's
 # index is the table read at once: here an item written less than INDEX_LAG_SECONDS ago shows in an index's Query as
-# the index last showed it, or not at all if it never did (an item deleted leaves the index at once: its stale copy
-# is not emulated).
+# the index last showed it; one created less than that ago is not shown at all; an older item no Query of the index
+# showed yet shows as it is now (the index has it, perhaps one write older than that: its older copy is not kept); an
+# item deleted leaves the index at once (its stale copy is not emulated).
 INDEX_LAG_SECONDS = 0.5
-# (table, hash key value as JSON) → when it was last written
+# (table, hash key value as JSON) → when it was last written, and first
 WRITTEN: dict[tuple[str, str], float] = {}
+CREATED: dict[tuple[str, str], float] = {}
 # (table, index, hash key value as JSON) → the item as an index's Query last showed it
 INDEXED: dict[tuple[str, str, str], dict[str, Any]] = {}
 WRITES = {"PutItem": ("Item",), "UpdateItem": ("Key",), "DeleteItem": ("Key",)}
@@ -231,6 +233,10 @@ def _index_lagged(self: Any, result: Any) -> Any:
     if status == 200 and target in (*WRITES, "TransactWriteItems"):
         for key in _written_keys(self, target, body):
             WRITTEN[key] = now
+            if target == "DeleteItem":
+                CREATED.pop(key, None)
+            else:
+                CREATED.setdefault(key, now)
     if status == 200 and target == "Query" and body.get("IndexName"):
         table = body.get("TableName", "")
         hash_key = _hash_key(self, table)
@@ -244,6 +250,8 @@ def _index_lagged(self: Any, result: Any) -> Any:
                 previous = INDEXED.get((table, index, key))
                 if previous is not None:
                     shown.append(previous)
+                elif now - CREATED.get((table, key), now) >= INDEX_LAG_SECONDS:
+                    shown.append(item)
                 continue
             INDEXED[(table, index, key)] = item
             shown.append(item)

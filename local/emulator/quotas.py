@@ -101,17 +101,23 @@ class Quotas:
     scale: float = 0.0
     region: str = "eu-west-1"
     overrides: dict[str, tuple[float, float]] | None = None
+    # The services whose quotas the scale applies to (None: every one); the others keep AWS's own numbers.
+    scaled_services: frozenset[str] | None = None
 
     @property
     def on(self) -> bool:
         return self.scale > 0
 
-    def scaled(self, size: float, rate: float) -> tuple[float, float]:
-        # A bucket holds at least one token: at any scale a call can go through.
-        return max(1.0, size / self.scale), rate / self.scale
+    def factor(self, service: str) -> float:
+        return self.scale if self.scaled_services is None or service in self.scaled_services else 1.0
 
-    def limit(self, number: int) -> int:
-        return max(1, int(number / self.scale))
+    def scaled(self, size: float, rate: float, service: str) -> tuple[float, float]:
+        # A bucket holds at least one token: at any scale a call can go through.
+        factor = self.factor(service)
+        return max(1.0, size / factor), rate / factor
+
+    def limit(self, number: int, service: str) -> int:
+        return max(1, int(number / self.factor(service)))
 
 
 QUOTAS = Quotas()
@@ -119,11 +125,16 @@ BUCKETS: dict[str, Bucket] = {}
 # What was throttled: "<service>:<action>" → count; state transitions delayed and for how long.
 THROTTLED: dict[str, int] = {}
 DELAYED = {"transitions": 0, "seconds": 0.0}
+# Every state transition the stack's executions made while the quotas were on: a benchmark's achieved rate.
+TRANSITIONS = {"taken": 0}
 
 
 def configure(spec: dict[str, Any]) -> dict[str, Any]:
-    """`POST /quotas {"scale": K, "region": …, "apis": {"<service>:<action>": [size, rate]}}`; `{"scale": 0}` turns
-    them off. Buckets start full."""
+    """`POST /quotas {"scale": K, "region": …, "apis": {"<service>:<action>": [size, rate]}, "scaled_services":
+    ["stepfunctions", "lambda", …]}`; `{"scale": 0}` turns them off. `scaled_services` (every service when absent)
+    names the services K applies to: the others keep AWS's numbers — a burst benchmark scales Step Functions and
+    Lambda down to meet them, while each run's own EMR, Glue and EMR Serverless calls meet AWS's. Buckets start
+    full."""
     scale = float(spec.get("scale", 1))
     if scale < 0:
         raise ValueError("quotas: scale is 0 (off) or more")
@@ -133,13 +144,16 @@ def configure(spec: dict[str, Any]) -> dict[str, Any]:
         if size < 1 or rate <= 0:
             raise ValueError(f"quotas: {name} needs a size of at least 1 and a rate above 0")
         overrides[name] = (size, rate)
+    services = spec.get("scaled_services")
     with LOCK:
         QUOTAS.scale = scale
         QUOTAS.region = str(spec.get("region", QUOTAS.region))
         QUOTAS.overrides = overrides
+        QUOTAS.scaled_services = frozenset(services) if services is not None else None
         BUCKETS.clear()
         THROTTLED.clear()
         DELAYED.update(transitions=0, seconds=0.0)
+        TRANSITIONS["taken"] = 0
     return report()
 
 
@@ -149,10 +163,12 @@ def report() -> dict[str, Any]:
             "scale": QUOTAS.scale,
             "region": QUOTAS.region,
             "throttled": dict(THROTTLED),
+            "transitions": TRANSITIONS["taken"],
             "transitions_delayed": DELAYED["transitions"],
             "transition_delay_seconds": round(DELAYED["seconds"], 3),
-            "lambda_concurrency": QUOTAS.limit(LAMBDA_CONCURRENCY) if QUOTAS.on else None,
-            "glue_concurrent_runs": QUOTAS.limit(GLUE_CONCURRENT_RUNS) if QUOTAS.on else None,
+            "scaled_services": sorted(QUOTAS.scaled_services) if QUOTAS.scaled_services is not None else "all",
+            "lambda_concurrency": QUOTAS.limit(LAMBDA_CONCURRENCY, "lambda") if QUOTAS.on else None,
+            "glue_concurrent_runs": QUOTAS.limit(GLUE_CONCURRENT_RUNS, "glue") if QUOTAS.on else None,
         }
 
 
@@ -184,7 +200,7 @@ def throttle(service: str, action: str) -> bool:
             bucket = BUCKETS.get(name)
             if bucket is None:
                 given = name in (QUOTAS.overrides or {})
-                bucket = BUCKETS[name] = Bucket.full(*((size, rate) if given else QUOTAS.scaled(size, rate)))
+                bucket = BUCKETS[name] = Bucket.full(*((size, rate) if given else QUOTAS.scaled(size, rate, service)))
             if bucket.take() > 0:
                 key = f"{service}:{action}"
                 THROTTLED[key] = THROTTLED.get(key, 0) + 1
@@ -202,9 +218,12 @@ def wait_for_transition() -> None:
             bucket = BUCKETS.get("states:transition")
             if bucket is None:
                 group = 0 if QUOTAS.region in HIGH_REGIONS else 1
-                bucket = BUCKETS["states:transition"] = Bucket.full(*QUOTAS.scaled(*STATE_TRANSITIONS[group]))
+                bucket = BUCKETS["states:transition"] = Bucket.full(
+                    *QUOTAS.scaled(*STATE_TRANSITIONS[group], "stepfunctions")
+                )
             wait = bucket.take()
             if wait == 0:
+                TRANSITIONS["taken"] += 1
                 if waited:
                     DELAYED["transitions"] += 1
                     DELAYED["seconds"] += waited
@@ -225,7 +244,7 @@ def lambda_limit(function: str, reserved: dict[str, int], in_flight: dict[str, i
     account = LAMBDA_CONCURRENCY
     unreserved = max(LAMBDA_UNRESERVED_MINIMUM, account - sum(reserved.values()))
     shared = sum(count for name, count in in_flight.items() if name not in reserved)
-    if shared >= QUOTAS.limit(unreserved):
+    if shared >= QUOTAS.limit(unreserved, "lambda"):
         with LOCK:
             THROTTLED["lambda:Invoke"] = THROTTLED.get("lambda:Invoke", 0) + 1
         return "ConcurrentInvocationLimitExceeded"
@@ -234,7 +253,7 @@ def lambda_limit(function: str, reserved: dict[str, int], in_flight: dict[str, i
 
 def glue_runs_exceeded(running: int) -> bool:
     """Whether one more Glue job run would pass the account's concurrent job runs."""
-    if not QUOTAS.on or running < QUOTAS.limit(GLUE_CONCURRENT_RUNS):
+    if not QUOTAS.on or running < QUOTAS.limit(GLUE_CONCURRENT_RUNS, "glue"):
         return False
     with LOCK:
         THROTTLED["glue:ConcurrentRuns"] = THROTTLED.get("glue:ConcurrentRuns", 0) + 1

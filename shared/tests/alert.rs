@@ -403,7 +403,10 @@ async fn a_failed_emr_step_alerts_once_with_the_last_50_lines_of_its_stderr_foun
     assert_eq!(record.job, "sales_daily");
     assert_eq!(record.status, "FAILED");
     assert_eq!(record.ended, Some(now()));
-    assert_eq!(record.trigger, "console", "a console request, whatever its plan says");
+    assert_eq!(
+        record.trigger, "console",
+        "a console request, whatever its plan says"
+    );
     assert_eq!(record.summary.unwrap()["cost"]["usd"], 0.41);
     assert!(
         record

@@ -42,8 +42,10 @@ struct State {
     published: Vec<(String, String)>,
     /// (detail-type, detail)
     events: Vec<(String, Value)>,
-    /// How many of the next StartExecution calls Step Functions throttles (past the SDK's retries).
+    /// How many of the next StartExecution calls Step Functions throttles (past the SDK's retries), and whether each
+    /// comes back after a backoff (as the SDK's retries take seconds) rather than at once.
     throttled: usize,
+    backs_off: bool,
     parked: BTreeMap<String, ParkedRun>,
     records: BTreeMap<String, RunRecord>,
 }
@@ -92,6 +94,9 @@ impl SfnApi for Fake {
         name: &str,
         input: &str,
     ) -> Result<StartOutcome, AwsError> {
+        if self.with(|s| s.throttled > 0 && s.backs_off) {
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        }
         self.with(|s| {
             if s.throttled > 0 {
                 s.throttled -= 1;
@@ -538,6 +543,8 @@ fn config(extra: &str) -> TriggerConfig {
         catalog,
         state_machine_arn: MACHINE.into(),
         alert_topic_arn: Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
+        // A tick stops at the first throttle: the tests meet one start at a time.
+        parked_budget: std::time::Duration::ZERO,
     }
 }
 
@@ -1202,4 +1209,49 @@ async fn a_parked_run_started_meanwhile_by_its_redelivered_event_is_forgotten_as
     assert_eq!(report.duplicates, first.parked);
     assert!(report.started.is_empty());
     assert_eq!(fake.with(|s| s.parked.len()), 0);
+}
+
+#[tokio::test]
+async fn a_tick_keeps_starting_parked_runs_through_throttles_while_its_budget_lasts() {
+    let mut config = config(HOURLY);
+    config.parked_budget = std::time::Duration::from_secs(30);
+    let fake = Fake::default();
+    fake.with(|s| s.throttled = 2);
+    for n in 1..=2 {
+        deliver(
+            &config,
+            &fake,
+            arrival(&format!("landing/hourly/h{n}.csv"), "2026-12-04T05:10:00Z"),
+            "2026-12-04T05:10:01Z",
+        )
+        .await;
+    }
+    assert_eq!(fake.with(|s| s.parked.len()), 2);
+    // The bucket stays empty for two more starts, each throttle coming back after the SDK's backoff: the tick tries
+    // the same run again rather than leaving the rest to the next minute.
+    fake.with(|s| {
+        s.throttled = 2;
+        s.backs_off = true;
+    });
+    let report = tick(&config, &fake, "2026-12-04T05:11:00Z").await;
+    assert_eq!(report.started.len(), 2, "{report:?}");
+    assert!(report.parked.is_empty());
+    assert_eq!(fake.with(|s| s.parked.len()), 0);
+
+    // A throttle that comes back at once (no backoff left) ends the look, whatever the budget.
+    fake.with(|s| {
+        s.throttled = 1;
+        s.backs_off = false;
+    });
+    deliver(
+        &config,
+        &fake,
+        arrival("landing/hourly/h3.csv", "2026-12-04T05:12:00Z"),
+        "2026-12-04T05:12:01Z",
+    )
+    .await;
+    fake.with(|s| s.throttled = 1);
+    let report = tick(&config, &fake, "2026-12-04T05:13:00Z").await;
+    assert_eq!(report.parked.len(), 1, "{report:?}");
+    assert_eq!(fake.with(|s| s.parked.len()), 1);
 }

@@ -238,7 +238,11 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Requests {
     }
 }
 
-/// Writes `count` ended runs' records of `job` into dev's run table, as the alert function writes them.
+/// prod's run table and state machine: the measurement's thousand records stay out of the table every other test
+/// works in.
+const PROD_TABLE: &str = "sparkplug-prod-tokens";
+
+/// Writes `count` ended runs' records of `job` into prod's run table, as the alert function writes them.
 async fn seed_records(aws: &Aws, job: &str, count: usize) {
     let client = aws_sdk_dynamodb::Client::new(&aws.config);
     let now = chrono::Utc::now().timestamp_millis();
@@ -270,7 +274,7 @@ async fn seed_records(aws: &Aws, job: &str, count: usize) {
     for batch in records.chunks(25) {
         let written = client
             .batch_write_item()
-            .request_items("sparkplug-dev-tokens", batch.to_vec())
+            .request_items(PROD_TABLE, batch.to_vec())
             .send()
             .await
             .unwrap();
@@ -301,13 +305,13 @@ async fn a_jobs_history_costs_calls_in_its_own_runs_not_in_the_accounts() {
                     .interceptor(requests.clone())
                     .build(),
             ),
-            "sparkplug-dev-tokens",
+            PROD_TABLE,
         );
         let since = chrono::Utc::now() - chrono::TimeDelta::days(30);
         let runs = sparkplug_cli::history::runs(
             &sfn,
             &table,
-            &aws.stack.state_machine_arn,
+            &aws.stack.environments["prod"].state_machine_arn,
             Some(&job),
             since,
         )

@@ -39,23 +39,37 @@ async fn with_max_concurrent_runs_1_a_second_run_waits_then_runs() {
         aws.ledger_runs(&second).await.is_empty(),
         "the second run did not wait"
     );
-    let history = sparkplug_cli::history::runs(
-        &aws.sfn,
-        &aws.run_table(),
-        &aws.stack.state_machine_arn,
-        Some("ledger_close"),
-        chrono::Utc::now() - chrono::Duration::minutes(5),
-    )
-    .await
-    .unwrap();
-    let status = |run: &str| {
+    // history reads the runs' records by the run table's index, which shows a record within a fraction of a second.
+    let history = || async {
+        sparkplug_cli::history::runs(
+            &aws.sfn,
+            &aws.run_table(),
+            &aws.stack.state_machine_arn,
+            Some("ledger_close"),
+            chrono::Utc::now() - chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap()
+    };
+    let status = |history: &[sparkplug_cli::history::Run], run: &str| {
         history
             .iter()
             .find(|r| r.run_name == run)
             .map(|r| r.status.clone())
     };
-    assert_eq!(status(&second).as_deref(), Some("QUEUED"), "{history:?}");
-    assert_eq!(status(&first).as_deref(), Some("RUNNING"));
+    within(
+        Duration::from_secs(5),
+        "the second run in history",
+        || async { status(&history().await, &second).is_some() },
+    )
+    .await;
+    let history = history().await;
+    assert_eq!(
+        status(&history, &second).as_deref(),
+        Some("QUEUED"),
+        "{history:?}"
+    );
+    assert_eq!(status(&history, &first).as_deref(), Some("RUNNING"));
     // Then it runs, after the first ended.
     let first_done = aws.wait(&first, RUN).await;
     assert_eq!(first_done.status, "SUCCEEDED");

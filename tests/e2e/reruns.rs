@@ -87,7 +87,10 @@ async fn a_rerun_from_the_failed_step_runs_only_the_steps_left_on_one_new_cluste
     )
     .await
     .unwrap();
-    let linked = runs.iter().find(|r| r.run_name == name).unwrap();
+    let linked = runs
+        .iter()
+        .find(|r| r.run_name == name)
+        .unwrap_or_else(|| panic!("{name} is not in {runs:#?}"));
     assert_eq!(
         linked.trigger,
         format!("rerun of {run} from step aggregate")

@@ -31,6 +31,9 @@ async fn main() -> Result<(), lambda::Error> {
         alert_topic_arn: std::env::var("ALERT_TOPIC_ARN")
             .ok()
             .filter(|t| !t.is_empty()),
+        parked_budget: std::time::Duration::from_secs(
+            sparkplug::engine::handlers::trigger::PARKED_SECONDS,
+        ),
     };
     let sdk = lambda::sdk_config().await;
     let (sfn, objects, alerts) = (Sfn::new(&sdk), Objects::new(&sdk), Alerts::new(&sdk));

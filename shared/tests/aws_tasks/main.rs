@@ -147,5 +147,6 @@ fn trigger_config() -> TriggerConfig {
         state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
             .into(),
         alert_topic_arn: None,
+        parked_budget: std::time::Duration::ZERO,
     }
 }

@@ -19,8 +19,14 @@ use crate::run::RunPlan;
 /// Step Functions' limit on an execution's input.
 pub const MAX_EXECUTION_INPUT_BYTES: usize = 256 * 1024;
 
-/// A tick starts at most this many parked runs (each one StartExecution; well inside the trigger's timeout).
+/// A tick starts at most this many parked runs.
 pub const PARKED_PER_TICK: usize = 500;
+/// How long a tick keeps starting parked runs through throttles: most of the minute until the next tick (within the
+/// trigger's 120 s timeout), so that a burst is admitted at StartExecution's refill rate, not one bucket a minute.
+pub const PARKED_SECONDS: u64 = 45;
+/// A throttled start that came back sooner than this did not back off (the SDK's retry quota is spent): trying
+/// again at once would only hammer the bucket, so the look ends there.
+const BACKED_OFF: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the trigger function needs besides its Step Functions client.
 #[derive(Debug, Clone)]
@@ -30,6 +36,9 @@ pub struct TriggerConfig {
     pub state_machine_arn: String,
     /// Where "did not run" alerts go besides the bus (the stack's alerts topic).
     pub alert_topic_arn: Option<String>,
+    /// How long a tick keeps starting parked runs through throttles ([`PARKED_SECONDS`]; zero: it stops at the
+    /// first throttle).
+    pub parked_budget: std::time::Duration,
 }
 
 /// What one trigger invocation did.
@@ -169,9 +178,10 @@ fn note_outcome(job: &str, run: &str, outcome: StartOutcome, report: &mut Trigge
     }
 }
 
-/// The tick's look at the parked runs: starts up to [`PARKED_PER_TICK`] of them, and forgets each that started (or
-/// exists already, or can never start: its failure is reported). A start throttled again ends the look — the
-/// bucket is empty, the rest wait for the next minute.
+/// The tick's look at the parked runs: starts up to [`PARKED_PER_TICK`] of them in name order, and forgets each that
+/// started (or exists already, or can never start: its failure is reported). A start throttled again — after the
+/// SDK's own backoff and retries — is tried again while the tick's budget lasts (`parked_budget`), so that the tick
+/// keeps Step Functions' bucket busy until the next one comes; past the budget the rest wait for it.
 pub(super) async fn start_parked(
     config: &TriggerConfig,
     sfn: &impl SfnApi,
@@ -183,7 +193,10 @@ pub(super) async fn start_parked(
         .parked(PARKED_PER_TICK)
         .await
         .map_err(|e| TaskError::aws("Query", e))?;
-    for run in parked {
+    let looking = std::time::Instant::now();
+    let mut waiting = parked.into_iter().peekable();
+    while let Some(run) = waiting.peek() {
+        let asked = std::time::Instant::now();
         match sfn
             .start_execution(&config.state_machine_arn, &run.run_name, &run.input)
             .await
@@ -194,8 +207,11 @@ pub(super) async fn start_parked(
                 }
             }
             Err(e) if e.kind == ErrorKind::Retryable => {
-                warn!(job = %run.job, run = %run.run_name, error = %e, "a parked run's start failed again: the next tick tries");
-                report.parked.push(run.run_name);
+                if asked.elapsed() >= BACKED_OFF && looking.elapsed() < config.parked_budget {
+                    continue;
+                }
+                warn!(job = %run.job, run = %run.run_name, error = %e, "parked runs still throttled: the next tick starts them");
+                report.parked.extend(waiting.map(|run| run.run_name));
                 break;
             }
             Err(e) => {
@@ -207,6 +223,7 @@ pub(super) async fn start_parked(
             .unpark(&run.run_name)
             .await
             .map_err(|e| TaskError::aws("DeleteItem", e))?;
+        waiting.next();
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use super::budget;
 use super::inputs;
 use super::start::{start_parked, start_plan};
 pub use super::start::{
-    Ports, TriggerConfig, TriggerReport, TriggerTable, MAX_EXECUTION_INPUT_BYTES,
+    Ports, TriggerConfig, TriggerReport, TriggerTable, MAX_EXECUTION_INPUT_BYTES, PARKED_SECONDS,
 };
 use crate::catalog::{Catalog, Vars};
 use crate::engine::backstop::{self, CHAINS_LOOK, TICK_LOOK};
