@@ -519,6 +519,14 @@ fn every_task_retries_lambda_and_retryable_errors_with_jitter_and_never_the_othe
                 !errors.contains("States.ALL"),
                 "{name} retries errors that cannot pass"
             );
+            // Lambda's concurrency throttle, met in a burst, is waited out (its own retrier, first, long enough).
+            let throttle = &retries[0];
+            assert_eq!(
+                throttle["ErrorEquals"],
+                serde_json::json!(["Lambda.TooManyRequestsException"]),
+                "{name}"
+            );
+            assert!(throttle["MaxAttempts"].as_i64() >= Some(20), "{name}");
             assert!(retries.iter().all(|r| r["JitterStrategy"] == "FULL" && r["BackoffRate"].as_f64() > Some(1.0)), "{name}");
         }
     }

@@ -29,7 +29,8 @@ HISTORY_LIMIT = 25_000
 
 def execution_status_change_event(execution: Any) -> dict[str, Any]:
     """A "Step Functions Execution Status Change" event as AWS documents it (Step Functions Developer Guide,
-    "Automating Step Functions event delivery with EventBridge"): dates in epoch milliseconds, input as a string."""
+    "Automating Step Functions event delivery with EventBridge"): dates in epoch milliseconds, input as a string, and
+    a succeeded execution's output as a string (`outputDetails.included`; null for any other status)."""
 
     def millis(moment: Any) -> int | None:
         return int(moment.timestamp() * 1000) if moment else None
@@ -55,10 +56,17 @@ def execution_status_change_event(execution: Any) -> dict[str, Any]:
             "stopDate": millis(execution.stop_date),
             "input": data if isinstance(data, str) else json.dumps(data),
             "inputDetails": {"included": True},
-            "output": None,
-            "outputDetails": None,
+            **_output_of(execution),
         },
     }
+
+
+def _output_of(execution: Any) -> dict[str, Any]:
+    output = getattr(execution, "output", None)
+    if execution.exec_status.value != "SUCCEEDED" or output is None:
+        return {"output": None, "outputDetails": None}
+    text = output if isinstance(output, str) else json.dumps(output, separators=(",", ":"))
+    return {"output": text, "outputDetails": {"included": True}}
 
 
 # ------------------------------------------------------------------ the history quota and TimeoutSeconds (faults)

@@ -52,6 +52,9 @@ struct Fake {
     ledgers: Mutex<BTreeMap<String, JobLedger>>,
     /// The runs' records, by run.
     records: Mutex<BTreeMap<String, RunRecord>>,
+    /// DescribeExecution and GetExecutionHistory calls made.
+    described: Mutex<usize>,
+    histories: Mutex<usize>,
 }
 
 impl RunStore for Fake {
@@ -181,9 +184,11 @@ impl LookStore for Fake {
 
 impl ExecutionsApi for Fake {
     async fn describe_execution(&self, _: &str) -> Result<ExecutionView, AwsError> {
+        *self.described.lock().unwrap() += 1;
         Ok(self.execution.clone())
     }
     async fn task_outputs(&self, _: &str) -> Result<Vec<Value>, AwsError> {
+        *self.histories.lock().unwrap() += 1;
         Ok(self.outputs.clone())
     }
 }
@@ -1014,4 +1019,53 @@ async fn a_runs_cost_counts_once_and_a_budget_alerts_at_80_and_100_percent_then_
     fake.outputs[1]["run_name"] = json!(third);
     send(&fake, &config(600), status_change(&third, "FAILED")).await;
     assert_eq!(budget_events(&fake).len(), 2);
+}
+
+#[tokio::test]
+async fn a_succeeded_runs_event_carries_all_its_end_needs_no_describe_no_history() {
+    let plan = plan_of("sales_daily");
+    let run = plan.run_name.clone();
+    let summary = json!({"job": "sales_daily", "engine": "emr", "run_name": run, "status": "succeeded",
+        "cost": {"usd": 0.2}, "timeline": {"startup_seconds": 300, "execution_seconds": 60}});
+    let started = now() - chrono::Duration::minutes(6);
+    let event = |output_included: bool| {
+        json!({"version": "0", "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+            "detail": {"executionArn": format!("{}:{run}", MACHINE.replace(":stateMachine:", ":execution:")),
+                "stateMachineArn": MACHINE, "name": run, "status": "SUCCEEDED",
+                "startDate": started.timestamp_millis(), "stopDate": now().timestamp_millis(),
+                "input": to_json(&plan).to_string(), "inputDetails": {"included": true},
+                "output": if output_included { Value::String(summary.to_string()) } else { Value::Null },
+                "outputDetails": {"included": output_included}}})
+    };
+    let fake = Fake::default();
+    send(&fake, &config(0), event(true)).await;
+    // A burst of runs ending costs no DescribeExecution (15 a second) nor GetExecutionHistory (20 a second).
+    assert_eq!(*fake.described.lock().unwrap(), 0);
+    assert_eq!(*fake.histories.lock().unwrap(), 0);
+    let record = fake.records.lock().unwrap()[&run].clone();
+    assert_eq!(record.status, "SUCCEEDED");
+    assert_eq!(record.started, started);
+    assert_eq!(record.summary.unwrap()["cost"]["usd"], 0.2);
+    assert_eq!(fake.spend.lock().unwrap().len(), 2, "its cost counted");
+
+    // An output EventBridge could not carry (over 256 KB): the execution is described.
+    let fake = Fake {
+        execution: ExecutionView {
+            status: "SUCCEEDED".into(),
+            input: to_json(&plan),
+            output: Some(summary.clone()),
+            error: None,
+            cause: None,
+            stopped: Some(now()),
+            started: Some(started),
+        },
+        ..Fake::default()
+    };
+    send(&fake, &config(0), event(false)).await;
+    assert_eq!(*fake.described.lock().unwrap(), 1);
+    assert_eq!(
+        *fake.histories.lock().unwrap(),
+        0,
+        "its input is its plan, its output its summary"
+    );
 }

@@ -24,6 +24,10 @@ pub struct ExecutionStatusChange {
     pub status: String,
     /// The execution's input, as a JSON string; absent when EventBridge could not carry it (`inputDetails`).
     pub input: Option<String>,
+    /// A succeeded execution's output, as a JSON string; absent for any other status, or when EventBridge could not
+    /// carry it (`outputDetails`).
+    pub output: Option<String>,
+    pub start_date: Option<DateTime<Utc>>,
     pub stop_date: Option<DateTime<Utc>>,
 }
 
@@ -45,21 +49,35 @@ impl ExecutionStatusChange {
     pub fn from_detail(detail: &Value) -> Result<Self, String> {
         let text = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_string);
         let field = |key: &str| text(key).ok_or_else(|| format!("no `detail.{key}`"));
+        // A payload EventBridge could not carry whole says so (`included: false`): absent, not truncated.
+        let carried = |key: &str, details: &str| {
+            text(key).filter(|_| detail[details]["included"].as_bool() != Some(false))
+        };
+        let date = |key: &str| {
+            detail
+                .get(key)
+                .and_then(Value::as_i64)
+                .and_then(DateTime::from_timestamp_millis)
+        };
         Ok(ExecutionStatusChange {
             state_machine_arn: field("stateMachineArn")?,
             name: field("name")?,
             status: field("status")?,
-            input: text("input"),
-            stop_date: detail
-                .get("stopDate")
-                .and_then(Value::as_i64)
-                .and_then(DateTime::from_timestamp_millis),
+            input: carried("input", "inputDetails"),
+            output: carried("output", "outputDetails"),
+            start_date: date("startDate"),
+            stop_date: date("stopDate"),
         })
     }
 
     /// The execution's input, as JSON (`None` when absent or not JSON).
     pub fn input_json(&self) -> Option<Value> {
         serde_json::from_str(self.input.as_deref()?).ok()
+    }
+
+    /// A succeeded execution's output, as JSON (`None` when absent or not JSON).
+    pub fn output_json(&self) -> Option<Value> {
+        serde_json::from_str(self.output.as_deref()?).ok()
     }
 }
 

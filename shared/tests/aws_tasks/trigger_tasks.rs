@@ -404,7 +404,7 @@ async fn a_console_run_is_recorded_by_its_resolve_task() {
     );
     assert_eq!(
         record["ExpressionAttributeValues"][":trigger"]["S"],
-        "manual"
+        "console"
     );
 }
 

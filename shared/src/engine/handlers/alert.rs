@@ -26,12 +26,12 @@ use crate::catalog::{Engine, NotifyOn};
 use crate::engine::backstop::{self, ALERTS_LOOK};
 use crate::engine::errors::TaskError;
 use crate::engine::execution::{
-    plan_in, status_change_error, summary_in, trigger_of, ExecutionStatusChange,
+    is_plan, plan_in, status_change_error, summary_in, trigger_of, ExecutionStatusChange,
 };
 use crate::engine::logs::{failure_tail, LogWait};
 use crate::engine::ports::{
-    AlertsApi, ExecutionsApi, LedgerStore, LogsApi, LookStore, RunRecord, RunStore, SfnApi,
-    SnsMessage, SpendStore, TokenStore,
+    AlertsApi, ExecutionView, ExecutionsApi, LedgerStore, LogsApi, LookStore, RunRecord, RunStore,
+    SfnApi, SnsMessage, SpendStore, TokenStore,
 };
 use crate::engine::table_keys::{alert_claim_key, lineage_claim_key};
 use crate::run::lineage::{run_events, Ended};
@@ -369,18 +369,14 @@ where
             "alert: the input is not a \"Step Functions Execution Status Change\" event or {\"catch_up\": true}",
         ));
     };
-    let ExecutionStatusChange {
-        state_machine_arn,
-        name,
-        status,
-        ..
-    } = change.map_err(|why| status_change_error("alert", &why))?;
+    let change = change.map_err(|why| status_change_error("alert", &why))?;
     let late = event.get("sparkplug-backstop") == Some(&Value::Bool(true));
     let run = EndedRun {
-        state_machine_arn: &state_machine_arn,
-        name: &name,
-        status: &status,
+        state_machine_arn: &change.state_machine_arn,
+        name: &change.name,
+        status: &change.status,
         late,
+        carried: carried_view(&change),
     };
     alert_run(config, executions, logs, sink, tokens, run, now, &sleep).await
 }
@@ -391,6 +387,26 @@ struct EndedRun<'a> {
     name: &'a str,
     status: &'a str,
     late: bool,
+    /// The execution as its event carried it, when that is all the alert needs.
+    carried: Option<ExecutionView>,
+}
+
+/// A succeeded execution as its status change carries it — input, output, dates — so that its alert, spend, ledger
+/// and record need no DescribeExecution, whose quota (15 a second at most) a burst of runs ending would exhaust. A
+/// failure's error and cause are not in the event: those are described.
+fn carried_view(change: &ExecutionStatusChange) -> Option<ExecutionView> {
+    if change.status != "SUCCEEDED" {
+        return None;
+    }
+    Some(ExecutionView {
+        status: change.status.clone(),
+        input: change.input_json()?,
+        output: Some(change.output_json()?),
+        error: None,
+        cause: None,
+        stopped: change.stop_date,
+        started: change.start_date,
+    })
 }
 
 /// The backstop: every execution that ended since the last look and holds no alert claim is alerted, late.
@@ -434,6 +450,7 @@ where
             name: &execution.name,
             status: &execution.status,
             late: true,
+            carried: None,
         };
         let sent = alert_run(config, executions, logs, sink, tokens, run, now, sleep).await?;
         if sent.sent.is_some() {
@@ -470,18 +487,30 @@ where
         name,
         status,
         late,
+        carried,
     } = run;
     let (name, status) = (name.to_string(), status.to_string());
     let claim = alert_claim_key(&name, &status);
     let execution_arn = crate::engine::execution::execution_arn(state_machine_arn, &name);
-    let execution = executions
-        .describe_execution(&execution_arn)
-        .await
-        .map_err(|e| TaskError::aws("DescribeExecution", e))?;
-    let outputs = executions
-        .task_outputs(&execution_arn)
-        .await
-        .map_err(|e| TaskError::aws("GetExecutionHistory", e))?;
+    let execution = match carried {
+        Some(execution) => execution,
+        None => executions
+            .describe_execution(&execution_arn)
+            .await
+            .map_err(|e| TaskError::aws("DescribeExecution", e))?,
+    };
+    // The tasks' outputs hold a console run's plan and a failed run's summary: a run whose input is its plan and
+    // whose output is its summary needs no GetExecutionHistory (20 a second at most).
+    let complete =
+        is_plan(&execution.input) && summary_in(execution.output.as_ref(), &[]).is_some();
+    let outputs = if complete {
+        Vec::new()
+    } else {
+        executions
+            .task_outputs(&execution_arn)
+            .await
+            .map_err(|e| TaskError::aws("GetExecutionHistory", e))?
+    };
     let wanted = if status == "SUCCEEDED" {
         NotifyOn::Success
     } else {
