@@ -14,8 +14,8 @@ pub fn kind_of_code(code: &str, status: Option<u16>) -> ErrorKind {
         | "ThrottledException"
         | "TooManyRequestsException"
         | "RequestLimitExceeded"
-        | "ProvisionedThroughputExceededException"
-        | "ConcurrentRunsExceededException"
+        | "ProvisionedThroughputExceededException" => ErrorKind::Throttled,
+        "ConcurrentRunsExceededException"
         | "ConcurrentModificationException"
         | "InternalServerError"
         | "InternalServerException"
@@ -41,7 +41,7 @@ pub fn kind_of_code(code: &str, status: Option<u16>) -> ErrorKind {
         | "ExecutionDoesNotExist"
         | "ResourceNotFoundException" => ErrorKind::NotFound,
         _ => match status {
-            Some(429) => ErrorKind::Retryable,
+            Some(429) => ErrorKind::Throttled,
             Some(s) if s >= 500 => ErrorKind::Retryable,
             _ => ErrorKind::Failed,
         },

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 /// How the state machine should treat an error: the Lambda error type its `Retry`/`Catch` match by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorKind {
-    /// Throttling, service-side failures, timeouts, `ConcurrentRunsExceededException`: the same call may succeed later.
+    /// Service-side failures, timeouts, `ConcurrentRunsExceededException`: the same call may succeed later.
     Retryable,
+    /// AWS throttled the call (past the SDK's own retries): it succeeds once the API's bucket refills, so the state
+    /// machine waits it out far longer than a [`ErrorKind::Retryable`] failure — a burst costs time, not runs.
+    Throttled,
     /// The request or the input is wrong: retrying cannot help.
     InvalidInput,
     /// What the input names does not exist.
@@ -22,17 +25,24 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind: the error types the state machine's `Retry`/`Catch` may name.
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 6] = [
         ErrorKind::Retryable,
+        ErrorKind::Throttled,
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::Failed,
         ErrorKind::BudgetExceeded,
     ];
 
+    /// Whether the same call may succeed later (a throttle or a transient failure).
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::Retryable | ErrorKind::Throttled)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Retryable => "Retryable",
+            ErrorKind::Throttled => "Throttled",
             ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::NotFound => "NotFound",
             ErrorKind::Failed => "Failed",

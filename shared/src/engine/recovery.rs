@@ -77,10 +77,10 @@ pub fn spot_primary_or_core(request: &Value) -> bool {
 }
 
 /// A task error the state machine caught after its own retries, when it says AWS refused for its rate or a quota:
-/// the `Retryable` kind (throttling, 5xx, `ConcurrentRunsExceededException`) or Lambda's own throttling.
+/// the `Throttled` kind, the `Retryable` kind (5xx, `ConcurrentRunsExceededException`) or Lambda's own throttling.
 pub fn caught_cause(caught: Option<&CaughtError>) -> Option<Cause> {
     match caught?.error.as_str() {
-        "Retryable" | "Lambda.TooManyRequestsException" => Some(Cause::Throttled),
+        "Throttled" | "Retryable" | "Lambda.TooManyRequestsException" => Some(Cause::Throttled),
         _ => None,
     }
 }

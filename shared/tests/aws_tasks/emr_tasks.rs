@@ -146,7 +146,8 @@ async fn a_cluster_of_the_same_run_name_in_another_environment_is_never_adopted_
 async fn aws_errors_are_classified_for_the_state_machine() {
     let plan = json!({"plan": plan_of("hello_world")});
     for (status, code, expected) in [
-        (400, "ThrottlingException", ErrorKind::Retryable),
+        (400, "ThrottlingException", ErrorKind::Throttled),
+        (429, "SomethingNew", ErrorKind::Throttled),
         (500, "InternalServerError", ErrorKind::Retryable),
         (400, "ValidationException", ErrorKind::InvalidInput),
         (400, "InvalidRequestException", ErrorKind::InvalidInput),
@@ -497,11 +498,11 @@ async fn terminate_after_a_failed_create_finds_the_cluster_by_the_run_name() {
 }
 
 #[tokio::test]
-async fn a_throttled_terminate_is_retryable() {
+async fn a_throttled_terminate_is_retried_as_throttled() {
     let aws = FakeAws::new();
     aws.ok("ListClusters", json!({"Clusters": []}));
     aws.error("TerminateJobFlows", 400, "ThrottlingException", "slow down");
     let state = json!({"plan": plan_of("hello_world"), "cluster": {"cluster_id": "j-1"}});
     let err = terminate(&aws, state, now()).await.unwrap_err();
-    assert_eq!(kind(&err), ErrorKind::Retryable);
+    assert_eq!(kind(&err), ErrorKind::Throttled);
 }

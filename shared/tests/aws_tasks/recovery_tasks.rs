@@ -264,7 +264,7 @@ async fn a_look_at_the_ended_cluster_that_aws_refuses_leaves_no_new_attempt_and_
     let summary = terminate(&aws, state.clone(), now()).await.unwrap();
     assert_eq!(summary["status"], "failed");
     assert!(summary.get("next_attempt").is_none(), "{summary}");
-    // Throttled: the task fails retryable, and its retry looks again.
+    // Throttled: the task fails as throttled, and its retry looks again.
     let aws = FakeAws::new();
     aws.ok("TerminateJobFlows", json!({}));
     aws.error(
@@ -274,5 +274,5 @@ async fn a_look_at_the_ended_cluster_that_aws_refuses_leaves_no_new_attempt_and_
         "Rate exceeded",
     );
     let error = terminate(&aws, state, now()).await.unwrap_err();
-    assert_eq!(kind(&error), ErrorKind::Retryable);
+    assert_eq!(kind(&error), ErrorKind::Throttled);
 }

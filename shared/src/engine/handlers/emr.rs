@@ -310,9 +310,7 @@ pub async fn emr_terminate(
                 end.any_step_ran |= cluster.ready.is_some();
                 end.cause = emr_cause(&cluster, &emr_plan(plan)?.cluster).or(end.cause);
             }
-            Err(e) if e.kind == ErrorKind::Retryable => {
-                return Err(TaskError::aws("DescribeCluster", e))
-            }
+            Err(e) if e.kind.is_transient() => return Err(TaskError::aws("DescribeCluster", e)),
             Err(e) => {
                 warn!(job = %plan.job, run = %plan.run_name, cluster = %id, error = %e,
                     "cannot tell why the cluster ended: no new attempt")

@@ -32,7 +32,7 @@ use super::serverless::{cancel, live_runs_of};
 use super::trigger::{resolve_plan, ResolveInput};
 use crate::catalog::schedule::is_due;
 use crate::catalog::{Catalog, Engine, Vars};
-use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::errors::TaskError;
 use crate::engine::execution::{is_plan, plan_in, status_change_error, ExecutionStatusChange};
 use crate::engine::metrics::pool_line;
 use crate::engine::ports::{EmrApi, ExecutionsApi, GlueApi, PoolStore, ServerlessApi, SfnApi};
@@ -472,7 +472,7 @@ pub async fn leftovers(
             Err(e) if e.code == "AccessDeniedException" => continue,
             // ListClusters names every active cluster of the account: a throttled look at one of them must not
             // end the sweep before the others (EMR's per-API token buckets; the next sweep looks again).
-            Err(e) if e.kind == ErrorKind::Retryable => {
+            Err(e) if e.kind.is_transient() => {
                 warn!(cluster = %summary.id, error = %e, "sweep: could not describe a cluster this time");
                 found.skipped.push(summary.id);
                 continue;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
 use crate::catalog::{Catalog, Vars};
-use crate::engine::errors::{ErrorKind, TaskError};
+use crate::engine::errors::TaskError;
 use crate::engine::execution::job_and_trigger;
 use crate::engine::ports::{
     BatchStore, LedgerStore, LookStore, ParkStore, ParkedRun, RunRecord, RunStore, SetStore,
@@ -134,7 +134,7 @@ pub(super) async fn start_plan(
             }
             false
         }
-        Err(e) if e.kind == ErrorKind::Retryable => {
+        Err(e) if e.kind.is_transient() => {
             let parked = ParkedRun {
                 job: plan.job.clone(),
                 run_name: plan.run_name.clone(),
@@ -206,7 +206,7 @@ pub(super) async fn start_parked(
                     note_started(table, &run.input, &run.run_name, now).await;
                 }
             }
-            Err(e) if e.kind == ErrorKind::Retryable => {
+            Err(e) if e.kind.is_transient() => {
                 if asked.elapsed() >= BACKED_OFF && looking.elapsed() < config.parked_budget {
                     continue;
                 }

@@ -212,7 +212,7 @@ where
                 report.merge(part);
             }
             // The upstream's input names no job of this catalog, or it resolves to nothing: nothing to chain.
-            Err(e) if e.kind != ErrorKind::Retryable => {
+            Err(e) if !e.kind.is_transient() => {
                 report
                     .ignored
                     .push(format!("{}: {}", execution.name, e.message));
