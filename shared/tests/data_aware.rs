@@ -101,7 +101,7 @@ impl SfnApi for Fake {
             if s.throttled > 0 {
                 s.throttled -= 1;
                 return Err(AwsError {
-                    kind: ErrorKind::Retryable,
+                    kind: ErrorKind::Throttled,
                     code: "ThrottlingException".into(),
                     message: "Rate exceeded".into(),
                 });

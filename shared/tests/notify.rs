@@ -235,7 +235,8 @@ async fn a_token_nobody_waits_on_is_dropped_not_retried() {
             "{code}: the waiter is forgotten"
         );
     }
-    // A throttled answer is Retryable: Lambda's async retry delivers the event again, and the waiter stays.
+    // A throttled answer fails the invocation (Throttled): Lambda's async retry delivers the event again, and the
+    // waiter stays.
     let aws = waiting_on_j1_unanswered(
         vec![step("s-2", "COMPLETED"), step("s-1", "COMPLETED")],
         "WAITING",
@@ -249,7 +250,7 @@ async fn a_token_nobody_waits_on_is_dropped_not_retried() {
     let err = notify(&aws, step_event("j-1", "s-2", "COMPLETED"))
         .await
         .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Retryable);
+    assert_eq!(err.kind, ErrorKind::Throttled);
     assert!(aws.requests("DeleteItem").is_empty());
 }
 
