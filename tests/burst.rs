@@ -277,11 +277,26 @@ async fn a_burst_at_the_scaled_quotas_is_admitted_at_their_rate_and_fails_no_run
         .collect();
     latencies.sort_by(f64::total_cmp);
     let runs: BTreeSet<&String> = run_of.values().chain(batch_runs.iter()).collect();
-    let failed: Vec<String> = runs
+    let mut failed: Vec<String> = Vec::new();
+    for run in runs
         .iter()
         .filter(|run| ended.get(**run).map(String::as_str) != Some("SUCCEEDED"))
-        .map(|run| format!("{run}: {:?}", ended.get(*run)))
-        .collect();
+    {
+        // Why, as the execution says.
+        let described = sfn
+            .describe_execution()
+            .execution_arn(sparkplug::engine::execution::execution_arn(
+                &stack.state_machine_arn,
+                run,
+            ))
+            .send()
+            .await;
+        let why = described.map_or_else(
+            |e| format!("{e}"),
+            |d| format!("{}: {}", d.error().unwrap_or("-"), d.cause().unwrap_or("-")),
+        );
+        failed.push(format!("{run} {:?}: {why}", ended.get(*run)));
+    }
     let lost: Vec<&str> = arrivals
         .iter()
         .filter(|a| {
@@ -361,7 +376,7 @@ async fn a_burst_at_the_scaled_quotas_is_admitted_at_their_rate_and_fails_no_run
             serde_json::to_string_pretty(&figures).unwrap(),
         );
     }
-    assert!(failed.is_empty(), "failed runs: {failed:?}");
+    assert!(failed.is_empty(), "failed runs:\n{}", failed.join("\n"));
     assert!(lost.is_empty(), "lost arrivals: {lost:?}");
     // The burst met a quota: executions waited for state transitions (the bucket a burst of runs meets first,
     // each run entering a dozen states), or starts were throttled.

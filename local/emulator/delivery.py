@@ -367,7 +367,11 @@ def invoke_sync(forwarder: Any, function: str, payload: Any) -> dict[str, Any]:
             {
                 "Error": {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."},
                 "Reason": reason,
-                "ResponseMetadata": {"HTTPStatusCode": 429, "HTTPHeaders": {"retry-after": "1"}},
+                "ResponseMetadata": {
+                    "HTTPStatusCode": 429,
+                    "HTTPHeaders": {"retry-after": "1"},
+                    "RequestId": uuid.uuid4().hex,
+                },
             },
             "Invoke",
         )

@@ -14,6 +14,7 @@ from moto.core.responses import EmptyResult
 from moto.stepfunctions import responses
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, ExecutionStatus, HistoryEventType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.eval import environment
 from moto.stepfunctions.parser.asl.eval.callback import callback
 from moto.stepfunctions.parser.asl.eval.event import event_manager
@@ -203,7 +204,34 @@ def _send_task_heartbeat(self: Any, task_token: str) -> None:
     _answer_token(self, task_token, None, ExecutionStatus.RUNNING, heartbeat=True)
 
 
+def _lambda_task_failure(self: Any, env: Any, ex: Exception) -> Any:
+    """A Lambda task named by its function's ARN fails as the `lambda:invoke` integration does when Lambda itself
+    refuses the Invoke: `Lambda.<its error code>` — `Lambda.TooManyRequestsException` for a throttle (Step Functions
+    Developer Guide, "Handling Lambda service exceptions": the same errors for either form of the task). moto names
+    them all `Exception`, which no Retry matches."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    if isinstance(ex, ClientError):
+        error = f"Lambda.{ex.response['Error']['Code']}"
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
+                    error=error, cause=ex.response["Error"]["Message"]
+                )
+            ),
+        )
+    return original(state_task_lambda.StateTaskLambda, "_from_error")(self, env, ex)
+
+
 def patch() -> None:
+    replace(state_task_lambda.StateTaskLambda, "_from_error", _lambda_task_failure)
     replace(environment.Environment, "__init__", _tracked_environment)
     replace(event_manager.EventManager, "add_event", _counted_event)
     replace(executions.Execution, "stop", _stop)

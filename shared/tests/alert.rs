@@ -68,6 +68,9 @@ impl RunStore for Fake {
             .insert(run.run_name.clone(), run.clone());
         Ok(())
     }
+    async fn run_record(&self, _: &str) -> Result<Option<RunRecord>, AwsError> {
+        unreachable!("the chains' catch-up reads them")
+    }
     async fn runs_of(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<RunRecord>, AwsError> {
         unreachable!("history reads them")
     }
@@ -539,7 +542,16 @@ async fn successes_alert_only_when_the_job_asks_and_stops_say_why_there_is_no_ta
         .unwrap()
         .contains("notify does not ask for SUCCEEDED"));
     assert!(fake.published.lock().unwrap().is_empty());
+    // Marked as looked at: the alerts' catch-up will not describe it.
+    assert!(fake
+        .claimed
+        .lock()
+        .unwrap()
+        .contains(&format!("alert#{run}#SUCCEEDED")));
 
+    // A job that asks for successes.
+    let (mut fake, run) = failed_emr_run(Some(0));
+    fake.execution.status = "SUCCEEDED".into();
     let mut plan = plan_of("sales_daily");
     plan.notify = vec![NotifyOn::Failure, NotifyOn::Success];
     fake.outputs[1] = to_json(&plan);

@@ -477,6 +477,9 @@ impl RunStore for Fake {
         self.with(|s| s.records.insert(run.run_name.clone(), run.clone()));
         Ok(())
     }
+    async fn run_record(&self, run: &str) -> Result<Option<RunRecord>, AwsError> {
+        Ok(self.with(|s| s.records.get(run).cloned()))
+    }
     async fn runs_of(&self, job: &str, since: DateTime<Utc>) -> Result<Vec<RunRecord>, AwsError> {
         Ok(self.with(|s| {
             s.records

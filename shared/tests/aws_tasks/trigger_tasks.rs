@@ -317,6 +317,8 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
     let upstream = "customer_scores-20261127T060000Z";
     let aws = FakeAws::new();
     aws.ok("GetItem", look_item("chains", 6, 0));
+    // The upstream has no run record (a run of before the records): it is described.
+    aws.ok("GetItem", json!({}));
     aws.ok(
         "ListExecutions",
         json!({"executions": [
@@ -356,6 +358,7 @@ async fn the_chains_catch_up_starts_the_run_a_lost_success_event_would_have_star
     // The event came after all (or a second look): the downstream run exists, nothing starts twice.
     let aws = FakeAws::new();
     aws.ok("GetItem", look_item("chains", 6, 0));
+    aws.ok("GetItem", json!({}));
     aws.ok(
         "ListExecutions",
         json!({"executions": [{"executionArn": "arn:x:2", "stateMachineArn": config.state_machine_arn,
@@ -463,6 +466,33 @@ async fn a_succeeded_rerun_starts_its_chained_jobs_as_any_run_of_its_upstream() 
     assert_eq!(
         aws.requests("GetExecutionHistory")[0]["executionArn"],
         format!("arn:aws:states:eu-west-1:123456789012:execution:sparkplug-run-dev:{rerun}")
+    );
+}
+
+#[tokio::test]
+async fn the_chains_catch_up_describes_only_the_successes_of_jobs_others_run_after() {
+    let config = trigger_config();
+    let aws = FakeAws::new();
+    aws.ok("GetItem", look_item("chains", 6, 0));
+    // sales_daily's run is recorded: nothing runs after sales_daily, so it is not described.
+    aws.ok(
+        "GetItem",
+        json!({"Item": {"key": {"S": "run#sales_daily-1"}, "run_of": {"S": "sales_daily"},
+            "run_name": {"S": "sales_daily-1"}, "started": {"N": "1"}, "status": {"S": "SUCCEEDED"}}}),
+    );
+    aws.ok(
+        "ListExecutions",
+        json!({"executions": [{"executionArn": "arn:x:1", "stateMachineArn": config.state_machine_arn,
+            "name": "sales_daily-1", "status": "SUCCEEDED", "startDate": epoch(6, 0), "stopDate": epoch(6, 20)}]}),
+    );
+    aws.ok("PutItem", json!({}));
+    start(&config, &aws, json!({"catch_up": true}), now())
+        .await
+        .unwrap();
+    assert!(aws.requests("DescribeExecution").is_empty());
+    assert_eq!(
+        aws.requests("GetItem")[1]["Key"]["key"]["S"],
+        "run#sales_daily-1"
     );
 }
 

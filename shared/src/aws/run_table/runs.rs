@@ -120,6 +120,14 @@ impl RunStore for RunTable {
         update.send().await.map(|_| ()).map_err(classify)
     }
 
+    async fn run_record(&self, run: &str) -> Result<Option<RunRecord>, AwsError> {
+        self.get_item(&run_record_key(run))
+            .await?
+            .as_ref()
+            .map(record_of)
+            .transpose()
+    }
+
     /// One Query of the `by-job` index (a page per 1 MB of the job's records): its cost grows with the job's runs
     /// in the window, never with the account's other executions.
     async fn runs_of(&self, job: &str, since: DateTime<Utc>) -> Result<Vec<RunRecord>, AwsError> {

@@ -577,13 +577,12 @@ where
     let plan = match skip {
         Ok(plan) => plan,
         Err(why) => {
-            // The catch-up marks it looked at, so that its next look does not describe it again.
-            if late {
-                tokens
-                    .claim(&claim, now + Duration::days(1))
-                    .await
-                    .map_err(|e| TaskError::aws("PutItem", e))?;
-            }
+            // Marked as looked at, by its event or by the catch-up, so that the catch-up does not describe it
+            // (again): one PutItem here spares a DescribeExecution there, whose quota a burst of runs exhausts.
+            tokens
+                .claim(&claim, now + Duration::days(1))
+                .await
+                .map_err(|e| TaskError::aws("PutItem", e))?;
             return Ok(AlertReport {
                 skipped: Some(why),
                 ..AlertReport::default()

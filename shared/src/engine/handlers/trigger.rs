@@ -186,7 +186,24 @@ where
         grace,
     )
     .await?;
+    // The jobs others run after: a success of any other job starts nothing.
+    let upstreams: std::collections::BTreeSet<&str> = config
+        .catalog
+        .jobs
+        .values()
+        .flat_map(|job| job.trigger.after.iter().map(String::as_str))
+        .collect();
     for execution in look.ended.iter().filter(|e| e.status == "SUCCEEDED") {
+        // Its record names its job (one GetItem): a run of a job nothing runs after is not described — a burst of
+        // successes would exhaust DescribeExecution's quota. A run without a record is described.
+        let recorded = ports
+            .table
+            .run_record(&execution.name)
+            .await
+            .map_err(|e| TaskError::aws("GetItem", e))?;
+        if recorded.is_some_and(|record| !upstreams.contains(record.job.as_str())) {
+            continue;
+        }
         let arn =
             crate::engine::execution::execution_arn(&config.state_machine_arn, &execution.name);
         let described = sfn

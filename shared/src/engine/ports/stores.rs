@@ -433,6 +433,11 @@ pub trait RunStore {
     fn run_began(&self, run: &RunRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Records a run's end, with its start as Step Functions has it.
     fn run_finished(&self, run: &RunRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// One run's record, read consistently (`None`: none was written, or it expired).
+    fn run_record(
+        &self,
+        run: &str,
+    ) -> impl Future<Output = Result<Option<RunRecord>, AwsError>> + Send;
     /// The runs of `job` that started at or after `since`, newest first.
     fn runs_of(
         &self,
