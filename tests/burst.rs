@@ -130,7 +130,7 @@ async fn a_burst_at_the_scaled_quotas_is_admitted_at_their_rate_and_fails_no_run
     // The arrivals, evenly over one minute; the emulator's quotas sampled every second meanwhile and after.
     let burst = format!("burst{}", id % 100_000);
     let pace = Duration::from_secs_f64(60.0 / count as f64);
-    let (began, began_at) = (Instant::now(), Utc::now());
+    let began = Instant::now();
     let mut arrivals = Vec::new();
     let mut samples: Vec<(f64, Value)> = Vec::new();
     for n in 0..count {
@@ -308,45 +308,45 @@ async fn a_burst_at_the_scaled_quotas_is_admitted_at_their_rate_and_fails_no_run
         })
         .map(|a| a.key.as_str())
         .collect();
-    // Admission: executions started a second while StartExecution was being throttled (the bucket was empty).
-    let throttled_starts = |sample: &Value| {
-        sample["throttled"]["stepfunctions:StartExecution"]
-            .as_u64()
-            .unwrap_or(0)
+    // Each bucket that refused calls: the rate it let calls through while it was refusing them (the sample
+    // intervals in which its refusals grew), against its refill — how close sparkplug keeps a saturated quota busy.
+    let bucket = |sample: &Value, name: &str, field: &str| {
+        sample["buckets"][name][field].as_f64().unwrap_or(0.0)
     };
-    let saturated: Vec<(f64, f64)> = samples
-        .windows(2)
-        .filter(|w| throttled_starts(&w[1].1) > throttled_starts(&w[0].1))
-        .map(|w| (w[0].0, w[1].0))
-        .collect();
-    let started_at: Vec<f64> = execution_started
-        .values()
-        .map(|t| (*t - began_at).num_milliseconds() as f64 / 1000.0)
-        .collect();
-    let admission = rate_within(&saturated, |from, to| {
-        started_at
-            .iter()
-            .filter(|t| **t >= from && **t < to)
-            .count() as f64
-    });
-    // State transitions a second while executions were waiting for one.
-    let delayed = |sample: &Value| sample["transitions_delayed"].as_u64().unwrap_or(0);
-    let taken = |sample: &Value| sample["transitions"].as_u64().unwrap_or(0) as f64;
-    let transitions_saturated: Vec<(usize, usize)> = (1..samples.len())
-        .filter(|i| delayed(&samples[*i].1) > delayed(&samples[i - 1].1))
-        .map(|i| (i - 1, i))
-        .collect();
-    let transition_seconds: f64 = transitions_saturated
+    let mut saturation = BTreeMap::new();
+    if let Some(last) = samples.last() {
+        for (name, state) in last.1["buckets"].as_object().into_iter().flatten() {
+            if state["refused"].as_f64().unwrap_or(0.0) == 0.0 {
+                continue;
+            }
+            let mut seconds = 0.0;
+            let mut let_through = 0.0;
+            for w in samples.windows(2) {
+                if bucket(&w[1].1, name, "refused") > bucket(&w[0].1, name, "refused") {
+                    seconds += w[1].0 - w[0].0;
+                    let_through += bucket(&w[1].1, name, "taken") - bucket(&w[0].1, name, "taken");
+                }
+            }
+            let refill = state["rate"].as_f64().unwrap_or(f64::NAN);
+            let achieved = (seconds > 0.0).then(|| let_through / seconds);
+            saturation.insert(
+                name.clone(),
+                json!({"refill_per_second": refill, "refused": state["refused"], "seconds_refusing": seconds,
+                    "achieved_per_second_while_refusing": achieved,
+                    "fraction_of_refill": achieved.map(|a| a / refill)}),
+            );
+        }
+    }
+    // The binding quota: the bucket that refused the most.
+    let binding = saturation
         .iter()
-        .map(|(a, b)| samples[*b].0 - samples[*a].0)
-        .sum();
-    let transitions_rate = (transition_seconds > 0.0).then(|| {
-        transitions_saturated
-            .iter()
-            .map(|(a, b)| taken(&samples[*b].1) - taken(&samples[*a].1))
-            .sum::<f64>()
-            / transition_seconds
-    });
+        .max_by(|a, b| {
+            a.1["refused"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b.1["refused"].as_f64().unwrap_or(0.0))
+        })
+        .map(|(name, _)| name.clone());
     let quotas = stack.control_get("/quotas").unwrap();
     let mut by_job: BTreeMap<&str, usize> = BTreeMap::new();
     for arrival in &arrivals {
@@ -361,12 +361,7 @@ async fn a_burst_at_the_scaled_quotas_is_admitted_at_their_rate_and_fails_no_run
         "seconds_to_settle": finished.round(),
         "arrival_to_start_seconds": {"p50": percentile(&latencies, 50.0), "p99": percentile(&latencies, 99.0),
             "max": latencies.last().copied().unwrap_or(f64::NAN)},
-        "start_execution": {"refill_per_second": start_rate / k, "achieved_per_second_while_throttled": admission,
-            "fraction_of_refill": admission.map(|a| a / (start_rate / k)),
-            "seconds_throttled": saturated.iter().map(|(a, b)| b - a).sum::<f64>()},
-        "state_transitions": {"refill_per_second": transition_rate / k, "achieved_per_second_while_delayed": transitions_rate,
-            "fraction_of_refill": transitions_rate.map(|r| r / (transition_rate / k)),
-            "seconds_delayed": transition_seconds},
+        "binding": binding, "saturated_buckets": saturation,
         "throttled": quotas["throttled"], "transitions_delayed": quotas["transitions_delayed"],
     });
     eprintln!("burst: {}", serde_json::to_string_pretty(&figures).unwrap());
@@ -385,10 +380,4 @@ async fn a_burst_at_the_scaled_quotas_is_admitted_at_their_rate_and_fails_no_run
             .as_object()
             .is_some_and(|throttled| !throttled.is_empty());
     assert!(met, "the burst met no quota: {figures}");
-}
-
-/// Events a second over the windows given, `count(from, to)` counting each window's.
-fn rate_within(windows: &[(f64, f64)], count: impl Fn(f64, f64) -> f64) -> Option<f64> {
-    let seconds: f64 = windows.iter().map(|(a, b)| b - a).sum();
-    (seconds > 0.0).then(|| windows.iter().map(|(a, b)| count(*a, *b)).sum::<f64>() / seconds)
 }

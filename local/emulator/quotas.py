@@ -80,6 +80,9 @@ class Bucket:
     rate: float
     tokens: float
     stamp: float
+    # Calls it let through and calls it throttled: a benchmark's achieved rate while the bucket is empty.
+    taken: int = 0
+    refused: int = 0
 
     @classmethod
     def full(cls, size: float, rate: float) -> Bucket:
@@ -92,7 +95,9 @@ class Bucket:
         self.stamp = now
         if self.tokens >= 1:
             self.tokens -= 1
+            self.taken += 1
             return 0.0
+        self.refused += 1
         return (1 - self.tokens) / self.rate if self.rate > 0 else 60.0
 
 
@@ -164,6 +169,10 @@ def report() -> dict[str, Any]:
             "region": QUOTAS.region,
             "throttled": dict(THROTTLED),
             "transitions": TRANSITIONS["taken"],
+            "buckets": {
+                name: {"size": b.size, "rate": b.rate, "taken": b.taken, "refused": b.refused}
+                for name, b in BUCKETS.items()
+            },
             "transitions_delayed": DELAYED["transitions"],
             "transition_delay_seconds": round(DELAYED["seconds"], 3),
             "scaled_services": sorted(QUOTAS.scaled_services) if QUOTAS.scaled_services is not None else "all",
