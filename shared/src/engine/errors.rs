@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorKind {
     /// Service-side failures, timeouts, `ConcurrentRunsExceededException`: the same call may succeed later.
     Retryable,
-    /// AWS throttled the call (past the SDK's own retries): it succeeds once the API's bucket refills, so the state
-    /// machine waits it out far longer than a [`ErrorKind::Retryable`] failure — a burst costs time, not runs.
+    /// AWS throttled the call (past the SDK's own retries), or a warm pool's cluster is being started by another run:
+    /// it succeeds once the API's bucket refills (the cluster is up), so the state machine waits it out far longer
+    /// than a [`ErrorKind::Retryable`] failure — a burst costs time, not runs.
     Throttled,
     /// The request or the input is wrong: retrying cannot help.
     InvalidInput,

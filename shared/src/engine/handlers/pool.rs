@@ -98,14 +98,15 @@ pub async fn lease_or_start(
         return Ok(lease);
     }
     // One start at a time per pool: the other runs of a burst retry (the state machine's backoff, seconds) and join
-    // the cluster this one starts, instead of each starting its own.
+    // the cluster this one starts, instead of each starting its own. They wait as long as a throttle (`Throttled`):
+    // a start slowed by EMR's own throttles takes minutes, and waiting for it is no failure.
     let locked = pools
         .claim_start(&pool.name, run, now, now + START_LOCK)
         .await
         .map_err(|e| TaskError::aws("PutItem", e))?;
     if !locked {
         return Err(TaskError {
-            kind: ErrorKind::Retryable,
+            kind: ErrorKind::Throttled,
             message: format!(
                 "pool {}: another run is starting a cluster; this run joins it on its retry",
                 pool.name
