@@ -237,16 +237,7 @@ async fn note_started(table: &impl StartTable, input: &str, run: &str, now: Date
     if let Err(e) = table.run_started(&job, run, now).await {
         warn!(job, run, error = %e, "could not note the run in its job's ledger");
     }
-    let record = RunRecord {
-        job: job.clone(),
-        run_name: run.to_string(),
-        trigger,
-        started: now,
-        status: "RUNNING".to_string(),
-        ended: None,
-        summary: None,
-        reason: None,
-    };
+    let record = RunRecord::running(job.clone(), run.to_string(), trigger, now);
     if let Err(e) = table.run_began(&record).await {
         warn!(job, run, error = %e, "could not record the run");
     }

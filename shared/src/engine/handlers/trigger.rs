@@ -382,16 +382,12 @@ async fn record_console_start(
     now: DateTime<Utc>,
 ) {
     let plan_value = serde_json::to_value(plan).unwrap_or_default();
-    let record = RunRecord {
-        job: plan.job.clone(),
-        trigger: trigger_of(request, &plan_value),
-        run_name: plan.run_name.clone(),
-        started: now,
-        status: "RUNNING".to_string(),
-        ended: None,
-        summary: None,
-        reason: None,
-    };
+    let record = RunRecord::running(
+        plan.job.clone(),
+        plan.run_name.clone(),
+        trigger_of(request, &plan_value),
+        now,
+    );
     if let Err(e) = table.run_began(&record).await {
         warn!(run = %plan.run_name, error = %e, "could not record the run");
     }

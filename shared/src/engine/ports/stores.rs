@@ -428,6 +428,22 @@ pub struct RunRecord {
     pub reason: Option<String>,
 }
 
+impl RunRecord {
+    /// A run that has just started: its record until its end is recorded.
+    pub fn running(job: String, run_name: String, trigger: String, started: DateTime<Utc>) -> Self {
+        RunRecord {
+            job,
+            run_name,
+            trigger,
+            started,
+            status: "RUNNING".to_string(),
+            ended: None,
+            summary: None,
+            reason: None,
+        }
+    }
+}
+
 pub trait RunStore {
     /// Records a run that started; a record of its end is never overwritten by it (events come in any order).
     fn run_began(&self, run: &RunRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
