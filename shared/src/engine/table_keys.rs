@@ -30,8 +30,8 @@
 //! | `setsdue` | the partitions whose expectation comes a duration after their first arrival, until it came | trigger |
 
 /// The index of the open work's items, by their `kind` (one of the kinds below) and key (template.yaml's
-/// `TokenTable`): the waiters, slots and queued runs are read by a Query of it, never a Scan (pool clusters, which
-/// must be read consistently, by their registry [`POOLS_KEY`]).
+/// `TokenTable`): the waiters, slots, queued runs and parked runs are read by a Query of it, never a Scan (pool
+/// clusters, which must be read consistently, by their registry [`POOLS_KEY`]).
 pub const KIND_INDEX: &str = "by-kind";
 pub const WAITER_KIND: &str = "waiter";
 pub const SLOTS_KIND: &str = "slots";
