@@ -242,18 +242,18 @@ fn the_functions_that_read_the_catalog_get_every_var_and_no_other() {
         .map(|v| format!("SPARKPLUG_VAR_{}", v.to_uppercase()))
         .collect();
     let template = template();
-    // The functions whose crate embeds the catalog (a build script) resolve its vars at start-up.
+    // The functions whose crate embeds the catalog (a build script) and resolves its vars at start-up (the queue
+    // embeds it for its [limits] only, which take no var).
     let readers: Vec<(String, &Yaml)> = resources(&template)
         .into_iter()
         .filter(|(_, r)| {
             r["Metadata"]["BuildProperties"]["Binary"]
                 .as_str()
                 .is_some_and(|binary| {
-                    repo()
-                        .join("functions")
-                        .join(binary)
-                        .join("build.rs")
-                        .exists()
+                    let crate_dir = repo().join("functions").join(binary);
+                    crate_dir.join("build.rs").exists()
+                        && std::fs::read_to_string(crate_dir.join("src/main.rs"))
+                            .is_ok_and(|main| main.contains("Vars::resolve"))
                 })
         })
         .collect();

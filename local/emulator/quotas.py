@@ -108,6 +108,8 @@ class Quotas:
     overrides: dict[str, tuple[float, float]] | None = None
     # The services whose quotas the scale applies to (None: every one); the others keep AWS's own numbers.
     scaled_services: frozenset[str] | None = None
+    # The account's concurrent Glue job runs when a test sets it (an account whose quota differs from the default).
+    glue_concurrent_runs: int | None = None
 
     @property
     def on(self) -> bool:
@@ -138,8 +140,9 @@ def configure(spec: dict[str, Any]) -> dict[str, Any]:
     """`POST /quotas {"scale": K, "region": …, "apis": {"<service>:<action>": [size, rate]}, "scaled_services":
     ["stepfunctions", "lambda", …]}`; `{"scale": 0}` turns them off. `scaled_services` (every service when absent)
     names the services K applies to: the others keep AWS's numbers — a burst benchmark scales Step Functions and
-    Lambda down to meet them, while each run's own EMR, Glue and EMR Serverless calls meet AWS's. Buckets start
-    full."""
+    Lambda down to meet them, while each run's own EMR, Glue and EMR Serverless calls meet AWS's.
+    `"glue_concurrent_runs": N` sets the account's concurrent Glue job runs as such (unscaled), as Service Quotas
+    would after an increase or for an account below the default. Buckets start full."""
     scale = float(spec.get("scale", 1))
     if scale < 0:
         raise ValueError("quotas: scale is 0 (off) or more")
@@ -150,11 +153,15 @@ def configure(spec: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"quotas: {name} needs a size of at least 1 and a rate above 0")
         overrides[name] = (size, rate)
     services = spec.get("scaled_services")
+    glue_runs = spec.get("glue_concurrent_runs")
+    if glue_runs is not None and int(glue_runs) < 1:
+        raise ValueError("quotas: glue_concurrent_runs is at least 1")
     with LOCK:
         QUOTAS.scale = scale
         QUOTAS.region = str(spec.get("region", QUOTAS.region))
         QUOTAS.overrides = overrides
         QUOTAS.scaled_services = frozenset(services) if services is not None else None
+        QUOTAS.glue_concurrent_runs = int(glue_runs) if glue_runs is not None else None
         BUCKETS.clear()
         THROTTLED.clear()
         DELAYED.update(transitions=0, seconds=0.0)
@@ -177,7 +184,7 @@ def report() -> dict[str, Any]:
             "transition_delay_seconds": round(DELAYED["seconds"], 3),
             "scaled_services": sorted(QUOTAS.scaled_services) if QUOTAS.scaled_services is not None else "all",
             "lambda_concurrency": QUOTAS.limit(LAMBDA_CONCURRENCY, "lambda") if QUOTAS.on else None,
-            "glue_concurrent_runs": QUOTAS.limit(GLUE_CONCURRENT_RUNS, "glue") if QUOTAS.on else None,
+            "glue_concurrent_runs": glue_concurrent_runs() if QUOTAS.on else None,
         }
 
 
@@ -260,9 +267,14 @@ def lambda_limit(function: str, reserved: dict[str, int], in_flight: dict[str, i
     return None
 
 
+def glue_concurrent_runs() -> int:
+    """The account's concurrent Glue job runs: as set, else AWS's default at the scale."""
+    return QUOTAS.glue_concurrent_runs or QUOTAS.limit(GLUE_CONCURRENT_RUNS, "glue")
+
+
 def glue_runs_exceeded(running: int) -> bool:
     """Whether one more Glue job run would pass the account's concurrent job runs."""
-    if not QUOTAS.on or running < QUOTAS.limit(GLUE_CONCURRENT_RUNS, "glue"):
+    if not QUOTAS.on or running < glue_concurrent_runs():
         return False
     with LOCK:
         THROTTLED["glue:ConcurrentRuns"] = THROTTLED.get("glue:ConcurrentRuns", 0) + 1

@@ -14,12 +14,15 @@ use sparkplug::engine::ports::{
     TokenAnswer,
 };
 use sparkplug::engine::ErrorKind;
+use sparkplug::run::limits::SlotGroup;
 
 #[derive(Default)]
 struct Fake {
     holders: Mutex<BTreeMap<String, BTreeSet<String>>>,
     waiting: Mutex<Vec<QueuedRun>>,
     answered: Mutex<Vec<String>>,
+    /// Each delivered answer's output, by token.
+    outputs: Mutex<BTreeMap<String, Value>>,
     gone: BTreeSet<String>,
     /// Execution statuses by name (DescribeExecution); a run not here has no execution.
     executions: Mutex<BTreeMap<String, String>>,
@@ -48,6 +51,7 @@ fn config() -> QueueConfig {
         state_machine_arn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sparkplug-run-dev"
             .into(),
         environment: "dev".into(),
+        engine_groups: BTreeMap::new(),
     }
 }
 
@@ -105,13 +109,17 @@ impl SlotStore for Fake {
 }
 
 impl CallbackApi for Fake {
-    async fn send_task_success(&self, token: &str, _: &str) -> Result<TokenAnswer, AwsError> {
+    async fn send_task_success(&self, token: &str, output: &str) -> Result<TokenAnswer, AwsError> {
         if self.gone.contains(token) {
             return Ok(TokenAnswer::Gone {
                 code: "TaskTimedOut".into(),
             });
         }
         self.answered.lock().unwrap().push(token.to_string());
+        self.outputs
+            .lock()
+            .unwrap()
+            .insert(token.to_string(), serde_json::from_str(output).unwrap());
         Ok(TokenAnswer::Delivered)
     }
     async fn send_task_failure(&self, _: &str, _: &str, _: &str) -> Result<TokenAnswer, AwsError> {
@@ -123,6 +131,8 @@ fn take(run: &str) -> Value {
     let mut plan = plan_of("customer_scores");
     plan.run_name = run.to_string();
     plan.max_concurrent_runs = Some(1);
+    // The job's own queue only: the engine's limit has tests of its own below.
+    plan.engine_limit = None;
     json!({"plan": to_json(&plan), "task_token": format!("token-{run}")})
 }
 
@@ -133,8 +143,12 @@ fn ended(run: &str, status: &str) -> Value {
 }
 
 async fn call(fake: &Fake, input: Value, minute: i64) -> Value {
+    call_with(&config(), fake, input, minute).await
+}
+
+async fn call_with(config: &QueueConfig, fake: &Fake, input: Value, minute: i64) -> Value {
     let report = queue(
-        &config(),
+        config,
         fake,
         fake,
         input,
@@ -298,4 +312,181 @@ async fn bad_input_is_invalid_input() {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput, "{}", err.message);
     }
+    // A plan with neither a job's queue nor an engine's limit says so.
+    let mut none = take("z");
+    none["plan"]
+        .as_object_mut()
+        .unwrap()
+        .remove("max_concurrent_runs");
+    let err = queue(&config(), &fake, &fake, none, now())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("takes no slot"), "{}", err.message);
+}
+
+// ------------------------------------------------------------------------------------- engine limits ([limits])
+
+/// The catalog's `[limits] glue_concurrent_runs = 1` over two Glue jobs: customer_scores (no queue of its own) and
+/// ledger_close (max_concurrent_runs = 1).
+fn limited() -> QueueConfig {
+    let glue = SlotGroup {
+        name: "limit:glue".into(),
+        max: 1,
+    };
+    QueueConfig {
+        engine_groups: BTreeMap::from([
+            ("customer_scores".to_string(), glue.clone()),
+            ("ledger_close".to_string(), glue),
+        ]),
+        ..config()
+    }
+}
+
+/// A TakeSlot of `job`'s run under [`limited`]: its plan names its engine's group, and its job's when it has one.
+fn take_limited(job: &str, run: &str) -> Value {
+    // The tests' catalog has one Glue job: the other's plan is a copy of it under its name.
+    let mut plan = plan_of("customer_scores");
+    plan.job = job.to_string();
+    plan.run_name = run.to_string();
+    plan.max_concurrent_runs = (job == "ledger_close").then_some(1);
+    plan.engine_limit = limited().engine_groups.get(job).cloned();
+    json!({"plan": to_json(&plan), "task_token": format!("token-{run}")})
+}
+
+fn ended_of(job: &str, run: &str) -> Value {
+    let mut event = ended(run, "SUCCEEDED");
+    event["detail"]["input"] = json!(json!({ "job": job }).to_string());
+    event
+}
+
+fn holds(fake: &Fake, group: &str, run: &str) -> bool {
+    fake.holders
+        .lock()
+        .unwrap()
+        .get(group)
+        .is_some_and(|runs| runs.contains(run))
+}
+
+#[tokio::test]
+async fn runs_of_two_jobs_past_their_engines_limit_wait_in_one_queue() {
+    let fake = Fake::default();
+    let config = limited();
+    assert_eq!(
+        call_with(&config, &fake, take_limited("customer_scores", "a"), 0).await,
+        json!({"started": ["a"]})
+    );
+    // Another job of the same engine: the engine's one slot is a's.
+    assert_eq!(
+        call_with(&config, &fake, take_limited("ledger_close", "b"), 1).await,
+        json!({"queued": ["b"]})
+    );
+    // b holds its job's slot while it waits for the engine's.
+    assert!(holds(&fake, "ledger_close", "b"));
+    assert!(!holds(&fake, "limit:glue", "b"));
+    // a's end (its input names its job only) frees the engine's slot: b goes on, having waited 4 minutes.
+    assert_eq!(
+        call_with(&config, &fake, ended_of("customer_scores", "a"), 5).await,
+        json!({"started": ["b"], "released": ["a"]})
+    );
+    assert!(holds(&fake, "limit:glue", "b"));
+    assert_eq!(
+        fake.outputs.lock().unwrap()["token-b"],
+        json!({"queued_seconds": 240})
+    );
+    // b's end frees both its slots.
+    assert_eq!(
+        call_with(&config, &fake, ended_of("ledger_close", "b"), 6).await,
+        json!({"released": ["b"]})
+    );
+    assert!(!holds(&fake, "limit:glue", "b") && !holds(&fake, "ledger_close", "b"));
+}
+
+#[tokio::test]
+async fn a_run_freed_from_its_jobs_queue_queues_for_its_engine_behind_older_runs() {
+    let fake = Fake::default();
+    let config = limited();
+    // a (ledger_close) holds both slots; b (ledger_close) waits for its job's; c (customer_scores) for the engine's.
+    call_with(&config, &fake, take_limited("ledger_close", "a"), 0).await;
+    call_with(&config, &fake, take_limited("ledger_close", "b"), 1).await;
+    call_with(&config, &fake, take_limited("customer_scores", "c"), 2).await;
+    // a ends: b takes the job's slot, then meets the engine's queue, where c waited longer: c goes on, b waits.
+    assert_eq!(
+        call_with(&config, &fake, ended_of("ledger_close", "a"), 3).await,
+        json!({"started": ["c"], "released": ["a"]})
+    );
+    assert!(holds(&fake, "ledger_close", "b"));
+    let waiting: Vec<(String, String)> = fake
+        .waiting
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|q| (q.job.clone(), q.run_name.clone()))
+        .collect();
+    assert_eq!(waiting, [("limit:glue".to_string(), "b".to_string())]);
+    // c ends: b goes on, its wait counted from its first queue (minute 1).
+    assert_eq!(
+        call_with(&config, &fake, ended_of("customer_scores", "c"), 7).await,
+        json!({"started": ["b"], "released": ["c"]})
+    );
+    assert_eq!(
+        fake.outputs.lock().unwrap()["token-b"],
+        json!({"queued_seconds": 360})
+    );
+}
+
+#[tokio::test]
+async fn a_run_stopped_while_it_waits_for_its_engine_gives_back_its_jobs_slot() {
+    let fake = Fake::default();
+    let config = limited();
+    call_with(&config, &fake, take_limited("customer_scores", "a"), 0).await;
+    call_with(&config, &fake, take_limited("ledger_close", "b"), 1).await;
+    call_with(&config, &fake, take_limited("ledger_close", "c"), 2).await;
+    // b (holding ledger_close's slot, waiting for the engine's) is stopped: its end frees its job's slot for c, which
+    // then waits for the engine's, and b leaves the engine's queue.
+    let mut stopped = ended_of("ledger_close", "b");
+    stopped["detail"]["status"] = json!("ABORTED");
+    assert_eq!(
+        call_with(&config, &fake, stopped, 3).await,
+        json!({"released": ["b"]})
+    );
+    assert!(holds(&fake, "ledger_close", "c"));
+    let waiting: Vec<String> = fake
+        .waiting
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|q| format!("{}/{}", q.job, q.run_name))
+        .collect();
+    assert_eq!(waiting, ["limit:glue/c"]);
+}
+
+#[tokio::test]
+async fn a_reruns_end_frees_every_group_it_holds() {
+    let fake = Fake::default();
+    let config = limited();
+    call_with(&config, &fake, take_limited("ledger_close", "a-rerun-1"), 0).await;
+    call_with(&config, &fake, take_limited("customer_scores", "b"), 1).await;
+    let mut end = ended("a-rerun-1", "SUCCEEDED");
+    end["detail"]["input"] = json!(json!({"rerun": "a"}).to_string());
+    assert_eq!(
+        call_with(&config, &fake, end, 2).await,
+        json!({"started": ["b"], "released": ["a-rerun-1"]})
+    );
+    assert!(!holds(&fake, "ledger_close", "a-rerun-1"));
+}
+
+#[tokio::test]
+async fn the_drain_frees_an_engine_slot_whose_holders_end_was_lost() {
+    let fake = Fake::default();
+    let config = limited();
+    call_with(&config, &fake, take_limited("customer_scores", "a"), 0).await;
+    call_with(&config, &fake, take_limited("customer_scores", "b"), 1).await;
+    fake.executions
+        .lock()
+        .unwrap()
+        .insert("a".into(), "SUCCEEDED".into());
+    let report = call_with(&config, &fake, json!({"drain": true}), 10).await;
+    assert_eq!(report["released"], json!(["a"]));
+    assert_eq!(report["started"], json!(["b"]));
+    assert_eq!(report["depths"]["limit:glue"], json!([0, 1]));
 }

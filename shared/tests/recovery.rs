@@ -392,3 +392,26 @@ core = {{ instance_types = [{{ type = "r5.xlarge" }}, {{ type = "r6i.xlarge" }}]
         "{groups}"
     );
 }
+
+#[test]
+fn an_engines_limit_goes_in_the_plan_and_must_be_at_least_one() {
+    let text = format!("[limits]\nemr_clusters = 3\n{EMR_JOB}");
+    let catalog = catalog_of(&text).unwrap();
+    let mut input = manual_input(None);
+    input.run_name = Some("nightly-1".into());
+    let plan = render(&catalog, "nightly", &input, &vars(&catalog)).unwrap();
+    let limit = plan.engine_limit.unwrap();
+    assert_eq!((limit.name.as_str(), limit.max), ("limit:emr", 3));
+    // No [limits]: no engine slot.
+    let unlimited = catalog_of(EMR_JOB).unwrap();
+    let plan = render(&unlimited, "nightly", &input, &vars(&unlimited)).unwrap();
+    assert_eq!(plan.engine_limit, None);
+
+    let zero = catalog_of(&text.replace("emr_clusters = 3", "emr_clusters = 0")).unwrap_err();
+    assert!(
+        zero.contains("limits.emr_clusters") && zero.contains("at least 1"),
+        "{zero}"
+    );
+    let misspelt = catalog_of(&text.replace("emr_clusters = 3", "emr_vcpu = 3")).unwrap_err();
+    assert!(misspelt.contains("emr_vcpu"), "{misspelt}");
+}

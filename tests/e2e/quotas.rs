@@ -1,5 +1,6 @@
 //! AWS's quotas in the emulator (local/emulator/quotas.py, on for the whole suite): a burst of arrivals that meets
-//! Step Functions' StartExecution bucket is throttled — and fails no run and loses no arrival.
+//! Step Functions' StartExecution bucket is throttled — and fails no run and loses no arrival; runs past the
+//! catalog's `[limits]` wait their turn instead of meeting Glue's account quota.
 
 use crate::harness::*;
 
@@ -82,6 +83,58 @@ async fn a_burst_throttled_by_the_start_execution_quota_fails_no_run_and_loses_n
     for run in &runs {
         assert_eq!(aws.wait(run, RUN).await.status, "SUCCEEDED", "{run}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_past_the_catalogs_glue_limit_wait_their_turn_and_glue_refuses_none() {
+    // Alone on the stack: the account's Glue runs are this test's only.
+    let aws = aws_alone().await;
+    // The account runs 10 Glue jobs at once, as jobs.toml's [limits] glue_concurrent_runs says: past it, StartJobRun
+    // is refused with ConcurrentRunsExceededException (counted by the emulator as glue:ConcurrentRuns).
+    let mut quotas = suite_quotas(aws.stack);
+    quotas["glue_concurrent_runs"] = json!(10);
+    aws.stack.control("/quotas", &quotas).unwrap();
+    // 16 runs at once of two Glue jobs: customer_scores (no queue of its own) and ledger_close (one at a time).
+    let runs: Vec<(&str, String)> = (0..16)
+        .map(|i| {
+            let job = if i % 4 == 3 {
+                "ledger_close"
+            } else {
+                "customer_scores"
+            };
+            (job, unique(&format!("glue-limit-{i:02}")))
+        })
+        .collect();
+    for (_, run) in &runs {
+        aws.fault(run, json!({"glue_run_seconds": 8})).await;
+    }
+    for (job, run) in &runs {
+        aws.start(job, run).await;
+    }
+    let mut waited = 0;
+    let mut failed = Vec::new();
+    for (_, run) in &runs {
+        let finished = aws.wait(run, RUN).await;
+        if finished.status != "SUCCEEDED" {
+            failed.push(format!("{run}: {} {:?}", finished.status, finished.cause));
+        }
+        if finished.output["queued_seconds"].as_i64().unwrap_or(0) > 0 {
+            waited += 1;
+        }
+    }
+    let refused = aws.quotas()["throttled"]["glue:ConcurrentRuns"]
+        .as_u64()
+        .unwrap_or(0);
+    aws.stack
+        .control("/quotas", &suite_quotas(aws.stack))
+        .unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(refused, 0, "StartJobRun refused past the account's quota");
+    // 6 runs past the limit waited at least, and ledger_close's 4 ran one after the other.
+    assert!(waited >= 6, "only {waited} runs waited for a slot");
+    eprintln!(
+        "16 Glue runs under a limit of 10: {waited} waited their turn, 0 refused by Glue, 0 failed"
+    );
 }
 
 /// The run the trigger answered `key`'s arrival with (in whichever of its invocations did), and how: started, a

@@ -28,6 +28,27 @@ pub struct Catalog {
     /// What all jobs together may cost a month (`run::budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// The account's limits per engine: runs past them wait in a queue instead of being refused (`run::limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// `[limits]`: how many runs of each engine this stack starts at once, at most — the account's quota (or this
+/// stack's share of it). A run past one waits, first in first out, in the engine's queue (the same queue as
+/// `max_concurrent_runs`), instead of starting and being refused by AWS once its retries are spent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Glue job runs at once (Service Quotas, AWS Glue: "Max concurrent job runs per account", 2,000 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glue_concurrent_runs: Option<u32>,
+    /// Transient EMR clusters at once (one per run; pooled runs share their pool's clusters and take none). Size it
+    /// from the EC2 vCPU quota ("Running On-Demand Standard instances") over a cluster's vCPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emr_clusters: Option<u32>,
+    /// EMR Serverless job runs at once (Service Quotas, EMR Serverless: "Max concurrent job runs per account").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emr_serverless_concurrent_runs: Option<u32>,
 }
 
 /// A month's budget: `budget = { usd_per_month = 400 }` on a job, or `[budget]` for all jobs together.

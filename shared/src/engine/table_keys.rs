@@ -7,8 +7,8 @@
 //! | `emr#<cluster-id>#<step-id>` | the token of a pooled run waiting on its step of a pool cluster | emr-add-steps |
 //! | `glue#<job>#<run-id>` | the token of a run waiting on its Glue run | glue-start-run |
 //! | `emrs#<application-id>#<job-run-id>` | the token of a run waiting on its EMR Serverless job run | emr-serverless-start |
-//! | `slots#<job>` | the runs holding one of a job's `max_concurrent_runs` slots | queue |
-//! | `queue#<job>#<run>` | a run waiting for a slot, with its token | queue |
+//! | `slots#<group>` | the runs holding one of a job's `max_concurrent_runs` slots (group: the job) or of an engine's `[limits]` (group: `limit:<engine>`) | queue |
+//! | `queue#<group>#<run>` | a run waiting for a slot of the group, with its token and the group it takes next | queue |
 //! | `pool#<pool>#<cluster-id>` | a warm pool cluster and the runs leasing it | emr-create-cluster, janitor |
 //! | `pools` | the string set of every pool cluster's `<pool>#<cluster-id>`: what a look at the pools reads | emr-create-cluster, janitor |
 //! | `poolstart#<pool>` | the lock of a pool's cluster start (no cluster's record) | emr-create-cluster, janitor |

@@ -182,10 +182,11 @@ fn parse(text: &str, base: &Path) -> (Catalog, Vec<Problem>, Vec<PathBuf>) {
             }
             "lineage" => catalog.lineage = section(value, "lineage", None, &mut problems),
             "budget" => catalog.budget = section(value, "budget", None, &mut problems),
+            "limits" => catalog.limits = section(value, "limits", None, &mut problems),
             other => problems.push(Problem::new(
                 None,
                 other,
-                "unknown section: expected `vars`, `defaults`, `pools`, `lineage`, `budget` or `jobs`"
+                "unknown section: expected `vars`, `defaults`, `pools`, `lineage`, `budget`, `limits` or `jobs`"
                     .into(),
             )),
         }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod execution;
 pub mod expect;
 pub mod inputs;
+pub mod limits;
 pub mod lineage;
 pub mod plan;
 pub mod recovery;

@@ -899,6 +899,8 @@ async fn the_open_works_items_carry_their_kind() {
             token: "T".into(),
             max: 2,
             enqueued: now(),
+            since: now(),
+            then: None,
             expires: now(),
         })
         .await

@@ -13,6 +13,7 @@ use crate::engine::ports::{QueuedRun, SlotStore};
 use crate::engine::table_keys::{
     queue_key, queue_prefix, slots_key, QUEUE_KIND, SLOTS_KIND, SLOTS_PREFIX,
 };
+use crate::run::limits::SlotGroup;
 
 fn queued_of(item: &HashMap<String, AttributeValue>) -> Result<QueuedRun, AwsError> {
     let text = |name: &str| -> Result<String, AwsError> {
@@ -28,19 +29,32 @@ fn queued_of(item: &HashMap<String, AttributeValue>) -> Result<QueuedRun, AwsErr
             .ok_or_else(|| bad_item(&format!("queued run without `{name}`")))
     };
     let time = |millis: i64| DateTime::from_timestamp_millis(millis).unwrap_or_default();
+    let enqueued = time(number("enqueued")?);
+    // The next group is optional: a run of a job whose engine is not limited waits in one queue only.
+    let then = match (text("then"), number("then_max")) {
+        (Ok(name), Ok(max)) => Some(SlotGroup {
+            name,
+            max: u32::try_from(max).unwrap_or(1),
+        }),
+        _ => None,
+    };
     Ok(QueuedRun {
         job: text("job")?,
         run_name: text("run_name")?,
         token: text("token")?,
         max: u32::try_from(number("max")?).unwrap_or(1),
-        enqueued: time(number("enqueued")?),
+        enqueued,
+        // Queued before a run could wait in two groups: its only queue.
+        since: number("since").map(time).unwrap_or(enqueued),
+        then,
         expires: time(number("expires")? * 1000),
     })
 }
 
-/// Slots: one item per job, `slots#<job>`, whose string set `holders` names the runs holding one — taken with a
-/// conditional ADD (room left, or held already), given back with DELETE (idempotent). Waiting runs: one item each,
-/// `queue#<job>#<run>`, with the token and the time it queued. Both carry their `kind`: read by the index, not a Scan.
+/// Slots: one item per group (a job, or an engine's `limit:<engine>`), `slots#<group>`, whose string set `holders`
+/// names the runs holding one — taken with a conditional ADD (room left, or held already), given back with DELETE
+/// (idempotent). Waiting runs: one item each, `queue#<group>#<run>`, with the token, the time it queued and the
+/// group it takes next. Both carry their `kind`: read by the index, not a Scan.
 impl SlotStore for RunTable {
     async fn acquire(&self, job: &str, run: &str, max: u32) -> Result<bool, AwsError> {
         let result = self
@@ -82,17 +96,31 @@ impl SlotStore for RunTable {
     }
 
     async fn enqueue(&self, queued: &QueuedRun) -> Result<(), AwsError> {
+        let mut item = HashMap::from([
+            (
+                "key".to_string(),
+                s(&queue_key(&queued.job, &queued.run_name)),
+            ),
+            ("kind".to_string(), s(QUEUE_KIND)),
+            ("job".to_string(), s(&queued.job)),
+            ("run_name".to_string(), s(&queued.run_name)),
+            ("token".to_string(), s(&queued.token)),
+            ("max".to_string(), n(i64::from(queued.max))),
+            (
+                "enqueued".to_string(),
+                n(queued.enqueued.timestamp_millis()),
+            ),
+            ("since".to_string(), n(queued.since.timestamp_millis())),
+            ("expires".to_string(), n(queued.expires.timestamp())),
+        ]);
+        if let Some(then) = &queued.then {
+            item.insert("then".to_string(), s(&then.name));
+            item.insert("then_max".to_string(), n(i64::from(then.max)));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("key", s(&queue_key(&queued.job, &queued.run_name)))
-            .item("kind", s(QUEUE_KIND))
-            .item("job", s(&queued.job))
-            .item("run_name", s(&queued.run_name))
-            .item("token", s(&queued.token))
-            .item("max", n(i64::from(queued.max)))
-            .item("enqueued", n(queued.enqueued.timestamp_millis()))
-            .item("expires", n(queued.expires.timestamp()))
+            .set_item(Some(item))
             .send()
             .await
             .map(|_| ())

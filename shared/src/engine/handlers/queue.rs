@@ -9,6 +9,10 @@
 //! execution is no longer RUNNING (one DescribeExecution per held slot) and answers the oldest waiting runs, so a lost
 //! event delays a queued run by one drain period at most. A queued run that waits longer than its `timeout_minutes`
 //! fails (its waiting task's timeout) and leaves the queue.
+//!
+//! The catalog's `[limits]` cap each engine's runs at once the same way: a run of a limited engine takes a slot of its
+//! engine's group (`limit:<engine>`) after its job's own, and waits in that group's queue when it is full
+//! ([`crate::run::limits`]). Every group is a queue like a job's: its end frees its slots, the drain looks at it.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,7 @@ use crate::engine::errors::TaskError;
 use crate::engine::execution::{status_change_error, ExecutionStatusChange};
 use crate::engine::metrics::queue_line;
 use crate::engine::ports::{CallbackApi, QueuedRun, SfnApi, SlotStore, TokenAnswer};
+use crate::run::limits::{groups_of, SlotGroup};
 use crate::run::RunPlan;
 
 /// The `TakeSlot` task's input.
@@ -54,6 +59,9 @@ pub struct QueueConfig {
     pub state_machine_arn: String,
     /// The stack's environment: the queue metrics' `environment` dimension.
     pub environment: String,
+    /// Each job's engine group, for jobs whose engine the catalog's `[limits]` caps
+    /// ([`crate::run::limits::engine_groups`]): a run's end frees its slot there too.
+    pub engine_groups: BTreeMap<String, SlotGroup>,
 }
 
 /// The queue function: a `TakeSlot` task, a run's end (its execution's status change), or the drain schedule
@@ -107,29 +115,35 @@ pub async fn queue(
             .as_deref()
             .and_then(|text| serde_json::from_str::<Value>(text).ok())
             .unwrap_or_default();
-        let job = match input.get("job").and_then(Value::as_str) {
-            Some(job) => Some(job.to_string()),
-            // A rerun's input names only the run it reruns: its job is the one whose slot (or queue) it holds.
-            None if input.get("rerun").is_some() => job_holding(slots, &name).await?,
-            None => None,
+        let groups = match input.get("job").and_then(Value::as_str) {
+            Some(job) => {
+                let mut groups = vec![job.to_string()];
+                groups.extend(config.engine_groups.get(job).map(|g| g.name.clone()));
+                groups
+            }
+            // A rerun's input names only the run it reruns: its groups are those whose slot (or queue) it holds.
+            None if input.get("rerun").is_some() => groups_holding(slots, &name).await?,
+            None => Vec::new(),
         };
-        let Some(job) = job else {
-            return Ok(report);
-        };
-        // A run that timed out or was stopped while it waited leaves the queue.
-        slots
-            .dequeue(&job, &name)
-            .await
-            .map_err(|e| TaskError::aws("DeleteItem", e))?;
-        let held = slots
-            .release(&job, &name)
-            .await
-            .map_err(|e| TaskError::aws("UpdateItem", e))?;
-        // Only a freed slot can start a waiting run; the end of a run that held none (a job with no queue) stops here.
-        if held {
-            info!(job = %job, run = %name, status = %status, "run ended: its slot is free");
-            report.released.push(name);
-            drain(config, slots, sfn, &job, now, &mut report).await?;
+        for group in groups {
+            // A run that timed out or was stopped while it waited leaves the queue.
+            slots
+                .dequeue(&group, &name)
+                .await
+                .map_err(|e| TaskError::aws("DeleteItem", e))?;
+            let held = slots
+                .release(&group, &name)
+                .await
+                .map_err(|e| TaskError::aws("UpdateItem", e))?;
+            // Only a freed slot can start a waiting run; the end of a run that held none (a job with no queue) stops
+            // here.
+            if held {
+                info!(group = %group, run = %name, status = %status, "run ended: its slot is free");
+                if !report.released.contains(&name) {
+                    report.released.push(name.clone());
+                }
+                drain(config, slots, sfn, &group, now, &mut report).await?;
+            }
         }
     }
     Ok(report)
@@ -155,25 +169,28 @@ async fn depths(slots: &impl SlotStore) -> Result<BTreeMap<String, [usize; 2]>, 
     Ok(depths)
 }
 
-/// The job one of whose slots `run` holds, or in whose queue it waits.
-async fn job_holding(slots: &impl SlotStore, run: &str) -> Result<Option<String>, TaskError> {
-    let holders = slots
+/// The groups one of whose slots `run` holds, or in whose queue it waits.
+async fn groups_holding(slots: &impl SlotStore, run: &str) -> Result<Vec<String>, TaskError> {
+    let mut groups: Vec<String> = slots
         .holders()
-        .await
-        .map_err(|e| TaskError::aws("Query", e))?;
-    if let Some((job, _)) = holders
-        .iter()
-        .find(|(_, runs)| runs.iter().any(|r| r == run))
-    {
-        return Ok(Some(job.clone()));
-    }
-    Ok(slots
-        .queued(None)
         .await
         .map_err(|e| TaskError::aws("Query", e))?
         .into_iter()
-        .find(|queued| queued.run_name == run)
-        .map(|queued| queued.job))
+        .filter(|(_, runs)| runs.iter().any(|r| r == run))
+        .map(|(group, _)| group)
+        .collect();
+    groups.extend(
+        slots
+            .queued(None)
+            .await
+            .map_err(|e| TaskError::aws("Query", e))?
+            .into_iter()
+            .filter(|queued| queued.run_name == run)
+            .map(|queued| queued.job),
+    );
+    groups.sort();
+    groups.dedup();
+    Ok(groups)
 }
 
 /// The drain's backstop for a lost end: every slot held by a run whose execution is no longer RUNNING is given
@@ -230,97 +247,159 @@ async fn take_slot(
     now: DateTime<Utc>,
     report: &mut QueueReport,
 ) -> Result<(), TaskError> {
-    let Some(max) = plan.max_concurrent_runs else {
+    let groups = groups_of(
+        &plan.job,
+        plan.max_concurrent_runs,
+        plan.engine_limit.as_ref(),
+    );
+    if groups.is_empty() {
         return Err(TaskError::invalid(format!(
-            "run {} has no max_concurrent_runs: it takes no slot",
+            "run {} has no max_concurrent_runs and its engine no limit: it takes no slot",
             plan.run_name
         )));
-    };
-    let acquire = || async {
-        slots
-            .acquire(&plan.job, &plan.run_name, max)
-            .await
-            .map_err(|e| TaskError::aws("UpdateItem", e))
-    };
-    if acquire().await? {
-        answer(sfn, &task_token, 0).await?;
-        report.started.push(plan.run_name.clone());
-        return Ok(());
     }
     let limit = Duration::seconds(i64::try_from(plan.timeout_seconds).unwrap_or(i64::MAX / 2));
-    slots
-        .enqueue(&QueuedRun {
-            job: plan.job.clone(),
-            run_name: plan.run_name.clone(),
-            token: task_token.clone(),
-            max,
-            enqueued: now,
-            expires: now + limit + Duration::days(1),
-        })
-        .await
-        .map_err(|e| TaskError::aws("PutItem", e))?;
-    info!(job = %plan.job, run = %plan.run_name, max, "queued: the job runs {max} at once");
-    // A slot freed while it queued: the run that freed it may not have seen it in the queue. Look again.
-    if acquire().await? {
-        slots
-            .dequeue(&plan.job, &plan.run_name)
-            .await
-            .map_err(|e| TaskError::aws("DeleteItem", e))?;
-        answer(sfn, &task_token, 0).await?;
-        report.started.push(plan.run_name);
-        return Ok(());
+    let waiting = Waiting {
+        job: &plan.job,
+        run: &plan.run_name,
+        token: &task_token,
+        since: now,
+        expires: now + limit + Duration::days(1),
+    };
+    if let Taken::Answered(_) = take_in_turn(slots, sfn, &waiting, &groups, now).await? {
+        report.started.push(plan.run_name.clone());
+    } else {
+        report.queued.push(plan.run_name.clone());
     }
-    report.queued.push(plan.run_name);
     Ok(())
 }
 
-/// Answers the oldest waiting runs of `job` while slots are free.
+/// A run on its way through its groups' slots.
+struct Waiting<'a> {
+    job: &'a str,
+    run: &'a str,
+    token: &'a str,
+    /// When it first waited.
+    since: DateTime<Utc>,
+    expires: DateTime<Utc>,
+}
+
+/// Where a run's way through its groups ended.
+enum Taken {
+    /// It holds a slot of every group: its token was answered.
+    Answered(TokenAnswer),
+    /// A group was full: it waits in that group's queue (holding the slots of the groups before it).
+    Queued,
+}
+
+/// Takes a slot of each of `groups` in turn for the run; at the first that is full, the run joins its queue, with
+/// the group after it to take next.
+async fn take_in_turn(
+    slots: &impl SlotStore,
+    sfn: &impl CallbackApi,
+    waiting: &Waiting<'_>,
+    groups: &[SlotGroup],
+    now: DateTime<Utc>,
+) -> Result<Taken, TaskError> {
+    for (index, group) in groups.iter().enumerate() {
+        let acquire = || async {
+            slots
+                .acquire(&group.name, waiting.run, group.max)
+                .await
+                .map_err(|e| TaskError::aws("UpdateItem", e))
+        };
+        if acquire().await? {
+            continue;
+        }
+        slots
+            .enqueue(&QueuedRun {
+                job: group.name.clone(),
+                run_name: waiting.run.to_string(),
+                token: waiting.token.to_string(),
+                max: group.max,
+                enqueued: now,
+                since: waiting.since,
+                then: groups.get(index + 1).cloned(),
+                expires: waiting.expires,
+            })
+            .await
+            .map_err(|e| TaskError::aws("PutItem", e))?;
+        info!(job = %waiting.job, group = %group.name, run = %waiting.run, max = group.max,
+            "queued: the group runs {} at once", group.max);
+        // A slot freed while it queued: the run that freed it may not have seen it in the queue. Look again.
+        if !acquire().await? {
+            return Ok(Taken::Queued);
+        }
+        slots
+            .dequeue(&group.name, waiting.run)
+            .await
+            .map_err(|e| TaskError::aws("DeleteItem", e))?;
+    }
+    let waited = (now - waiting.since).num_seconds().max(0);
+    Ok(Taken::Answered(answer(sfn, waiting.token, waited).await?))
+}
+
+/// Answers the oldest waiting runs of `group` while slots are free; a run that has a group to take next goes on to
+/// it (and may queue there).
 async fn drain(
     config: &QueueConfig,
     slots: &impl SlotStore,
     sfn: &(impl CallbackApi + SfnApi),
-    job: &str,
+    group: &str,
     now: DateTime<Utc>,
     report: &mut QueueReport,
 ) -> Result<(), TaskError> {
     let waiting = slots
-        .queued(Some(job))
+        .queued(Some(group))
         .await
         .map_err(|e| TaskError::aws("Query", e))?;
     for queued in waiting {
         let taken = slots
-            .acquire(job, &queued.run_name, queued.max)
+            .acquire(group, &queued.run_name, queued.max)
             .await
             .map_err(|e| TaskError::aws("UpdateItem", e))?;
         if !taken {
             break;
         }
         slots
-            .dequeue(job, &queued.run_name)
+            .dequeue(group, &queued.run_name)
             .await
             .map_err(|e| TaskError::aws("DeleteItem", e))?;
-        let waited = (now - queued.enqueued).num_seconds().max(0);
-        match answer(sfn, &queued.token, waited).await? {
-            TokenAnswer::Delivered => {
-                info!(job, run = %queued.run_name, waited, "slot free: the run goes on");
+        let next: Vec<SlotGroup> = queued.then.iter().cloned().collect();
+        let on = Waiting {
+            job: group,
+            run: &queued.run_name,
+            token: &queued.token,
+            since: queued.since,
+            expires: queued.expires,
+        };
+        let waited = (now - queued.since).num_seconds().max(0);
+        match take_in_turn(slots, sfn, &on, &next, now).await? {
+            Taken::Queued => {
+                info!(group, run = %queued.run_name, "slot taken: the run waits for its next group's");
+            }
+            Taken::Answered(TokenAnswer::Delivered) => {
+                info!(group, run = %queued.run_name, waited, "slot free: the run goes on");
                 report.started.push(queued.run_name);
             }
-            // Nobody waits on the token: the run was stopped or timed out while it waited (its slot goes to the next
-            // one) — or its own TakeSlot's second look answered it first, and it runs, holding the slot.
-            TokenAnswer::Gone { code } => {
+            // Nobody waits on the token: the run was stopped or timed out while it waited (its slots go to the next
+            // ones) — or its own TakeSlot's second look answered it first, and it runs, holding the slots.
+            Taken::Answered(TokenAnswer::Gone { code }) => {
                 let status = sfn
                     .execution_status(&config.state_machine_arn, &queued.run_name)
                     .await
                     .map_err(|e| TaskError::aws("DescribeExecution", e))?;
                 if status.as_deref() == Some("RUNNING") {
-                    info!(job, run = %queued.run_name, "answered by its own look meanwhile: it runs, holding the slot");
+                    info!(group, run = %queued.run_name, "answered by its own look meanwhile: it runs, holding the slot");
                     continue;
                 }
-                info!(job, run = %queued.run_name, code = %code, "a queued run that nobody waits on any more");
-                slots
-                    .release(job, &queued.run_name)
-                    .await
-                    .map_err(|e| TaskError::aws("UpdateItem", e))?;
+                info!(group, run = %queued.run_name, code = %code, "a queued run that nobody waits on any more");
+                for held in std::iter::once(group).chain(next.iter().map(|g| g.name.as_str())) {
+                    slots
+                        .release(held, &queued.run_name)
+                        .await
+                        .map_err(|e| TaskError::aws("UpdateItem", e))?;
+                }
             }
         }
     }

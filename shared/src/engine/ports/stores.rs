@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::AwsError;
 use crate::engine::table_keys::{emr_key, emr_step_key, glue_key, serverless_key};
 use crate::run::budget::{Budgets, Spend};
+use crate::run::limits::SlotGroup;
 
 /// The work a task token waits on, named the way AWS's state-change events name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,17 +112,22 @@ pub trait TokenStore {
     ) -> impl Future<Output = Result<Vec<Waiter>, AwsError>> + Send;
 }
 
-/// A run waiting for a slot of its job.
+/// A run waiting for a slot of a group: its job's, or its engine's (`crate::run::limits`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedRun {
+    /// The slot group: the job, or `limit:<engine>`.
     pub job: String,
     pub run_name: String,
     /// The waiting task's token.
     pub token: String,
-    /// The job's `max_concurrent_runs` when the run queued.
+    /// The group's size when the run queued (the job's `max_concurrent_runs`, the engine's limit).
     pub max: u32,
-    /// When it queued: the queue is first in, first out.
+    /// When it queued in this group: each queue is first in, first out.
     pub enqueued: DateTime<Utc>,
+    /// When it first queued, in any group: its wait in all (`queued_seconds`).
+    pub since: DateTime<Utc>,
+    /// The group it takes a slot of next, once it has this one: its engine's, after its job's.
+    pub then: Option<SlotGroup>,
     pub expires: DateTime<Utc>,
 }
 

@@ -21,7 +21,7 @@ use crate::catalog::shapes::enums::{
     EMR_SPOT_ALLOCATION_STRATEGIES, GLUE_WORKER_TYPES,
 };
 use crate::catalog::shapes::{self, CREATE_JOB, RUN_JOB_FLOW, STEP_CONFIG};
-use crate::catalog::{ActionOnFailure, Budget, Catalog, Engine, Job, Vars};
+use crate::catalog::{ActionOnFailure, Budget, Catalog, Engine, Job, Limits, Vars};
 use crate::run::inputs::{InputSet, TIME_KEYS};
 use crate::run::plan::glue::SIZING;
 use crate::run::plan::{
@@ -195,6 +195,7 @@ pub fn validate(catalog: &Catalog) -> Report {
         }
     }
     check_budget(&mut checker, "budget", catalog.budget.as_ref());
+    check_limits(&mut checker, catalog.limits.as_ref());
     for (name, job) in &catalog.jobs {
         checker.job = Some(name);
         check_job(&mut checker, name, job);
@@ -526,6 +527,26 @@ fn check_budget(c: &mut Checker<'_>, path: &str, budget: Option<&Budget>) {
                     "{} is not a positive number of dollars",
                     budget.usd_per_month
                 ),
+            );
+        }
+    }
+}
+
+/// An engine's limit is at least one run at once (left out: no limit).
+fn check_limits(c: &mut Checker<'_>, limits: Option<&Limits>) {
+    let Some(limits) = limits else { return };
+    for (field, limit) in [
+        ("glue_concurrent_runs", limits.glue_concurrent_runs),
+        ("emr_clusters", limits.emr_clusters),
+        (
+            "emr_serverless_concurrent_runs",
+            limits.emr_serverless_concurrent_runs,
+        ),
+    ] {
+        if limit == Some(0) {
+            c.error(
+                &format!("limits.{field}"),
+                "must be at least 1 (leave it out for no limit)",
             );
         }
     }

@@ -82,6 +82,10 @@ pub struct RunPlan {
     /// The job's `max_concurrent_runs`: the run waits for a slot first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_runs: Option<u32>,
+    /// The catalog's `[limits]` for the job's engine: the run waits for a slot of its engine too
+    /// ([`crate::run::limits`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_limit: Option<crate::run::limits::SlotGroup>,
     /// A rerun: the run it reruns, and the steps it skips ([`crate::run::rerun`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun: Option<RerunOf>,
@@ -649,6 +653,7 @@ pub fn render_as(
             .clone()
             .unwrap_or_else(crate::catalog::default_notify),
         max_concurrent_runs: job.max_concurrent_runs,
+        engine_limit: crate::run::limits::engine_group(catalog, job),
         rerun: None,
         lineage_namespace: lineage.map(|l| l.namespace),
         recovery,
