@@ -1024,6 +1024,48 @@ async fn a_partition_whose_run_succeeded_in_time_is_not_alerted_one_whose_run_fa
 }
 
 #[tokio::test]
+async fn a_partitions_run_waiting_for_its_engines_slot_is_alerted_as_queued() {
+    // [limits]: margin's run waits for a Glue slot (the group limit:glue), not for a slot of its own job.
+    let config = config(
+        "[limits]\nglue_concurrent_runs = 2\n[jobs.margin.expect]\nsucceeded_by = \"90m\"\n",
+    );
+    let fake = Fake::default();
+    deliver(
+        &config,
+        &fake,
+        arrival(STOCK, "2026-12-04T05:00:00Z"),
+        "2026-12-04T05:00:01Z",
+    )
+    .await;
+    let last = deliver(
+        &config,
+        &fake,
+        arrival(PRICES, "2026-12-04T05:05:00Z"),
+        "2026-12-04T05:05:01Z",
+    )
+    .await;
+    let run = last.started[0].clone();
+    fake.set_status(&run, "RUNNING");
+    fake.with(|s| {
+        s.queued.push(QueuedRun {
+            job: "limit:glue".into(),
+            run_name: run.clone(),
+            token: "T".into(),
+            max: 2,
+            enqueued: at("2026-12-04T05:05:02Z"),
+            since: at("2026-12-04T05:05:02Z"),
+            then: None,
+            expires: at("2026-12-05T05:05:02Z"),
+        })
+    });
+    tick(&config, &fake, "2026-12-04T06:30:00Z").await;
+    let alerts = fake.missing_alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["reason"]["why"], "queued");
+    assert_eq!(alerts[0]["reason"]["run"], run.as_str());
+}
+
+#[tokio::test]
 async fn a_duration_after_a_schedules_time_and_a_cron_alert_when_no_run_succeeded_since() {
     let scheduled = r#"
 [jobs.report]

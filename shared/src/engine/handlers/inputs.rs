@@ -690,11 +690,26 @@ where
                 .map_err(table_error("GetItem"))?;
             match status.as_deref() {
                 Some("RUNNING") => {
-                    let queued = ports
+                    // Queued for its job's slot, or for its engine's ([limits]).
+                    let mut queued = ports
                         .table
                         .queued(Some(name))
                         .await
                         .map_err(table_error("Query"))?;
+                    if let Some(group) = config
+                        .catalog
+                        .jobs
+                        .get(name)
+                        .and_then(|job| crate::run::limits::engine_group(&config.catalog, job))
+                    {
+                        queued.extend(
+                            ports
+                                .table
+                                .queued(Some(&group.name))
+                                .await
+                                .map_err(table_error("Query"))?,
+                        );
+                    }
                     if queued.iter().any(|q| &q.run_name == run) {
                         MissingReason::Queued { run: run.clone() }
                     } else {
