@@ -41,6 +41,9 @@ ACCOUNT = "123456789012"
 # Template parameters the local stack sets beyond samconfig.toml's: the emulator writes a failed step's log within
 # seconds, so an alert need not wait 10 minutes for one that will not come.
 LOCAL_PARAMETERS: dict[str, str] = {"AlertLogWaitSeconds": "20"}
+# dev's local stack traces (the template's Tracing): its functions send their invocation spans to the emulator's X-Ray
+# daemon (`GET /xray`); another environment keeps samconfig.toml's setting (off), so that both paths run.
+LOCAL_ENVIRONMENT_PARAMETERS: dict[str, dict[str, str]] = {"dev": {"Tracing": "on"}}
 # Instances of each function that may run at once (`cargo lambda watch --concurrency`), per environment: dev's stack
 # takes the tests' load (200 runs at once); another environment's runs a few, but its trigger hears every arrival of
 # the shared emulator's buckets. Each instance is a `cargo` process of ~65 MB beside its binary: 13 functions × 16 in
@@ -182,6 +185,7 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
 
     parameters = samconfig_parameters(env)
     parameters.update(LOCAL_PARAMETERS)
+    parameters.update(LOCAL_ENVIRONMENT_PARAMETERS.get(env, {}))
     function_arns = {}
     probe = Template(REPO / "template.yaml", parameters, {})
     for name, resource in probe.resources.items():
@@ -287,12 +291,22 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
     trigger = template.resources["TriggerFunction"]
     # One `cargo lambda watch` serves all of an environment's functions: the union of their variables (the template
     # gives a variable the same value wherever it sets it).
+    function_globals = template.doc.get("Globals", {}).get("Function", {}) or {}
     variables = {
         k: str(template.eval(v))
-        for resource in template.resources.values()
-        if resource["Type"] == "AWS::Serverless::Function"
-        for k, v in ((resource["Properties"].get("Environment") or {}).get("Variables") or {}).items()
+        for k, v in ((function_globals.get("Environment") or {}).get("Variables") or {}).items()
     }
+    variables.update(
+        {
+            k: str(template.eval(v))
+            for resource in template.resources.values()
+            if resource["Type"] == "AWS::Serverless::Function"
+            for k, v in ((resource["Properties"].get("Environment") or {}).get("Variables") or {}).items()
+        }
+    )
+    # Active tracing: Lambda runs an X-Ray daemon beside the function and says where (AWS_XRAY_DAEMON_ADDRESS, set
+    # when the watcher starts: the emulator's daemon).
+    traced = template.eval(function_globals.get("Tracing")) == "Active"
     # Every EventBridge rule of the template, with its pattern as deployed (refs resolved).
     rules = [
         (
@@ -364,6 +378,7 @@ def deploy(endpoint: str, env: str = "dev") -> dict[str, Any]:
             }
         ),
         "function_environment": variables,
+        "traced": traced,
         "rules": rules,
         "timeouts": timeouts,
     }
@@ -414,6 +429,7 @@ def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     control = emulator.serve_control("127.0.0.1", control_port, endpoint)
+    xray_port = emulator.xray.serve("127.0.0.1")
     wait_for(f"{endpoint}/moto-api/", 30)
     states = {env: deploy(endpoint, env) for env in environments}
     emulator.route(
@@ -440,6 +456,8 @@ def main() -> None:
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),
             **state.pop("function_environment"),
         }
+        if state.pop("traced"):
+            environment["AWS_XRAY_DAEMON_ADDRESS"] = f"127.0.0.1:{xray_port}"
         env_file = args.state_file.with_suffix(f".{env}.env")
         env_file.write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
         # One `cargo lambda watch` per environment: each stack's functions have their own configuration.

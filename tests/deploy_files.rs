@@ -1090,12 +1090,30 @@ fn tracing_is_one_switch_for_every_function_and_the_state_machine() {
             && globals[1].contains("Active")
             && globals[2].contains("PassThrough")
     );
+    // The functions' own switch for their invocation spans (sparkplug::aws::telemetry), from the same parameter.
+    assert_eq!(
+        template["Globals"]["Function"]["Environment"]["Variables"]
+            [sparkplug::aws::telemetry::SWITCH]
+            .as_str(),
+        Some("Tracing"),
+        "every function's {} is the Tracing parameter",
+        sparkplug::aws::telemetry::SWITCH
+    );
     for (name, resource) in resources(&template) {
         match resource["Type"].as_str() {
-            Some("AWS::Serverless::Function") => assert!(
-                resource["Properties"]["Tracing"].is_badvalue(),
-                "{name} sets its own Tracing: the parameter would not reach it"
-            ),
+            Some("AWS::Serverless::Function") => {
+                assert!(
+                    resource["Properties"]["Tracing"].is_badvalue(),
+                    "{name} sets its own Tracing: the parameter would not reach it"
+                );
+                assert!(
+                    resource["Properties"]["Environment"]["Variables"]
+                        [sparkplug::aws::telemetry::SWITCH]
+                        .is_badvalue(),
+                    "{name} sets its own {}",
+                    sparkplug::aws::telemetry::SWITCH
+                );
+            }
             Some("AWS::Serverless::StateMachine") => {
                 let enabled = plain(&resource["Properties"]["Tracing"]["Enabled"]);
                 assert!(

@@ -57,7 +57,7 @@ from .state import MOTO_VERSION
 if moto.__version__ != MOTO_VERSION:
     raise SystemExit(f"the local emulator extension is written for moto {MOTO_VERSION}, found {moto.__version__}")
 
-from . import awslambda, clock, delivery, emr, events, glue, model, s3, serverless, stepfunctions
+from . import awslambda, clock, delivery, emr, events, glue, model, s3, serverless, stepfunctions, xray
 from .control import serve_control
 from .iam import CALLS, POLICIES
 from .model import check_against_model
@@ -73,6 +73,7 @@ __all__ = [
     "install",
     "route",
     "serve_control",
+    "xray",
 ]
 
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import delivery, iam, quotas, sns
+from . import delivery, iam, quotas, sns, xray
 from .events import BUS
 from .state import FAULTS, FORWARDER, LOCK, SETTINGS
 
@@ -21,6 +21,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                                          delivered to F whose JSON contains T)
     GET  /sns                          → every message published to an SNS topic: [{"topic", "subject", "message"}]
     GET  /bus                          → every event a function put on an EventBridge bus (PutEvents entries)
+    GET  /xray[?run=R]                 → the segment documents the functions sent the X-Ray daemon (those annotated
+                                         with run R), and what X-Ray would have refused: {"segments", "refused"}
     GET  /iam                          → every call a function made, checked against its policy in template.yaml:
                                          {"denied": [...], "used": {function: [actions]}, "granted": {...}}
     POST /settings  {"step_seconds": 1, …}   simulated durations (see Settings): cluster_start_seconds,
@@ -118,6 +120,10 @@ class ControlHandler(BaseHTTPRequestHandler):
                     if (function is None or record["function"] == function) and (text is None or text in as_text)
                 ],
             )
+        elif self.path.split("?")[0] == "/xray":
+            # ?run=NAME: the segments the functions sent the X-Ray daemon annotated with that run.
+            run = (parse_qs(urlsplit(self.path).query).get("run") or [None])[0]
+            self._reply(200, xray.report(run))
         elif self.path == "/iam":
             self._reply(200, iam.iam_report())
         elif self.path == "/chaos":

@@ -22,4 +22,5 @@ mod reruns;
 mod runs;
 mod serverless;
 mod stops;
+mod traces;
 mod witness;

@@ -12,6 +12,7 @@ pub mod operator;
 pub mod run_table;
 pub mod serverless;
 pub mod sfn;
+pub mod telemetry;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
