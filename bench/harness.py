@@ -226,7 +226,7 @@ def unpack(binaries: Path) -> None:
 
 
 class Bench:
-    def __init__(self, binaries: Path, python: str) -> None:
+    def __init__(self, binaries: Path, python: str, tracing: str = "off") -> None:
         unpack(binaries)
         self.binaries = binaries
         self.python = python
@@ -263,7 +263,12 @@ class Bench:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_EC2_METADATA_DISABLED": "true",
             **deployed["function_environment"],
+            # The template's Tracing as the run asks: on, every invocation sends its span to an X-Ray daemon (the
+            # emulator's), as active tracing's daemon beside a function on AWS.
+            "SPARKPLUG_TRACING": tracing,
         }
+        if tracing == "on":
+            self.env["AWS_XRAY_DAEMON_ADDRESS"] = f"127.0.0.1:{emulator.xray.serve('127.0.0.1')}"
         import boto3
 
         session = boto3.session.Session(
@@ -997,11 +1002,22 @@ def main() -> None:
     parser.add_argument("--build", default="release", help="what the binaries are, for the tables' headings")
     parser.add_argument("--functions-only", action="store_true", help="skip the burst and the cost run")
     parser.add_argument(
+        "--tracing",
+        choices=["off", "on"],
+        default="off",
+        help="the template's Tracing (on: each invocation's span goes to the emulator's X-Ray daemon)",
+    )
+    parser.add_argument(
+        "--only", help="comma-separated functions to measure (with --functions-only; default: every function)"
+    )
+    parser.add_argument(
         "--cold-start-only", action="store_true", help="only the warm pool and EMR Serverless measurements"
     )
     args = parser.parse_args()
 
-    bench = Bench(args.binaries, args.python)
+    if args.only:
+        FUNCTIONS[:] = [name for name in FUNCTIONS if name in args.only.split(",")]
+    bench = Bench(args.binaries, args.python, args.tracing)
     if args.cold_start_only:
         measured = attack_cold_start(bench)
         bench.invoke_server.close()
@@ -1014,6 +1030,9 @@ def main() -> None:
     print("measuring cold starts…", file=sys.stderr)
     results: dict[str, Any] = {"build": args.build, "functions": measure_functions(bench, args.samples, args.warm)}
     results["zips"] = package_sizes(args.binaries)
+    results["tracing"] = args.tracing
+    # What the functions sent the X-Ray daemon while measured: proof that tracing was on (or off).
+    results["xray_segments"] = len(emulator.xray.SEGMENTS)
     if args.functions_only:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
