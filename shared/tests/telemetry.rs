@@ -134,3 +134,32 @@ fn traces_are_exported_only_when_the_deployment_asks_and_names_a_daemon() {
     std::env::remove_var(DAEMON_ADDRESS);
     assert!(!layer(), "on, but active tracing is not (no daemon)");
 }
+
+#[test]
+fn each_aws_call_of_an_invocation_is_a_span_under_it_and_nothing_else_is() {
+    let spans = exported(|| {
+        let span = invocation_span("sparkplug-dev-emr-create-cluster", None, &task_payload());
+        let _inside = span.enter();
+        // As the SDK names an operation's span (aws-sdk-*/src/operation/*.rs), with its inner attempt beneath.
+        let call = tracing::debug_span!(
+            "EMR.RunJobFlow",
+            "rpc.service" = "EMR",
+            "rpc.method" = "RunJobFlow",
+            "rpc.system" = "aws-api"
+        );
+        let _call = call.enter();
+        let attempt = tracing::debug_span!("try_attempt", "attempt" = 1);
+        let _attempt = attempt.enter();
+        tracing::info!("a log line");
+    });
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        ["EMR.RunJobFlow", "sparkplug-dev-emr-create-cluster"]
+    );
+    assert_eq!(spans[0].parent_span_id, spans[1].span_context.span_id());
+    assert_eq!(
+        attribute(&spans[0], "rpc.system").as_deref(),
+        Some("aws-api")
+    );
+}

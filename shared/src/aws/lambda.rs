@@ -65,7 +65,7 @@ pub fn env(name: &str) -> Result<String, Error> {
 /// With traces on (`SPARKPLUG_TRACING`, [`telemetry`]), each invocation's span also goes to X-Ray, whatever the
 /// log level.
 pub fn init_tracing() {
-    use tracing_subscriber::filter::{filter_fn, LevelFilter};
+    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::prelude::*;
 
     let level = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
@@ -76,11 +76,8 @@ pub fn init_tracing() {
     let logs = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time();
-    // Only the invocation's own span is exported: one segment per invocation, not one per log line.
-    let traces = telemetry::xray_layer().with_filter(filter_fn(|meta| {
-        meta.is_span() && meta.name() == "invocation"
-    }));
-    let registry = tracing_subscriber::registry().with(traces);
+    // None when traces are off: a layer that is not there enables no span.
+    let registry = tracing_subscriber::registry().with(telemetry::xray_layer());
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     if json {
         registry

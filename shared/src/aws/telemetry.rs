@@ -5,7 +5,8 @@
 //! X-Ray and Step Functions"), so one run is one trace, from resolve to the finish task. Spans are sent as X-Ray
 //! segment documents over UDP to the X-Ray daemon that Lambda's active tracing runs beside the function
 //! (`AWS_XRAY_DAEMON_ADDRESS`, Lambda Developer Guide, "Defined runtime environment variables") — no collector layer,
-//! no HTTP client. Off (the default), nothing is set up and an invocation costs no span.
+//! no HTTP client. Each AWS call the invocation makes is a subsegment of it. Off (the default), nothing is set up
+//! and an invocation costs no span.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,8 +19,9 @@ use opentelemetry_aws::xray_exporter::{SegmentTranslator, XrayExporter};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
 use serde_json::Value;
-use tracing::Subscriber;
+use tracing::{Metadata, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -74,7 +76,8 @@ where
 
 /// The tracing layer over `exporter`: X-Ray's trace ids (a timestamp first), a span sampled as its parent is (the
 /// invocation's trace header says whether X-Ray samples the trace), each span exported as it ends — an invocation's
-/// one span goes out before Lambda freezes the function. `service` names the spans' service (`service.name`).
+/// spans go out before Lambda freezes the function. `service` names the spans' service (`service.name`). Only the
+/// spans of [`exported`] reach it, whatever the log level.
 pub fn layer_over<S, E>(exporter: E, service: String) -> impl Layer<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
@@ -86,8 +89,20 @@ where
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_simple_exporter(exporter)
         .build();
-    tracing_opentelemetry::layer().with_tracer(provider.tracer("sparkplug"))
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("sparkplug"))
+        .with_filter(filter_fn(exported))
 }
+
+/// The spans a trace holds: the invocation's, and each AWS SDK operation's under it (the SDK names its operation
+/// span `<Service>.<Operation>` with `rpc.system = "aws-api"`, which X-Ray's exporter turns into a subsegment named
+/// after the service) — not the SDK's inner spans (attempts, serialization), nor log lines.
+pub fn exported(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && (meta.name() == INVOCATION || meta.fields().field("rpc.system").is_some())
+}
+
+/// The name of an invocation's span.
+const INVOCATION: &str = "invocation";
 
 /// The span of one invocation of `function`: the run and job its payload concerns as attributes, the X-Ray trace of
 /// `trace_header` (Lambda's `Lambda-Runtime-Trace-Id`, `Root=…;Parent=…;Sampled=…`) as its parent.
@@ -97,7 +112,7 @@ pub fn invocation_span(
     payload: &Value,
 ) -> tracing::Span {
     let span = tracing::info_span!(
-        "invocation",
+        INVOCATION,
         otel.name = %function,
         otel.kind = "server",
         faas.name = %function,
