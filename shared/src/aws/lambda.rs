@@ -7,7 +7,6 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-
 use tracing::Instrument;
 
 use super::telemetry;
@@ -62,8 +61,8 @@ pub fn env(name: &str) -> Result<String, Error> {
 /// JSON logs when Lambda's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`), plain text otherwise. The level comes
 /// from Lambda's `AWS_LAMBDA_LOG_LEVEL` (the function's ApplicationLogLevel), else `RUST_LOG` as a plain level,
 /// else INFO. (A plain level rather than an env-filter: the filter's regex engine alone adds ~0.5 MB to each zip.)
-/// With traces on (`SPARKPLUG_TRACING`, [`telemetry`]), each invocation's span also goes to X-Ray, whatever the
-/// log level.
+/// With traces on (`SPARKPLUG_TRACING`, [`telemetry`]), each invocation's span and its AWS calls' also go to X-Ray,
+/// whatever the log level.
 pub fn init_tracing() {
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::prelude::*;

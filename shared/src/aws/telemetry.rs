@@ -128,7 +128,7 @@ pub fn invocation_span(
     }
     if let Some(header) = trace_header {
         let carrier = HashMap::from([("x-amzn-trace-id".to_string(), header.to_string())]);
-        // Without the layer (traces off) there is no parent to set: the span is only the log's.
+        // Without the X-Ray layer (no daemon to send to) there is no trace to join: the span only scopes the log.
         let _ = span.set_parent(XrayPropagator::default().extract(&carrier));
     }
     span
