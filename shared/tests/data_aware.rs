@@ -967,6 +967,26 @@ async fn a_duration_after_the_first_arrival_alerts_once_with_the_reason() {
     );
 }
 
+/// margin's two inputs for 2026-12-03 arrive on the morning of the 4th (stock at 05:00, prices at 05:05): the
+/// partition's run starts; its name.
+async fn both_inputs_arrive(config: &TriggerConfig, fake: &Fake) -> String {
+    deliver(
+        config,
+        fake,
+        arrival(STOCK, "2026-12-04T05:00:00Z"),
+        "2026-12-04T05:00:01Z",
+    )
+    .await;
+    let last = deliver(
+        config,
+        fake,
+        arrival(PRICES, "2026-12-04T05:05:00Z"),
+        "2026-12-04T05:05:01Z",
+    )
+    .await;
+    last.started[0].clone()
+}
+
 #[tokio::test]
 async fn a_partition_whose_run_succeeded_in_time_is_not_alerted_one_whose_run_failed_is() {
     let config = config("[jobs.margin.expect]\nsucceeded_by = \"90m\"\n");
@@ -976,21 +996,7 @@ async fn a_partition_whose_run_succeeded_in_time_is_not_alerted_one_whose_run_fa
         ("RUNNING", Some("still_running")),
     ] {
         let fake = Fake::default();
-        deliver(
-            &config,
-            &fake,
-            arrival(STOCK, "2026-12-04T05:00:00Z"),
-            "2026-12-04T05:00:01Z",
-        )
-        .await;
-        let last = deliver(
-            &config,
-            &fake,
-            arrival(PRICES, "2026-12-04T05:05:00Z"),
-            "2026-12-04T05:05:01Z",
-        )
-        .await;
-        let run = last.started[0].clone();
+        let run = both_inputs_arrive(&config, &fake).await;
         fake.set_status(&run, status);
         if status == "FAILED" {
             fake.with(|s| {
@@ -1030,21 +1036,7 @@ async fn a_partitions_run_waiting_for_its_engines_slot_is_alerted_as_queued() {
         "[limits]\nglue_concurrent_runs = 2\n[jobs.margin.expect]\nsucceeded_by = \"90m\"\n",
     );
     let fake = Fake::default();
-    deliver(
-        &config,
-        &fake,
-        arrival(STOCK, "2026-12-04T05:00:00Z"),
-        "2026-12-04T05:00:01Z",
-    )
-    .await;
-    let last = deliver(
-        &config,
-        &fake,
-        arrival(PRICES, "2026-12-04T05:05:00Z"),
-        "2026-12-04T05:05:01Z",
-    )
-    .await;
-    let run = last.started[0].clone();
+    let run = both_inputs_arrive(&config, &fake).await;
     fake.set_status(&run, "RUNNING");
     fake.with(|s| {
         s.queued.push(QueuedRun {

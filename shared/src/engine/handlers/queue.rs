@@ -203,16 +203,25 @@ async fn release_ended(
     report: &mut QueueReport,
 ) -> Result<Vec<String>, TaskError> {
     let mut freed = Vec::new();
+    // A run holds a slot of its job and one of its engine: described once.
+    let mut statuses: BTreeMap<String, Option<String>> = BTreeMap::new();
     let holders = slots
         .holders()
         .await
         .map_err(|e| TaskError::aws("Query", e))?;
     for (job, runs) in holders {
         for run in runs {
-            let status = sfn
-                .execution_status(&config.state_machine_arn, &run)
-                .await
-                .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+            let status = match statuses.get(&run) {
+                Some(status) => status.clone(),
+                None => {
+                    let status = sfn
+                        .execution_status(&config.state_machine_arn, &run)
+                        .await
+                        .map_err(|e| TaskError::aws("DescribeExecution", e))?;
+                    statuses.insert(run.clone(), status.clone());
+                    status
+                }
+            };
             let Some(status) = status.filter(|s| s != "RUNNING") else {
                 continue;
             };
@@ -222,7 +231,9 @@ async fn release_ended(
                 .map_err(|e| TaskError::aws("UpdateItem", e))?
             {
                 warn!(job = %job, run = %run, status = %status, "drain: gave back the slot of a run that has ended (its end's event was lost)");
-                report.released.push(run);
+                if !report.released.contains(&run) {
+                    report.released.push(run);
+                }
                 freed.push(job.clone());
             }
         }
